@@ -1,0 +1,129 @@
+// GEMM benchmark: GFLOP/s of PEFTKit's built-in SGEMM against OpenBLAS on the shapes of a
+// SmolLM2-135M LoRA training step (M = 512 tokens), plus 2048³, with 1 and 2 threads.
+//
+//   swift run -c release GEMMBenchmark                       # built-in kernel only
+//   swift run -c release --traits OpenBLAS GEMMBenchmark     # + OpenBLAS through PEFTKit and direct cblas_sgemm
+//
+// Options: --threads 1,2   --quick (fewer repetitions)
+import Dispatch
+import Foundation
+import Tensors
+#if OpenBLAS
+import COpenBLAS
+#endif
+
+struct Problem {
+    let label: String
+    let transposeA: Bool
+    let transposeB: Bool
+    let m: Int, n: Int, k: Int
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+}
+
+// y = x·Wᵀ (forward, W stored [out, in]); dX = dY·W (backward input gradient);
+// dW = dYᵀ·X (backward weight gradient, only for trainable weights such as adapters).
+let problems: [Problem] = [
+    Problem(label: "fwd  x·Wᵀ  q/o_proj   512×576·(576×576)ᵀ", transposeA: false, transposeB: true, m: 512, n: 576, k: 576),
+    Problem(label: "fwd  x·Wᵀ  gate/up    512×576·(1536×576)ᵀ", transposeA: false, transposeB: true, m: 512, n: 1536, k: 576),
+    Problem(label: "fwd  x·Wᵀ  down       512×1536·(576×1536)ᵀ", transposeA: false, transposeB: true, m: 512, n: 576, k: 1536),
+    Problem(label: "fwd  x·Wᵀ  lm_head    512×576·(49152×576)ᵀ", transposeA: false, transposeB: true, m: 512, n: 49152, k: 576),
+    Problem(label: "bwd  dY·W  q/o_proj   512×576·576×576", transposeA: false, transposeB: false, m: 512, n: 576, k: 576),
+    Problem(label: "bwd  dY·W  gate/up    512×1536·1536×576", transposeA: false, transposeB: false, m: 512, n: 576, k: 1536),
+    Problem(label: "bwd  dY·W  down       512×576·576×1536", transposeA: false, transposeB: false, m: 512, n: 1536, k: 576),
+    Problem(label: "bwd  dY·W  lm_head    512×49152·49152×576", transposeA: false, transposeB: false, m: 512, n: 576, k: 49152),
+    Problem(label: "bwd  dYᵀ·X q/o_proj   (512×576)ᵀ·512×576", transposeA: true, transposeB: false, m: 576, n: 576, k: 512),
+    Problem(label: "bwd  dYᵀ·X gate/up    (512×1536)ᵀ·512×576", transposeA: true, transposeB: false, m: 1536, n: 576, k: 512),
+    Problem(label: "bwd  dYᵀ·X down       (512×576)ᵀ·512×1536", transposeA: true, transposeB: false, m: 576, n: 1536, k: 512),
+    Problem(label: "square A·B            2048³", transposeA: false, transposeB: false, m: 2048, n: 2048, k: 2048),
+]
+
+let arguments = CommandLine.arguments
+let quick = arguments.contains("--quick")
+var threadCounts = [1, 2]
+if let index = arguments.firstIndex(of: "--threads"), index + 1 < arguments.count {
+    threadCounts = arguments[index + 1].split(separator: ",").compactMap { Int($0) }
+}
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Median seconds per call after one warm-up, over enough repetitions to fill ~0.4 s (≥ 3).
+func measure(_ body: () -> Void) -> Double {
+    let first = seconds(body)
+    let repetitions = max(3, min(50, Int((quick ? 0.15 : 0.4) / max(first, 1e-6))))
+    var times: [Double] = []
+    for _ in 0..<repetitions { times.append(seconds(body)) }
+    times.sort()
+    return times[times.count / 2]
+}
+
+func gflops(_ problem: Problem, _ time: Double) -> Double { problem.flops / time / 1e9 }
+
+print("PEFTKit GEMM benchmark — built-in kernel: \(GEMM.builtinKernel.rawValue), processors: \(Parallel.availableProcessors), OpenBLAS trait: \(GEMM.isOpenBLASAvailable ? "on" : "off")")
+var worstBuiltinRatio = Double.infinity
+var worstWrapperRatio = Double.infinity
+
+for threads in threadCounts {
+    Parallel.threadCount = threads
+    #if OpenBLAS
+    openblas_set_num_threads(Int32(threads))
+    #endif
+    print("\n== \(threads) thread\(threads == 1 ? "" : "s") == (GFLOP/s, median)")
+    var header = "shape".padding(toLength: 46, withPad: " ", startingAt: 0) + "  built-in"
+    if GEMM.isOpenBLASAvailable { header += "  OpenBLAS(PEFTKit)  cblas direct  built-in/BLAS  wrapper/direct" }
+    print(header)
+    for problem in problems {
+        var generator = SeededRandom(seed: 42)
+        let aCount = problem.m * problem.k, bCount = problem.k * problem.n
+        let a = Tensor.randomUniform([aCount], low: -1, high: 1, generator: &generator).scalars
+        let b = Tensor.randomUniform([bCount], low: -1, high: 1, generator: &generator).scalars
+        var c = [Float](repeating: 0, count: problem.m * problem.n)
+        let lda = problem.transposeA ? problem.m : problem.k
+        let ldb = problem.transposeB ? problem.k : problem.n
+        func run(_ backend: GEMM.Backend) -> Double {
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        measure {
+                            GEMM.sgemm(transposeA: problem.transposeA, transposeB: problem.transposeB,
+                                       m: problem.m, n: problem.n, k: problem.k,
+                                       a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
+                                       c: c.baseAddress!, ldc: problem.n, backend: backend)
+                        }
+                    }
+                }
+            }
+        }
+        let builtin = gflops(problem, run(.builtin))
+        var line = problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
+            + String(format: "  %8.1f", builtin)
+        #if OpenBLAS
+        let wrapped = gflops(problem, run(.openBLAS))
+        let direct = a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    gflops(problem, measure {
+                        cblas_sgemm(CblasRowMajor, problem.transposeA ? CblasTrans : CblasNoTrans,
+                                    problem.transposeB ? CblasTrans : CblasNoTrans,
+                                    Int32(problem.m), Int32(problem.n), Int32(problem.k), 1,
+                                    a.baseAddress!, Int32(lda), b.baseAddress!, Int32(ldb), 0,
+                                    c.baseAddress!, Int32(problem.n))
+                    })
+                }
+            }
+        }
+        let best = max(wrapped, direct)
+        worstBuiltinRatio = min(worstBuiltinRatio, builtin / best)
+        worstWrapperRatio = min(worstWrapperRatio, wrapped / direct)
+        line += String(format: "  %17.1f  %12.1f  %12.0f%%  %13.0f%%", wrapped, direct, 100 * builtin / best, 100 * wrapped / direct)
+        #endif
+        print(line)
+    }
+}
+if GEMM.isOpenBLASAvailable {
+    print(String(format: "\nworst built-in/OpenBLAS: %.0f%%   worst PEFTKit-OpenBLAS/direct: %.0f%%",
+                 100 * worstBuiltinRatio, 100 * worstWrapperRatio))
+}

@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+// PEFTKit — parameter-efficient fine-tuning of language models on CPUs, in Swift.
+//
+// Layers (bottom to top): CKernels (C SIMD microkernels) → Tensors → Autograd → NN → … → PEFTKit (umbrella).
+// The optional `OpenBLAS` trait routes GEMM through the system OpenBLAS (Debian: libopenblas-dev).
+
+import PackageDescription
+
+let package = Package(
+    name: "PEFTKit",
+    products: [
+        .library(name: "PEFTKit", targets: ["PEFTKit"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "Autograd", targets: ["Autograd"]),
+        .library(name: "NN", targets: ["NN"]),
+    ],
+    traits: [
+        .trait(
+            name: "OpenBLAS",
+            description: "Route single-precision GEMM through the system OpenBLAS (cblas_sgemm). Needs libopenblas-dev."
+        ),
+    ],
+    targets: [
+        // C microkernels compiled by the toolchain's clang: per-function target attributes + runtime CPU detection.
+        .target(name: "CKernels"),
+        .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(
+            name: "Tensors",
+            dependencies: [
+                "CKernels",
+                .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"])),
+            ]
+        ),
+        .target(name: "Autograd", dependencies: ["Tensors"]),
+        .target(name: "NN", dependencies: ["Tensors", "Autograd"]),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN"]),
+
+        .executableTarget(
+            name: "GEMMBenchmark",
+            dependencies: [
+                "Tensors",
+                .target(name: "COpenBLAS", condition: .when(traits: ["OpenBLAS"])),
+            ],
+            path: "Benchmarks/GEMMBenchmark"
+        ),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
+    ]
+)

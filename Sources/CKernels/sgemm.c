@@ -1,0 +1,234 @@
+// Packed, cache-blocked single-precision GEMM driver (Goto/BLIS loop order).
+//
+//   for jc in N step NC:            B block column
+//     for pc in K step KC:          pack op(B)[pc:pc+KC, jc:jc+NC] into NR-wide panels (L3)
+//       for ic in M step MC:        pack op(A)[ic:ic+MC, pc:pc+KC] into MR-tall panels (L2)
+//         for jr in NC step NR:     one B micro-panel stays in L1 ...
+//           for ir in MC step MR:   ... while the microkernel sweeps the A panels
+//
+// Transposed operands are absorbed by the packing routines, so one microkernel serves
+// C = A·B, A·Bᵀ, Aᵀ·B and Aᵀ·Bᵀ. Single-threaded: the Swift layer splits C across threads.
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "CKernels.h"
+#include "sgemm_internal.h"
+
+// MARK: - Kernel selection
+
+static _Atomic int active_kernel = PK_GEMM_KERNEL_AUTO;
+
+static pk_gemm_kernel resolve(pk_gemm_kernel requested) {
+    if (requested == PK_GEMM_KERNEL_PORTABLE) return PK_GEMM_KERNEL_PORTABLE;
+    return pk_cpu_has_avx2_fma() ? PK_GEMM_KERNEL_AVX2 : PK_GEMM_KERNEL_PORTABLE;
+}
+
+pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel) {
+    pk_gemm_kernel resolved = resolve(kernel);
+    atomic_store(&active_kernel, (int)resolved);
+    return resolved;
+}
+
+pk_gemm_kernel pk_sgemm_active_kernel(void) {
+    int k = atomic_load(&active_kernel);
+    if (k == PK_GEMM_KERNEL_AUTO) return pk_sgemm_set_kernel(PK_GEMM_KERNEL_AUTO);
+    return (pk_gemm_kernel)k;
+}
+
+static pk_microkernel microkernel_for(pk_gemm_kernel kernel) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (kernel == PK_GEMM_KERNEL_AVX2) return pk_microkernel_avx2;
+#endif
+    (void)kernel;
+    return pk_microkernel_portable;
+}
+
+// MARK: - Per-thread packing buffers
+
+// The A block has 8 floats of slack: the SIMD A packer writes 2 floats past each panel row.
+#define PK_PACK_A_FLOATS ((size_t)PK_MC * PK_KC + 16)
+#define PK_PACK_B_FLOATS ((size_t)PK_KC * PK_NC)
+
+static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t buffer_key;
+
+static void make_buffer_key(void) { pthread_key_create(&buffer_key, free); }
+
+/// One 64-byte-aligned allocation per thread: [A panel block | B panel block]. NULL if out of memory.
+static float *thread_pack_buffer(void) {
+    pthread_once(&buffer_key_once, make_buffer_key);
+    float *buffer = pthread_getspecific(buffer_key);
+    if (buffer == NULL) {
+        buffer = aligned_alloc(64, (PK_PACK_A_FLOATS + PK_PACK_B_FLOATS) * sizeof(float));
+        if (buffer != NULL) pthread_setspecific(buffer_key, buffer);
+    }
+    return buffer;
+}
+
+// MARK: - Packing
+
+/// Packs op(A)[i0:i0+mc, p0:p0+kc] as ceil(mc/MR) panels, each kc columns of MR values,
+/// zero-padding rows past mc.
+static void pack_a(int transA, int simd, const float *A, long lda, long i0, long p0,
+                   long mc, long kc, float *restrict dst) {
+    for (long ip = 0; ip < mc; ip += PK_MR) {
+        const long rows = (mc - ip < PK_MR) ? mc - ip : PK_MR;
+#if defined(__x86_64__) || defined(__i386__)
+        if (simd && rows == PK_MR) {
+            if (transA) {
+                pk_pack_at_panel_avx2(A + p0 * lda + i0 + ip, lda, kc, dst);
+            } else {
+                pk_pack_a_panel_avx2(A + (i0 + ip) * lda + p0, lda, kc, dst);
+            }
+            dst += kc * PK_MR;
+            continue;
+        }
+#endif
+        if (transA) {
+            // op(A)[i][k] = A[k][i]: the MR values of one k are contiguous.
+            for (long k = 0; k < kc; k++) {
+                const float *src = A + (p0 + k) * lda + i0 + ip;
+                long i = 0;
+                for (; i < rows; i++) dst[k * PK_MR + i] = src[i];
+                for (; i < PK_MR; i++) dst[k * PK_MR + i] = 0.0f;
+            }
+        } else {
+            for (long i = 0; i < PK_MR; i++) {
+                if (i < rows) {
+                    const float *src = A + (i0 + ip + i) * lda + p0;
+                    for (long k = 0; k < kc; k++) dst[k * PK_MR + i] = src[k];
+                } else {
+                    for (long k = 0; k < kc; k++) dst[k * PK_MR + i] = 0.0f;
+                }
+            }
+        }
+        dst += kc * PK_MR;
+    }
+}
+
+/// Packs op(B)[p0:p0+kc, j0:j0+nc] as ceil(nc/NR) panels, each kc rows of NR values,
+/// zero-padding columns past nc.
+static void pack_b(int transB, int simd, const float *B, long ldb, long p0, long j0,
+                   long kc, long nc, float *restrict dst) {
+    for (long jp = 0; jp < nc; jp += PK_NR) {
+        const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
+#if defined(__x86_64__) || defined(__i386__)
+        if (simd && transB && cols == PK_NR) {
+            pk_pack_bt_panel_avx2(B + (j0 + jp) * ldb + p0, ldb, kc, dst);
+            dst += kc * PK_NR;
+            continue;
+        }
+#endif
+        if (transB) {
+            // op(B)[k][j] = B[j][k]: read each of the NR source rows contiguously.
+            for (long j = 0; j < PK_NR; j++) {
+                if (j < cols) {
+                    const float *src = B + (j0 + jp + j) * ldb + p0;
+                    for (long k = 0; k < kc; k++) dst[k * PK_NR + j] = src[k];
+                } else {
+                    for (long k = 0; k < kc; k++) dst[k * PK_NR + j] = 0.0f;
+                }
+            }
+        } else {
+            for (long k = 0; k < kc; k++) {
+                const float *src = B + (p0 + k) * ldb + j0 + jp;
+                long j = 0;
+                for (; j < cols; j++) dst[k * PK_NR + j] = src[j];
+                for (; j < PK_NR; j++) dst[k * PK_NR + j] = 0.0f;
+            }
+        }
+        dst += kc * PK_NR;
+    }
+}
+
+// MARK: - Fallbacks
+
+static void scale_c(long M, long N, float beta, float *C, long ldc) {
+    for (long i = 0; i < M; i++) {
+        float *row = C + i * ldc;
+        if (beta == 0.0f) {
+            memset(row, 0, (size_t)N * sizeof(float));
+        } else if (beta != 1.0f) {
+            for (long j = 0; j < N; j++) row[j] *= beta;
+        }
+    }
+}
+
+/// Unblocked reference used only when the packing buffer cannot be allocated.
+static void sgemm_unpacked(int transA, int transB, long M, long N, long K, float alpha,
+                           const float *A, long lda, const float *B, long ldb,
+                           float beta, float *C, long ldc) {
+    for (long i = 0; i < M; i++) {
+        for (long j = 0; j < N; j++) {
+            float sum = 0.0f;
+            for (long k = 0; k < K; k++) {
+                const float a = transA ? A[k * lda + i] : A[i * lda + k];
+                const float b = transB ? B[j * ldb + k] : B[k * ldb + j];
+                sum += a * b;
+            }
+            float *c = C + i * ldc + j;
+            *c = alpha * sum + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+    }
+}
+
+// MARK: - Driver
+
+void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+              const float *A, long lda, const float *B, long ldb,
+              float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    float *buffer = thread_pack_buffer();
+    if (buffer == NULL) {
+        sgemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    float *packed_a = buffer;
+    float *packed_b = buffer + PK_PACK_A_FLOATS;
+    const pk_gemm_kernel active = pk_sgemm_active_kernel();
+    const pk_microkernel kernel = microkernel_for(active);
+    const int simd = active == PK_GEMM_KERNEL_AVX2;
+    _Alignas(64) float edge[PK_MR * PK_NR];
+
+    for (long jc = 0; jc < N; jc += PK_NC) {
+        const long nc = (N - jc < PK_NC) ? N - jc : PK_NC;
+        for (long pc = 0; pc < K; pc += PK_KC) {
+            const long kc = (K - pc < PK_KC) ? K - pc : PK_KC;
+            const float block_beta = (pc == 0) ? beta : 1.0f;
+            pack_b(transB, simd, B, ldb, pc, jc, kc, nc, packed_b);
+            for (long ic = 0; ic < M; ic += PK_MC) {
+                const long mc = (M - ic < PK_MC) ? M - ic : PK_MC;
+                pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);
+                for (long jr = 0; jr < nc; jr += PK_NR) {
+                    const long nr = (nc - jr < PK_NR) ? nc - jr : PK_NR;
+                    const float *b_panel = packed_b + jr * kc;
+                    for (long ir = 0; ir < mc; ir += PK_MR) {
+                        const long mr = (mc - ir < PK_MR) ? mc - ir : PK_MR;
+                        const float *a_panel = packed_a + ir * kc;
+                        float *c_tile = C + (ic + ir) * ldc + jc + jr;
+                        if (mr == PK_MR && nr == PK_NR) {
+                            kernel(kc, a_panel, b_panel, c_tile, ldc, alpha, block_beta);
+                        } else {
+                            kernel(kc, a_panel, b_panel, edge, PK_NR, alpha, 0.0f);
+                            for (long i = 0; i < mr; i++) {
+                                float *c_row = c_tile + i * ldc;
+                                const float *e_row = edge + i * PK_NR;
+                                if (block_beta == 0.0f) {
+                                    for (long j = 0; j < nr; j++) c_row[j] = e_row[j];
+                                } else {
+                                    for (long j = 0; j < nr; j++) c_row[j] = e_row[j] + block_beta * c_row[j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+// Shared definitions of the SGEMM driver and its microkernels (not part of the public header).
+#ifndef PEFTKIT_SGEMM_INTERNAL_H
+#define PEFTKIT_SGEMM_INTERNAL_H
+
+// Register tile computed by one microkernel call: MR rows of C by NR columns.
+#define PK_MR 6
+#define PK_NR 16
+
+// Cache blocking (floats). A block (MC×KC) lives in L2, a B micro-panel (KC×NR) in L1,
+// the packed B block (KC×NC) in L3.
+#ifndef PK_KC
+#define PK_KC 256
+#endif
+#ifndef PK_MC
+#define PK_MC 144
+#endif
+#ifndef PK_NC
+#define PK_NC 1024
+#endif
+
+/// Computes one full MR×NR tile: c = alpha · a·b + beta · c (c not read when beta == 0).
+/// `a` is a packed MR-row panel (kc columns of MR values), `b` a packed NR-column panel
+/// (kc rows of NR values), both 32-byte aligned.
+typedef void (*pk_microkernel)(long kc, const float *a, const float *b,
+                               float *c, long ldc, float alpha, float beta);
+
+void pk_microkernel_portable(long kc, const float *a, const float *b,
+                             float *c, long ldc, float alpha, float beta);
+
+#if defined(__x86_64__) || defined(__i386__)
+void pk_microkernel_avx2(long kc, const float *a, const float *b,
+                         float *c, long ldc, float alpha, float beta);
+void pk_pack_bt_panel_avx2(const float *src, long ldb, long kc, float *dst);
+void pk_pack_a_panel_avx2(const float *src, long lda, long kc, float *dst);
+void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);
+#endif
+
+#endif

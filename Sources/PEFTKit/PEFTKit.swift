@@ -1,0 +1,4 @@
+// PEFTKit — the umbrella module. `import PEFTKit` brings in every public layer.
+@_exported import Autograd
+@_exported import NN
+@_exported import Tensors

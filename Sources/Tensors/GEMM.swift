@@ -1,0 +1,147 @@
+import CKernels
+#if OpenBLAS
+import COpenBLAS
+#endif
+
+/// Single-precision matrix multiplication on row-major buffers:
+/// `C = alpha · op(A) · op(B) + beta · C`.
+///
+/// The built-in backend is a packed, cache-blocked kernel (AVX2+FMA when the CPU has it, portable C
+/// otherwise) that splits C across `Parallel.threadCount` workers. With the package trait `OpenBLAS`
+/// the default backend is the system OpenBLAS (`cblas_sgemm`), called directly on the same buffers.
+public enum GEMM {
+    /// Which implementation multiplies matrices.
+    public enum Backend: String, Sendable, CaseIterable {
+        /// PEFTKit's own kernels (always available).
+        case builtin
+        /// The system OpenBLAS; available only when built with the `OpenBLAS` trait.
+        case openBLAS
+    }
+
+    /// The microkernel family the built-in backend uses.
+    public enum Kernel: String, Sendable {
+        /// Plain C, any CPU.
+        case portable
+        /// x86-64 AVX2 + FMA.
+        case avx2
+    }
+
+    /// True when the package was built with the `OpenBLAS` trait.
+    public static var isOpenBLASAvailable: Bool {
+        #if OpenBLAS
+        return true
+        #else
+        return false
+        #endif
+    }
+
+    nonisolated(unsafe) private static var _backend: Backend = isOpenBLASAvailable ? .openBLAS : .builtin
+
+    /// The backend used by `sgemm` and every matmul. Setting `.openBLAS` without the trait is a programming error.
+    public static var backend: Backend {
+        get { _backend }
+        set {
+            precondition(newValue == .builtin || isOpenBLASAvailable,
+                         "GEMM.backend: OpenBLAS requested but PEFTKit was built without the OpenBLAS trait")
+            _backend = newValue
+        }
+    }
+
+    /// The built-in microkernel in use; assign to force the portable path (for testing) or back to the best one.
+    public static var builtinKernel: Kernel {
+        get { pk_sgemm_active_kernel() == PK_GEMM_KERNEL_AVX2 ? .avx2 : .portable }
+        set { _ = pk_sgemm_set_kernel(newValue == .avx2 ? PK_GEMM_KERNEL_AVX2 : PK_GEMM_KERNEL_PORTABLE) }
+    }
+
+    /// True when the CPU supports the AVX2+FMA kernel.
+    public static var cpuSupportsAVX2: Bool { pk_cpu_has_avx2_fma() != 0 }
+
+    /// `C[M×N] = alpha · op(A) · op(B) + beta · C` on row-major buffers with leading dimensions
+    /// `lda`, `ldb`, `ldc`. `op(A)` is `A` (M×K) or `Aᵀ` (A stored K×M); likewise for B (K×N or N×K).
+    /// When `beta` is 0, C is write-only.
+    public static func sgemm(
+        transposeA: Bool, transposeB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        backend: Backend? = nil
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "GEMM.sgemm: negative size m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= max(1, transposeA ? m : k) && ldb >= max(1, transposeB ? k : n) && ldc >= max(1, n),
+                     "GEMM.sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
+        guard m > 0 && n > 0 else { return }
+        switch backend ?? _backend {
+        case .openBLAS:
+            #if OpenBLAS
+            if !Parallel.isInsideParallelRegion {
+                syncOpenBLASThreads()
+                cblas_sgemm(CblasRowMajor,
+                            transposeA ? CblasTrans : CblasNoTrans,
+                            transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), alpha,
+                            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                return
+            }
+            #endif
+            builtin(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        case .builtin:
+            builtin(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+    }
+
+    #if OpenBLAS
+    nonisolated(unsafe) private static var openBLASThreads = 0
+    private static func syncOpenBLASThreads() {
+        let wanted = Parallel.threadCount
+        if wanted != openBLASThreads {
+            openblas_set_num_threads(Int32(wanted))
+            openBLASThreads = wanted
+        }
+    }
+    #endif
+
+    /// Below this many multiply-adds a single thread is faster than waking workers.
+    static let parallelThreshold = 1 << 18
+
+    /// Splits C into contiguous row or column blocks (multiples of the 6×16 register tile) and runs
+    /// one independent `pk_sgemm` per worker. Each element's reduction order is the same for any
+    /// number of threads, so results are bit-identical across thread counts.
+    private static func builtin(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
+        let threads = Parallel.isInsideParallelRegion || work < parallelThreshold ? 1 : Parallel.threadCount
+        let splitColumns = n >= m
+        let tile = splitColumns ? 16 : 6
+        let extent = splitColumns ? n : m
+        let tiles = (extent + tile - 1) / tile
+        let chunks = max(1, min(threads, tiles))
+        if chunks == 1 {
+            pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let aAddress = UInt(bitPattern: a), bAddress = UInt(bitPattern: b), cAddress = UInt(bitPattern: c)
+        Parallel.forEach(chunks: chunks) { chunk in
+            let start = min(extent, tiles * chunk / chunks * tile)
+            let end = min(extent, tiles * (chunk + 1) / chunks * tile)
+            guard start < end else { return }
+            let a = UnsafePointer<Float>(bitPattern: aAddress)!
+            let b = UnsafePointer<Float>(bitPattern: bAddress)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
+            if splitColumns {
+                // Columns [start, end) of C need columns of op(B).
+                let bPart = transB ? b + start * ldb : b + start
+                pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, end - start, k, alpha,
+                         a, lda, bPart, ldb, beta, c + start, ldc)
+            } else {
+                // Rows [start, end) of C need rows of op(A).
+                let aPart = transA ? a + start : a + start * lda
+                pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, end - start, n, k, alpha,
+                         aPart, lda, b, ldb, beta, c + start * ldc, ldc)
+            }
+        }
+    }
+}

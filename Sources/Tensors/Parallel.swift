@@ -1,0 +1,77 @@
+import CKernels
+import Dispatch
+import Foundation
+import Synchronization
+
+/// The process-wide worker pool used by every parallel kernel.
+///
+/// Work is spread over `threadCount` workers of the system's global pool (sized to the machine).
+/// Parallel regions never nest: a `forEach` issued from inside another one runs serially on the
+/// calling worker, so kernels can call each other freely without oversubscribing the cores.
+public enum Parallel {
+    private static let configuredThreads = Atomic<Int>(0)
+
+    /// Logical processors available to this process.
+    public static var availableProcessors: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// Number of workers used by parallel kernels. Defaults to the available processors
+    /// (or the `PEFTKIT_NUM_THREADS` environment variable); set it to 1 for single-threaded runs.
+    public static var threadCount: Int {
+        get {
+            let configured = configuredThreads.load(ordering: .relaxed)
+            if configured > 0 { return configured }
+            let fromEnvironment = ProcessInfo.processInfo.environment["PEFTKIT_NUM_THREADS"].flatMap(Int.init) ?? 0
+            let resolved = fromEnvironment > 0 ? fromEnvironment : availableProcessors
+            configuredThreads.store(resolved, ordering: .relaxed)
+            return resolved
+        }
+        set {
+            precondition(newValue >= 1, "Parallel.threadCount must be at least 1, got \(newValue)")
+            configuredThreads.store(newValue, ordering: .relaxed)
+        }
+    }
+
+    /// True on a thread that is currently running a chunk of a parallel region.
+    public static var isInsideParallelRegion: Bool { pk_thread_in_parallel_region() != 0 }
+
+    /// Runs `body(chunk)` for `chunk` in `0..<chunks`, using up to `threadCount` workers.
+    /// Runs serially when there is one chunk, one thread, or when already inside a parallel region.
+    public static func forEach(chunks: Int, _ body: (Int) -> Void) {
+        guard chunks > 0 else { return }
+        if chunks == 1 || threadCount == 1 || isInsideParallelRegion {
+            for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UnsafeSendableClosure(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                pk_thread_set_parallel_region(1)
+                box.closure(chunk)
+                pk_thread_set_parallel_region(0)
+            }
+        }
+    }
+
+    /// Splits `0..<count` into at most `threadCount` contiguous ranges of at least `minimumPerChunk`
+    /// elements and runs `body` on each, in parallel.
+    public static func forEachRange(_ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = max(1, min(threadCount, count / max(1, minimumPerChunk)))
+        if chunks == 1 {
+            body(0..<count)
+            return
+        }
+        forEach(chunks: chunks) { chunk in
+            let start = count * chunk / chunks
+            let end = count * (chunk + 1) / chunks
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// Carries a non-escaping closure into `concurrentPerform`. Safe because `forEach` waits for every
+/// chunk before returning and the chunks write disjoint memory by contract.
+private struct UnsafeSendableClosure: @unchecked Sendable {
+    let closure: (Int) -> Void
+    init(_ closure: @escaping (Int) -> Void) { self.closure = closure }
+}
