@@ -1,0 +1,81 @@
+import Foundation
+import Tensors
+
+/// Which formula GELU uses.
+public enum GELUApproximation: Sendable {
+    /// `0.5·x·(1 + erf(x/√2))` (PyTorch `approximate="none"`, BERT).
+    case exact
+    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (GPT-2 "gelu_new", PyTorch `approximate="tanh"`).
+    case tanh
+}
+
+/// Gaussian error linear unit.
+public func gelu(_ x: Variable, approximation: GELUApproximation = .exact) -> Variable {
+    let input = x.value
+    switch approximation {
+    case .exact:
+        let value = input.map { 0.5 * $0 * (1 + Foundation.erf($0 * 0.70710678118654752)) }
+        return Variable.operation("gelu", value: value, inputs: [x]) { g in
+            let slope = input.map { v -> Float in
+                0.5 * (1 + Foundation.erf(v * 0.70710678118654752)) + v * Foundation.exp(-0.5 * v * v) * 0.3989422804014327
+            }
+            return [g * slope]
+        }
+    case .tanh:
+        let c: Float = 0.7978845608028654  // √(2/π)
+        let value = input.map { 0.5 * $0 * (1 + Foundation.tanh(c * ($0 + 0.044715 * $0 * $0 * $0))) }
+        return Variable.operation("geluTanh", value: value, inputs: [x]) { g in
+            let slope = input.map { v -> Float in
+                let t = Foundation.tanh(c * (v + 0.044715 * v * v * v))
+                return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+            }
+            return [g * slope]
+        }
+    }
+}
+
+/// `x·σ(x)` (SwiGLU's gate activation).
+public func silu(_ x: Variable) -> Variable {
+    let input = x.value
+    let sigmoid = input.map { 1 / (1 + Foundation.exp(-$0)) }
+    return Variable.operation("silu", value: input * sigmoid, inputs: [x]) { g in
+        [g * (sigmoid * ((input * (sigmoid * -1 + 1)) + 1))]
+    }
+}
+
+/// `max(x, 0)`.
+public func relu(_ x: Variable) -> Variable {
+    let input = x.value
+    return Variable.operation("relu", value: input.map { Swift.max($0, 0) }, inputs: [x]) { g in
+        [g * input.map { $0 > 0 ? 1 : 0 }]
+    }
+}
+
+/// Softmax over the last axis. Backward: `dx = y ⊙ (g − Σ g⊙y)` per row.
+public func softmax(_ x: Variable) -> Variable {
+    let y = x.value.softmax()
+    return Variable.operation("softmax", value: y, inputs: [x]) { g in
+        let dot = (g * y).sum(axis: -1, keepingDimension: true)
+        return [y * (g - dot)]
+    }
+}
+
+/// Log-softmax over the last axis. Backward: `dx = g − softmax(x)·Σ g` per row.
+public func logSoftmax(_ x: Variable) -> Variable {
+    let y = x.value.logSoftmax()
+    return Variable.operation("logSoftmax", value: y, inputs: [x]) { g in
+        [g - y.exp() * g.sum(axis: -1, keepingDimension: true)]
+    }
+}
+
+/// Inverted dropout: zeroes each element with probability `p` and scales survivors by `1/(1−p)`.
+/// The identity when `p == 0`. The mask comes from `generator`, so runs are reproducible.
+public func dropout(_ x: Variable, probability p: Float, generator: inout SeededRandom) -> Variable {
+    precondition(p >= 0 && p < 1, "dropout: probability \(p) is outside [0, 1)")
+    if p == 0 { return x }
+    let scale = 1 / (1 - p)
+    let mask = Tensor(shape: x.shape) { m in
+        for i in m.indices { m[i] = generator.nextUniform() < p ? 0 : scale }
+    }
+    return Variable.operation("dropout", value: x.value * mask, inputs: [x]) { g in [g * mask] }
+}

@@ -1,0 +1,48 @@
+import Tensors
+
+extension Variable {
+    /// `op(a) · op(b)` over the last two axes (see `Tensor.matmul` for batching rules).
+    ///
+    /// Backward, for C = op(A)·op(B):
+    ///   A·B:   dA = dC·Bᵀ    dB = Aᵀ·dC
+    ///   A·Bᵀ:  dA = dC·B     dB = dCᵀ·A
+    ///   Aᵀ·B:  dA = B·dCᵀ    dB = A·dC
+    ///   Aᵀ·Bᵀ: dA = Bᵀ·dCᵀ   dB = dCᵀ·Aᵀ
+    /// A rank-2 operand shared across a batch gets the gradient summed over the batch; when `b` is
+    /// the shared one (a linear layer's weight) this is a single GEMM over the flattened batch.
+    public static func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
+        let value = Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
+        return operation("matmul", value: value, inputs: [a, b]) { g in
+            let av = a.value, bv = b.value
+            var gradA: Tensor? = nil, gradB: Tensor? = nil
+            if a.requiresGrad {
+                let raw: Tensor
+                switch (transposeA, transposeB) {
+                case (false, false): raw = Tensor.matmul(g, bv, transposeB: true)
+                case (false, true): raw = Tensor.matmul(g, bv)
+                case (true, false): raw = Tensor.matmul(bv, g, transposeB: true)
+                case (true, true): raw = Tensor.matmul(bv, g, transposeA: true, transposeB: true)
+                }
+                gradA = raw.sum(toShape: av.shape)
+            }
+            if b.requiresGrad {
+                if bv.rank == 2 && av.rank > 2 && !transposeA {
+                    // Shared weight: flatten the batch into rows, one GEMM.
+                    let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]
+                    let a2 = av.reshaped([-1, k]), g2 = g.reshaped([-1, n])
+                    gradB = transposeB ? Tensor.matmul(g2, a2, transposeA: true) : Tensor.matmul(a2, g2, transposeA: true)
+                } else {
+                    let raw: Tensor
+                    switch (transposeA, transposeB) {
+                    case (false, false): raw = Tensor.matmul(av, g, transposeA: true)
+                    case (false, true): raw = Tensor.matmul(g, av, transposeA: true)
+                    case (true, false): raw = Tensor.matmul(av, g)
+                    case (true, true): raw = Tensor.matmul(g, av, transposeA: true, transposeB: true)
+                    }
+                    gradB = raw.sum(toShape: bv.shape)
+                }
+            }
+            return [gradA, gradB]
+        }
+    }
+}

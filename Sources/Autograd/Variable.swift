@@ -1,0 +1,83 @@
+import Tensors
+
+/// A tensor that takes part in automatic differentiation.
+///
+/// Operations on variables record a graph when gradient mode is on and any input requires a
+/// gradient. `backward()` walks it in reverse topological order and accumulates `grad` on the
+/// leaves that require it. Leaves that do not require gradients never get a gradient buffer, and
+/// no gradient work is done for them (each op skips the terms of inputs that do not need them).
+public final class Variable {
+    /// The current value.
+    public var value: Tensor
+    /// The accumulated gradient of the last `backward()` (leaves only); nil until one reaches it.
+    public var grad: Tensor?
+    /// Whether gradients flow into this variable. Set it to false to freeze a parameter.
+    public var requiresGrad: Bool
+    /// The recorded operation that produced this variable, nil for leaves.
+    let node: Node?
+
+    /// A leaf variable.
+    public init(_ value: Tensor, requiresGrad: Bool = false) {
+        self.value = value
+        self.requiresGrad = requiresGrad
+        self.node = nil
+    }
+
+    init(value: Tensor, node: Node?) {
+        self.value = value
+        self.requiresGrad = node != nil
+        self.node = node
+    }
+
+    /// The value's shape.
+    public var shape: [Int] { value.shape }
+    /// True when this variable was produced by a recorded operation.
+    public var isLeaf: Bool { node == nil }
+
+    /// A leaf with the same value that is cut off from the graph.
+    public func detached() -> Variable { Variable(value) }
+
+    /// Clears the accumulated gradient.
+    public func zeroGrad() { grad = nil }
+
+    /// Records an operation: `backward` maps the gradient of the output to one gradient per input
+    /// (nil for inputs that need none, or when the contribution is zero). This is how every op in this
+    /// module is built and how other modules add fused operations.
+    ///
+    /// The result records a graph node only if gradient mode is on and some input requires a gradient.
+    public static func operation(
+        _ name: String, value: Tensor, inputs: [Variable],
+        backward: @escaping (_ outputGradient: Tensor) -> [Tensor?]
+    ) -> Variable {
+        if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) {
+            return Variable(value: value, node: Node(name: name, inputs: inputs, backward: backward))
+        }
+        return Variable(value)
+    }
+}
+
+/// One recorded operation in the graph.
+final class Node {
+    let name: String
+    let inputs: [Variable]
+    let backward: (Tensor) -> [Tensor?]
+
+    init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+/// Whether operations record a graph for backward.
+public enum GradMode {
+    @TaskLocal static var enabled = true
+
+    /// True unless inside `withoutGradients`.
+    public static var isEnabled: Bool { enabled }
+}
+
+/// Runs `body` without recording any graph (inference, optimizer updates, finite differences).
+public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {
+    try GradMode.$enabled.withValue(false) { try body() }
+}

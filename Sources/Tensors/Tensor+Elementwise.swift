@@ -1,0 +1,159 @@
+import Foundation
+
+// Elementwise arithmetic with NumPy-style broadcasting: trailing dimensions are aligned and
+// dimensions of size 1 stretch. Mismatched shapes stop with a message naming both shapes.
+
+extension Tensor {
+    /// Applies `op` to every pair of elements of `a` and `b` broadcast to a common shape.
+    @inline(__always)
+    static func broadcasting(_ a: Tensor, _ b: Tensor, _ name: String,
+                             _ op: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape {
+            return Tensor(shape: a.shape) { out in
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        for i in 0..<out.count { out[i] = op(pa[i], pb[i]) }
+                    }
+                }
+            }
+        }
+        guard let shape = Shape.broadcast(a.shape, b.shape) else {
+            preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+        }
+        if b.count == 1 {
+            let s = b.scalars[0]
+            return Tensor(shape: shape) { out in
+                a.withUnsafeBufferPointer { pa in for i in 0..<out.count { out[i] = op(pa[i], s) } }
+            }
+        }
+        if a.count == 1 {
+            let s = a.scalars[0]
+            return Tensor(shape: shape) { out in
+                b.withUnsafeBufferPointer { pb in for i in 0..<out.count { out[i] = op(s, pb[i]) } }
+            }
+        }
+        let strideA = Shape.broadcastStrides(a.shape, to: shape)
+        let strideB = Shape.broadcastStrides(b.shape, to: shape)
+        let rank = shape.count
+        let inner = shape[rank - 1]
+        let innerA = strideA[rank - 1], innerB = strideB[rank - 1]
+        return Tensor(shape: shape) { out in
+            guard out.count > 0 else { return }
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    var index = [Int](repeating: 0, count: rank)
+                    var offsetA = 0, offsetB = 0, position = 0
+                    while position < out.count {
+                        var ia = offsetA, ib = offsetB
+                        for j in 0..<inner {
+                            out[position + j] = op(pa[ia], pb[ib])
+                            ia += innerA
+                            ib += innerB
+                        }
+                        position += inner
+                        // Advance the odometer over the outer dimensions.
+                        var axis = rank - 2
+                        while axis >= 0 {
+                            index[axis] += 1
+                            offsetA += strideA[axis]
+                            offsetB += strideB[axis]
+                            if index[axis] < shape[axis] { break }
+                            offsetA -= strideA[axis] * shape[axis]
+                            offsetB -= strideB[axis] * shape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies `op` to every element.
+    @inline(__always)
+    public func map(_ op: (Float) -> Float) -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { p in for i in 0..<out.count { out[i] = op(p[i]) } }
+        }
+    }
+
+    /// Elementwise sum with broadcasting.
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "add", +) }
+    /// Elementwise difference with broadcasting.
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "subtract", -) }
+    /// Elementwise product with broadcasting.
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "multiply", *) }
+    /// Elementwise quotient with broadcasting.
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "divide", /) }
+
+    /// Adds a scalar to every element.
+    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+    /// Subtracts a scalar from every element.
+    public static func - (a: Tensor, s: Float) -> Tensor { a.map { $0 - s } }
+    /// Multiplies every element by a scalar.
+    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    /// Multiplies every element by a scalar.
+    public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
+    /// Divides every element by a scalar.
+    public static func / (a: Tensor, s: Float) -> Tensor { a.map { $0 / s } }
+    /// Negates every element.
+    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+
+    /// `self += other`, with `other` broadcast to `self`'s shape.
+    public static func += (a: inout Tensor, b: Tensor) {
+        if a.shape == b.shape {
+            a.withUnsafeMutableBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in for i in 0..<pa.count { pa[i] += pb[i] } }
+            }
+        } else {
+            let sum = a + b
+            precondition(sum.shape == a.shape, "add in place: \(b.shape) does not broadcast to \(a.shape)")
+            a = sum
+        }
+    }
+
+    /// `self += alpha · other` for tensors of the same shape (the update used by optimizers and gradient accumulation).
+    public mutating func addScaled(_ other: Tensor, by alpha: Float) {
+        precondition(shape == other.shape, "addScaled: shapes \(shape) and \(other.shape) differ")
+        withUnsafeMutableBufferPointer { pa in
+            other.withUnsafeBufferPointer { pb in for i in 0..<pa.count { pa[i] += alpha * pb[i] } }
+        }
+    }
+
+    /// Elementwise square.
+    public func squared() -> Tensor { map { $0 * $0 } }
+    /// Elementwise square root.
+    public func squareRoot() -> Tensor { map { $0.squareRoot() } }
+    /// Elementwise `e^x`.
+    public func exp() -> Tensor { map { Foundation.exp($0) } }
+    /// Elementwise natural logarithm.
+    public func log() -> Tensor { map { Foundation.log($0) } }
+    /// Elementwise hyperbolic tangent.
+    public func tanh() -> Tensor { map { Foundation.tanh($0) } }
+    /// Elementwise absolute value.
+    public func abs() -> Tensor { map { Swift.abs($0) } }
+    /// Elementwise clamp into `[low, high]`.
+    public func clamped(_ low: Float, _ high: Float) -> Tensor { map { Swift.min(Swift.max($0, low), high) } }
+
+    /// True when every element is finite (no NaN or infinity).
+    public var isFinite: Bool {
+        withUnsafeBufferPointer { p in p.allSatisfy { $0.isFinite } }
+    }
+
+    /// Largest absolute elementwise difference from `other` (same shape).
+    public func maxAbsDifference(_ other: Tensor) -> Float {
+        precondition(shape == other.shape, "maxAbsDifference: shapes \(shape) and \(other.shape) differ")
+        var worst: Float = 0
+        for i in 0..<count { worst = Swift.max(worst, Swift.abs(scalars[i] - other.scalars[i])) }
+        return worst
+    }
+
+    /// True when every element is within `atol + rtol·|other|` of `other` (same shape).
+    public func isClose(to other: Tensor, rtol: Float = 1e-5, atol: Float = 1e-6) -> Bool {
+        guard shape == other.shape else { return false }
+        for i in 0..<count where Swift.abs(scalars[i] - other.scalars[i]) > atol + rtol * Swift.abs(other.scalars[i]) {
+            return false
+        }
+        return true
+    }
+}

@@ -1,0 +1,120 @@
+import Testing
+import Tensors
+
+/// Straightforward Float64 reference for C = alpha·op(A)·op(B) + beta·C.
+func referenceGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float,
+                   _ a: [Float], _ b: [Float], beta: Float, _ c: [Float]) -> [Float] {
+    var result = c
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let av = transA ? a[p * m + i] : a[i * k + p]
+                let bv = transB ? b[j * k + p] : b[p * n + j]
+                sum += Double(av) * Double(bv)
+            }
+            result[i * n + j] = Float(Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c[i * n + j])))
+        }
+    }
+    return result
+}
+
+@Suite("GEMM", .serialized)
+struct GEMMTests {
+    /// Sizes straddle the 6×16 register tile and the 256-deep K block so every edge path runs.
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 256), (50, 3, 70), (19, 40, 513)]
+
+    @Test("all transpose combinations, alpha/beta, both microkernels", arguments: [GEMM.Kernel.portable, .avx2])
+    func matchesReference(kernel: GEMM.Kernel) {
+        let previous = GEMM.builtinKernel
+        defer { GEMM.builtinKernel = previous }
+        GEMM.builtinKernel = kernel
+        var generator = SeededRandom(seed: 7)
+        for (m, n, k) in Self.shapes {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, -0.5)] {
+                        let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).scalars
+                        let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
+                        var c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+                        let expected = referenceGEMM(transA, transB, m, n, k, alpha: alpha, a, b, beta: beta, c)
+                        a.withUnsafeBufferPointer { pa in
+                            b.withUnsafeBufferPointer { pb in
+                                c.withUnsafeMutableBufferPointer { pc in
+                                    GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
+                                               a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
+                                               beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin)
+                                }
+                            }
+                        }
+                        let worst = zip(c, expected).map { abs($0 - $1) }.max() ?? 0
+                        #expect(worst < 1e-4 * Float(max(k, 1)).squareRoot(),
+                                "m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) alpha=\(alpha) beta=\(beta): error \(worst)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("beta = 0 never reads C (NaN in C does not leak)")
+    func betaZeroIgnoresC() {
+        let a = [Float](repeating: 1, count: 8 * 8), b = a
+        var c = [Float](repeating: .nan, count: 8 * 8)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(transposeA: false, transposeB: false, m: 8, n: 8, k: 8, a: pa.baseAddress!, lda: 8,
+                               b: pb.baseAddress!, ldb: 8, c: pc.baseAddress!, ldc: 8, backend: .builtin)
+                }
+            }
+        }
+        #expect(c.allSatisfy { $0 == 8 })
+    }
+
+    @Test("results are bit-identical for 1 and 2 threads")
+    func threadCountDoesNotChangeBits() {
+        var generator = SeededRandom(seed: 3)
+        let a = Tensor.randomNormal([96, 130], generator: &generator)
+        let b = Tensor.randomNormal([70, 130], generator: &generator)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        Parallel.threadCount = 1
+        let single = Tensor.matmul(a, b, transposeB: true)
+        Parallel.threadCount = 2
+        let double = Tensor.matmul(a, b, transposeB: true)
+        #expect(single == double)
+    }
+
+    @Test("the portable and AVX2 kernels agree closely")
+    func kernelsAgree() {
+        guard GEMM.cpuSupportsAVX2 else { return }
+        var generator = SeededRandom(seed: 11)
+        let a = Tensor.randomNormal([37, 301], generator: &generator)
+        let b = Tensor.randomNormal([301, 45], generator: &generator)
+        let previous = GEMM.builtinKernel
+        defer { GEMM.builtinKernel = previous }
+        GEMM.builtinKernel = .portable
+        let portable = Tensor.matmul(a, b)
+        GEMM.builtinKernel = .avx2
+        let avx2 = Tensor.matmul(a, b)
+        #expect(portable.maxAbsDifference(avx2) < 1e-3)
+    }
+
+    #if OpenBLAS
+    @Test("OpenBLAS backend matches the built-in kernel")
+    func openBLASMatches() {
+        var generator = SeededRandom(seed: 5)
+        for (m, n, k) in Self.shapes {
+            let a = Tensor.randomNormal([m, k], generator: &generator)
+            let b = Tensor.randomNormal([n, k], generator: &generator)
+            let previous = GEMM.backend
+            GEMM.backend = .openBLAS
+            let blas = Tensor.matmul(a, b, transposeB: true)
+            GEMM.backend = .builtin
+            let builtin = Tensor.matmul(a, b, transposeB: true)
+            GEMM.backend = previous
+            #expect(blas.maxAbsDifference(builtin) < 1e-3)
+        }
+    }
+    #endif
+}
