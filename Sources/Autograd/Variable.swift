@@ -14,7 +14,7 @@ public final class Variable {
     /// Whether gradients flow into this variable. Set it to false to freeze a parameter.
     public var requiresGrad: Bool
     /// The recorded operation that produced this variable, nil for leaves.
-    let node: Node?
+    var node: Node?
 
     /// A leaf variable.
     public init(_ value: Tensor, requiresGrad: Bool = false) {
@@ -59,13 +59,29 @@ public final class Variable {
 /// One recorded operation in the graph.
 final class Node {
     let name: String
-    let inputs: [Variable]
+    var inputs: [Variable]
     let backward: (Tensor) -> [Tensor?]
 
     init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
+    }
+
+    /// Tears long chains down iteratively: the default recursive release of a graph thousands of
+    /// operations deep would overflow the stack.
+    deinit {
+        guard !inputs.isEmpty else { return }
+        var stack = inputs
+        inputs = []
+        while var variable = stack.popLast() {
+            guard isKnownUniquelyReferenced(&variable), var node = variable.node else { continue }
+            variable.node = nil
+            if isKnownUniquelyReferenced(&node) {
+                stack.append(contentsOf: node.inputs)
+                node.inputs = []
+            }
+        }
     }
 }
 

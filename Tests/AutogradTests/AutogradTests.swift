@@ -1,0 +1,103 @@
+import Testing
+import Autograd
+import Tensors
+
+@Suite("Autograd")
+struct AutogradTests {
+    @Test("the checker itself catches a wrong backward")
+    func checkerCatchesWrongBackward() {
+        let x = Variable(Tensor([0.5, -1, 2], shape: [3]), requiresGrad: true)
+        // d(x²)/dx = 2x; this backward forgets the factor 2.
+        let wrong = GradientChecker.check(inputs: [x]) { v in
+            let input = v[0].value
+            return Variable.operation("brokenSquare", value: input.squared(), inputs: [v[0]]) { g in [g * input] }
+        }
+        #expect(!wrong.passed)
+        // A backward that drops a term of a product rule.
+        let y = Variable(Tensor([0.3, 0.7], shape: [2]), requiresGrad: true)
+        let dropped = GradientChecker.check(inputs: [y]) { v in
+            let input = v[0].value
+            return Variable.operation("brokenCube", value: input * input * input, inputs: [v[0]]) { g in [g * input * input] }
+        }
+        #expect(!dropped.passed)
+        let right = GradientChecker.check(inputs: [x]) { v in v[0].squared() }
+        #expect(right.passed)
+    }
+
+    @Test("gradients accumulate over shared uses and across backward calls")
+    func accumulation() {
+        let x = Variable(Tensor([1, 2], shape: [2]), requiresGrad: true)
+        (x * x + x).sum().backward()
+        #expect(x.grad?.scalars == [3, 5])
+        (x * 2).sum().backward()
+        #expect(x.grad?.scalars == [5, 7])
+        x.zeroGrad()
+        #expect(x.grad == nil)
+    }
+
+    @Test("leaves without requiresGrad get no gradient buffer and no gradient work")
+    func frozenLeaves() {
+        let frozen = Variable(Tensor([1, 2], shape: [2]))
+        let trainable = Variable(Tensor([3, 4], shape: [2]), requiresGrad: true)
+        var calls = 0
+        let probe = Variable.operation("probe", value: frozen.value, inputs: [frozen]) { g in
+            calls += 1
+            return [g]
+        }
+        #expect(!probe.requiresGrad)  // nothing upstream needs a gradient: no node recorded
+        (probe * trainable).sum().backward()
+        #expect(calls == 0)
+        #expect(frozen.grad == nil)
+        #expect(trainable.grad?.scalars == [1, 2])
+    }
+
+    @Test("no-grad scope records nothing")
+    func noGrad() {
+        let x = Variable(Tensor([1], shape: [1]), requiresGrad: true)
+        let y = withoutGradients { x * 3 }
+        #expect(!y.requiresGrad && y.isLeaf)
+        #expect(GradMode.isEnabled)
+    }
+
+    @Test("deep graphs do not overflow the stack")
+    func deepGraph() {
+        let x = Variable(Tensor([1], shape: [1]), requiresGrad: true)
+        var y = x
+        for _ in 0..<20_000 { y = y + 0.0 }
+        y.sum().backward()
+        #expect(x.grad?.scalars == [1])
+    }
+
+    @Test("cross-entropy: value, ignore index, all-ignored, bad target")
+    func crossEntropyBehaviour() throws {
+        let logits = Variable(Tensor([0, 0, 0, 0, 10, 0], shape: [2, 3]), requiresGrad: true)
+        let loss = try crossEntropy(logits: logits, targets: [0, -100])
+        #expect(abs(loss.value.scalar - Float(3).logValue) < 1e-5)
+        let none = try crossEntropy(logits: logits, targets: [-100, -100])
+        #expect(none.value.scalar == 0)
+        #expect(throws: TensorError.indexOutOfRange(operation: "crossEntropy target", index: 3, bound: 3, position: 1)) {
+            try crossEntropy(logits: logits, targets: [0, 3])
+        }
+    }
+
+    @Test("embedding with an id past the table is a typed error")
+    func embeddingOutOfRange() {
+        let table = Variable(Tensor.zeros([4, 2]), requiresGrad: true)
+        #expect(throws: TensorError.self) { try embedding(table, ids: [1, 4]) }
+    }
+
+    @Test("attention: a fully masked query row outputs zeros, causal row 0 copies value 0")
+    func attentionMasks() {
+        let q = Variable(Tensor.ones([1, 1, 2, 2]))
+        let k = Variable(Tensor.ones([1, 1, 2, 2]))
+        let v = Variable(Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]))
+        let causal = scaledDotProductAttention(query: q, key: k, value: v, causal: true)
+        #expect(causal.value.scalars == [1, 2, 2, 3])
+        let masked = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: [false, true])
+        #expect(masked.value.scalars == [0, 0, 3, 4])
+    }
+}
+
+private extension Float {
+    var logValue: Float { Tensor(scalar: self).log().scalar }
+}
