@@ -1,0 +1,141 @@
+import Autograd
+import Tensors
+
+/// A layer computing `y = x·Wᵀ (+ b)` for `W: [outFeatures, inFeatures]`.
+///
+/// Adapters (LoRA and friends) and quantized weights conform too, so a model holds `any LinearLayer`
+/// and never needs to know which one it got.
+public protocol LinearLayer: Module {
+    /// Size of the last axis of the input.
+    var inFeatures: Int { get }
+    /// Size of the last axis of the output.
+    var outFeatures: Int { get }
+    /// Applies the layer to `x: (…, inFeatures)`, giving `(…, outFeatures)`.
+    func callAsFunction(_ x: Variable) -> Variable
+}
+
+/// A dense layer with weight `[out, in]` (PyTorch/Hugging Face layout) and optional bias `[out]`.
+public final class Linear: Module, LinearLayer {
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    /// The weight `[outFeatures, inFeatures]`.
+    public var weight: Variable { parameter("weight") }
+    /// The bias `[outFeatures]`, if any.
+    public var bias: Variable? { optionalParameter("bias") }
+
+    /// Creates a layer initialised like PyTorch: weight and bias uniform in `±1/√in`
+    /// (Kaiming-uniform with a = √5).
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, generator: inout SeededRandom) {
+        precondition(inFeatures > 0 && outFeatures > 0, "Linear: features must be positive, got \(inFeatures)→\(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        super.init()
+        let bound = 1 / Float(inFeatures).squareRoot()
+        registerParameter("weight", Variable(
+            .randomUniform([outFeatures, inFeatures], low: -bound, high: bound, generator: &generator), requiresGrad: true))
+        if bias {
+            registerParameter("bias", Variable(
+                .randomUniform([outFeatures], low: -bound, high: bound, generator: &generator), requiresGrad: true))
+        }
+    }
+
+    /// Creates a layer from existing tensors (weight `[out, in]`, bias `[out]`).
+    public init(weight: Tensor, bias: Tensor? = nil) {
+        precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]], "Linear: bias \(bias!.shape) does not match weight \(weight.shape)")
+        self.outFeatures = weight.shape[0]
+        self.inFeatures = weight.shape[1]
+        super.init()
+        registerParameter("weight", Variable(weight, requiresGrad: true))
+        if let bias { registerParameter("bias", Variable(bias, requiresGrad: true)) }
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")
+        let y = Variable.matmul(x, weight, transposeB: true)
+        if let bias { return y + bias }
+        return y
+    }
+}
+
+/// A lookup table `[count, dimension]` from ids to vectors.
+public final class Embedding: Module {
+    /// The table `[count, dimension]`.
+    public var weight: Variable { parameter("weight") }
+
+    /// Creates a table initialised from `N(0, 1)` like PyTorch.
+    public init(count: Int, dimension: Int, generator: inout SeededRandom) {
+        super.init()
+        registerParameter("weight", Variable(.randomNormal([count, dimension], generator: &generator), requiresGrad: true))
+    }
+
+    /// Creates a layer from an existing table.
+    public init(weight: Tensor) {
+        precondition(weight.rank == 2, "Embedding: weight must be [count, dimension], got \(weight.shape)")
+        super.init()
+        registerParameter("weight", Variable(weight, requiresGrad: true))
+    }
+
+    /// Looks up `ids` laid out in `shape` (default `[ids.count]`), giving `shape + [dimension]`.
+    /// - Throws: `TensorError.indexOutOfRange` for an id outside the table.
+    public func callAsFunction(_ ids: [Int], shape: [Int]? = nil) throws -> Variable {
+        try embedding(weight, ids: ids, idsShape: shape)
+    }
+}
+
+/// Root-mean-square normalisation with a learned scale (Llama).
+public final class RMSNorm: Module {
+    /// Added to the mean square before the square root.
+    public let epsilon: Float
+    /// The scale `[dimension]`, initialised to ones.
+    public var weight: Variable { parameter("weight") }
+
+    public init(dimension: Int, epsilon: Float = 1e-6) {
+        self.epsilon = epsilon
+        super.init()
+        registerParameter("weight", Variable(.ones([dimension]), requiresGrad: true))
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable { rmsNorm(x, weight: weight, epsilon: epsilon) }
+}
+
+/// Layer normalisation with learned scale and optional bias (GPT-2, BERT).
+public final class LayerNorm: Module {
+    /// Added to the variance before the square root.
+    public let epsilon: Float
+    /// The scale `[dimension]`, initialised to ones.
+    public var weight: Variable { parameter("weight") }
+    /// The shift `[dimension]`, initialised to zeros, if any.
+    public var bias: Variable? { optionalParameter("bias") }
+
+    public init(dimension: Int, epsilon: Float = 1e-5, bias: Bool = true) {
+        self.epsilon = epsilon
+        super.init()
+        registerParameter("weight", Variable(.ones([dimension]), requiresGrad: true))
+        if bias { registerParameter("bias", Variable(.zeros([dimension]), requiresGrad: true)) }
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight, bias: bias, epsilon: epsilon) }
+}
+
+/// Inverted dropout, active only in training mode. Owns its seeded generator, so runs are reproducible
+/// and its state can be checkpointed.
+public final class Dropout: Module {
+    /// Probability of zeroing an element.
+    public let probability: Float
+    /// The generator that draws masks.
+    public var generator: SeededRandom
+
+    public init(probability: Float, seed: UInt64 = 0) {
+        precondition(probability >= 0 && probability < 1, "Dropout: probability \(probability) is outside [0, 1)")
+        self.probability = probability
+        self.generator = SeededRandom(seed: seed)
+        super.init()
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        guard isTraining && probability > 0 else { return x }
+        return dropout(x, probability: probability, generator: &generator)
+    }
+}

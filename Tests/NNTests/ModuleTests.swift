@@ -1,0 +1,150 @@
+import Testing
+import Autograd
+import NN
+import Tensors
+
+/// A two-level tree with Hugging Face-style names: `model.layers.0.self_attn.q_proj.weight` etc.
+final class ToyAttention: Module {
+    init(generator: inout SeededRandom) {
+        super.init()
+        registerChild("q_proj", Linear(inFeatures: 4, outFeatures: 4, bias: false, generator: &generator))
+        registerChild("v_proj", Linear(inFeatures: 4, outFeatures: 4, bias: true, generator: &generator))
+    }
+    var qProj: any LinearLayer { child("q_proj") }
+}
+
+final class ToyModel: Module {
+    init(layers: Int, generator: inout SeededRandom) {
+        super.init()
+        let stack = Module()
+        for i in 0..<layers {
+            let layer = Module()
+            layer.registerChild("self_attn", ToyAttention(generator: &generator))
+            layer.registerChild("input_layernorm", RMSNorm(dimension: 4))
+            stack.registerChild("\(i)", layer)
+        }
+        let body = Module()
+        body.registerChild("embed_tokens", Embedding(count: 10, dimension: 4, generator: &generator))
+        body.registerChild("layers", stack)
+        registerChild("model", body)
+    }
+}
+
+/// Stands in for an adapter: wraps a linear layer and doubles its output.
+final class DoublingLinear: Module, LinearLayer {
+    let base: Linear
+    init(_ base: Linear) {
+        self.base = base
+        super.init()
+        registerChild("base_layer", base)
+    }
+    var inFeatures: Int { base.inFeatures }
+    var outFeatures: Int { base.outFeatures }
+    func callAsFunction(_ x: Variable) -> Variable { base(x) * 2 }
+}
+
+@Suite("Module")
+struct ModuleTests {
+    func makeModel() -> ToyModel {
+        var generator = SeededRandom(seed: 1)
+        return ToyModel(layers: 2, generator: &generator)
+    }
+
+    @Test("dotted paths match Hugging Face names")
+    func paths() {
+        let paths = makeModel().namedParameters().map(\.path)
+        #expect(paths == [
+            "model.embed_tokens.weight",
+            "model.layers.0.self_attn.q_proj.weight",
+            "model.layers.0.self_attn.v_proj.weight", "model.layers.0.self_attn.v_proj.bias",
+            "model.layers.0.input_layernorm.weight",
+            "model.layers.1.self_attn.q_proj.weight",
+            "model.layers.1.self_attn.v_proj.weight", "model.layers.1.self_attn.v_proj.bias",
+            "model.layers.1.input_layernorm.weight",
+        ])
+        #expect(makeModel().parameterCount == 40 + 2 * (16 + 20 + 4))
+    }
+
+    @Test("freeze and unfreeze by path, prefix, pattern and predicate")
+    func freezing() throws {
+        let model = makeModel()
+        model.freeze()
+        #expect(model.trainableParameterCount == 0)
+        model.unfreeze(path: "model.layers.1.self_attn")
+        #expect(model.trainableParameters().map(\.path) == [
+            "model.layers.1.self_attn.q_proj.weight",
+            "model.layers.1.self_attn.v_proj.weight", "model.layers.1.self_attn.v_proj.bias",
+        ])
+        try model.freeze(matching: #".*\.bias"#)
+        #expect(model.trainableParameterCount == 32)
+        model.unfreeze(where: { $0.hasSuffix("input_layernorm.weight") })
+        #expect(model.trainableParameterCount == 40)
+        #expect(model.trainableParameterSummary == "trainable 40 / 120 (33.33%)")
+        #expect(throws: ModuleError.self) { try model.freeze(matching: "([") }
+    }
+
+    @Test("a replaced child is what forward sees; a bad path is a typed error")
+    func replacement() throws {
+        let model = makeModel()
+        let attention: ToyAttention = model.module(at: "model.layers.0.self_attn") as! ToyAttention
+        let x = Variable(.ones([1, 4]))
+        let before = attention.qProj(x).value
+        let original: Linear = attention.child("q_proj")
+        try model.replaceModule(at: "model.layers.0.self_attn.q_proj", with: DoublingLinear(original))
+        #expect(attention.qProj(x).value == before * 2)
+        #expect(model.namedParameters().map(\.path).contains("model.layers.0.self_attn.q_proj.base_layer.weight"))
+        #expect(throws: ModuleError.noSuchModule(path: "model.layers.7.self_attn")) {
+            try model.replaceModule(at: "model.layers.7.self_attn", with: Module())
+        }
+    }
+
+    @Test("state dictionary round trip; strict, shape and non-strict reports")
+    func stateDictionary() throws {
+        let source = makeModel()
+        var generator = SeededRandom(seed: 77)
+        let target = ToyModel(layers: 2, generator: &generator)
+        try target.loadStateDictionary(source.stateDictionary())
+        #expect(target.stateDictionary() == source.stateDictionary())
+
+        var partial = source.stateDictionary()
+        partial.removeValue(forKey: "model.embed_tokens.weight")
+        partial["lm_head.weight"] = .zeros([2])
+        #expect(throws: ModuleError.stateDictionaryMismatch(missing: ["model.embed_tokens.weight"], unexpected: ["lm_head.weight"])) {
+            try target.loadStateDictionary(partial)
+        }
+        let report = try target.loadStateDictionary(partial, strict: false)
+        #expect(report.missingKeys == ["model.embed_tokens.weight"] && report.unexpectedKeys == ["lm_head.weight"])
+
+        var wrongShape = source.stateDictionary()
+        wrongShape["model.layers.0.input_layernorm.weight"] = .ones([5])
+        #expect(throws: ModuleError.shapeMismatch(path: "model.layers.0.input_layernorm.weight", expected: [4], found: [5])) {
+            try target.loadStateDictionary(wrongShape)
+        }
+    }
+
+    @Test("train/eval mode reaches every module; dropout is identity in eval")
+    func modes() {
+        let dropout = Dropout(probability: 0.5, seed: 3)
+        let x = Variable(.ones([100]))
+        #expect(dropout(x).value != x.value)
+        let parent = Module()
+        parent.registerChild("drop", dropout)
+        parent.eval()
+        #expect(!dropout.isTraining)
+        #expect(dropout(x).value == x.value)
+    }
+
+    @Test("layers: Linear computes x·Wᵀ + b, Embedding rejects bad ids")
+    func layers() throws {
+        let linear = Linear(weight: Tensor([1, 2, 3, 4, 5, 6], shape: [3, 2]), bias: Tensor([1, 1, 1]))
+        #expect(linear.inFeatures == 2 && linear.outFeatures == 3)
+        #expect(linear(Variable(Tensor([1, 1], shape: [1, 2]))).value.scalars == [4, 8, 12])
+        let table = Embedding(weight: Tensor([0, 0, 1, 1, 2, 2], shape: [3, 2]))
+        #expect(try table([2, 1], shape: [1, 2]).value.scalars == [2, 2, 1, 1])
+        #expect(throws: TensorError.indexOutOfRange(operation: "gatherRows", index: 3, bound: 3, position: 0)) {
+            try table([3])
+        }
+        let norm = LayerNorm(dimension: 2)
+        #expect(norm(Variable(Tensor([1, 3], shape: [1, 2]))).value.isClose(to: Tensor([-1, 1], shape: [1, 2]), atol: 1e-4))
+    }
+}
