@@ -179,6 +179,12 @@ static void sgemm_unpacked(int transA, int transB, long M, long N, long K, float
 void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb,
               float beta, float *C, long ldc) {
+    pk_sgemm_with_kernel(PK_GEMM_KERNEL_AUTO, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long M, long N, long K,
+                          float alpha, const float *A, long lda, const float *B, long ldb,
+                          float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
@@ -191,7 +197,8 @@ void pk_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     }
     float *packed_a = buffer;
     float *packed_b = buffer + PK_PACK_A_FLOATS;
-    const pk_gemm_kernel active = pk_sgemm_active_kernel();
+    const pk_gemm_kernel active =
+        requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
     const pk_microkernel kernel = microkernel_for(active);
     const int simd = active == PK_GEMM_KERNEL_AVX2;
     _Alignas(64) float edge[PK_MR * PK_NR];

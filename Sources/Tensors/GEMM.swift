@@ -58,7 +58,8 @@ public enum GEMM {
 
     /// `C[M×N] = alpha · op(A) · op(B) + beta · C` on row-major buffers with leading dimensions
     /// `lda`, `ldb`, `ldc`. `op(A)` is `A` (M×K) or `Aᵀ` (A stored K×M); likewise for B (K×N or N×K).
-    /// When `beta` is 0, C is write-only.
+    /// When `beta` is 0, C is write-only. `backend` and `kernel` override the process-wide choice for
+    /// this call only.
     public static func sgemm(
         transposeA: Bool, transposeB: Bool,
         m: Int, n: Int, k: Int,
@@ -67,7 +68,8 @@ public enum GEMM {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        backend: Backend? = nil
+        backend: Backend? = nil,
+        kernel: Kernel? = nil
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "GEMM.sgemm: negative size m=\(m) n=\(n) k=\(k)")
         precondition(lda >= max(1, transposeA ? m : k) && ldb >= max(1, transposeB ? k : n) && ldc >= max(1, n),
@@ -86,9 +88,9 @@ public enum GEMM {
                 return
             }
             #endif
-            builtin(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            builtin(kernel, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         case .builtin:
-            builtin(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            builtin(kernel, transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         }
     }
 
@@ -109,9 +111,14 @@ public enum GEMM {
     /// Splits C into contiguous row or column blocks (multiples of the 6×16 register tile) and runs
     /// one independent `pk_sgemm` per worker. Each element's reduction order is the same for any
     /// number of threads, so results are bit-identical across thread counts.
-    private static func builtin(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+    private static func builtin(_ kernel: Kernel?, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let choice: pk_gemm_kernel = switch kernel {
+        case nil: PK_GEMM_KERNEL_AUTO
+        case .portable: PK_GEMM_KERNEL_PORTABLE
+        case .avx2: PK_GEMM_KERNEL_AVX2
+        }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < parallelThreshold ? 1 : Parallel.threadCount
         let splitColumns = n >= m
@@ -120,7 +127,7 @@ public enum GEMM {
         let tiles = (extent + tile - 1) / tile
         let chunks = max(1, min(threads, tiles))
         if chunks == 1 {
-            pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         let aAddress = UInt(bitPattern: a), bAddress = UInt(bitPattern: b), cAddress = UInt(bitPattern: c)
@@ -134,12 +141,12 @@ public enum GEMM {
             if splitColumns {
                 // Columns [start, end) of C need columns of op(B).
                 let bPart = transB ? b + start * ldb : b + start
-                pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, end - start, k, alpha,
+                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, m, end - start, k, alpha,
                          a, lda, bPart, ldb, beta, c + start, ldc)
             } else {
                 // Rows [start, end) of C need rows of op(A).
                 let aPart = transA ? a + start : a + start * lda
-                pk_sgemm(transA ? 1 : 0, transB ? 1 : 0, end - start, n, k, alpha,
+                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, end - start, n, k, alpha,
                          aPart, lda, b, ldb, beta, c + start * ldc, ldc)
             }
         }

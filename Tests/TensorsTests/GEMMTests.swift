@@ -19,6 +19,20 @@ func referenceGEMM(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
     return result
 }
 
+/// `a·b` for rank-2 tensors through one explicit backend and kernel (no process-wide switches,
+/// so suites running in parallel are unaffected).
+func product(_ a: Tensor, _ b: Tensor, backend: GEMM.Backend, kernel: GEMM.Kernel?) -> Tensor {
+    let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
+    return Tensor(shape: [m, n]) { out in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                GEMM.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                           b: pb.baseAddress!, ldb: n, c: out.baseAddress!, ldc: n, backend: backend, kernel: kernel)
+            }
+        }
+    }
+}
+
 @Suite("GEMM", .serialized)
 struct GEMMTests {
     /// Sizes straddle the 6×16 register tile and the 256-deep K block so every edge path runs.
@@ -26,9 +40,6 @@ struct GEMMTests {
 
     @Test("all transpose combinations, alpha/beta, both microkernels", arguments: [GEMM.Kernel.portable, .avx2])
     func matchesReference(kernel: GEMM.Kernel) {
-        let previous = GEMM.builtinKernel
-        defer { GEMM.builtinKernel = previous }
-        GEMM.builtinKernel = kernel
         var generator = SeededRandom(seed: 7)
         for (m, n, k) in Self.shapes {
             for transA in [false, true] {
@@ -43,7 +54,7 @@ struct GEMMTests {
                                 c.withUnsafeMutableBufferPointer { pc in
                                     GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
                                                a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
-                                               beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin)
+                                               beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
                                 }
                             }
                         }
@@ -91,12 +102,8 @@ struct GEMMTests {
         var generator = SeededRandom(seed: 11)
         let a = Tensor.randomNormal([37, 301], generator: &generator)
         let b = Tensor.randomNormal([301, 45], generator: &generator)
-        let previous = GEMM.builtinKernel
-        defer { GEMM.builtinKernel = previous }
-        GEMM.builtinKernel = .portable
-        let portable = Tensor.matmul(a, b)
-        GEMM.builtinKernel = .avx2
-        let avx2 = Tensor.matmul(a, b)
+        let portable = product(a, b, backend: .builtin, kernel: .portable)
+        let avx2 = product(a, b, backend: .builtin, kernel: .avx2)
         #expect(portable.maxAbsDifference(avx2) < 1e-3)
     }
 
@@ -106,13 +113,9 @@ struct GEMMTests {
         var generator = SeededRandom(seed: 5)
         for (m, n, k) in Self.shapes {
             let a = Tensor.randomNormal([m, k], generator: &generator)
-            let b = Tensor.randomNormal([n, k], generator: &generator)
-            let previous = GEMM.backend
-            GEMM.backend = .openBLAS
-            let blas = Tensor.matmul(a, b, transposeB: true)
-            GEMM.backend = .builtin
-            let builtin = Tensor.matmul(a, b, transposeB: true)
-            GEMM.backend = previous
+            let b = Tensor.randomNormal([k, n], generator: &generator)
+            let blas = product(a, b, backend: .openBLAS, kernel: nil)
+            let builtin = product(a, b, backend: .builtin, kernel: nil)
             #expect(blas.maxAbsDifference(builtin) < 1e-3)
         }
     }

@@ -42,6 +42,16 @@ void pk_sgemm(int transA, int transB,
               float beta,
               float *C, long ldc);
 
+/// `pk_sgemm` on an explicit kernel (AUTO means the active one); lets callers compare kernels
+/// without changing process-wide state.
+void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
+                          long M, long N, long K,
+                          float alpha,
+                          const float *A, long lda,
+                          const float *B, long ldb,
+                          float beta,
+                          float *C, long ldc);
+
 /// Per-thread flag used by the Swift parallel-for to refuse nested parallelism.
 int pk_thread_in_parallel_region(void);
 void pk_thread_set_parallel_region(int inside);
