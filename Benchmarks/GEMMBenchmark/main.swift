@@ -50,14 +50,16 @@ func seconds(_ body: () -> Void) -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-/// Median seconds per call after one warm-up, over enough repetitions to fill ~0.4 s (≥ 3).
-func measure(_ body: () -> Void) -> Double {
-    let first = seconds(body)
-    let repetitions = max(3, min(50, Int((quick ? 0.15 : 0.4) / max(first, 1e-6))))
-    var times: [Double] = []
-    for _ in 0..<repetitions { times.append(seconds(body)) }
-    times.sort()
-    return times[times.count / 2]
+/// Best (minimum) seconds per call of each contender, measured in interleaved rounds after one
+/// warm-up each, so a noisy neighbour slows every contender alike instead of one of them.
+func measureInterleaved(_ contenders: [() -> Void]) -> [Double] {
+    let firsts = contenders.map { seconds($0) }
+    let rounds = max(3, min(30, Int((quick ? 0.3 : 1.0) / max(firsts.reduce(0, +), 1e-6))))
+    var best = [Double](repeating: .infinity, count: contenders.count)
+    for _ in 0..<rounds {
+        for (index, contender) in contenders.enumerated() { best[index] = min(best[index], seconds(contender)) }
+    }
+    return best
 }
 
 func gflops(_ problem: Problem, _ time: Double) -> Double { problem.flops / time / 1e9 }
@@ -71,7 +73,7 @@ for threads in threadCounts {
     #if OpenBLAS
     openblas_set_num_threads(Int32(threads))
     #endif
-    print("\n== \(threads) thread\(threads == 1 ? "" : "s") == (GFLOP/s, median)")
+    print("\n== \(threads) thread\(threads == 1 ? "" : "s") == (GFLOP/s, best of interleaved rounds)")
     var header = "shape".padding(toLength: 46, withPad: " ", startingAt: 0) + "  built-in"
     if GEMM.isOpenBLASAvailable { header += "  OpenBLAS(PEFTKit)  cblas direct  built-in/BLAS  wrapper/direct" }
     print(header)
@@ -83,38 +85,38 @@ for threads in threadCounts {
         var c = [Float](repeating: 0, count: problem.m * problem.n)
         let lda = problem.transposeA ? problem.m : problem.k
         let ldb = problem.transposeB ? problem.k : problem.n
-        func run(_ backend: GEMM.Backend) -> Double {
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        measure {
+        let times: [Double] = a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { cBuffer in
+                    let cBase = cBuffer.baseAddress!
+                    func viaPEFTKit(_ backend: GEMM.Backend) -> () -> Void {
+                        {
                             GEMM.sgemm(transposeA: problem.transposeA, transposeB: problem.transposeB,
                                        m: problem.m, n: problem.n, k: problem.k,
                                        a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                                       c: c.baseAddress!, ldc: problem.n, backend: backend)
+                                       c: cBase, ldc: problem.n, backend: backend)
                         }
                     }
-                }
-            }
-        }
-        let builtin = gflops(problem, run(.builtin))
-        var line = problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
-            + String(format: "  %8.1f", builtin)
-        #if OpenBLAS
-        let wrapped = gflops(problem, run(.openBLAS))
-        let direct = a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                c.withUnsafeMutableBufferPointer { c in
-                    gflops(problem, measure {
+                    var contenders = [viaPEFTKit(.builtin)]
+                    #if OpenBLAS
+                    contenders.append(viaPEFTKit(.openBLAS))
+                    contenders.append {
                         cblas_sgemm(CblasRowMajor, problem.transposeA ? CblasTrans : CblasNoTrans,
                                     problem.transposeB ? CblasTrans : CblasNoTrans,
                                     Int32(problem.m), Int32(problem.n), Int32(problem.k), 1,
                                     a.baseAddress!, Int32(lda), b.baseAddress!, Int32(ldb), 0,
-                                    c.baseAddress!, Int32(problem.n))
-                    })
+                                    cBase, Int32(problem.n))
+                    }
+                    #endif
+                    return measureInterleaved(contenders)
                 }
             }
         }
+        let builtin = gflops(problem, times[0])
+        var line = problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
+            + String(format: "  %8.1f", builtin)
+        #if OpenBLAS
+        let wrapped = gflops(problem, times[1]), direct = gflops(problem, times[2])
         let best = max(wrapped, direct)
         worstBuiltinRatio = min(worstBuiltinRatio, builtin / best)
         worstWrapperRatio = min(worstWrapperRatio, wrapped / direct)
