@@ -97,9 +97,13 @@ for threads in threadCounts {
                                        c: cBase, ldc: problem.n, backend: backend)
                         }
                     }
-                    var contenders = [viaPEFTKit(.builtin)]
+                    // OpenBLAS workers busy-wait for a while after each call; measuring the built-in
+                    // kernel right after them would make it share its cores with spinning threads.
+                    // So: built-in first, alone; then OpenBLAS via PEFTKit and direct, interleaved.
+                    usleep(300_000)
+                    var times = measureInterleaved([viaPEFTKit(.builtin)])
                     #if OpenBLAS
-                    contenders.append(viaPEFTKit(.openBLAS))
+                    var contenders = [viaPEFTKit(.openBLAS)]
                     contenders.append {
                         cblas_sgemm(CblasRowMajor, problem.transposeA ? CblasTrans : CblasNoTrans,
                                     problem.transposeB ? CblasTrans : CblasNoTrans,
@@ -107,8 +111,9 @@ for threads in threadCounts {
                                     a.baseAddress!, Int32(lda), b.baseAddress!, Int32(ldb), 0,
                                     cBase, Int32(problem.n))
                     }
+                    times += measureInterleaved(contenders)
                     #endif
-                    return measureInterleaved(contenders)
+                    return times
                 }
             }
         }
