@@ -48,6 +48,13 @@ PK_AVX2 void pk_microkernel_avx2(long kc, const float *restrict a, const float *
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
 
+    // Bring the C tile towards L1 while the k loop runs (rows of a wide C sit one page apart and
+    // would otherwise miss at the final load/store).
+    for (int i = 0; i < PK_MR; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + PK_NR - 1), _MM_HINT_T0);
+    }
+
     long k = 0;
     for (; k + 4 <= kc; k += 4) {
         _mm_prefetch((const char *)(b + 8 * PK_NR), _MM_HINT_T0);

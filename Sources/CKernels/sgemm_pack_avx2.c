@@ -69,3 +69,14 @@ PK_AVX2 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *d
     }
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/// Packs one full NR-column panel of op(B) = B (B stored K×N): dst[k·NR + j] = src[k·ldb + j].
+PK_AVX2 void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *dst) {
+    for (long k = 0; k < kc; k++) {
+        const float *row = src + k * ldb;
+        _mm256_store_ps(dst + k * PK_NR, _mm256_loadu_ps(row));
+        _mm256_store_ps(dst + k * PK_NR + 8, _mm256_loadu_ps(row + 8));
+    }
+}
+#endif

@@ -35,8 +35,8 @@ func product(_ a: Tensor, _ b: Tensor, backend: GEMM.Backend, kernel: GEMM.Kerne
 
 @Suite("GEMM", .serialized)
 struct GEMMTests {
-    /// Sizes straddle the 6×16 register tile and the 256-deep K block so every edge path runs.
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 256), (50, 3, 70), (19, 40, 513)]
+    /// Sizes straddle the 6×16 register tile and the K (384), M (144) and N (768) cache blocks so every edge path runs.
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 384), (50, 3, 70), (19, 40, 785), (7, 790, 390), (150, 20, 390)]
 
     @Test("all transpose combinations, alpha/beta, both microkernels", arguments: [GEMM.Kernel.portable, .avx2])
     func matchesReference(kernel: GEMM.Kernel) {
