@@ -1,4 +1,5 @@
 import CKernels
+import Synchronization
 #if OpenBLAS
 import COpenBLAS
 #endif
@@ -35,15 +36,17 @@ public enum GEMM {
         #endif
     }
 
-    nonisolated(unsafe) private static var _backend: Backend = isOpenBLASAvailable ? .openBLAS : .builtin
+    /// True when the process-wide backend is OpenBLAS.
+    private static let usesOpenBLAS = Atomic<Bool>(isOpenBLASAvailable)
 
-    /// The backend used by `sgemm` and every matmul. Setting `.openBLAS` without the trait is a programming error.
+    /// The backend used by `sgemm` and every matmul (default: OpenBLAS when built with the trait).
+    /// Setting `.openBLAS` without the trait is a programming error.
     public static var backend: Backend {
-        get { _backend }
+        get { usesOpenBLAS.load(ordering: .relaxed) ? .openBLAS : .builtin }
         set {
             precondition(newValue == .builtin || isOpenBLASAvailable,
                          "GEMM.backend: OpenBLAS requested but PEFTKit was built without the OpenBLAS trait")
-            _backend = newValue
+            usesOpenBLAS.store(newValue == .openBLAS, ordering: .relaxed)
         }
     }
 
@@ -75,7 +78,7 @@ public enum GEMM {
         precondition(lda >= max(1, transposeA ? m : k) && ldb >= max(1, transposeB ? k : n) && ldc >= max(1, n),
                      "GEMM.sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
         guard m > 0 && n > 0 else { return }
-        switch backend ?? _backend {
+        switch backend ?? self.backend {
         case .openBLAS:
             #if OpenBLAS
             if !Parallel.isInsideParallelRegion {
@@ -95,12 +98,11 @@ public enum GEMM {
     }
 
     #if OpenBLAS
-    nonisolated(unsafe) private static var openBLASThreads = 0
+    private static let openBLASThreads = Atomic<Int>(0)
     private static func syncOpenBLASThreads() {
         let wanted = Parallel.threadCount
-        if wanted != openBLASThreads {
+        if openBLASThreads.exchange(wanted, ordering: .relaxed) != wanted {
             openblas_set_num_threads(Int32(wanted))
-            openBLASThreads = wanted
         }
     }
     #endif
