@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Autograd", targets: ["Autograd"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
     ],
     traits: [
         .trait(
@@ -33,7 +34,8 @@ let package = Package(
         ),
         .target(name: "Autograd", dependencies: ["Tensors"]),
         .target(name: "NN", dependencies: ["Tensors", "Autograd"]),
-        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN"]),
+        .target(name: "Tokenizers"),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "Tokenizers"]),
 
         .executableTarget(
             name: "GEMMBenchmark",
@@ -47,5 +49,6 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -2,3 +2,4 @@
 @_exported import Autograd
 @_exported import NN
 @_exported import Tensors
+@_exported import Tokenizers

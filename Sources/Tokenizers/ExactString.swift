@@ -1,0 +1,83 @@
+/// A string compared and hashed by its exact Unicode scalars.
+///
+/// Swift's `String` equality is canonical equivalence ("é" == "e\u{301}"), but a vocabulary must
+/// tell precomposed and decomposed text apart, as `tokenizers` (Rust byte strings) does. Every
+/// vocabulary lookup goes through this key.
+struct ExactString: Hashable, Sendable {
+    let string: String
+
+    init(_ string: String) { self.string = string }
+
+    static func == (lhs: ExactString, rhs: ExactString) -> Bool {
+        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        var copy = string
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// A vocabulary: token strings ↔ ids with exact (scalar-level) matching.
+struct Vocabulary: Sendable {
+    private let ids: [ExactString: Int]
+    /// Token text by id (nil for holes in the id range).
+    let tokens: [String?]
+
+    init(_ entries: [(String, Int)], field: String) throws {
+        var ids: [ExactString: Int] = [:]
+        ids.reserveCapacity(entries.count)
+        var maxID = -1
+        for (token, id) in entries {
+            guard id >= 0 else { throw TokenizerError.invalidValue(field: field, reason: "negative id \(id) for '\(token)'") }
+            guard id < 16_777_216 else { throw TokenizerError.invalidValue(field: field, reason: "id \(id) for '\(token)' is implausibly large") }
+            ids[ExactString(token)] = id
+            maxID = max(maxID, id)
+        }
+        var tokens = [String?](repeating: nil, count: maxID + 1)
+        for (token, id) in entries where tokens[id] == nil { tokens[id] = token }
+        self.ids = ids
+        self.tokens = tokens
+    }
+
+    subscript(token: String) -> Int? { ids[ExactString(token)] }
+
+    var count: Int { tokens.count }
+}
+
+extension String {
+    /// Replaces every occurrence of `target` by `replacement`, matching exact scalars (no Unicode
+    /// equivalence, no ignorable characters skipped, unlike Foundation's search).
+    func replacingExactly(_ target: String, with replacement: String) -> String {
+        let needle = Array(target.unicodeScalars)
+        guard !needle.isEmpty else { return self }
+        let haystack = Array(unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        var replaced = false
+        while i < haystack.count {
+            if haystack[i] == needle[0] && i + needle.count <= haystack.count
+                && haystack[i..<(i + needle.count)].elementsEqual(needle) {
+                out.append(contentsOf: replacement.unicodeScalars)
+                i += needle.count
+                replaced = true
+            } else {
+                out.append(haystack[i])
+                i += 1
+            }
+        }
+        return replaced ? String(out) : self
+    }
+}
+
+extension String {
+    /// True when the scalars of `prefix` begin this string (no grapheme or equivalence rules).
+    func hasExactPrefix(_ prefix: String) -> Bool {
+        unicodeScalars.starts(with: prefix.unicodeScalars)
+    }
+
+    /// This string without its first `count` Unicode scalars.
+    func droppingScalars(_ count: Int) -> String {
+        String(String.UnicodeScalarView(unicodeScalars.dropFirst(count)))
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// Splits text into pre-tokens with a regular expression, the way Hugging Face's `Split` and
+/// `ByteLevel` pre-tokenizers do. The GPT-2 pattern (used by GPT-2, SmolLM, RoBERTa…) runs on a
+/// hand-written linear-time scanner; other patterns go through `NSRegularExpression`.
+struct PatternSplitter: Sendable {
+    /// The GPT-2 / ByteLevel pattern.
+    static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
+    enum Engine: @unchecked Sendable {
+        case gpt2
+        case regex(NSRegularExpression)
+        case literal(String)
+    }
+    let engine: Engine
+
+    /// A splitter for `pattern`; `isRegex` false means the pattern is a literal string.
+    init(pattern: String, isRegex: Bool) throws {
+        if !isRegex {
+            engine = .literal(pattern)
+        } else if pattern == PatternSplitter.gpt2Pattern {
+            engine = .gpt2
+        } else {
+            do {
+                engine = .regex(try NSRegularExpression(pattern: pattern, options: []))
+            } catch {
+                throw TokenizerError.invalidValue(field: "pattern", reason: "regular expression '\(pattern)' does not compile")
+            }
+        }
+    }
+
+    /// The matched ranges (as scalar offsets) in order.
+    func matches(in scalars: [Unicode.Scalar]) -> [Range<Int>] {
+        switch engine {
+        case .gpt2: return PatternSplitter.gpt2Matches(scalars)
+        case let .literal(literal):
+            let needle = Array(literal.unicodeScalars)
+            guard !needle.isEmpty else { return [] }
+            var result: [Range<Int>] = []
+            var i = 0
+            while i + needle.count <= scalars.count {
+                if scalars[i] == needle[0] && Array(scalars[i..<(i + needle.count)]) == needle {
+                    result.append(i..<(i + needle.count))
+                    i += needle.count
+                } else {
+                    i += 1
+                }
+            }
+            return result
+        case let .regex(regex):
+            // NSRegularExpression works in UTF-16; convert offsets back to scalar offsets.
+            var string = String.UnicodeScalarView()
+            string.append(contentsOf: scalars)
+            let text = String(string)
+            let utf16 = Array(text.utf16)
+            var scalarAtUTF16 = [Int](repeating: 0, count: utf16.count + 1)
+            var u = 0
+            for (index, scalar) in scalars.enumerated() {
+                let width = scalar.value > 0xFFFF ? 2 : 1
+                for k in 0..<width { scalarAtUTF16[u + k] = index }
+                u += width
+            }
+            scalarAtUTF16[utf16.count] = scalars.count
+            return regex.matches(in: text, range: NSRange(location: 0, length: utf16.count)).compactMap { match in
+                let range = match.range
+                guard range.length > 0 else { return nil }
+                return scalarAtUTF16[range.location]..<scalarAtUTF16[range.location + range.length]
+            }
+        }
+    }
+
+    /// Linear-time matcher for `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
+    static func gpt2Matches(_ s: [Unicode.Scalar]) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        result.reserveCapacity(s.count / 4 + 1)
+        let n = s.count
+        var i = 0
+        func isOther(_ c: Unicode.Scalar) -> Bool {
+            !UnicodeClass.isWhitespace(c) && !UnicodeClass.isLetter(c) && !UnicodeClass.isNumber(c)
+        }
+        while i < n {
+            let c = s[i]
+            // Contractions.
+            if c == "'" && i + 1 < n {
+                let c1 = s[i + 1]
+                if c1 == "s" || c1 == "t" || c1 == "m" || c1 == "d" {
+                    result.append(i..<(i + 2)); i += 2; continue
+                }
+                if i + 2 < n {
+                    let c2 = s[i + 2]
+                    if (c1 == "r" && c2 == "e") || (c1 == "v" && c2 == "e") || (c1 == "l" && c2 == "l") {
+                        result.append(i..<(i + 3)); i += 3; continue
+                    }
+                }
+            }
+            // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`.
+            let start = i
+            let j = (c == " " && i + 1 < n) ? i + 1 : i
+            let head = s[j]
+            var k = j
+            if UnicodeClass.isLetter(head) {
+                while k < n && UnicodeClass.isLetter(s[k]) { k += 1 }
+            } else if UnicodeClass.isNumber(head) {
+                while k < n && UnicodeClass.isNumber(s[k]) { k += 1 }
+            } else if isOther(head) {
+                while k < n && isOther(s[k]) { k += 1 }
+            }
+            if k > j {
+                result.append(start..<k); i = k; continue
+            }
+            // Whitespace: `\s+(?!\S)` then `\s+`.
+            if UnicodeClass.isWhitespace(c) {
+                var k = i
+                while k < n && UnicodeClass.isWhitespace(s[k]) { k += 1 }
+                if k == n || k - i == 1 {
+                    result.append(i..<k); i = k
+                } else {
+                    result.append(i..<(k - 1)); i = k - 1
+                }
+                continue
+            }
+            // Unreachable for well-formed input (every scalar is L, N, whitespace or other); keep progress.
+            result.append(i..<(i + 1)); i += 1
+        }
+        return result
+    }
+}

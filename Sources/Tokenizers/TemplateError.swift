@@ -1,0 +1,13 @@
+/// Why a chat template could not be parsed or rendered: the reason and the 1-based line of the
+/// template it concerns (0 when unknown).
+public struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var message: String
+    public var line: Int
+
+    public init(_ message: String, line: Int = 0) {
+        self.message = message
+        self.line = line
+    }
+
+    public var description: String { line > 0 ? "line \(line): \(message)" : message }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Synchronization
+
+/// The special tokens a model uses, with their ids (nil when the model has none).
+public struct SpecialTokens: Sendable, Equatable {
+    public var bos: (token: String, id: Int)?
+    public var eos: (token: String, id: Int)?
+    public var pad: (token: String, id: Int)?
+    public var unk: (token: String, id: Int)?
+
+    public init(bos: (String, Int)? = nil, eos: (String, Int)? = nil, pad: (String, Int)? = nil, unk: (String, Int)? = nil) {
+        self.bos = bos.map { (token: $0.0, id: $0.1) }
+        self.eos = eos.map { (token: $0.0, id: $0.1) }
+        self.pad = pad.map { (token: $0.0, id: $0.1) }
+        self.unk = unk.map { (token: $0.0, id: $0.1) }
+    }
+
+    public static func == (lhs: SpecialTokens, rhs: SpecialTokens) -> Bool {
+        lhs.bos?.id == rhs.bos?.id && lhs.eos?.id == rhs.eos?.id && lhs.pad?.id == rhs.pad?.id && lhs.unk?.id == rhs.unk?.id
+            && lhs.bos?.token == rhs.bos?.token && lhs.eos?.token == rhs.eos?.token
+            && lhs.pad?.token == rhs.pad?.token && lhs.unk?.token == rhs.unk?.token
+    }
+}
+
+/// Text ↔ token ids, producing exactly the ids Hugging Face `tokenizers` produces for the same
+/// `tokenizer.json`.
+///
+/// The pipeline is the one of `tokenizers`: added tokens are matched first (special tokens only when
+/// `parseSpecialTokens` is true, so user data that merely looks like `<|im_end|>` stays text), then
+/// normaliser → pre-tokenizer → model, then the post-processor adds the model's special tokens.
+public final class Tokenizer: Sendable {
+    let normalizer: Normalizer?
+    let preTokenizer: PreTokenizer?
+    let model: TokenizationModel
+    let postProcessor: PostProcessor?
+    let decoder: Decoder?
+    /// Tokens matched before the model runs, in file order.
+    public let addedTokens: [AddedToken]
+    /// bos/eos/pad/unk with their ids.
+    public let specialTokens: SpecialTokens
+    /// The model's chat template (Jinja source), if it has one.
+    public let chatTemplate: String?
+    /// Whether `encode` adds bos/eos around text by default, as the model was trained.
+    public let addsSpecialTokensByDefault: Bool
+
+    private let rawMatcherAll: AddedTokenMatcher
+    private let rawMatcherNonSpecial: AddedTokenMatcher
+    private let normalizedMatcherAll: AddedTokenMatcher
+    private let normalizedMatcherNonSpecial: AddedTokenMatcher
+    private let addedByID: [Int: AddedToken]
+    private let addedByContent: [ExactString: AddedToken]
+
+    init(normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: TokenizationModel, postProcessor: PostProcessor?,
+         decoder: Decoder?, addedTokens: [AddedToken], specialTokens: SpecialTokens, chatTemplate: String?,
+         addsSpecialTokensByDefault: Bool = true) {
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.model = model
+        self.postProcessor = postProcessor
+        self.decoder = decoder
+        self.addedTokens = addedTokens
+        self.specialTokens = specialTokens
+        self.chatTemplate = chatTemplate
+        self.addsSpecialTokensByDefault = addsSpecialTokensByDefault
+        let raw = addedTokens.filter { !$0.normalized || normalizer == nil }
+        let normalized = addedTokens.filter { $0.normalized && normalizer != nil }
+        rawMatcherAll = AddedTokenMatcher(raw)
+        rawMatcherNonSpecial = AddedTokenMatcher(raw.filter { !$0.special })
+        normalizedMatcherAll = AddedTokenMatcher(normalized)
+        normalizedMatcherNonSpecial = AddedTokenMatcher(normalized.filter { !$0.special })
+        addedByID = Dictionary(addedTokens.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        addedByContent = Dictionary(addedTokens.map { (ExactString($0.content), $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    // MARK: Encoding
+
+    /// Token ids of `text`.
+    ///
+    /// - Parameters:
+    ///   - addSpecialTokens: let the post-processor add the model's special tokens (e.g. `[CLS]`/`[SEP]`).
+    ///   - parseSpecialTokens: recognise special-token text (like `<|im_start|>`) in `text` as those
+    ///     tokens. Off by default: user data is encoded as plain text.
+    ///   - maxLength: truncate so the result (special tokens included) has at most this many ids.
+    public func encode(_ text: String, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false,
+                       maxLength: Int? = nil) -> [Int] {
+        var ids = encodeContent(text, parseSpecialTokens: parseSpecialTokens)
+        let added = addSpecialTokens ? (postProcessor?.addedCount ?? 0) : 0
+        if let maxLength { ids = Array(ids.prefix(max(0, maxLength - added))) }
+        guard addSpecialTokens, let postProcessor else { return ids }
+        return postProcessor.process(ids, nil)
+    }
+
+    /// Encodes a pair of texts (e.g. question and context) with the model's pair template.
+    public func encode(_ text: String, pair: String, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) -> [Int] {
+        let a = encodeContent(text, parseSpecialTokens: parseSpecialTokens)
+        let b = encodeContent(pair, parseSpecialTokens: parseSpecialTokens)
+        guard addSpecialTokens, let postProcessor else { return a + b }
+        return postProcessor.process(a, b)
+    }
+
+    /// Encodes each text; the work is spread over threads for large batches.
+    public func encode(batch texts: [String], addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) -> [[Int]] {
+        let workers = max(1, min(texts.count, ProcessInfo.processInfo.activeProcessorCount))
+        let results = Mutex([[Int]](repeating: [], count: texts.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var local: [(Int, [Int])] = []
+            for index in stride(from: worker, to: texts.count, by: workers) {
+                local.append((index, encode(texts[index], addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)))
+            }
+            results.withLock { results in for (index, ids) in local { results[index] = ids } }
+        }
+        return results.withLock { $0 }
+    }
+
+    private func encodeContent(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+        let rawMatcher = parseSpecialTokens ? rawMatcherAll : rawMatcherNonSpecial
+        let normalizedMatcher = parseSpecialTokens ? normalizedMatcherAll : normalizedMatcherNonSpecial
+        var ids: [Int] = []
+        var isFirstSection = true
+        for segment in rawMatcher.split(Array(text.unicodeScalars)) {
+            switch segment {
+            case let .token(id):
+                ids.append(id)
+                isFirstSection = false
+            case let .text(scalars):
+                var normalized = scalars
+                if let normalizer {
+                    var view = String.UnicodeScalarView()
+                    view.append(contentsOf: scalars)
+                    normalized = Array(normalizer.apply(String(view)).unicodeScalars)
+                }
+                for inner in normalizedMatcher.split(normalized) {
+                    switch inner {
+                    case let .token(id):
+                        ids.append(id)
+                    case let .text(chunk):
+                        let pieces = preTokenizer?.apply([chunk], isFirstSection: isFirstSection) ?? [chunk]
+                        for piece in pieces { ids.append(contentsOf: model.tokenize(piece)) }
+                    }
+                    isFirstSection = false
+                }
+            }
+        }
+        return ids
+    }
+
+    // MARK: Decoding
+
+    /// Text of `ids`, optionally without special tokens.
+    /// - Throws: `TokenizerError.idOutOfRange` for an id that names no token.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
+        var tokens: [String] = []
+        tokens.reserveCapacity(ids.count)
+        for id in ids {
+            if let added = addedByID[id] {
+                if skipSpecialTokens && added.special { continue }
+                tokens.append(added.content)
+            } else if let token = model.token(for: id) {
+                tokens.append(token)
+            } else {
+                throw TokenizerError.idOutOfRange(id: id, vocabularySize: vocabularySize)
+            }
+        }
+        guard let decoder else { return tokens.joined(separator: " ") }
+        return decoder.decode(tokens).joined()
+    }
+
+    /// A decoder that turns ids into text one at a time without ever splitting a UTF-8 character.
+    public func makeStreamingDecoder(skipSpecialTokens: Bool = false) -> StreamingDecoder {
+        StreamingDecoder(tokenizer: self, skipSpecialTokens: skipSpecialTokens)
+    }
+
+    // MARK: Vocabulary
+
+    /// Number of ids (model vocabulary and added tokens).
+    public var vocabularySize: Int { max(model.size, (addedTokens.map(\.id).max() ?? -1) + 1) }
+
+    /// The id of a token string, if any.
+    public func id(for token: String) -> Int? { addedByContent[ExactString(token)]?.id ?? model.id(for: token) }
+
+    /// The token string of an id, if any.
+    public func token(for id: Int) -> String? { addedByID[id]?.content ?? model.token(for: id) }
+
+    /// True when `id` is a special added token.
+    public func isSpecial(_ id: Int) -> Bool { addedByID[id]?.special ?? false }
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Regenerates the tokenizer parity fixtures from the reference stack (Hugging Face `tokenizers`).
+
+Run from the repository root inside a virtualenv with `tokenizers`, `transformers`, `torch` and `gguf`:
+
+    python Tests/TokenizersTests/Fixtures/make_tokenizer_fixtures.py \
+        --smollm2-gguf ~/.cache/peftkit/models/SmolLM2-135M-Instruct.Q4_1.gguf \
+        --minilm-dir ~/.cache/peftkit/models/all-MiniLM-L6-v2
+
+Writes, next to this script:
+  <name>/tokenizer.json (+ tokenizer_config.json, chat_template.jinja)  the tokenizer under test
+  <name>/cases.json                                                      ids and decodes per corpus text
+Tokenizers: smollm2 (byte-level BPE, converted from the GGUF by transformers), minilm (WordPiece),
+and small tokenizers trained here on the corpus: llama2-style (Metaspace-free BPE with byte fallback),
+metaspace-bpe (Metaspace pre-tokenizer), unigram (Metaspace + Unigram), llama3-style (Split regex +
+byte-level BPE).
+"""
+import argparse
+import json
+import os
+import shutil
+import tempfile
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers, Regex
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CORPUS = [
+    "Hello world!",
+    "The quick brown fox jumps over the lazy dog. It's 12:45, isn't it? We'll see; they've gone, I'd say.",
+    "  leading and trailing spaces  ",
+    "tabs\tand\nnewlines\r\n\n\nmixed \t \n whitespace",
+    "                                        many spaces then text",
+    "def fibonacci(n: int) -> int:\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",
+    "for (int i = 0; i < 10; ++i) { printf(\"%d\\n\", i * 3.14159); }",
+    '{"name": "PEFTKit", "version": [0, 1, 2], "nested": {"ok": true, "value": null}}',
+    "Numbers: 0 1 12 123 1234 12345 123456 3.14159 -42 1e-10 1,000,000 ٣٤٥",
+    "Emoji: 😀 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 🇫🇷 🇯🇵 1️⃣ #️⃣ ❤️",
+    "中文分词测试：我爱自然语言处理。日本語のテキストも。한국어 문장입니다.",
+    "العربية: مرحبا بالعالم، كيف حالك؟",
+    "ภาษาไทย: สวัสดีครับ ยินดีต้อนรับ",
+    "Combining marks: e\u0301 a\u0308 n\u0303 o\u0302\u0323 Z\u0327\u0301",
+    "NFC: café naïve Ångström — NFD: cafe\u0301 nai\u0308ve A\u030angstro\u0308m",
+    "Supercalifragilisticexpialidocious " + "pneumonoultramicroscopicsilicovolcanoconiosis" * 3,
+    "A" * 300,
+    "Special-looking text: <|im_start|>user\nhi<|im_end|> [CLS] [SEP] <s> </s> <unk>",
+    "MiXeD CaSe ÀÉÎÕÜ ΣΊΣΥΦΟΣ straße İstanbul",
+    "Punctuation!!! ??? ... --- *** ((nested)) [brackets] {braces} <angles> 'quotes' \"double\"",
+    "URLs: https://example.com/path?query=1&x=y#frag and emails like someone@example.org",
+    "Zero\u200bwidth\u200cjoiners\u200dand\ufeffBOM and control \x07 bell \x00 nul",
+    "e",
+    "",
+    " ",
+    "\n",
+]
+
+TRAIN_TEXT = CORPUS * 20 + [
+    "The committee will meet on Tuesday to discuss the budget for the next fiscal year.",
+    "Machine learning models are trained on large datasets of text and code.",
+    "Parameter-efficient fine-tuning adapts a frozen model with a small number of new weights.",
+] * 50
+
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def cases_for(tokenizer):
+    cases = []
+    for text in CORPUS:
+        tokenizer.encode_special_tokens = True  # special-token text stays text (PEFTKit's default)
+        plain = tokenizer.encode(text, add_special_tokens=True).ids
+        plain_no_special = tokenizer.encode(text, add_special_tokens=False).ids
+        tokenizer.encode_special_tokens = False  # the caller opted in
+        parsed = tokenizer.encode(text, add_special_tokens=False).ids
+        cases.append({
+            "text": text,
+            "ids": plain,
+            "ids_without_special_tokens": plain_no_special,
+            "ids_parsing_special_tokens": parsed,
+            "decoded": tokenizer.decode(plain, skip_special_tokens=False),
+            "decoded_skipping_special_tokens": tokenizer.decode(plain, skip_special_tokens=True),
+        })
+    return cases
+
+
+def write(name, tokenizer, extra_files=None):
+    folder = os.path.join(HERE, name)
+    os.makedirs(folder, exist_ok=True)
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    tokenizer.save(os.path.join(folder, "tokenizer.json"), pretty=False)
+    for source, target in (extra_files or {}).items():
+        shutil.copy(source, os.path.join(folder, target))
+    with open(os.path.join(folder, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer": name, "cases": cases_for(tokenizer)}, f, ensure_ascii=False, indent=1)
+    print("wrote", folder)
+
+
+def train(model, trainer, normalizer=None, pre_tokenizer=None, decoder=None, post_processor=None):
+    tokenizer = Tokenizer(model)
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    if pre_tokenizer is not None:
+        tokenizer.pre_tokenizer = pre_tokenizer
+    if decoder is not None:
+        tokenizer.decoder = decoder
+    tokenizer.train_from_iterator(TRAIN_TEXT, trainer=trainer)
+    if post_processor is not None:
+        tokenizer.post_processor = post_processor(tokenizer)
+    return tokenizer
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smollm2-gguf", required=True)
+    parser.add_argument("--minilm-dir", required=True)
+    args = parser.parse_args()
+
+    # SmolLM2: transformers converts the GGUF vocabulary to a fast tokenizer.
+    from transformers import AutoTokenizer
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = AutoTokenizer.from_pretrained(os.path.dirname(args.smollm2_gguf), gguf_file=os.path.basename(args.smollm2_gguf))
+        hf.save_pretrained(tmp)
+        write("smollm2", Tokenizer.from_file(os.path.join(tmp, "tokenizer.json")),
+              {os.path.join(tmp, "tokenizer_config.json"): "tokenizer_config.json",
+               os.path.join(tmp, "chat_template.jinja"): "chat_template.jinja"})
+
+    write("minilm", Tokenizer.from_file(os.path.join(args.minilm_dir, "tokenizer.json")),
+          {os.path.join(args.minilm_dir, "tokenizer_config.json"): "tokenizer_config.json"})
+
+    specials = ["<unk>", "<s>", "</s>"]
+
+    # Llama-2 style: normaliser prepends ▁ and replaces spaces, BPE with byte fallback, no pre-tokenizer.
+    llama2 = train(
+        models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True),
+        trainers.BpeTrainer(vocab_size=600, special_tokens=specials + [f"<0x{b:02X}>" for b in range(256)],
+                            initial_alphabet=[]),
+        normalizer=normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]),
+        pre_tokenizer=pre_tokenizers.Split(" ", "merged_with_previous"),
+        decoder=decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                   decoders.Strip(" ", 1, 0)]),
+        post_processor=lambda t: processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", t.token_to_id("<s>"))]))
+    llama2.pre_tokenizer = None
+    write("llama2-style", llama2)
+
+    metaspace = train(
+        models.BPE(unk_token="<unk>"),
+        trainers.BpeTrainer(vocab_size=500, special_tokens=specials),
+        pre_tokenizer=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+        decoder=decoders.Metaspace(replacement="▁", prepend_scheme="first"),
+        post_processor=lambda t: processors.TemplateProcessing(
+            single="<s> $A </s>", pair="<s> $A </s> $B </s>",
+            special_tokens=[("<s>", t.token_to_id("<s>")), ("</s>", t.token_to_id("</s>"))]))
+    write("metaspace-bpe", metaspace)
+
+    unigram = train(
+        models.Unigram(),
+        trainers.UnigramTrainer(vocab_size=400, special_tokens=specials, unk_token="<unk>"),
+        normalizer=normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
+        pre_tokenizer=pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+        decoder=decoders.Metaspace(replacement="▁", prepend_scheme="always"))
+    write("unigram", unigram)
+
+    llama3 = train(
+        models.BPE(),
+        trainers.BpeTrainer(vocab_size=700, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
+                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+        pre_tokenizer=pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]),
+        decoder=decoders.ByteLevel(),
+        post_processor=lambda t: processors.TemplateProcessing(
+            single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A $B",
+            special_tokens=[("<|begin_of_text|>", t.token_to_id("<|begin_of_text|>"))]))
+    write("llama3-style", llama3)
+
+    bert_cased = train(
+        models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=20),
+        trainers.WordPieceTrainer(vocab_size=600, special_tokens=["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]),
+        normalizer=normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents()]),
+        pre_tokenizer=pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True),
+                                               pre_tokenizers.Punctuation()]),
+        decoder=decoders.WordPiece(),
+        post_processor=lambda t: processors.BertProcessing(("[SEP]", t.token_to_id("[SEP]")), ("[CLS]", t.token_to_id("[CLS]"))))
+    write("wordpiece-cased", bert_cased)
+
+
+if __name__ == "__main__":
+    main()
