@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Autograd", targets: ["Autograd"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "ModelIO", targets: ["ModelIO"]),
     ],
     traits: [
         .trait(
@@ -34,8 +35,9 @@ let package = Package(
         ),
         .target(name: "Autograd", dependencies: ["Tensors"]),
         .target(name: "NN", dependencies: ["Tensors", "Autograd"]),
-        .target(name: "Tokenizers"),
-        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "Tokenizers"]),
+        .target(name: "ModelIO"),
+        .target(name: "Tokenizers", dependencies: ["ModelIO"]),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
 
         .executableTarget(
             name: "GEMMBenchmark",
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
-        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
     ]
 )

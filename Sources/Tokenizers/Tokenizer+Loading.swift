@@ -1,13 +1,21 @@
 import Foundation
+import ModelIO
 
 extension Tokenizer {
     /// Loads a tokenizer from a folder holding `tokenizer.json` (and optionally `tokenizer_config.json`
-    /// and `chat_template.jinja`), or from a `tokenizer.json` file path.
+    /// and `chat_template.jinja`), from a `tokenizer.json` file path, or from a `.gguf` file's metadata.
     /// - Throws: `TokenizerError` naming the file and field at fault.
     public static func load(from url: URL) throws -> Tokenizer {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TokenizerError.unreadableFile(path: url.path, reason: "no such file or folder")
+        }
+        if !isDirectory.boolValue && url.pathExtension.lowercased() == "gguf" {
+            let file: GGUFFile
+            do { file = try GGUFFile(contentsOf: url) } catch let error as ModelFileError {
+                throw TokenizerError.invalidValue(field: url.lastPathComponent, reason: error.description)
+            }
+            return try Tokenizer(gguf: file)
         }
         let folder = isDirectory.boolValue ? url : url.deletingLastPathComponent()
         let tokenizerURL = isDirectory.boolValue ? url.appendingPathComponent("tokenizer.json") : url

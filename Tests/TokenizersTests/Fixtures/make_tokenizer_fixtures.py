@@ -110,6 +110,27 @@ def train(model, trainer, normalizer=None, pre_tokenizer=None, decoder=None, pos
     return tokenizer
 
 
+def write_vocab_only_gguf(source, target):
+    """Copies the general.* and tokenizer.* metadata of a GGUF into a tensor-free GGUF (a vocabulary fixture)."""
+    import gguf
+    reader = gguf.GGUFReader(source)
+    writer = gguf.GGUFWriter(target, arch=reader.fields["general.architecture"].contents())
+    for name, field in reader.fields.items():
+        if not name.startswith("tokenizer.") and name not in ("general.name",):
+            continue
+        value_type = field.types[0]
+        value = field.contents()
+        if value_type == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(name, value, value_type, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(name, value, value_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    print("wrote", target)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--smollm2-gguf", required=True)
@@ -124,6 +145,8 @@ def main():
         write("smollm2", Tokenizer.from_file(os.path.join(tmp, "tokenizer.json")),
               {os.path.join(tmp, "tokenizer_config.json"): "tokenizer_config.json",
                os.path.join(tmp, "chat_template.jinja"): "chat_template.jinja"})
+
+    write_vocab_only_gguf(args.smollm2_gguf, os.path.join(HERE, "smollm2", "vocab.gguf"))
 
     write("minilm", Tokenizer.from_file(os.path.join(args.minilm_dir, "tokenizer.json")),
           {os.path.join(args.minilm_dir, "tokenizer_config.json"): "tokenizer_config.json"})

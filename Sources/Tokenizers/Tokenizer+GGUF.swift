@@ -1,0 +1,99 @@
+import Foundation
+import ModelIO
+
+extension Tokenizer {
+    /// The pre-tokenizer regexes llama.cpp names in `tokenizer.ggml.pre`, for the byte-level BPE family.
+    static let ggufPreTokenizerPatterns: [String: String] = [
+        "llama-bpe": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        "llama3": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+        "qwen2": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
+    ]
+
+    /// Builds the tokenizer stored in a GGUF file's metadata (`tokenizer.ggml.*`), the way transformers
+    /// converts it: `gpt2` vocabularies become byte-level BPE (with the pre-tokenizer named by
+    /// `tokenizer.ggml.pre`), control and user-defined tokens become added tokens.
+    ///
+    /// - Throws: `TokenizerError` naming the missing or unsupported metadata.
+    public convenience init(gguf: GGUFFile) throws {
+        let metadata = gguf.metadata
+        guard let modelType = metadata["tokenizer.ggml.model"]?.string else {
+            throw TokenizerError.missingField(field: "tokenizer.ggml.model")
+        }
+        guard let tokenValues = metadata["tokenizer.ggml.tokens"]?.array else {
+            throw TokenizerError.missingField(field: "tokenizer.ggml.tokens")
+        }
+        var tokens: [String] = []
+        tokens.reserveCapacity(tokenValues.count)
+        for (index, value) in tokenValues.enumerated() {
+            guard let token = value.string else {
+                throw TokenizerError.invalidValue(field: "tokenizer.ggml.tokens[\(index)]", reason: "not a string")
+            }
+            tokens.append(token)
+        }
+        let types = metadata["tokenizer.ggml.token_type"]?.array?.map { $0.integer ?? 1 } ?? []
+        guard types.isEmpty || types.count == tokens.count else {
+            throw TokenizerError.invalidValue(field: "tokenizer.ggml.token_type", reason: "\(types.count) types for \(tokens.count) tokens")
+        }
+        func tokenType(_ id: Int) -> Int { types.isEmpty ? 1 : types[id] }
+        func specialID(_ key: String) throws -> Int? {
+            guard let value = metadata[key] else { return nil }
+            guard let id = value.integer, id >= 0, id < tokens.count else {
+                throw TokenizerError.invalidValue(field: key, reason: "id \(value) is outside the vocabulary of \(tokens.count)")
+            }
+            return id
+        }
+
+        switch modelType {
+        case "gpt2":
+            guard let mergeValues = metadata["tokenizer.ggml.merges"]?.array else {
+                throw TokenizerError.missingField(field: "tokenizer.ggml.merges")
+            }
+            var merges: [(String, String)] = []
+            merges.reserveCapacity(mergeValues.count)
+            for (index, value) in mergeValues.enumerated() {
+                guard let text = value.string else {
+                    throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges[\(index)]", reason: "not a string")
+                }
+                let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges[\(index)]", reason: "'\(text)' is not two tokens")
+                }
+                merges.append((String(parts[0]), String(parts[1])))
+            }
+            let vocabulary = try Vocabulary(tokens.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
+            let model = try BPEModel(vocabulary: vocabulary, merges: merges, unknownToken: nil, continuingSubwordPrefix: "",
+                                     endOfWordSuffix: "", fuseUnknown: false, byteFallback: false, ignoreMerges: false)
+            // Control (3) and user-defined (4) tokens are matched before the model, as transformers does.
+            let added = tokens.indices.filter { [3, 4].contains(tokenType($0)) }.map {
+                AddedToken(content: tokens[$0], id: $0, special: tokenType($0) == 3, normalized: false)
+            }
+            let preName = metadata["tokenizer.ggml.pre"]?.string ?? "gpt2"
+            let preTokenizer: PreTokenizer
+            if let pattern = Tokenizer.ggufPreTokenizerPatterns[preName] {
+                preTokenizer = .sequence([.split(try PatternSplitter(pattern: pattern, isRegex: true), behavior: .isolated, invert: false),
+                                          .byteLevel(addPrefixSpace: false, useRegex: false)])
+            } else {
+                preTokenizer = .byteLevel(addPrefixSpace: metadata["tokenizer.ggml.add_space_prefix"]?.bool ?? false, useRegex: true)
+            }
+            let bos = try specialID("tokenizer.ggml.bos_token_id")
+            let eos = try specialID("tokenizer.ggml.eos_token_id")
+            let addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
+            let addEOS = metadata["tokenizer.ggml.add_eos_token"]?.bool ?? false
+            var template: [PostProcessor.Piece] = []
+            if addBOS, let bos { template.append(.special([bos])) }
+            template.append(.sequenceA)
+            if addEOS, let eos { template.append(.special([eos])) }
+            var pair = template
+            pair.append(.sequenceB)
+            func named(_ id: Int?) -> (String, Int)? { id.map { (tokens[$0], $0) } }
+            self.init(normalizer: nil, preTokenizer: preTokenizer, model: .bpe(model),
+                      postProcessor: .template(single: template, pair: pair), decoder: .byteLevel, addedTokens: added,
+                      specialTokens: SpecialTokens(bos: named(bos), eos: named(eos),
+                                                   pad: named(try specialID("tokenizer.ggml.padding_token_id")),
+                                                   unk: named(try specialID("tokenizer.ggml.unknown_token_id"))),
+                      chatTemplate: metadata["tokenizer.chat_template"]?.string)
+        default:
+            throw TokenizerError.unsupportedComponent(kind: "GGUF tokenizer model", type: modelType)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import ModelIO
+import Testing
+import Tokenizers
+
+@Suite("GGUF vocabularies")
+struct GGUFTokenizerTests {
+    /// SmolLM2's tokenizer metadata copied out of its GGUF into a tensor-free file.
+    static let vocabularyFile = Fixtures.root.appendingPathComponent("smollm2/vocab.gguf")
+
+    @Test("SmolLM2 from GGUF metadata tokenizes exactly like its tokenizer.json")
+    func smolLM2FromGGUF() throws {
+        let fromGGUF = try Tokenizer.load(from: Self.vocabularyFile)
+        for item in try Fixtures.cases("smollm2") {
+            #expect(fromGGUF.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+            #expect(fromGGUF.encode(item.text, addSpecialTokens: false, parseSpecialTokens: true) == item.ids_parsing_special_tokens)
+            #expect(try fromGGUF.decode(item.ids) == item.decoded)
+            #expect(try fromGGUF.decode(item.ids, skipSpecialTokens: true) == item.decoded_skipping_special_tokens)
+        }
+        #expect(fromGGUF.specialTokens.bos?.id == 1 && fromGGUF.specialTokens.eos?.id == 2 && fromGGUF.specialTokens.pad?.id == 2)
+        let prompt = try fromGGUF.applyChatTemplate([.user("What is the capital of France?")])
+        #expect(prompt.hasPrefix("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"))
+    }
+
+    /// Opt-in: set PEFTKIT_SMOLLM2_GGUF to the real model file (see README).
+    @Test("the real SmolLM2 GGUF matches the fixture", .enabled(if: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"] != nil))
+    func realModelFile() throws {
+        let url = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"]!)
+        let tokenizer = try Tokenizer.load(from: url)
+        for item in try Fixtures.cases("smollm2") { #expect(tokenizer.encode(item.text) == item.ids) }
+    }
+
+    @Test("a GGUF without tokenizer metadata is a typed error")
+    func missingMetadata() throws {
+        var bytes: [UInt8] = Array("GGUF".utf8) + [3, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).gguf")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        #expect(throws: TokenizerError.missingField(field: "tokenizer.ggml.model")) { try Tokenizer.load(from: url) }
+        bytes[0] = 0x58
+        try Data(bytes).write(to: url)
+        #expect(throws: TokenizerError.self) { try Tokenizer.load(from: url) }
+    }
+}
