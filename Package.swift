@@ -10,6 +10,7 @@ let package = Package(
     name: "PEFTKit",
     products: [
         .library(name: "PEFTKit", targets: ["PEFTKit"]),
+        .executable(name: "peftkit", targets: ["peftkit"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "Autograd", targets: ["Autograd"]),
         .library(name: "NN", targets: ["NN"]),
@@ -38,6 +39,8 @@ let package = Package(
         .target(name: "ModelIO"),
         .target(name: "Tokenizers", dependencies: ["ModelIO"]),
         .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
+        .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
+        .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),
 
         .executableTarget(
             name: "GEMMBenchmark",
@@ -53,5 +56,6 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
+        .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands"]),
     ]
 )

@@ -51,8 +51,9 @@ struct AddedTokenMatcher: Sendable {
 
     var isEmpty: Bool { byFirstScalar.isEmpty }
 
-    /// Splits `text` into text and token segments.
-    func split(_ text: [Unicode.Scalar]) -> [Segment] {
+    /// Splits `text` into text and token segments. Matches overlapping a position where `blocked` is
+    /// true are ignored (text that came from user content in a chat prompt).
+    func split(_ text: [Unicode.Scalar], blocked: [Bool]? = nil) -> [Segment] {
         guard !isEmpty else { return text.isEmpty ? [] : [.text(text)] }
         var segments: [Segment] = []
         var textStart = 0
@@ -65,6 +66,7 @@ struct AddedTokenMatcher: Sendable {
                 var equal = true
                 for k in 1..<scalars.count where text[i + k] != scalars[k] { equal = false; break }
                 guard equal else { continue }
+                if let blocked, blocked[i..<(i + scalars.count)].contains(true) { continue }
                 var start = i, end = i + scalars.count
                 if token.singleWord {
                     let startOK = start == 0 || !AddedTokenMatcher.isWordCharacter(text[start - 1])

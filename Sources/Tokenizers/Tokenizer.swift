@@ -112,12 +112,12 @@ public final class Tokenizer: Sendable {
         return results.withLock { $0 }
     }
 
-    private func encodeContent(_ text: String, parseSpecialTokens: Bool) -> [Int] {
+    private func encodeContent(_ text: String, parseSpecialTokens: Bool, blocked: [Bool]? = nil) -> [Int] {
         let rawMatcher = parseSpecialTokens ? rawMatcherAll : rawMatcherNonSpecial
         let normalizedMatcher = parseSpecialTokens ? normalizedMatcherAll : normalizedMatcherNonSpecial
         var ids: [Int] = []
         var isFirstSection = true
-        for segment in rawMatcher.split(Array(text.unicodeScalars)) {
+        for segment in rawMatcher.split(Array(text.unicodeScalars), blocked: blocked) {
             switch segment {
             case let .token(id):
                 ids.append(id)
@@ -142,6 +142,58 @@ public final class Tokenizer: Sendable {
             }
         }
         return ids
+    }
+
+    /// Token ids of UTF-8 bytes.
+    /// - Throws: `TokenizerError.invalidUTF8` when the bytes are not valid UTF-8.
+    public func encode(utf8 data: Data, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) throws -> [Int] {
+        guard let text = String(validating: data, as: UTF8.self) else { throw TokenizerError.invalidUTF8(context: "input text") }
+        return encode(text, addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)
+    }
+
+    /// Token ids of a rendered chat prompt: special-token text written by the template becomes special
+    /// tokens, while the same text inside `userContents` (message contents that appear verbatim in the
+    /// prompt, in order) stays plain text unless `parseSpecialTokensInContent` is true.
+    ///
+    /// - Throws: `TokenizerError.invalidValue` when a content holding special-token text cannot be
+    ///   located in the prompt (the template rewrote it), rather than guessing.
+    public func encodeChat(prompt: String, userContents: [String], parseSpecialTokensInContent: Bool = false) throws -> [Int] {
+        if parseSpecialTokensInContent { return encodeContent(prompt, parseSpecialTokens: true) }
+        let scalars = Array(prompt.unicodeScalars)
+        var blocked = [Bool](repeating: false, count: scalars.count)
+        var searchFrom = 0
+        let specials = addedTokens.filter(\.special).map(\.content)
+        for content in userContents where specials.contains(where: { content.replacingExactly($0, with: "") != content }) {
+            let candidates = [content, TemplateRenderer.strip(content, nil, left: true, right: true)]
+            var located: Range<Int>? = nil
+            for candidate in candidates {
+                let needle = Array(candidate.unicodeScalars)
+                guard !needle.isEmpty, needle.count <= scalars.count else { continue }
+                var i = searchFrom
+                while i + needle.count <= scalars.count {
+                    if scalars[i] == needle[0] && scalars[i..<(i + needle.count)].elementsEqual(needle) {
+                        located = i..<(i + needle.count)
+                        break
+                    }
+                    i += 1
+                }
+                if located != nil { break }
+            }
+            guard let range = located else {
+                throw TokenizerError.invalidValue(field: "chat message", reason: "content containing special-token text was rewritten by the template; pass parseSpecialTokensInContent: true or remove that text")
+            }
+            for i in range { blocked[i] = true }
+            searchFrom = range.upperBound
+        }
+        return encodeContent(prompt, parseSpecialTokens: true, blocked: blocked)
+    }
+
+    /// Renders `messages` with the model's chat template and encodes the prompt (see
+    /// `encodeChat(prompt:userContents:parseSpecialTokensInContent:)` for how message text is protected).
+    public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                           parseSpecialTokensInContent: Bool = false) throws -> [Int] {
+        let prompt = try applyChatTemplate(messages, addGenerationPrompt: addGenerationPrompt)
+        return try encodeChat(prompt: prompt, userContents: messages.map(\.content), parseSpecialTokensInContent: parseSpecialTokensInContent)
     }
 
     // MARK: Decoding

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Where a command writes: standard output for results, standard error for diagnostics.
+public struct CommandOutput: Sendable {
+    public var standardOutput: @Sendable (String) -> Void
+    public var standardError: @Sendable (String) -> Void
+
+    public init(standardOutput: @escaping @Sendable (String) -> Void, standardError: @escaping @Sendable (String) -> Void) {
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+    }
+
+    /// The process's real standard output and error.
+    public static let console = CommandOutput(
+        standardOutput: { FileHandle.standardOutput.write(Data($0.utf8)) },
+        standardError: { FileHandle.standardError.write(Data($0.utf8)) })
+}
+
+/// The `peftkit` command-line tool. `run` returns the process exit status:
+/// 0 success, 1 a failure while working (unreadable model, invalid input data), 2 a usage error.
+public enum CommandLineTool {
+    static let usage = """
+    peftkit — parameter-efficient fine-tuning of language models on CPUs
+
+    USAGE: peftkit <command> [options]
+
+    COMMANDS:
+      tokenize   Print the token ids of a text as a JSON array
+
+    Run 'peftkit <command> --help' for a command's options.
+
+    """
+
+    public static func run(_ arguments: [String], output: CommandOutput = .console) -> Int32 {
+        guard let command = arguments.first else {
+            output.standardError(usage)
+            return 2
+        }
+        let rest = Array(arguments.dropFirst())
+        do {
+            switch command {
+            case "--help", "-h", "help":
+                output.standardOutput(usage)
+                return 0
+            case "tokenize":
+                if rest.contains("--help") || rest.contains("-h") {
+                    output.standardOutput(TokenizeCommand.help)
+                    return 0
+                }
+                try TokenizeCommand.run(rest, output: output)
+                return 0
+            default:
+                throw UsageError("unknown command '\(command)'\n\n\(usage)")
+            }
+        } catch let error as UsageError {
+            output.standardError("error: \(error.message)\n")
+            return 2
+        } catch {
+            output.standardError("error: \(error)\n")
+            return 1
+        }
+    }
+}

@@ -1,0 +1,4 @@
+import Foundation
+import PEFTKitCommands
+
+exit(CommandLineTool.run(Array(CommandLine.arguments.dropFirst())))
