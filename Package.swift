@@ -51,6 +51,13 @@ let package = Package(
             path: "Benchmarks/GEMMBenchmark"
         ),
 
+        .executableTarget(
+            name: "TokenizerBenchmark",
+            dependencies: ["Tokenizers"],
+            path: "Benchmarks/TokenizerBenchmark",
+            exclude: ["reference.py", "hostile_reference.json"]
+        ),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),

@@ -17,6 +17,8 @@ final class BPEModel: Sendable {
     let ignoreMerges: Bool
     /// `<0x00>` … `<0xFF>` ids when byte fallback is on.
     let byteTokenIDs: [Int?]
+    /// Ids of the single-scalar tokens, for the common undecorated case (no prefix or suffix).
+    let singleScalarIDs: [UInt32: Int]
 
     /// Recently tokenized words (thread-safe; cleared when full).
     private let cache = Mutex<[ExactString: [Int]]>([:])
@@ -50,6 +52,12 @@ final class BPEModel: Sendable {
         self.byteFallback = byteFallback
         self.ignoreMerges = ignoreMerges
         self.byteTokenIDs = (0..<256).map { vocabulary[String(format: "<0x%02X>", $0)] }
+        var singles: [UInt32: Int] = [:]
+        for (id, token) in vocabulary.tokens.enumerated() {
+            guard let token, token.unicodeScalars.count == 1, let scalar = token.unicodeScalars.first else { continue }
+            if singles[scalar.value] == nil || vocabulary[token] == id { singles[scalar.value] = id }
+        }
+        self.singleScalarIDs = singles
         if let unknownToken, vocabulary[unknownToken] == nil {
             throw TokenizerError.invalidValue(field: "model.unk_token", reason: "'\(unknownToken)' is not in the vocabulary")
         }
@@ -58,9 +66,7 @@ final class BPEModel: Sendable {
     /// Token ids of one pre-token.
     func tokenize(_ word: [Unicode.Scalar]) -> [Int] {
         guard !word.isEmpty else { return [] }
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: word)
-        let text = String(view)
+        let text = ScalarText.string(word)
         let key = ExactString(text)
         if let hit = cache.withLock({ $0[key] }) { return hit }
         let result = tokenizeUncached(word, text: text)
@@ -77,7 +83,13 @@ final class BPEModel: Sendable {
         var symbols: [Int] = []
         symbols.reserveCapacity(word.count)
         var pendingUnknown = false
+        let undecorated = continuingSubwordPrefix.isEmpty && endOfWordSuffix.isEmpty
         for (index, scalar) in word.enumerated() {
+            if undecorated, let id = singleScalarIDs[scalar.value] {
+                symbols.append(id)
+                pendingUnknown = false
+                continue
+            }
             var piece = String(Character(scalar))
             if index > 0 { piece = continuingSubwordPrefix + piece }
             if index == word.count - 1 { piece += endOfWordSuffix }

@@ -27,8 +27,11 @@ enum ByteLevelAlphabet {
 
     /// Maps UTF-8 bytes to the alphabet.
     static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        var result = String.UnicodeScalarView()
-        for byte in bytes { result.append(scalars[Int(byte)]) }
-        return String(result)
+        ScalarText.string(encodeScalars(bytes))
+    }
+
+    /// Maps UTF-8 bytes to alphabet scalars.
+    static func encodeScalars<S: Sequence>(_ bytes: S) -> [Unicode.Scalar] where S.Element == UInt8 {
+        bytes.map { scalars[Int($0)] }
     }
 }

@@ -81,3 +81,35 @@ extension String {
         String(String.UnicodeScalarView(unicodeScalars.dropFirst(count)))
     }
 }
+
+/// Fast conversions between scalar arrays and strings. `String.UnicodeScalarView.append(contentsOf:)`
+/// is slow (per-scalar generic path), so hot paths encode UTF-8 bytes directly.
+enum ScalarText {
+    @inline(__always)
+    static func appendUTF8(_ scalar: Unicode.Scalar, to bytes: inout [UInt8]) {
+        let v = scalar.value
+        if v < 0x80 {
+            bytes.append(UInt8(v))
+        } else if v < 0x800 {
+            bytes.append(UInt8(0xC0 | (v >> 6))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            bytes.append(UInt8(0xE0 | (v >> 12))); bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            bytes.append(UInt8(0xF0 | (v >> 18))); bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F))); bytes.append(UInt8(0x80 | (v & 0x3F)))
+        }
+    }
+
+    /// UTF-8 bytes of scalars.
+    static func utf8<C: Collection>(_ scalars: C) -> [UInt8] where C.Element == Unicode.Scalar {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(scalars.count)
+        for scalar in scalars { appendUTF8(scalar, to: &bytes) }
+        return bytes
+    }
+
+    /// A string made of exactly these scalars.
+    static func string<C: Collection>(_ scalars: C) -> String where C.Element == Unicode.Scalar {
+        String(decoding: utf8(scalars), as: UTF8.self)
+    }
+}

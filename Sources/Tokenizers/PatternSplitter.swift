@@ -49,9 +49,7 @@ struct PatternSplitter: Sendable {
             return result
         case let .regex(regex):
             // NSRegularExpression works in UTF-16; convert offsets back to scalar offsets.
-            var string = String.UnicodeScalarView()
-            string.append(contentsOf: scalars)
-            let text = String(string)
+            let text = ScalarText.string(scalars)
             let utf16 = Array(text.utf16)
             var scalarAtUTF16 = [Int](repeating: 0, count: utf16.count + 1)
             var u = 0

@@ -34,11 +34,7 @@ indirect enum PreTokenizer: Sendable {
                 if addPrefixSpace && piece.first != " " { piece.insert(" ", at: 0) }
                 let parts = useRegex ? PreTokenizer.split(piece, matches: PatternSplitter.gpt2Matches(piece), .isolated, invert: false) : [piece]
                 // Map each part's UTF-8 bytes to the byte-level alphabet.
-                return parts.map { part in
-                    var string = String.UnicodeScalarView()
-                    string.append(contentsOf: part)
-                    return Array(ByteLevelAlphabet.encode(String(string).utf8).unicodeScalars)
-                }
+                return parts.map { ByteLevelAlphabet.encodeScalars(ScalarText.utf8($0)) }
             }
         case let .split(pattern, behavior, invert):
             return pieces.flatMap { PreTokenizer.split($0, matches: pattern.matches(in: $0), behavior, invert: invert) }

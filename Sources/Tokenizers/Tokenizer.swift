@@ -125,9 +125,7 @@ public final class Tokenizer: Sendable {
             case let .text(scalars):
                 var normalized = scalars
                 if let normalizer {
-                    var view = String.UnicodeScalarView()
-                    view.append(contentsOf: scalars)
-                    normalized = Array(normalizer.apply(String(view)).unicodeScalars)
+                    normalized = Array(normalizer.apply(ScalarText.string(scalars)).unicodeScalars)
                 }
                 for inner in normalizedMatcher.split(normalized) {
                     switch inner {

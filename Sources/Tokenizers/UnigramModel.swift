@@ -75,9 +75,7 @@ struct UnigramModel: Sendable {
                 continue
             }
             if byteFallback {
-                var text = String.UnicodeScalarView()
-                text.append(contentsOf: word[range])
-                let bytes = Array(String(text).utf8)
+                let bytes = ScalarText.utf8(word[range])
                 if bytes.allSatisfy({ byteTokenIDs[Int($0)] != nil }) {
                     result.append(contentsOf: bytes.map { byteTokenIDs[Int($0)]! })
                     previousUnknown = false

@@ -28,9 +28,8 @@ struct WordPieceModel: Sendable {
             var end = word.count
             var found: Int? = nil
             while start < end {
-                var piece = String.UnicodeScalarView()
-                piece.append(contentsOf: word[start..<end])
-                let candidate = start > 0 ? continuingSubwordPrefix + String(piece) : String(piece)
+                let piece = ScalarText.string(word[start..<end])
+                let candidate = start > 0 ? continuingSubwordPrefix + piece : piece
                 if let id = vocabulary[candidate] {
                     found = id
                     break
