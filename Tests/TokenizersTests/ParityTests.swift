@@ -5,7 +5,7 @@ import Tokenizers
 /// Fixture folders written by `Fixtures/make_tokenizer_fixtures.py` with Hugging Face `tokenizers`.
 enum Fixtures {
     static let root = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
-    static let tokenizers = ["smollm2", "minilm", "llama2-style", "metaspace-bpe", "unigram", "llama3-style", "wordpiece-cased"]
+    static let tokenizers = ["smollm2", "minilm", "llama2-style", "metaspace-bpe", "unigram", "llama3-style", "wordpiece-cased", "added-tokens"]
 
     struct Case: Decodable {
         let text: String

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers, Regex
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers, Regex
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -52,6 +52,7 @@ CORPUS = [
     "",
     " ",
     "\n",
+    "Added tokens: <mask> here,  <mask>  there; [TOOL]   call; hello world, sayhello, hello_there, HELLO; Ünïcode and unicode; <mask><mask>",
 ]
 
 TRAIN_TEXT = CORPUS * 20 + [
@@ -207,6 +208,15 @@ def main():
         decoder=decoders.WordPiece(),
         post_processor=lambda t: processors.BertProcessing(("[SEP]", t.token_to_id("[SEP]")), ("[CLS]", t.token_to_id("[CLS]"))))
     write("wordpiece-cased", bert_cased)
+
+    # Added-token flags: lstrip, rstrip, single_word, normalized (on a normalising tokenizer).
+    with_added = Tokenizer.from_file(os.path.join(HERE, "wordpiece-cased", "tokenizer.json"))
+    with_added.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False),
+                                   AddedToken("[TOOL]", rstrip=True, special=True, normalized=False)])
+    with_added.add_tokens([AddedToken("hello", single_word=True, normalized=False),
+                           AddedToken("unicode", normalized=True),
+                           AddedToken("there", normalized=False)])
+    write("added-tokens", with_added)
 
 
 if __name__ == "__main__":
