@@ -92,8 +92,99 @@ extension Tokenizer {
                                                    pad: named(try specialID("tokenizer.ggml.padding_token_id")),
                                                    unk: named(try specialID("tokenizer.ggml.unknown_token_id"))),
                       chatTemplate: metadata["tokenizer.chat_template"]?.string)
+        case "llama":
+            // SentencePiece BPE: transformers derives merges from the scores, matches control tokens
+            // (and unk/bos/eos) first, and uses a Metaspace pre-tokenizer with byte fallback.
+            let architecture = metadata["general.architecture"]?.string ?? "llama"
+            guard !["gemma", "gemma2", "gemma3"].contains(architecture) else {
+                throw TokenizerError.unsupportedComponent(kind: "GGUF sentencepiece vocabulary for architecture", type: architecture)
+            }
+            guard let scoreValues = metadata["tokenizer.ggml.scores"]?.array, scoreValues.count == tokens.count else {
+                throw TokenizerError.missingField(field: "tokenizer.ggml.scores")
+            }
+            let scores = scoreValues.map { $0.double ?? 0 }
+            let vocabulary = try Vocabulary(tokens.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
+            let model = try BPEModel(vocabulary: vocabulary, merges: Tokenizer.mergesFromScores(tokens: tokens, scores: scores),
+                                     unknownToken: nil, continuingSubwordPrefix: "", endOfWordSuffix: "",
+                                     fuseUnknown: true, byteFallback: true, ignoreMerges: false)
+            let bos = try specialID("tokenizer.ggml.bos_token_id")
+            let eos = try specialID("tokenizer.ggml.eos_token_id")
+            let unk = try specialID("tokenizer.ggml.unknown_token_id")
+            var specialIDs = Set(tokens.indices.filter { tokenType($0) == 3 })
+            for id in [unk, bos, eos].compactMap({ $0 }) { specialIDs.insert(id) }
+            var added = specialIDs.sorted().map { AddedToken(content: tokens[$0], id: $0, special: true, normalized: false) }
+            added += tokens.indices.filter { tokenType($0) == 4 }.map {
+                AddedToken(content: tokens[$0], id: $0, special: false, normalized: false)
+            }
+            let addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? true
+            let addEOS = metadata["tokenizer.ggml.add_eos_token"]?.bool ?? false
+            var single: [PostProcessor.Piece] = []
+            var pair: [PostProcessor.Piece] = []
+            if addBOS, let bos { single.append(.special([bos])) }
+            single.append(.sequenceA)
+            if addEOS, let eos { single.append(.special([eos])) }
+            if addBOS, let bos { pair.append(.special([bos])) }
+            pair.append(.sequenceA)
+            if addEOS, let eos { pair.append(.special([eos])) }
+            if addBOS, let bos { pair.append(.special([bos])) }
+            pair.append(.sequenceB)
+            if addEOS, let eos { pair.append(.special([eos])) }
+            let phi3 = architecture == "phi3"
+            func named(_ id: Int?) -> (String, Int)? { id.map { (tokens[$0], $0) } }
+            self.init(normalizer: phi3 ? .sequence([.prepend("▁"), .replace(try PatternSplitter(pattern: " ", isRegex: false), content: "▁")]) : nil,
+                      preTokenizer: phi3 ? nil : .metaspace(replacement: "▁", prependScheme: .first, split: false),
+                      model: .bpe(model),
+                      postProcessor: .template(single: single, pair: pair),
+                      decoder: .sequence([.replace(try PatternSplitter(pattern: "▁", isRegex: false), content: " "),
+                                          .byteFallback, .fuse, .strip(content: " ", start: 1, stop: 0)]),
+                      addedTokens: added,
+                      specialTokens: SpecialTokens(bos: named(bos), eos: named(eos),
+                                                   pad: named(try specialID("tokenizer.ggml.padding_token_id")), unk: named(unk)),
+                      chatTemplate: metadata["tokenizer.chat_template"]?.string)
         default:
             throw TokenizerError.unsupportedComponent(kind: "GGUF tokenizer model", type: modelType)
         }
+    }
+
+    /// Merges implied by a SentencePiece vocabulary, as transformers' `generate_merges` derives them:
+    /// every split of every token into two tokens of the vocabulary, ordered by the token's score
+    /// (then the lengths of the two parts) from best to worst, ties kept in vocabulary order.
+    static func mergesFromScores(tokens: [String], scores: [Double]) -> [(String, String)] {
+        var index: [ExactString: Int] = [:]
+        for (id, token) in tokens.enumerated() { index[ExactString(token)] = id }
+        // `dict(zip(tokens, scores))`: one entry per distinct token, at its first position, last score.
+        var order: [String] = []
+        var scoreOf: [ExactString: Double] = [:]
+        for (token, score) in zip(tokens, scores) {
+            let key = ExactString(token)
+            if scoreOf[key] == nil { order.append(token) }
+            scoreOf[key] = score
+        }
+        struct Candidate { let left: String; let right: String; let score: Double; let leftLength: Int; let rightLength: Int; let position: Int }
+        var candidates: [Candidate] = []
+        for token in order {
+            let scalars = Array(token.unicodeScalars)
+            guard scalars.count > 1 else { continue }
+            var local: [(left: String, right: String, leftID: Int, rightID: Int, leftLength: Int)] = []
+            for split in 1..<scalars.count {
+                let left = ScalarText.string(scalars[..<split]), right = ScalarText.string(scalars[split...])
+                if let l = index[ExactString(left)], let r = index[ExactString(right)] {
+                    local.append((left, right, l, r, split))
+                }
+            }
+            local.sort { ($0.leftID, $0.rightID) < ($1.leftID, $1.rightID) }
+            let score = scoreOf[ExactString(token)]!
+            for item in local {
+                candidates.append(Candidate(left: item.left, right: item.right, score: score, leftLength: item.leftLength,
+                                            rightLength: scalars.count - item.leftLength, position: candidates.count))
+            }
+        }
+        candidates.sort { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.leftLength != b.leftLength { return a.leftLength > b.leftLength }
+            if a.rightLength != b.rightLength { return a.rightLength > b.rightLength }
+            return a.position < b.position
+        }
+        return candidates.map { ($0.left, $0.right) }
     }
 }

@@ -42,3 +42,18 @@ struct GGUFTokenizerTests {
         #expect(throws: TokenizerError.self) { try Tokenizer.load(from: url) }
     }
 }
+
+@Suite("GGUF sentencepiece vocabularies")
+struct GGUFSentencePieceTests {
+    @Test("a llama-type GGUF vocabulary tokenizes like transformers' conversion of it")
+    func llamaVocabulary() throws {
+        let tokenizer = try Tokenizer.load(from: Fixtures.root.appendingPathComponent("llama-gguf/vocab.gguf"))
+        for item in try Fixtures.cases("llama-gguf") {
+            #expect(tokenizer.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+            #expect(tokenizer.encode(item.text, addSpecialTokens: false) == item.ids_without_special_tokens)
+            #expect(tokenizer.encode(item.text, addSpecialTokens: false, parseSpecialTokens: true) == item.ids_parsing_special_tokens)
+            #expect(try tokenizer.decode(item.ids) == item.decoded, "\(item.text.debugDescription)")
+            #expect(try tokenizer.decode(item.ids, skipSpecialTokens: true) == item.decoded_skipping_special_tokens)
+        }
+    }
+}

@@ -132,6 +132,40 @@ def write_vocab_only_gguf(source, target):
     print("wrote", target)
 
 
+def write_llama_gguf_fixture():
+    """A SentencePiece-style ("llama") GGUF vocabulary built from the llama2-style tokenizer, plus the
+    ids transformers produces after converting that GGUF (merges derived from the scores)."""
+    import gguf
+    from transformers import AutoTokenizer
+    source = Tokenizer.from_file(os.path.join(HERE, "llama2-style", "tokenizer.json"))
+    vocab = source.get_vocab()
+    tokens = [None] * len(vocab)
+    for token, index in vocab.items():
+        tokens[index] = token
+    types = [2 if t == "<unk>" else 3 if t in ("<s>", "</s>") else 6 if (t.startswith("<0x") and len(t) == 6) else 1
+             for t in tokens]
+    folder = os.path.join(HERE, "llama-gguf")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "vocab.gguf")
+    writer = gguf.GGUFWriter(path, arch="llama")
+    writer.add_context_length(2048); writer.add_embedding_length(64); writer.add_block_count(1)
+    writer.add_feed_forward_length(128); writer.add_head_count(4); writer.add_head_count_kv(4)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([float(-i) for i in range(len(tokens))])
+    writer.add_token_types(types)
+    writer.add_bos_token_id(vocab["<s>"]); writer.add_eos_token_id(vocab["</s>"]); writer.add_unk_token_id(vocab["<unk>"])
+    writer.add_add_bos_token(True); writer.add_add_eos_token(False)
+    writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        AutoTokenizer.from_pretrained(folder, gguf_file="vocab.gguf").save_pretrained(tmp)
+        converted = Tokenizer.from_file(os.path.join(tmp, "tokenizer.json"))
+    with open(os.path.join(folder, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer": "llama-gguf", "cases": cases_for(converted)}, f, ensure_ascii=False, indent=1)
+    print("wrote", folder)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--smollm2-gguf", required=True)
@@ -217,6 +251,8 @@ def main():
                            AddedToken("unicode", normalized=True),
                            AddedToken("there", normalized=False)])
     write("added-tokens", with_added)
+
+    write_llama_gguf_fixture()
 
 
 if __name__ == "__main__":
