@@ -5,6 +5,7 @@
 //   swift run -c release TokenizerBenchmark
 //   python Benchmarks/TokenizerBenchmark/reference.py      # the same measurements with HF tokenizers
 // Options: --hostile TEXT (only the hostile inputs whose name contains TEXT, no corpus run)
+//          --tokenizer NAME (another fixture folder, e.g. llama3-style; ids are not checked then)
 import Dispatch
 import Foundation
 import Tokenizers
@@ -39,7 +40,9 @@ struct Case: Decodable { let text: String }
 struct CaseFile: Decodable { let cases: [Case] }
 
 let onlyHostile = CommandLine.arguments.firstIndex(of: "--hostile").map { CommandLine.arguments[$0 + 1] }
-let tokenizer = try Tokenizer.load(from: fixture)
+// --tokenizer NAME times another fixture tokenizer on the hostile inputs (no reference hashes for it).
+let otherTokenizer = CommandLine.arguments.firstIndex(of: "--tokenizer").map { CommandLine.arguments[$0 + 1] }
+let tokenizer = try Tokenizer.load(from: otherTokenizer.map { fixture.deletingLastPathComponent().appendingPathComponent($0) } ?? fixture)
 let corpus = try JSONDecoder().decode(CaseFile.self, from: Data(contentsOf: fixture.appendingPathComponent("cases.json")))
 let block = corpus.cases.map(\.text).joined(separator: "\n") + "\n"
 let text = String(repeating: block, count: 4_000_000 / block.utf8.count + 1)
@@ -73,6 +76,10 @@ for (name, make, size) in hostile where onlyHostile.map({ name.contains($0) }) ?
         let input = make(size / fraction)
         let time = seconds { ids = tokenizer.encode(input, addSpecialTokens: false) }
         perCharacter.append(String(format: "%.0f ns/char at %d", time / Double(size / fraction) * 1e9, size / fraction))
+    }
+    guard otherTokenizer == nil else {
+        print("PEFTKit (1 thread): \(name): \(ids.count) ids; \(perCharacter.joined(separator: ", "))")
+        continue
     }
     let reference = references[name]
     let match = reference.map { $0.count == ids.count && $0.fnv1a == fnv1a(ids) } ?? false

@@ -20,6 +20,10 @@ struct ExactString: Hashable, Sendable {
 
 /// A vocabulary: token strings ↔ ids with exact (scalar-level) matching.
 struct Vocabulary: Sendable {
+    /// Ids at or above this are rejected as implausible (no real vocabulary comes close), which
+    /// bounds the id → token table a hostile file could make us allocate.
+    static let maximumID = 16_777_216
+
     private let ids: [ExactString: Int]
     /// Token text by id (nil for holes in the id range).
     let tokens: [String?]
@@ -30,7 +34,7 @@ struct Vocabulary: Sendable {
         var maxID = -1
         for (token, id) in entries {
             guard id >= 0 else { throw TokenizerError.invalidValue(field: field, reason: "negative id \(id) for '\(token)'") }
-            guard id < 16_777_216 else { throw TokenizerError.invalidValue(field: field, reason: "id \(id) for '\(token)' is implausibly large") }
+            guard id < Vocabulary.maximumID else { throw TokenizerError.invalidValue(field: field, reason: "id \(id) for '\(token)' is implausibly large") }
             ids[ExactString(token)] = id
             maxID = max(maxID, id)
         }

@@ -56,7 +56,9 @@ extension Tokenizer {
             guard let content = entry["content"]?.string, let id = entry["id"]?.integer else {
                 throw TokenizerError.missingField(field: "added_tokens[\(index)].content/id")
             }
-            guard id >= 0 else { throw TokenizerError.invalidValue(field: "added_tokens[\(index)].id", reason: "negative id \(id)") }
+            guard id >= 0 && id < Vocabulary.maximumID else {
+                throw TokenizerError.invalidValue(field: "added_tokens[\(index)].id", reason: "id \(id) is outside 0..<\(Vocabulary.maximumID)")
+            }
             addedTokens.append(AddedToken(
                 content: content, id: id, special: entry["special"]?.bool ?? false,
                 leftStrip: entry["lstrip"]?.bool ?? false, rightStrip: entry["rstrip"]?.bool ?? false,
@@ -89,9 +91,6 @@ extension Tokenizer {
             } else if let named = configTemplate.array {
                 template = named.first(where: { $0["name"]?.string == "default" })?["template"]?.string ?? named.first?["template"]?.string
             }
-        }
-        for (index, token) in addedTokens.enumerated() where token.id >= max(model.size, 0) + addedTokens.count + 1_000_000 {
-            throw TokenizerError.invalidValue(field: "added_tokens[\(index)].id", reason: "id \(token.id) is implausibly large")
         }
         self.init(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
                   decoder: decoder, addedTokens: addedTokens, specialTokens: specials, chatTemplate: template)
