@@ -4,6 +4,8 @@ import Foundation
 public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The file could not be opened or mapped.
     case unreadable(path: String, reason: String)
+    /// A file could not be written (the previous file, if any, is left intact).
+    case unwritable(path: String, reason: String)
     /// Fewer bytes remain than a field needs.
     case truncated(offset: Int, needed: Int, available: Int, what: String)
     /// The file does not start with the format's magic bytes.
@@ -24,6 +26,7 @@ public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
+        case let .unwritable(path, reason): return "cannot write \(path): \(reason)"
         case let .truncated(offset, needed, available, what):
             return "truncated file: \(what) at byte \(offset) needs \(needed) bytes, \(available) left"
         case let .badMagic(found): return "not a GGUF file (magic \(found.map { String(format: "%02x", $0) }.joined(separator: " ")))"

@@ -1,3 +1,4 @@
+import ModelIO
 import Foundation
 import Testing
 import Tokenizers

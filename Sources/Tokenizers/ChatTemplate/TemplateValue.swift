@@ -1,3 +1,4 @@
+import ModelIO
 import Foundation
 
 /// A value inside a chat template: the Python/Jinja data model reduced to what templates use.

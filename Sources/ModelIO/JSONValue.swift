@@ -105,7 +105,7 @@ extension JSONValue {
     }
 
     /// Appends `s` as a JSON string literal (the escaping Python's `json.dumps(ensure_ascii=False)` uses).
-    static func writeString(_ s: String, into out: inout String) {
+    public static func writeString(_ s: String, into out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
