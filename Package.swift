@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
+        .library(name: "Models", targets: ["Models"]),
     ],
     traits: [
         .trait(
@@ -38,7 +39,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensors", "Autograd"]),
         .target(name: "ModelIO"),
         .target(name: "Tokenizers", dependencies: ["ModelIO"]),
-        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
+        .target(name: "Models", dependencies: ["Tensors", "Autograd", "NN", "ModelIO"]),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),
 
@@ -64,5 +66,6 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"]),
     ]
 )

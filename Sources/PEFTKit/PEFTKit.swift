@@ -4,3 +4,4 @@
 @_exported import Tensors
 @_exported import Tokenizers
 @_exported import ModelIO
+@_exported import Models

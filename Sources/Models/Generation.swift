@@ -1,0 +1,113 @@
+import Autograd
+import Foundation
+import Tensors
+
+/// How to choose each next token.
+public struct GenerationOptions: Sendable {
+    /// Most tokens to generate.
+    public var maxNewTokens: Int = 128
+    /// 0 means greedy (argmax); otherwise logits are divided by it before sampling.
+    public var temperature: Float = 0
+    /// Keep only the k most likely tokens (0 = all).
+    public var topK: Int = 0
+    /// Keep the smallest set of tokens whose probability reaches p (1 = all).
+    public var topP: Float = 1
+    /// > 1 discourages tokens already present in the prompt or output (CTRL-style, as transformers).
+    public var repetitionPenalty: Float = 1
+    /// Token ids that end generation (not included in the result).
+    public var stopTokenIDs: Set<Int> = []
+    /// Seed for sampling.
+    public var seed: UInt64 = 0
+
+    public init(maxNewTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
+                repetitionPenalty: Float = 1, stopTokenIDs: Set<Int> = [], seed: UInt64 = 0) {
+        self.maxNewTokens = maxNewTokens
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.repetitionPenalty = repetitionPenalty
+        self.stopTokenIDs = stopTokenIDs
+        self.seed = seed
+    }
+
+    func validate() throws {
+        guard maxNewTokens >= 0 else { throw ModelError.invalidGenerationParameter("max new tokens must be ≥ 0, got \(maxNewTokens)") }
+        guard temperature >= 0, temperature.isFinite else { throw ModelError.invalidGenerationParameter("temperature must be ≥ 0, got \(temperature)") }
+        guard topK >= 0 else { throw ModelError.invalidGenerationParameter("top-k must be ≥ 0, got \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw ModelError.invalidGenerationParameter("top-p must be in (0, 1], got \(topP)") }
+        guard repetitionPenalty > 0, repetitionPenalty.isFinite else {
+            throw ModelError.invalidGenerationParameter("repetition penalty must be > 0, got \(repetitionPenalty)")
+        }
+    }
+}
+
+extension LlamaForCausalLM {
+    /// Generates up to `options.maxNewTokens` ids after `prompt` with a KV cache, calling `onToken`
+    /// with each new id (return false to stop). Returns the generated ids.
+    @discardableResult
+    public func generate(prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
+        try options.validate()
+        guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
+        eval()
+        return try withoutGradients {
+            let cache = makeCache()
+            var generator = SeededRandom(seed: options.seed)
+            var history = prompt
+            var output: [Int] = []
+            var pending = prompt
+            while output.count < options.maxNewTokens {
+                let hidden = try hiddenStates(pending, batch: 1, cache: cache)
+                let steps = hidden.shape[1]
+                let last = hidden.slice(axis: 1, (steps - 1)..<steps)
+                var scores = logits(from: last).value.scalars
+                let next = LlamaForCausalLM.choose(&scores, history: history, options: options, generator: &generator)
+                if options.stopTokenIDs.contains(next) { break }
+                output.append(next)
+                history.append(next)
+                pending = [next]
+                if try !onToken(next) { break }
+            }
+            return output
+        }
+    }
+
+    /// Applies the penalty and filters, then picks greedily or by sampling.
+    static func choose(_ scores: inout [Float], history: [Int], options: GenerationOptions, generator: inout SeededRandom) -> Int {
+        if options.repetitionPenalty != 1 {
+            for id in Set(history) where id >= 0 && id < scores.count {
+                scores[id] = scores[id] > 0 ? scores[id] / options.repetitionPenalty : scores[id] * options.repetitionPenalty
+            }
+        }
+        if options.temperature == 0 {
+            var best = 0
+            for i in 1..<scores.count where scores[i] > scores[best] { best = i }
+            return best
+        }
+        var candidates = scores.indices.map { ($0, scores[$0] / options.temperature) }
+        candidates.sort { $0.1 > $1.1 }
+        if options.topK > 0 { candidates = Array(candidates.prefix(options.topK)) }
+        let maximum = candidates[0].1
+        var probabilities = candidates.map { Foundation.exp(Double($0.1 - maximum)) }
+        let total = probabilities.reduce(0, +)
+        probabilities = probabilities.map { $0 / total }
+        if options.topP < 1 {
+            var cumulative = 0.0
+            var keep = 0
+            while keep < probabilities.count {
+                cumulative += probabilities[keep]
+                keep += 1
+                if cumulative >= Double(options.topP) { break }
+            }
+            candidates = Array(candidates.prefix(keep))
+            probabilities = Array(probabilities.prefix(keep))
+            let kept = probabilities.reduce(0, +)
+            probabilities = probabilities.map { $0 / kept }
+        }
+        var draw = generator.nextUniformDouble()
+        for (index, probability) in probabilities.enumerated() {
+            draw -= probability
+            if draw < 0 { return candidates[index].0 }
+        }
+        return candidates[candidates.count - 1].0
+    }
+}
