@@ -25,6 +25,8 @@ public enum CommandLineTool {
     USAGE: peftkit <command> [options]
 
     COMMANDS:
+      generate   Stream a model's answer to a prompt
+      inspect    Show a model file's architecture, configuration and tensors
       tokenize   Print the token ids of a text as a JSON array
 
     Run 'peftkit <command> --help' for a command's options.
@@ -42,12 +44,17 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize":
+            case "tokenize", "generate", "inspect":
+                let (help, run): (String, ([String], CommandOutput) throws -> Void) = switch command {
+                case "tokenize": (TokenizeCommand.help, TokenizeCommand.run)
+                case "generate": (GenerateCommand.help, GenerateCommand.run)
+                default: (InspectCommand.help, InspectCommand.run)
+                }
                 if rest.contains("--help") || rest.contains("-h") {
-                    output.standardOutput(TokenizeCommand.help)
+                    output.standardOutput(help)
                     return 0
                 }
-                try TokenizeCommand.run(rest, output: output)
+                try run(rest, output)
                 return 0
             default:
                 throw UsageError("unknown command '\(command)'\n\n\(usage)")

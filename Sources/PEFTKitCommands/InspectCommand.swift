@@ -1,0 +1,75 @@
+import Foundation
+import ModelIO
+import Models
+
+/// `peftkit inspect`: what a model file contains.
+enum InspectCommand {
+    static let help = """
+    USAGE: peftkit inspect --model PATH
+
+    Prints the architecture, configuration, and every tensor with its shape and type, then the
+    parameter count. PATH is a .gguf file, a .safetensors file, or a Hugging Face folder.
+
+    OPTIONS:
+      --model PATH   The model file or folder
+      --help         Show this help
+
+    """
+
+    static func run(_ arguments: [String], output: CommandOutput) throws {
+        let parsed = try ParsedArguments(arguments, options: ["model"], flags: [], command: "inspect")
+        guard let path = parsed.value("model") else { throw UsageError("inspect: --model is required") }
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelFileError.unreadable(path: path, reason: "no such file or folder")
+        }
+        var lines: [String] = []
+        var parameters = 0
+        if url.pathExtension.lowercased() == "gguf" {
+            let file = try GGUFFile(contentsOf: url)
+            lines.append("format: GGUF v\(file.version), alignment \(file.alignment)")
+            lines.append("architecture: \(file.metadata["general.architecture"]?.string ?? "unknown")")
+            if let configuration = try? LlamaConfiguration(gguf: file) { lines.append("configuration: \(configuration)") }
+            lines.append("metadata:")
+            for key in file.metadataKeys {
+                let value = file.metadata[key]!
+                if let items = value.array { lines.append("  \(key): array of \(items.count)") } else {
+                    let text = value.string ?? value.double.map { "\($0)" } ?? value.bool.map { "\($0)" } ?? "\(value)"
+                    lines.append("  \(key): \(text.count > 120 ? String(text.prefix(117)) + "…" : text)")
+                }
+            }
+            lines.append("tensors (\(file.tensors.count)):")
+            for tensor in file.tensors {
+                lines.append("  \(tensor.name)  \(Array(tensor.dimensions.reversed()))  \(tensor.type)")
+                parameters += tensor.elementCount
+            }
+        } else {
+            var files: [URL] = []
+            if isDirectory.boolValue {
+                let configURL = url.appendingPathComponent("config.json")
+                if let data = FileManager.default.contents(atPath: configURL.path), let json = try? JSONValue.parse(data) {
+                    lines.append("architecture: \(json["model_type"]?.string ?? "unknown")")
+                    lines.append("config.json: \(json.serialized())")
+                }
+                files = try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
+                    .filter { $0.pathExtension == "safetensors" }.sorted { $0.path < $1.path }
+            } else {
+                files = [url]
+            }
+            for file in files {
+                let parsedFile = try SafetensorsFile(contentsOf: file)
+                lines.append("\(file.lastPathComponent) (\(parsedFile.tensors.count) tensors):")
+                for tensor in parsedFile.tensors {
+                    lines.append("  \(tensor.name)  \(tensor.shape)  \(tensor.dtype.rawValue)")
+                    parameters += tensor.elementCount
+                }
+            }
+        }
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        formatter.locale = Locale(identifier: "en_US")
+        lines.append("parameters: \(formatter.string(from: NSNumber(value: parameters)) ?? "\(parameters)")")
+        output.standardOutput(lines.joined(separator: "\n") + "\n")
+    }
+}
