@@ -194,6 +194,11 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         scale_c(M, N, beta, C, ldc);
         return;
     }
+    if (M <= PK_SMALL_M && transB && !transA) {
+        pk_gemm_kernel resolved = requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
+        pk_sgemm_small_m(resolved, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     float *buffer = thread_pack_buffer();
     if (buffer == NULL) {
         sgemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -36,7 +36,7 @@ func product(_ a: Tensor, _ b: Tensor, backend: GEMM.Backend, kernel: GEMM.Kerne
 @Suite("GEMM", .serialized)
 struct GEMMTests {
     /// Sizes straddle the 6×16 register tile and the K (384), M (144) and N (768) cache blocks so every edge path runs.
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 384), (50, 3, 70), (19, 40, 785), (7, 790, 390), (150, 20, 390)]
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 384), (50, 3, 70), (19, 40, 785), (7, 790, 390), (150, 20, 390), (3, 33, 70), (4, 17, 9)]
 
     @Test("all transpose combinations, alpha/beta, both microkernels", arguments: [GEMM.Kernel.portable, .avx2])
     func matchesReference(kernel: GEMM.Kernel) {
