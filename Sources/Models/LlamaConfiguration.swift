@@ -57,11 +57,17 @@ public struct LlamaConfiguration: Sendable, Equatable {
         let type = json["model_type"]?.string ?? "llama"
         guard ["llama", "mistral", "qwen2"].contains(type) else { throw ModelError.unsupportedArchitecture(type) }
         let heads = try integer("num_attention_heads")
+        // transformers ≥ 5 nests rope settings in `rope_parameters`; older files use `rope_theta`/`rope_scaling`.
+        let rope = json["rope_parameters"] ?? json["rope_scaling"]
+        if let rope, !rope.isNull, let kind = rope["rope_type"]?.string ?? rope["type"]?.string, kind != "default" {
+            throw ModelError.invalidConfiguration(field: "rope_parameters.rope_type", reason: "RoPE scaling '\(kind)' is not supported yet")
+        }
+        let theta = json["rope_theta"]?.number ?? rope?["rope_theta"]?.number ?? 10_000
         self.init(vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
                   intermediateSize: try integer("intermediate_size"), layerCount: try integer("num_hidden_layers"),
                   attentionHeads: heads, keyValueHeads: try integer("num_key_value_heads", default: heads),
                   headDimension: json["head_dim"]?.integer,
-                  ropeTheta: Float(json["rope_theta"]?.number ?? 10_000),
+                  ropeTheta: Float(theta),
                   rmsNormEpsilon: Float(json["rms_norm_eps"]?.number ?? 1e-6),
                   maxPositionEmbeddings: try integer("max_position_embeddings", default: 2048),
                   tieWordEmbeddings: json["tie_word_embeddings"]?.bool ?? false,
