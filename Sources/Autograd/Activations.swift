@@ -79,3 +79,9 @@ public func dropout(_ x: Variable, probability p: Float, generator: inout Seeded
     }
     return Variable.operation("dropout", value: x.value * mask, inputs: [x]) { g in [g * mask] }
 }
+
+/// Hyperbolic tangent. Backward: `dx = g·(1 − y²)`.
+public func tanh(_ x: Variable) -> Variable {
+    let y = x.value.tanh()
+    return Variable.operation("tanh", value: y, inputs: [x]) { g in [g * (y.squared() * -1 + 1)] }
+}

@@ -80,6 +80,8 @@ struct GradientCheckTests {
         expectPasses([x]) { v in gelu(v[0], approximation: .exact) }
         expectPasses([x]) { v in gelu(v[0], approximation: .tanh) }
         expectPasses([x]) { v in silu(v[0]) }
+        expectPasses([x]) { v in tanh(v[0]) }
+        expectPasses([x]) { v in relu(v[0]) }
         expectPasses([x]) { v in softmax(v[0]) }
         expectPasses([x]) { v in logSoftmax(v[0]) }
     }

@@ -3,14 +3,20 @@
 
     python Tests/ModelsTests/Fixtures/make_tiny_models.py
 
-Writes tiny-llama/ (GQA: 4 heads, 2 kv heads, untied head, 3 layers) with config.json,
-model.safetensors and reference.json (input ids, logits), made with a fixed seed.
+    python Tests/ModelsTests/Fixtures/make_tiny_models.py [/path/to/all-MiniLM-L6-v2]
+
+Writes tiny-llama/ (GQA: 4 heads, 2 kv heads, untied head, 3 layers) and tiny-bert/ (a
+BertForSequenceClassification with 3 labels) with config.json, model.safetensors and reference.json
+(input ids, masks, hidden states, pooled output, logits), made with fixed seeds; with a MiniLM folder,
+also minilm_reference.json (real-model hidden states for the opt-in test).
 """
 import json
 import os
 
+import sys
+
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,5 +43,42 @@ def tiny_llama():
     save(model, "tiny-llama", ids, {"shape": list(logits.shape), "logits": logits.flatten().tolist()})
 
 
+def tiny_bert():
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=61, hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=40,
+                        max_position_embeddings=64, num_labels=3)
+    model = BertForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    ids = [int(i) for i in torch.randint(0, 61, (2, 12), generator=torch.Generator().manual_seed(2)).flatten()]
+    mask = [1] * 12 + [1] * 8 + [0] * 4
+    types = [0] * 6 + [1] * 6 + [0] * 12
+    with torch.no_grad():
+        out = model(torch.tensor(ids).view(2, 12), attention_mask=torch.tensor(mask).view(2, 12),
+                    token_type_ids=torch.tensor(types).view(2, 12), output_hidden_states=True)
+        pooled = model.bert.pooler(out.hidden_states[-1])
+    save(model, "tiny-bert", ids, {"attention_mask": mask, "token_type_ids": types,
+                                   "hidden": out.hidden_states[-1].flatten().tolist(), "pooled": pooled.flatten().tolist(),
+                                   "logits": out.logits.flatten().tolist()})
+
+
+def minilm_reference(folder):
+    """Last hidden states of the real all-MiniLM-L6-v2 for two padded sentences (opt-in test)."""
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    sentences = ["PEFTKit fine-tunes language models on ordinary CPUs.", "Hello world!"]
+    batch = tokenizer(sentences, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    json.dump({"sentences": sentences, "input_ids": batch["input_ids"].flatten().tolist(),
+               "attention_mask": batch["attention_mask"].flatten().tolist(), "shape": list(hidden.shape),
+               "hidden": hidden.flatten().tolist()}, open(os.path.join(HERE, "minilm_reference.json"), "w"))
+    print("wrote minilm_reference.json")
+
+
 if __name__ == "__main__":
     tiny_llama()
+    tiny_bert()
+    if len(sys.argv) > 1:
+        minilm_reference(sys.argv[1])

@@ -1,0 +1,52 @@
+import ModelIO
+
+/// Hyper-parameters of a BERT encoder (BERT, MiniLM, sentence-transformers models).
+public struct BertConfiguration: Sendable, Equatable {
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var layerCount: Int
+    public var attentionHeads: Int
+    public var intermediateSize: Int
+    public var maxPositionEmbeddings: Int
+    public var typeVocabularySize: Int
+    public var layerNormEpsilon: Float
+    /// Number of classes for sequence classification (from `id2label`), if any.
+    public var labelCount: Int?
+
+    public init(vocabularySize: Int, hiddenSize: Int, layerCount: Int, attentionHeads: Int, intermediateSize: Int,
+                maxPositionEmbeddings: Int = 512, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, labelCount: Int? = nil) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.layerCount = layerCount
+        self.attentionHeads = attentionHeads
+        self.intermediateSize = intermediateSize
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.typeVocabularySize = typeVocabularySize
+        self.layerNormEpsilon = layerNormEpsilon
+        self.labelCount = labelCount
+    }
+
+    /// Reads a transformers `config.json` with `model_type` "bert".
+    public init(json: JSONValue) throws {
+        let type = json["model_type"]?.string ?? "bert"
+        guard type == "bert" else { throw ModelError.unsupportedArchitecture(type) }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            if let found = json[key]?.integer { return found }
+            if let value { return value }
+            throw ModelError.invalidConfiguration(field: key, reason: "missing or not an integer")
+        }
+        if let activation = json["hidden_act"]?.string, activation != "gelu" {
+            throw ModelError.invalidConfiguration(field: "hidden_act", reason: "'\(activation)' is not supported (only exact gelu)")
+        }
+        self.init(vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
+                  layerCount: try integer("num_hidden_layers"), attentionHeads: try integer("num_attention_heads"),
+                  intermediateSize: try integer("intermediate_size"),
+                  maxPositionEmbeddings: try integer("max_position_embeddings", default: 512),
+                  typeVocabularySize: try integer("type_vocab_size", default: 2),
+                  layerNormEpsilon: Float(json["layer_norm_eps"]?.number ?? 1e-12),
+                  labelCount: json["id2label"]?.members?.count)
+        guard hiddenSize % attentionHeads == 0 else {
+            throw ModelError.invalidConfiguration(field: "num_attention_heads", reason: "\(attentionHeads) does not divide hidden size \(hiddenSize)")
+        }
+    }
+}
