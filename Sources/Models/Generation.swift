@@ -41,7 +41,7 @@ public struct GenerationOptions: Sendable {
     }
 }
 
-extension LlamaForCausalLM {
+extension CausalLanguageModel {
     /// Generates up to `options.maxNewTokens` ids after `prompt` with a KV cache, calling `onToken`
     /// with each new id (return false to stop). Returns the generated ids.
     @discardableResult
@@ -56,11 +56,8 @@ extension LlamaForCausalLM {
             var output: [Int] = []
             var pending = prompt
             while output.count < options.maxNewTokens {
-                let hidden = try hiddenStates(pending, batch: 1, cache: cache)
-                let steps = hidden.shape[1]
-                let last = hidden.slice(axis: 1, (steps - 1)..<steps)
-                var scores = logits(from: last).value.scalars
-                let next = LlamaForCausalLM.choose(&scores, history: history, options: options, generator: &generator)
+                var scores = try lastLogits(pending, cache: cache)
+                let next = TokenChooser.choose(&scores, history: history, options: options, generator: &generator)
                 if options.stopTokenIDs.contains(next) { break }
                 output.append(next)
                 history.append(next)
@@ -71,6 +68,10 @@ extension LlamaForCausalLM {
         }
     }
 
+}
+
+/// Turns next-token scores into a choice.
+enum TokenChooser {
     /// Applies the penalty and filters, then picks greedily or by sampling.
     static func choose(_ scores: inout [Float], history: [Int], options: GenerationOptions, generator: inout SeededRandom) -> Int {
         if options.repetitionPenalty != 1 {

@@ -101,7 +101,7 @@ public final class LlamaDecoderLayer: Module {
 
 /// A Llama-family causal language model whose parameter paths equal the Hugging Face names
 /// (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.weight`, …, `lm_head.weight`).
-public final class LlamaForCausalLM: Module {
+public final class LlamaForCausalLM: Module, CausalLanguageModel {
     /// The hyper-parameters.
     public let configuration: LlamaConfiguration
     /// Missing and unexpected keys found by the last load.
@@ -156,6 +156,12 @@ public final class LlamaForCausalLM: Module {
     /// Vocabulary logits `(B, T, V)` (tied to the embedding when the model has no `lm_head`).
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
         logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache))
+    }
+
+    public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
+        let hidden = try hiddenStates(ids, batch: 1, cache: cache)
+        let steps = hidden.shape[1]
+        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
     }
 
     /// Projects hidden states to vocabulary logits.

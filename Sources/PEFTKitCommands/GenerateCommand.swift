@@ -43,7 +43,7 @@ enum GenerateCommand {
 
         let url = URL(fileURLWithPath: modelPath)
         let tokenizer = try Tokenizer.load(from: url)
-        let model = try LlamaForCausalLM.load(from: url)
+        let model = try CausalLM.load(from: url)
         let ids: [Int]
         if parsed.has("raw") {
             ids = tokenizer.encode(prompt)

@@ -41,3 +41,37 @@ struct TinyModelParityTests {
 }
 
 import ModelIO
+
+@Suite("GPT-2 parity with transformers")
+struct GPT2ParityTests {
+    struct Reference: Decodable { let input_ids: [Int]; let shape: [Int]; let logits: [Float]; let greedy: [Int] }
+
+    @Test("tiny GPT-2 (Conv1D weights, tied head): logits within 1e-4 and the same greedy continuation")
+    func tinyGPT2() throws {
+        let folder = TinyModelParityTests.fixtures.appendingPathComponent("tiny-gpt2")
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json")))
+        let model = try GPT2LMHeadModel.load(folder: folder)
+        #expect(model.namedParameters().map(\.path).contains("transformer.h.1.attn.c_attn.weight"))
+        let logits = try withoutGradients { try model(reference.input_ids, batch: 2).value }
+        #expect(logits.shape == reference.shape)
+        let worst = zip(logits.scalars, reference.logits).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-4, "max |Δ| = \(worst)")
+        let continuation = try model.generate(prompt: Array(reference.input_ids.prefix(20)), options: GenerationOptions(maxNewTokens: 10))
+        #expect(continuation == reference.greedy)
+    }
+}
+
+@Suite("CausalLM.load picks the architecture")
+struct CausalLMLoadingTests {
+    @Test func picksArchitecture() throws {
+        let fixtures = TinyModelParityTests.fixtures
+        #expect(try CausalLM.load(from: fixtures.appendingPathComponent("tiny-llama")) is LlamaForCausalLM)
+        #expect(try CausalLM.load(from: fixtures.appendingPathComponent("tiny-gpt2")) is GPT2LMHeadModel)
+        #expect(throws: ModelError.self) { try CausalLM.load(from: fixtures.appendingPathComponent("tiny-bert")) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("arch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data(#"{"model_type": "mamba"}"#.utf8).write(to: folder.appendingPathComponent("config.json"))
+        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try CausalLM.load(from: folder) }
+    }
+}

@@ -5,7 +5,7 @@
 
     python Tests/ModelsTests/Fixtures/make_tiny_models.py [/path/to/all-MiniLM-L6-v2]
 
-Writes tiny-llama/ (GQA: 4 heads, 2 kv heads, untied head, 3 layers) and tiny-bert/ (a
+Writes tiny-llama/ (GQA: 4 heads, 2 kv heads, untied head, 3 layers), tiny-gpt2/ and tiny-bert/ (a
 BertForSequenceClassification with 3 labels) with config.json, model.safetensors and reference.json
 (input ids, masks, hidden states, pooled output, logits), made with fixed seeds; with a MiniLM folder,
 also minilm_reference.json (real-model hidden states for the opt-in test).
@@ -16,7 +16,8 @@ import os
 import sys
 
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig, LlamaForCausalLM
+from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel,
+                          LlamaConfig, LlamaForCausalLM)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,6 +64,21 @@ def tiny_bert():
                                    "logits": out.logits.flatten().tolist()})
 
 
+def tiny_gpt2():
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=83, n_positions=64, n_embd=32, n_layer=2, n_head=4)
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    ids = [int(i) for i in torch.randint(0, 83, (2, 20), generator=torch.Generator().manual_seed(3)).flatten()]
+    with torch.no_grad():
+        logits = model(torch.tensor(ids).view(2, 20)).logits
+        generated = model.generate(torch.tensor([ids[:20]]), max_new_tokens=10, do_sample=False,
+                                   pad_token_id=0)[0][20:].tolist()
+    save(model, "tiny-gpt2", ids, {"shape": list(logits.shape), "logits": logits.flatten().tolist(), "greedy": generated})
+
+
 def minilm_reference(folder):
     """Last hidden states of the real all-MiniLM-L6-v2 for two padded sentences (opt-in test)."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -80,5 +96,6 @@ def minilm_reference(folder):
 if __name__ == "__main__":
     tiny_llama()
     tiny_bert()
+    tiny_gpt2()
     if len(sys.argv) > 1:
         minilm_reference(sys.argv[1])

@@ -1,0 +1,28 @@
+import Foundation
+import ModelIO
+
+/// Loads whichever causal language model a path holds, choosing the architecture from its config.
+public enum CausalLM {
+    /// A `.gguf` file (Llama family) or a Hugging Face folder whose `config.json` names `llama`,
+    /// `mistral`, `qwen2` or `gpt2`.
+    /// - Throws: `ModelError.unsupportedArchitecture` naming the `model_type` for anything else.
+    public static func load(from url: URL) throws -> any CausalLanguageModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw ModelError.file(.unreadable(path: url.path, reason: "no such file or folder"))
+        }
+        guard isDirectory.boolValue else { return try LlamaForCausalLM.load(from: url) }
+        let configURL = url.appendingPathComponent("config.json")
+        let json: JSONValue
+        do { json = try JSONValue.parse(try Data(contentsOf: configURL)) } catch {
+            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
+        }
+        let type = json["model_type"]?.string ?? "(missing model_type)"
+        switch type {
+        case "llama", "mistral", "qwen2": return try LlamaForCausalLM.load(folder: url)
+        case "gpt2": return try GPT2LMHeadModel.load(folder: url)
+        case "bert": throw ModelError.invalidConfiguration(field: "model_type", reason: "'bert' is an encoder, not a causal language model; load it with BertModel")
+        default: throw ModelError.unsupportedArchitecture(type)
+        }
+    }
+}

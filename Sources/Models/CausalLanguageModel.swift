@@ -1,0 +1,11 @@
+import Autograd
+import NN
+
+/// A decoder-only language model that can continue a sequence with a key/value cache.
+public protocol CausalLanguageModel: Module {
+    /// A fresh cache for one sequence.
+    func makeCache() -> KeyValueCache
+    /// Runs `ids` (one sequence, after the cached positions) and returns the vocabulary logits of the
+    /// last position, appending the new keys and values to `cache`.
+    func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float]
+}

@@ -1,0 +1,161 @@
+import Autograd
+import Foundation
+import ModelIO
+import NN
+import Tensors
+
+/// Hyper-parameters of GPT-2.
+public struct GPT2Configuration: Sendable, Equatable {
+    public var vocabularySize: Int
+    public var contextLength: Int
+    public var embeddingSize: Int
+    public var layerCount: Int
+    public var heads: Int
+    public var layerNormEpsilon: Float
+
+    public init(vocabularySize: Int, contextLength: Int, embeddingSize: Int, layerCount: Int, heads: Int, layerNormEpsilon: Float = 1e-5) {
+        self.vocabularySize = vocabularySize
+        self.contextLength = contextLength
+        self.embeddingSize = embeddingSize
+        self.layerCount = layerCount
+        self.heads = heads
+        self.layerNormEpsilon = layerNormEpsilon
+    }
+
+    /// Reads a transformers `config.json` with `model_type` "gpt2".
+    public init(json: JSONValue) throws {
+        let type = json["model_type"]?.string ?? "gpt2"
+        guard type == "gpt2" else { throw ModelError.unsupportedArchitecture(type) }
+        func integer(_ key: String) throws -> Int {
+            guard let value = json[key]?.integer, value > 0 else { throw ModelError.invalidConfiguration(field: key, reason: "missing or not a positive integer") }
+            return value
+        }
+        if let activation = json["activation_function"]?.string, !["gelu_new", "gelu_pytorch_tanh"].contains(activation) {
+            throw ModelError.invalidConfiguration(field: "activation_function", reason: "'\(activation)' is not supported")
+        }
+        self.init(vocabularySize: try integer("vocab_size"), contextLength: try integer("n_positions"),
+                  embeddingSize: try integer("n_embd"), layerCount: try integer("n_layer"), heads: try integer("n_head"),
+                  layerNormEpsilon: Float(json["layer_norm_epsilon"]?.number ?? 1e-5))
+        guard embeddingSize % heads == 0 else {
+            throw ModelError.invalidConfiguration(field: "n_head", reason: "\(heads) does not divide n_embd \(embeddingSize)")
+        }
+    }
+}
+
+/// A GPT-2 block: `ln_1` → fused `attn.c_attn` (q, k, v) → `attn.c_proj`; `ln_2` → `mlp.c_fc` → GELU-tanh → `mlp.c_proj`.
+final class GPT2Block: Module {
+    let heads: Int
+    init(_ c: GPT2Configuration, generator: inout SeededRandom) {
+        heads = c.heads
+        super.init()
+        registerChild("ln_1", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
+        let attention = Module()
+        attention.registerChild("c_attn", Conv1D(inFeatures: c.embeddingSize, outFeatures: 3 * c.embeddingSize, generator: &generator))
+        attention.registerChild("c_proj", Conv1D(inFeatures: c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
+        registerChild("attn", attention)
+        registerChild("ln_2", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
+        let mlp = Module()
+        mlp.registerChild("c_fc", Conv1D(inFeatures: c.embeddingSize, outFeatures: 4 * c.embeddingSize, generator: &generator))
+        mlp.registerChild("c_proj", Conv1D(inFeatures: 4 * c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
+        registerChild("mlp", mlp)
+    }
+
+    func callAsFunction(_ x: Variable, keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
+        let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let ln1: LayerNorm = child("ln_1"), ln2: LayerNorm = child("ln_2")
+        let attention: Module = child("attn"), mlp: Module = child("mlp")
+        let fused: any LinearLayer = attention.child("c_attn"), projection: any LinearLayer = attention.child("c_proj")
+        let qkv = fused(ln1(x))
+        func split(_ index: Int) -> Variable {
+            qkv.slice(axis: 2, (index * c)..<((index + 1) * c)).reshaped([b, t, heads, c / heads]).transposed(1, 2)
+        }
+        var k = split(1), v = split(2)
+        if let cache {
+            let (allKeys, allValues) = cache.append(layer: layer, keys: k.value, values: v.value)
+            k = Variable(allKeys)
+            v = Variable(allValues)
+        }
+        let attended = scaledDotProductAttention(query: split(0), key: k, value: v, causal: true, keyMask: keyMask)
+        let h = x + projection(attended.transposed(1, 2).reshaped([b, t, c]))
+        let up: any LinearLayer = mlp.child("c_fc"), down: any LinearLayer = mlp.child("c_proj")
+        return h + down(gelu(up(ln2(h)), approximation: .tanh))
+    }
+}
+
+/// GPT-2 with its language-model head tied to the token embedding (HF `GPT2LMHeadModel`:
+/// `transformer.wte`, `transformer.wpe`, `transformer.h.N.*`, `transformer.ln_f`).
+public final class GPT2LMHeadModel: Module, CausalLanguageModel {
+    public let configuration: GPT2Configuration
+
+    public init(_ configuration: GPT2Configuration, seed: UInt64 = 0) {
+        self.configuration = configuration
+        var generator = SeededRandom(seed: seed)
+        super.init()
+        let c = configuration
+        let transformer = Module()
+        transformer.registerChild("wte", Embedding(count: c.vocabularySize, dimension: c.embeddingSize, generator: &generator))
+        transformer.registerChild("wpe", Embedding(count: c.contextLength, dimension: c.embeddingSize, generator: &generator))
+        let blocks = Module()
+        for index in 0..<c.layerCount { blocks.registerChild("\(index)", GPT2Block(c, generator: &generator)) }
+        transformer.registerChild("h", blocks)
+        transformer.registerChild("ln_f", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
+        registerChild("transformer", transformer)
+    }
+
+    public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
+
+    /// Vocabulary logits `(B, T, V)`.
+    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
+        precondition(batch > 0 && ids.count % batch == 0, "GPT2LMHeadModel: \(ids.count) ids do not split into \(batch) rows")
+        let steps = ids.count / batch
+        let offset = cache?.length ?? 0
+        guard offset + steps <= configuration.contextLength else {
+            throw ModelError.invalidGenerationParameter("\(offset + steps) positions exceed GPT-2's context of \(configuration.contextLength)")
+        }
+        let transformer: Module = child("transformer")
+        let wte: Embedding = transformer.child("wte"), wpe: Embedding = transformer.child("wpe")
+        let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + steps)) }
+        var x = try wte(ids, shape: [batch, steps]) + (try wpe(positions, shape: [batch, steps]))
+        let blocks: Module = transformer.child("h")
+        for index in 0..<configuration.layerCount {
+            let block: GPT2Block = blocks.child("\(index)")
+            x = block(x, keyMask: keyMask, cache: cache, layer: index)
+        }
+        let norm: LayerNorm = transformer.child("ln_f")
+        return Variable.matmul(norm(x), wte.weight, transposeB: true)
+    }
+
+    public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
+        let logits = try self(ids, cache: cache)
+        let steps = logits.shape[1]
+        return logits.slice(axis: 1, (steps - 1)..<steps).value.scalars
+    }
+
+    /// Loads `config.json` and `model.safetensors`; keys may lack the `transformer.` prefix (`GPT2Model`).
+    public static func load(folder: URL) throws -> GPT2LMHeadModel {
+        let configuration: GPT2Configuration
+        do {
+            configuration = try GPT2Configuration(json: try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent("config.json"))))
+        } catch let error as ModelError { throw error } catch {
+            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
+        }
+        let model = GPT2LMHeadModel(configuration)
+        var state: [String: Tensor] = [:]
+        do {
+            let file = try SafetensorsFile(contentsOf: folder.appendingPathComponent("model.safetensors"))
+            for tensor in file.tensors where tensor.dtype != .i64 && tensor.dtype != .bool && tensor.dtype != .u8 {
+                let name = tensor.name.hasPrefix("transformer.") || tensor.name == "lm_head.weight" ? tensor.name : "transformer." + tensor.name
+                state[name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
+            }
+        } catch let error as ModelFileError { throw ModelError.file(error) }
+        state.removeValue(forKey: "lm_head.weight")  // tied to transformer.wte
+        let expected = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.path, $0.parameter.value.shape) })
+        let missing = expected.keys.filter { state[$0] == nil }.sorted()
+        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
+        for (name, shape) in expected where state[name]!.shape != shape {
+            throw ModelError.shapeMismatch(name: name, expected: shape, found: state[name]!.shape)
+        }
+        try model.loadStateDictionary(state.filter { expected[$0.key] != nil }, strict: false)
+        return model
+    }
+}
