@@ -75,3 +75,21 @@ struct CausalLMLoadingTests {
         #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try CausalLM.load(from: folder) }
     }
 }
+
+@Suite("Llama sequence classification parity")
+struct LlamaClassifierParityTests {
+    struct Reference: Decodable { let input_ids: [Int]; let attention_mask: [Int]; let logits: [Float] }
+
+    @Test("score read at the last non-padding token, as transformers does")
+    func classifier() throws {
+        let folder = TinyModelParityTests.fixtures.appendingPathComponent("tiny-llama-classifier")
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json")))
+        let model = try LlamaForSequenceClassification.load(folder: folder)
+        let logits = try withoutGradients {
+            try model(reference.input_ids, batch: 2, keyMask: reference.attention_mask.map { $0 == 1 })
+        }
+        #expect(logits.shape == [2, 4])
+        let worst = zip(logits.value.scalars, reference.logits).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-4, "max |Δ| = \(worst)")
+    }
+}

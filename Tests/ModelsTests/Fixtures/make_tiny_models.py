@@ -17,7 +17,7 @@ import sys
 
 import torch
 from transformers import (AutoModel, AutoTokenizer, BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel,
-                          LlamaConfig, LlamaForCausalLM)
+                          LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -64,6 +64,22 @@ def tiny_bert():
                                    "logits": out.logits.flatten().tolist()})
 
 
+def tiny_llama_classifier():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=128, num_labels=4, pad_token_id=0)
+    model = LlamaForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+    ids = [int(i) for i in torch.randint(1, 97, (2, 16), generator=torch.Generator().manual_seed(4)).flatten()]
+    ids[16 + 11:] = [0] * 5  # right padding in the second row
+    mask = [1 if i != 0 else 0 for i in ids]
+    with torch.no_grad():
+        logits = model(torch.tensor(ids).view(2, 16), attention_mask=torch.tensor(mask).view(2, 16)).logits
+    save(model, "tiny-llama-classifier", ids, {"attention_mask": mask, "logits": logits.flatten().tolist()})
+
+
 def tiny_gpt2():
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=83, n_positions=64, n_embd=32, n_layer=2, n_head=4)
@@ -97,5 +113,6 @@ if __name__ == "__main__":
     tiny_llama()
     tiny_bert()
     tiny_gpt2()
+    tiny_llama_classifier()
     if len(sys.argv) > 1:
         minilm_reference(sys.argv[1])
