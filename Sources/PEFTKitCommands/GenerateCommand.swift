@@ -21,6 +21,7 @@ enum GenerateCommand {
       --top-p P                   Nucleus sampling threshold in (0, 1] (default 1)
       --repetition-penalty R      > 1 discourages repeating tokens (default 1)
       --seed S                    Sampling seed (default 0)
+      --stop TEXT                 Stop when the output contains TEXT (not printed)
       --help                      Show this help
 
     """
@@ -28,7 +29,7 @@ enum GenerateCommand {
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "generate"
         let parsed = try ParsedArguments(arguments, options: ["model", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
-                                                              "repetition-penalty", "seed"],
+                                                              "repetition-penalty", "seed", "stop"],
                                          flags: ["raw"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
         guard let prompt = parsed.value("prompt") else { throw UsageError("generate: --prompt is required") }
@@ -56,11 +57,56 @@ enum GenerateCommand {
         if let eos = tokenizer.specialTokens.eos?.id { options.stopTokenIDs.insert(eos) }
         if let end = tokenizer.id(for: "<|im_end|>") { options.stopTokenIDs.insert(end) }
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
+        var stream = StopStringFilter(stop: parsed.value("stop"), emit: output.standardOutput)
         try model.generate(prompt: ids, options: options) { id in
-            if let piece = try decoder.step(id) { output.standardOutput(piece) }
-            return true
+            guard let piece = try decoder.step(id) else { return true }
+            return stream.feed(piece)
         }
-        if let rest = try decoder.finish() { output.standardOutput(rest) }
+        if !stream.stopped, let rest = try decoder.finish() { _ = stream.feed(rest) }
+        stream.flush()
         output.standardOutput("\n")
+    }
+}
+
+/// Streams text but holds back a possible prefix of the stop string, so the stop string itself is
+/// never printed; reports when it has appeared.
+struct StopStringFilter {
+    let stop: [Character]?
+    let emit: (String) -> Void
+    private var pending: [Character] = []
+    private(set) var stopped = false
+
+    init(stop: String?, emit: @escaping (String) -> Void) {
+        self.stop = stop.flatMap { $0.isEmpty ? nil : Array($0) }
+        self.emit = emit
+    }
+
+    /// Adds text; returns false once the stop string has been seen.
+    mutating func feed(_ text: String) -> Bool {
+        guard !stopped else { return false }
+        guard let stop else { emit(text); return true }
+        pending.append(contentsOf: text)
+        if let start = firstOccurrence(of: stop, in: pending) {
+            emit(String(pending[..<start]))
+            pending.removeAll()
+            stopped = true
+            return false
+        }
+        // Everything that cannot begin the stop string is safe to print.
+        let keep = min(pending.count, stop.count - 1)
+        emit(String(pending[..<(pending.count - keep)]))
+        pending.removeFirst(pending.count - keep)
+        return true
+    }
+
+    mutating func flush() {
+        if !stopped { emit(String(pending)) }
+        pending.removeAll()
+    }
+
+    private func firstOccurrence(of needle: [Character], in haystack: [Character]) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where Array(haystack[start..<(start + needle.count)]) == needle { return start }
+        return nil
     }
 }
