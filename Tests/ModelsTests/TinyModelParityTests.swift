@@ -93,3 +93,29 @@ struct LlamaClassifierParityTests {
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }
 }
+
+@Suite("Sharded safetensors checkpoints")
+struct ShardedCheckpointTests {
+    @Test("a checkpoint split over two shards with model.safetensors.index.json loads identically")
+    func sharded() throws {
+        let source = TinyModelParityTests.fixtures.appendingPathComponent("tiny-llama")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sharded-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"), to: folder.appendingPathComponent("config.json"))
+        let whole = try SafetensorsFile(contentsOf: source.appendingPathComponent("model.safetensors"))
+        let half = whole.tensors.count / 2
+        var weightMap: [(key: String, value: JSONValue)] = []
+        for (index, part) in [Array(whole.tensors.prefix(half)), Array(whole.tensors.dropFirst(half))].enumerated() {
+            let name = "model-0000\(index + 1)-of-00002.safetensors"
+            try SafetensorsWriter.write(part.map { .init(name: $0.name, dtype: $0.dtype, shape: $0.shape, bytes: whole.bytes(of: $0)) },
+                                        to: folder.appendingPathComponent(name))
+            weightMap += part.map { ($0.name, JSONValue.string(name)) }
+        }
+        let index = JSONValue.object([("metadata", .object([])), ("weight_map", .object(weightMap))])
+        try Data(index.serialized().utf8).write(to: folder.appendingPathComponent("model.safetensors.index.json"))
+        let sharded = try LlamaForCausalLM.load(from: folder)
+        let reference = try LlamaForCausalLM.load(from: source)
+        #expect(sharded.stateDictionary() == reference.stateDictionary())
+    }
+}
