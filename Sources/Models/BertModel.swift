@@ -128,34 +128,11 @@ public final class BertModel: Module {
     }
 
     static func readCheckpoint(_ folder: URL) throws -> (BertConfiguration, [String: Tensor]) {
-        let configuration: BertConfiguration
-        do {
-            configuration = try BertConfiguration(json: try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent("config.json"))))
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
-        }
-        do {
-            let file = try SafetensorsFile(contentsOf: folder.appendingPathComponent("model.safetensors"))
-            var state: [String: Tensor] = [:]
-            for tensor in file.tensors where tensor.dtype != .i64 {
-                state[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
-            }
-            return (configuration, state)
-        } catch let error as ModelFileError {
-            throw ModelError.file(error)
-        }
+        (try BertConfiguration(json: try Checkpoint.configuration(in: folder)), try Checkpoint.weights(in: folder))
     }
 
     func loadWeights(_ state: [String: Tensor]) throws {
-        let expected = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter.value.shape) })
-        let missing = expected.keys.filter { state[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
-        for (name, shape) in expected where state[name]!.shape != shape {
-            throw ModelError.shapeMismatch(name: name, expected: shape, found: state[name]!.shape)
-        }
-        try loadStateDictionary(state.filter { expected[$0.key] != nil }, strict: false)
+        try loadRequiredWeights(state)
     }
 }
 
@@ -183,14 +160,7 @@ public final class BertForSequenceClassification: Module {
             throw ModelError.missingWeights(["classifier.weight"])
         }
         let model = BertForSequenceClassification(configuration, labels: labels)
-        let bert: BertModel = model.child("bert")
-        try bert.loadWeights(state.reduce(into: [:]) { result, entry in
-            if entry.key.hasPrefix("bert.") { result[String(entry.key.dropFirst(5))] = entry.value }
-        })
-        guard let weight = state["classifier.weight"], let bias = state["classifier.bias"] else {
-            throw ModelError.missingWeights(["classifier.weight", "classifier.bias"].filter { state[$0] == nil })
-        }
-        try (model.child("classifier") as Module).loadStateDictionary(["weight": weight, "bias": bias])
+        try model.loadRequiredWeights(state)
         return model
     }
 }

@@ -12,11 +12,7 @@ public enum CausalLM {
             throw ModelError.file(.unreadable(path: url.path, reason: "no such file or folder"))
         }
         guard isDirectory.boolValue else { return try LlamaForCausalLM.load(from: url) }
-        let configURL = url.appendingPathComponent("config.json")
-        let json: JSONValue
-        do { json = try JSONValue.parse(try Data(contentsOf: configURL)) } catch {
-            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
-        }
+        let json = try Checkpoint.configuration(in: url)
         let type = json["model_type"]?.string ?? "(missing model_type)"
         switch type {
         case "llama", "mistral", "qwen2": return try LlamaForCausalLM.load(folder: url)

@@ -133,29 +133,12 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
 
     /// Loads `config.json` and `model.safetensors`; keys may lack the `transformer.` prefix (`GPT2Model`).
     public static func load(folder: URL) throws -> GPT2LMHeadModel {
-        let configuration: GPT2Configuration
-        do {
-            configuration = try GPT2Configuration(json: try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent("config.json"))))
-        } catch let error as ModelError { throw error } catch {
-            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
-        }
-        let model = GPT2LMHeadModel(configuration)
+        let model = GPT2LMHeadModel(try GPT2Configuration(json: try Checkpoint.configuration(in: folder)))
         var state: [String: Tensor] = [:]
-        do {
-            let file = try SafetensorsFile(contentsOf: folder.appendingPathComponent("model.safetensors"))
-            for tensor in file.tensors where tensor.dtype != .i64 && tensor.dtype != .bool && tensor.dtype != .u8 {
-                let name = tensor.name.hasPrefix("transformer.") || tensor.name == "lm_head.weight" ? tensor.name : "transformer." + tensor.name
-                state[name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
-            }
-        } catch let error as ModelFileError { throw ModelError.file(error) }
-        state.removeValue(forKey: "lm_head.weight")  // tied to transformer.wte
-        let expected = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.path, $0.parameter.value.shape) })
-        let missing = expected.keys.filter { state[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
-        for (name, shape) in expected where state[name]!.shape != shape {
-            throw ModelError.shapeMismatch(name: name, expected: shape, found: state[name]!.shape)
+        for (name, tensor) in try Checkpoint.weights(in: folder) where name != "lm_head.weight" {  // tied to transformer.wte
+            state[name.hasPrefix("transformer.") ? name : "transformer." + name] = tensor
         }
-        try model.loadStateDictionary(state.filter { expected[$0.key] != nil }, strict: false)
+        try model.loadRequiredWeights(state)
         return model
     }
 }

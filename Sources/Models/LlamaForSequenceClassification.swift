@@ -46,28 +46,12 @@ public final class LlamaForSequenceClassification: Module {
 
     /// Loads a `LlamaForSequenceClassification` folder (`config.json` with `id2label` and `pad_token_id`).
     public static func load(folder: URL) throws -> LlamaForSequenceClassification {
-        let json: JSONValue
-        do { json = try JSONValue.parse(try Data(contentsOf: folder.appendingPathComponent("config.json"))) } catch {
-            throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
-        }
-        let configuration = try LlamaConfiguration(json: json)
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(contentsOf: folder.appendingPathComponent("model.safetensors")) } catch let error as ModelFileError {
-            throw ModelError.file(error)
-        }
-        guard let scoreInfo = file.tensor(named: "score.weight") else { throw ModelError.missingWeights(["score.weight"]) }
-        let model = try LlamaForSequenceClassification(configuration, labels: scoreInfo.shape[0], padTokenID: json["pad_token_id"]?.integer)
-        var state: [String: Tensor] = [:]
-        do {
-            for tensor in file.tensors { state[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape) }
-        } catch let error as ModelFileError { throw ModelError.file(error) }
-        let expected = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.path, $0.parameter.value.shape) })
-        let missing = expected.keys.filter { state[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
-        for (name, shape) in expected where state[name]!.shape != shape {
-            throw ModelError.shapeMismatch(name: name, expected: shape, found: state[name]!.shape)
-        }
-        try model.loadStateDictionary(state.filter { expected[$0.key] != nil }, strict: false)
+        let json = try Checkpoint.configuration(in: folder)
+        let state = try Checkpoint.weights(in: folder)
+        guard let score = state["score.weight"], score.rank == 2 else { throw ModelError.missingWeights(["score.weight"]) }
+        let model = try LlamaForSequenceClassification(try LlamaConfiguration(json: json), labels: score.shape[0],
+                                                       padTokenID: json["pad_token_id"]?.integer)
+        try model.loadRequiredWeights(state)
         return model
     }
 }

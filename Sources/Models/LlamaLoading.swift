@@ -70,59 +70,19 @@ extension LlamaForCausalLM {
 
     /// Loads `config.json` and safetensors weights from a Hugging Face folder.
     public static func load(folder: URL) throws -> LlamaForCausalLM {
-        let configURL = folder.appendingPathComponent("config.json")
-        let configuration: LlamaConfiguration
-        do {
-            configuration = try LlamaConfiguration(json: try JSONValue.parse(try Data(contentsOf: configURL)))
-        } catch let error as JSONParseError {
-            throw ModelError.invalidConfiguration(field: "config.json", reason: error.description)
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError.file(.unreadable(path: configURL.path, reason: error.localizedDescription))
-        }
-        let model = try LlamaForCausalLM(configuration)
-        var shardNames = ["model.safetensors"]
-        let indexURL = folder.appendingPathComponent("model.safetensors.index.json")
-        if FileManager.default.fileExists(atPath: indexURL.path) {
-            let index = try JSONValue.parse(try Data(contentsOf: indexURL))
-            guard let map = index["weight_map"]?.members else {
-                throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "no weight_map")
-            }
-            shardNames = Array(Set(map.compactMap { $0.value.string })).sorted()
-        }
-        var state: [String: Tensor] = [:]
-        for shard in shardNames {
-            let file: SafetensorsFile
-            do { file = try SafetensorsFile(contentsOf: folder.appendingPathComponent(shard)) } catch let error as ModelFileError {
-                throw ModelError.file(error)
-            }
-            for tensor in file.tensors {
-                do { state[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape) } catch let error as ModelFileError {
-                    throw ModelError.file(error)
-                }
-            }
-        }
-        try model.load(state: state, unexpected: [])
+        let model = try LlamaForCausalLM(try LlamaConfiguration(json: try Checkpoint.configuration(in: folder)))
+        try model.load(state: try Checkpoint.weights(in: folder), unexpected: [])
         return model
     }
 
     /// Loads weights by HF name; missing required weights are an error, unknown ones are reported.
     func load(state: [String: Tensor], unexpected extra: [String]) throws {
-        let expected = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter.value.shape) })
         var state = state
         // A checkpoint may carry lm_head even when embeddings are tied; rotary caches are not weights.
         for key in state.keys where key.hasSuffix("rotary_emb.inv_freq") { state.removeValue(forKey: key) }
         if configuration.tieWordEmbeddings { state.removeValue(forKey: "lm_head.weight") }
-        let missing = expected.keys.filter { state[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
-        for (name, tensor) in state {
-            if let shape = expected[name], shape != tensor.shape {
-                throw ModelError.shapeMismatch(name: name, expected: shape, found: tensor.shape)
-            }
-        }
-        let report = try loadStateDictionary(state, strict: false)
-        loadReport = LoadReport(missingKeys: report.missingKeys, unexpectedKeys: (report.unexpectedKeys + extra).sorted())
+        let report = try loadRequiredWeights(state)
+        loadReport = LoadReport(missingKeys: [], unexpectedKeys: (report.unexpectedKeys + extra).sorted())
     }
 }
 
