@@ -41,28 +41,17 @@ extension Tensor {
             guard out.count > 0 else { return }
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
-                    var index = [Int](repeating: 0, count: rank)
-                    var offsetA = 0, offsetB = 0, position = 0
+                    var odometer = Odometer(shape: shape, stridesA: strideA, stridesB: strideB)
+                    var position = 0
                     while position < out.count {
-                        var ia = offsetA, ib = offsetB
+                        var ia = odometer.offsetA, ib = odometer.offsetB
                         for j in 0..<inner {
                             out[position + j] = op(pa[ia], pb[ib])
                             ia += innerA
                             ib += innerB
                         }
                         position += inner
-                        // Advance the odometer over the outer dimensions.
-                        var axis = rank - 2
-                        while axis >= 0 {
-                            index[axis] += 1
-                            offsetA += strideA[axis]
-                            offsetB += strideB[axis]
-                            if index[axis] < shape[axis] { break }
-                            offsetA -= strideA[axis] * shape[axis]
-                            offsetB -= strideB[axis] * shape[axis]
-                            index[axis] = 0
-                            axis -= 1
-                        }
+                        odometer.advance()
                     }
                 }
             }

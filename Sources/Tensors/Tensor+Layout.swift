@@ -33,24 +33,16 @@ extension Tensor {
         return Tensor(shape: newShape) { out in
             guard out.count > 0 else { return }
             withUnsafeBufferPointer { p in
-                var index = [Int](repeating: 0, count: rank)
-                var offset = 0, position = 0
+                var odometer = Odometer(shape: newShape, stridesA: strides)
+                var position = 0
                 while position < out.count {
-                    var source = offset
+                    var source = odometer.offsetA
                     for j in 0..<inner {
                         out[position + j] = p[source]
                         source += innerStride
                     }
                     position += inner
-                    var axis = rank - 2
-                    while axis >= 0 {
-                        index[axis] += 1
-                        offset += strides[axis]
-                        if index[axis] < newShape[axis] { break }
-                        offset -= strides[axis] * newShape[axis]
-                        index[axis] = 0
-                        axis -= 1
-                    }
+                    odometer.advance()
                 }
             }
         }
