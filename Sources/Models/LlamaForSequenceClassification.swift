@@ -14,17 +14,17 @@ public final class LlamaForSequenceClassification: Module {
     public init(_ configuration: LlamaConfiguration, labels: Int, padTokenID: Int?, seed: UInt64 = 0) throws {
         self.configuration = configuration
         self.padTokenID = padTokenID
+        var withoutHead = configuration
+        withoutHead.tieWordEmbeddings = true  // the backbone gets no lm_head
+        backbone = try LlamaForCausalLM(withoutHead, seed: seed)
         var generator = SeededRandom(seed: seed &+ 7)
         super.init()
-        var backbone = configuration
-        backbone.tieWordEmbeddings = true  // no lm_head in this model
-        let causal = try LlamaForCausalLM(backbone, seed: seed)
-        registerChild("model", causal.child("model") as Module)
+        registerChild("model", backbone.child("model") as Module)
         registerChild("score", Linear(inFeatures: configuration.hiddenSize, outFeatures: labels, bias: false, generator: &generator))
-        self.backbone = causal
     }
 
-    private var backbone: LlamaForCausalLM!
+    /// Runs the shared `model.*` tree (registered above as this module's `model` child).
+    private let backbone: LlamaForCausalLM
 
     /// Class logits `(B, labels)` for `ids` laid out `(B, T)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil) throws -> Variable {
