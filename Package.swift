@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensors", "Autograd"]),
         .target(name: "ModelIO"),
         .target(name: "Tokenizers", dependencies: ["ModelIO"]),
-        .target(name: "Models", dependencies: ["Tensors", "Autograd", "NN", "ModelIO"]),
+        .target(name: "Models", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
         .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),

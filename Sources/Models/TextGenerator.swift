@@ -1,0 +1,96 @@
+import Tokenizers
+
+/// Text in, text out: a causal language model with its tokenizer. Streams decoded text (never a
+/// broken character), stops on the tokenizer's end-of-sequence tokens and on stop strings (which are
+/// not included in the result).
+public struct TextGenerator {
+    public let model: any CausalLanguageModel
+    public let tokenizer: Tokenizer
+
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// Ids that end generation: the tokenizer's eos and, for chat models, the end-of-turn marker.
+    public var endOfSequenceIDs: Set<Int> {
+        var ids = Set<Int>()
+        if let eos = tokenizer.specialTokens.eos?.id { ids.insert(eos) }
+        for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] { if let id = tokenizer.id(for: marker) { ids.insert(id) } }
+        return ids
+    }
+
+    /// Continues `prompt` (token ids); returns the generated text.
+    @discardableResult
+    public func generate(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [],
+                         onText: (String) throws -> Void = { _ in }) throws -> String {
+        var options = options
+        options.stopTokenIDs.formUnion(endOfSequenceIDs)
+        var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
+        var filter = StopStringFilter(stops: stopStrings)
+        var result = ""
+        func emit(_ text: String) throws {
+            guard !text.isEmpty else { return }
+            result += text
+            try onText(text)
+        }
+        try model.generate(prompt: prompt, options: options) { id in
+            guard let piece = try decoder.step(id) else { return true }
+            try emit(filter.feed(piece))
+            return !filter.stopped
+        }
+        if !filter.stopped, let rest = try decoder.finish() { try emit(filter.feed(rest)) }
+        try emit(filter.flush())
+        return result
+    }
+
+    /// Renders `messages` with the model's chat template and generates the assistant's reply.
+    @discardableResult
+    public func chat(_ messages: [ChatMessage], options: GenerationOptions, stopStrings: [String] = [],
+                     onText: (String) throws -> Void = { _ in }) throws -> String {
+        try generate(prompt: try tokenizer.encodeChat(messages, addGenerationPrompt: true), options: options,
+                     stopStrings: stopStrings, onText: onText)
+    }
+}
+
+/// Holds back text that could still become a stop string, so no stop string is ever emitted, and
+/// notices when one has appeared.
+public struct StopStringFilter {
+    let stops: [[Character]]
+    private var pending: [Character] = []
+    /// True once a stop string has been seen.
+    public private(set) var stopped = false
+
+    public init(stops: [String]) {
+        self.stops = stops.filter { !$0.isEmpty }.map(Array.init)
+    }
+
+    /// Adds text; returns the part that is safe to emit now (before any stop string).
+    public mutating func feed(_ text: String) -> String {
+        guard !stopped else { return "" }
+        guard !stops.isEmpty else { return text }
+        pending.append(contentsOf: text)
+        if let start = stops.compactMap({ firstOccurrence(of: $0, in: pending) }).min() {
+            let safe = String(pending[..<start])
+            pending.removeAll()
+            stopped = true
+            return safe
+        }
+        let keep = min(pending.count, (stops.map(\.count).max() ?? 1) - 1)
+        let safe = String(pending[..<(pending.count - keep)])
+        pending.removeFirst(pending.count - keep)
+        return safe
+    }
+
+    /// What is still held back, at the end of generation (empty after a stop).
+    public mutating func flush() -> String {
+        defer { pending.removeAll() }
+        return stopped ? "" : String(pending)
+    }
+
+    private func firstOccurrence(of needle: [Character], in haystack: [Character]) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where Array(haystack[start..<(start + needle.count)]) == needle { return start }
+        return nil
+    }
+}
