@@ -60,6 +60,12 @@ let package = Package(
             exclude: ["reference.py", "hostile_reference.json"]
         ),
 
+        .executableTarget(
+            name: "TrainingStepBenchmark",
+            dependencies: ["Tensors", "Autograd", "NN", "Models"],
+            path: "Benchmarks/TrainingStepBenchmark"
+        ),
+
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
