@@ -48,11 +48,7 @@ public struct SafetensorsFile: Sendable {
 
     /// Maps and validates the file at `url`.
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelFileError.unreadable(path: url.path, reason: error.localizedDescription)
-        }
-        try self.init(data: data)
+        try self.init(data: try MappedFile.read(url))
     }
 
     /// Validates safetensors bytes.
