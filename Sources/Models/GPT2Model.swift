@@ -106,6 +106,11 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
 
     /// Vocabulary logits `(B, T, V)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
+        logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache))
+    }
+
+    /// Final (normalised) hidden states `(B, T, C)`.
+    public func hiddenStates(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
         precondition(batch > 0 && ids.count % batch == 0, "GPT2LMHeadModel: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
@@ -122,13 +127,20 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
             x = block(x, keyMask: keyMask, cache: cache, layer: index)
         }
         let norm: LayerNorm = transformer.child("ln_f")
-        return Variable.matmul(norm(x), wte.weight, transposeB: true)
+        return norm(x)
     }
 
+    /// Projects hidden states to vocabulary logits with the tied token embedding.
+    public func logits(from hidden: Variable) -> Variable {
+        let wte: Embedding = (child("transformer") as Module).child("wte")
+        return Variable.matmul(hidden, wte.weight, transposeB: true)
+    }
+
+    /// Only the last position goes through the vocabulary head (a prompt's other positions need none).
     public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
-        let logits = try self(ids, cache: cache)
-        let steps = logits.shape[1]
-        return logits.slice(axis: 1, (steps - 1)..<steps).value.scalars
+        let hidden = try hiddenStates(ids, cache: cache)
+        let steps = hidden.shape[1]
+        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
     }
 
     /// Loads `config.json` and `model.safetensors`; keys may lack the `transformer.` prefix (`GPT2Model`).
