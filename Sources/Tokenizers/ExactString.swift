@@ -49,28 +49,43 @@ struct Vocabulary: Sendable {
     var count: Int { tokens.count }
 }
 
+/// Exact (scalar-by-scalar) substring search: no Unicode equivalence and no ignorable characters
+/// skipped, unlike Foundation's search.
+enum ScalarSearch {
+    /// The first range of `needle` in `haystack` at or after `start`.
+    static func firstRange(of needle: [Unicode.Scalar], in haystack: [Unicode.Scalar], from start: Int = 0) -> Range<Int>? {
+        guard !needle.isEmpty, needle.count <= haystack.count else { return nil }
+        var i = max(0, start)
+        while i + needle.count <= haystack.count {
+            if haystack[i] == needle[0] && haystack[i..<(i + needle.count)].elementsEqual(needle) { return i..<(i + needle.count) }
+            i += 1
+        }
+        return nil
+    }
+}
+
 extension String {
-    /// Replaces every occurrence of `target` by `replacement`, matching exact scalars (no Unicode
-    /// equivalence, no ignorable characters skipped, unlike Foundation's search).
+    /// True when `target`'s scalars occur in this string (an empty target always does).
+    func containsExactly(_ target: String) -> Bool {
+        target.isEmpty || ScalarSearch.firstRange(of: Array(target.unicodeScalars), in: Array(unicodeScalars)) != nil
+    }
+
+    /// Replaces every occurrence of `target` by `replacement`, matching exact scalars.
     func replacingExactly(_ target: String, with replacement: String) -> String {
         let needle = Array(target.unicodeScalars)
-        guard !needle.isEmpty else { return self }
         let haystack = Array(unicodeScalars)
+        guard var match = ScalarSearch.firstRange(of: needle, in: haystack) else { return self }
         var out = String.UnicodeScalarView()
-        var i = 0
-        var replaced = false
-        while i < haystack.count {
-            if haystack[i] == needle[0] && i + needle.count <= haystack.count
-                && haystack[i..<(i + needle.count)].elementsEqual(needle) {
-                out.append(contentsOf: replacement.unicodeScalars)
-                i += needle.count
-                replaced = true
-            } else {
-                out.append(haystack[i])
-                i += 1
-            }
+        var position = 0
+        while true {
+            out.append(contentsOf: haystack[position..<match.lowerBound])
+            out.append(contentsOf: replacement.unicodeScalars)
+            position = match.upperBound
+            guard let next = ScalarSearch.firstRange(of: needle, in: haystack, from: position) else { break }
+            match = next
         }
-        return replaced ? String(out) : self
+        out.append(contentsOf: haystack[position...])
+        return String(out)
     }
 }
 

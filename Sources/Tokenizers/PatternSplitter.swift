@@ -35,16 +35,11 @@ struct PatternSplitter: Sendable {
         case .gpt2: return PatternSplitter.gpt2Matches(scalars)
         case let .literal(literal):
             let needle = Array(literal.unicodeScalars)
-            guard !needle.isEmpty else { return [] }
             var result: [Range<Int>] = []
-            var i = 0
-            while i + needle.count <= scalars.count {
-                if scalars[i] == needle[0] && Array(scalars[i..<(i + needle.count)]) == needle {
-                    result.append(i..<(i + needle.count))
-                    i += needle.count
-                } else {
-                    i += 1
-                }
+            var start = 0
+            while let match = ScalarSearch.firstRange(of: needle, in: scalars, from: start) {
+                result.append(match)
+                start = match.upperBound
             }
             return result
         case let .regex(regex):

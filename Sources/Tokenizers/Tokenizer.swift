@@ -161,23 +161,12 @@ public final class Tokenizer: Sendable {
         var blocked = [Bool](repeating: false, count: scalars.count)
         var searchFrom = 0
         let specials = addedTokens.filter(\.special).map(\.content)
-        for content in userContents where specials.contains(where: { content.replacingExactly($0, with: "") != content }) {
+        for content in userContents where specials.contains(where: { content.containsExactly($0) }) {
+            // The template may insert the content as is or trimmed (`| trim`, `.strip()`).
             let candidates = [content, TemplateRenderer.strip(content, nil, left: true, right: true)]
-            var located: Range<Int>? = nil
-            for candidate in candidates {
-                let needle = Array(candidate.unicodeScalars)
-                guard !needle.isEmpty, needle.count <= scalars.count else { continue }
-                var i = searchFrom
-                while i + needle.count <= scalars.count {
-                    if scalars[i] == needle[0] && scalars[i..<(i + needle.count)].elementsEqual(needle) {
-                        located = i..<(i + needle.count)
-                        break
-                    }
-                    i += 1
-                }
-                if located != nil { break }
-            }
-            guard let range = located else {
+            guard let range = candidates.lazy.compactMap({
+                ScalarSearch.firstRange(of: Array($0.unicodeScalars), in: scalars, from: searchFrom)
+            }).first else {
                 throw TokenizerError.invalidValue(field: "chat message", reason: "content containing special-token text was rewritten by the template; pass parseSpecialTokensInContent: true or remove that text")
             }
             for i in range { blocked[i] = true }

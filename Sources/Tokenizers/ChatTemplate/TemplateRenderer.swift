@@ -266,7 +266,7 @@ final class TemplateRenderer {
             switch b {
             case let .string(s):
                 guard case let .string(needle) = a else { throw TemplateError("'in <string>' needs a string on the left", line: line) }
-                return .bool(needle.isEmpty || s.unicodeScalars.count >= needle.unicodeScalars.count && s.replacingExactly(needle, with: "") != s)
+                return .bool(s.containsExactly(needle))
             case let .array(items): return .bool(items.contains(a))
             case let .dictionary(entries):
                 guard case let .string(key) = a else { return .bool(false) }
