@@ -121,7 +121,7 @@ public final class BertModel: Module {
     public static func load(folder: URL) throws -> BertModel {
         let (configuration, state) = try BertModel.readCheckpoint(folder)
         let model = BertModel(configuration)
-        try model.loadWeights(state.reduce(into: [:]) { result, entry in
+        try model.loadRequiredWeights(state.reduce(into: [:]) { result, entry in
             result[entry.key.hasPrefix("bert.") ? String(entry.key.dropFirst(5)) : entry.key] = entry.value
         })
         return model
@@ -129,10 +129,6 @@ public final class BertModel: Module {
 
     static func readCheckpoint(_ folder: URL) throws -> (BertConfiguration, [String: Tensor]) {
         (try BertConfiguration(json: try Checkpoint.configuration(in: folder)), try Checkpoint.weights(in: folder))
-    }
-
-    func loadWeights(_ state: [String: Tensor]) throws {
-        try loadRequiredWeights(state)
     }
 }
 
