@@ -119,3 +119,22 @@ struct ShardedCheckpointTests {
         #expect(sharded.stateDictionary() == reference.stateDictionary())
     }
 }
+
+@Suite("Configuration errors name the field")
+struct ConfigurationErrorTests {
+    func reason(_ body: () throws -> Void) -> String {
+        do { try body(); return "no error" } catch let error as ModelError { return error.description } catch { return "untyped \(error)" }
+    }
+
+    @Test func configurationErrors() {
+        let llama = #"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0}}"#
+        #expect(reason { _ = try LlamaConfiguration(json: try JSONValue.parse(llama)) }.contains("RoPE scaling 'llama3'"))
+        #expect(reason { _ = try LlamaConfiguration(json: try JSONValue.parse(#"{"model_type": "llama", "vocab_size": 10}"#)) }.contains("'num_attention_heads': missing"))
+        let gpt2 = #"{"model_type": "gpt2", "vocab_size": 10, "n_positions": 8, "n_embd": 8, "n_layer": 1, "n_head": 3}"#
+        #expect(reason { _ = try GPT2Configuration(json: try JSONValue.parse(gpt2)) }.contains("'n_head'"))
+        #expect(reason { _ = try GPT2Configuration(json: try JSONValue.parse(#"{"model_type": "gpt2", "activation_function": "relu", "vocab_size": 10, "n_positions": 8, "n_embd": 8, "n_layer": 1, "n_head": 2}"#)) }.contains("'relu'"))
+        let bert = #"{"model_type": "bert", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8, "hidden_act": "silu"}"#
+        #expect(reason { _ = try BertConfiguration(json: try JSONValue.parse(bert)) }.contains("'silu'"))
+        #expect(reason { _ = try BertConfiguration(json: try JSONValue.parse(#"{"model_type": "roberta"}"#)) }.contains("'roberta'"))
+    }
+}
