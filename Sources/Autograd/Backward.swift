@@ -43,6 +43,10 @@ extension Variable {
         for variable in order.reversed() {
             guard let node = variable.node,
                   let gradient = pending.removeValue(forKey: ObjectIdentifier(variable)) else { continue }
+            for (input, recorded) in zip(node.inputs, node.inputVersions) where input.version != recorded {
+                preconditionFailure("backward of \(node.name): an input of shape \(input.shape) was modified after the forward pass "
+                                    + "(version \(recorded) → \(input.version)); merge adapters or step the optimizer only after backward()")
+            }
             let inputGradients = node.backward(gradient)
             precondition(inputGradients.count == node.inputs.count,
                          "backward of \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")

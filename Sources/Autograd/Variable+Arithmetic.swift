@@ -6,33 +6,38 @@ import Tensors
 extension Variable {
     /// Elementwise sum with broadcasting.
     public static func + (a: Variable, b: Variable) -> Variable {
-        operation("add", value: a.value + b.value, inputs: [a, b]) { g in
-            [a.requiresGrad ? g.sum(toShape: a.shape) : nil,
-             b.requiresGrad ? g.sum(toShape: b.shape) : nil]
+        let needA = a.requiresGrad, needB = b.requiresGrad, aShape = a.shape, bShape = b.shape
+        return operation("add", value: a.value + b.value, inputs: [a, b]) { g in
+            [needA ? g.sum(toShape: aShape) : nil, needB ? g.sum(toShape: bShape) : nil]
         }
     }
 
     /// Elementwise difference with broadcasting.
     public static func - (a: Variable, b: Variable) -> Variable {
-        operation("subtract", value: a.value - b.value, inputs: [a, b]) { g in
-            [a.requiresGrad ? g.sum(toShape: a.shape) : nil,
-             b.requiresGrad ? (-g).sum(toShape: b.shape) : nil]
+        let needA = a.requiresGrad, needB = b.requiresGrad, aShape = a.shape, bShape = b.shape
+        return operation("subtract", value: a.value - b.value, inputs: [a, b]) { g in
+            [needA ? g.sum(toShape: aShape) : nil, needB ? (-g).sum(toShape: bShape) : nil]
         }
     }
 
     /// Elementwise product with broadcasting.
     public static func * (a: Variable, b: Variable) -> Variable {
-        operation("multiply", value: a.value * b.value, inputs: [a, b]) { g in
-            [a.requiresGrad ? (g * b.value).sum(toShape: a.shape) : nil,
-             b.requiresGrad ? (g * a.value).sum(toShape: b.shape) : nil]
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        let av = needB ? a.value : Tensor(scalar: 0), bv = needA ? b.value : Tensor(scalar: 0)
+        let aShape = a.shape, bShape = b.shape
+        return operation("multiply", value: a.value * b.value, inputs: [a, b]) { g in
+            [needA ? (g * bv).sum(toShape: aShape) : nil,
+             needB ? (g * av).sum(toShape: bShape) : nil]
         }
     }
 
     /// Elementwise quotient with broadcasting.
     public static func / (a: Variable, b: Variable) -> Variable {
-        operation("divide", value: a.value / b.value, inputs: [a, b]) { g in
-            [a.requiresGrad ? (g / b.value).sum(toShape: a.shape) : nil,
-             b.requiresGrad ? (-(g * a.value) / b.value.squared()).sum(toShape: b.shape) : nil]
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        let av = a.value, bv = b.value, aShape = a.shape, bShape = b.shape
+        return operation("divide", value: av / bv, inputs: [a, b]) { g in
+            [needA ? (g / bv).sum(toShape: aShape) : nil,
+             needB ? (-(g * av) / bv.squared()).sum(toShape: bShape) : nil]
         }
     }
 

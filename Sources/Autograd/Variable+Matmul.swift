@@ -12,10 +12,14 @@ extension Variable {
     /// the shared one (a linear layer's weight) this is a single GEMM over the flattened batch.
     public static func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
         let value = Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
+        // Captured now, not read at backward time: each operand is kept only if the other one needs
+        // a gradient (a frozen weight's input activation is not retained).
+        let needA = a.requiresGrad, needB = b.requiresGrad
+        let av = needB ? a.value : Tensor(scalar: 0), bv = needA ? b.value : Tensor(scalar: 0)
+        let aShape = a.shape, bShape = b.shape
         return operation("matmul", value: value, inputs: [a, b]) { g in
-            let av = a.value, bv = b.value
             var gradA: Tensor? = nil, gradB: Tensor? = nil
-            if a.requiresGrad {
+            if needA {
                 let raw: Tensor
                 switch (transposeA, transposeB) {
                 case (false, false): raw = Tensor.matmul(g, bv, transposeB: true)
@@ -23,10 +27,10 @@ extension Variable {
                 case (true, false): raw = Tensor.matmul(bv, g, transposeB: true)
                 case (true, true): raw = Tensor.matmul(bv, g, transposeA: true, transposeB: true)
                 }
-                gradA = raw.sum(toShape: av.shape)
+                gradA = raw.sum(toShape: aShape)
             }
-            if b.requiresGrad {
-                if bv.rank == 2 && av.rank > 2 && !transposeA {
+            if needB {
+                if bShape.count == 2 && aShape.count > 2 && !transposeA {
                     // Shared weight: flatten the batch into rows, one GEMM.
                     let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]
                     let a2 = av.reshaped([-1, k]), g2 = g.reshaped([-1, n])
@@ -39,7 +43,7 @@ extension Variable {
                     case (true, false): raw = Tensor.matmul(av, g)
                     case (true, true): raw = Tensor.matmul(g, av, transposeA: true, transposeB: true)
                     }
-                    gradB = raw.sum(toShape: bv.shape)
+                    gradB = raw.sum(toShape: bShape)
                 }
             }
             return [gradA, gradB]

@@ -7,8 +7,12 @@ import Tensors
 /// leaves that require it. Leaves that do not require gradients never get a gradient buffer, and
 /// no gradient work is done for them (each op skips the terms of inputs that do not need them).
 public final class Variable {
-    /// The current value.
-    public var value: Tensor
+    /// The current value. Every assignment or in-place mutation bumps `version`.
+    public var value: Tensor { didSet { version &+= 1 } }
+    /// Counts changes to `value`. An operation records its inputs' versions, and `backward()` stops
+    /// with a message naming the operation when an input changed in between (for example an adapter
+    /// merge or an optimizer step between forward and backward), instead of computing wrong gradients.
+    public private(set) var version: UInt64 = 0
     /// The accumulated gradient of the last `backward()` (leaves only); nil until one reaches it.
     public var grad: Tensor?
     /// Whether gradients flow into this variable. Set it to false to freeze a parameter.
@@ -60,11 +64,14 @@ public final class Variable {
 final class Node {
     let name: String
     var inputs: [Variable]
+    /// The inputs' `version` when the operation ran.
+    let inputVersions: [UInt64]
     let backward: (Tensor) -> [Tensor?]
 
     init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
         self.inputs = inputs
+        self.inputVersions = inputs.map(\.version)
         self.backward = backward
     }
 

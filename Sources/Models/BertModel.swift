@@ -4,62 +4,109 @@ import ModelIO
 import NN
 import Tensors
 
+/// BERT's `attention.self`: the `query`, `key` and `value` projections.
+final class BertSelfAttention: Module {
+    @Child("query") var query: any LinearLayer
+    @Child("key") var key: any LinearLayer
+    @Child("value") var value: any LinearLayer
+
+    init(_ c: BertConfiguration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_query, Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
+        registerChild(_key, Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
+        registerChild(_value, Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
+    }
+}
+
+/// A projection followed by a residual LayerNorm (`attention.output` and `output` of a BERT layer).
+final class BertResidualOutput: Module {
+    @Child("dense") var dense: any LinearLayer
+    @Child("LayerNorm") var norm: LayerNorm
+
+    init(inFeatures: Int, _ c: BertConfiguration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_dense, Linear(inFeatures: inFeatures, outFeatures: c.hiddenSize, generator: &generator))
+        registerChild(_norm, LayerNorm(dimension: c.hiddenSize, epsilon: c.layerNormEpsilon))
+    }
+
+    /// `LayerNorm(dense(x) + residual)`.
+    func callAsFunction(_ x: Variable, residual: Variable) -> Variable { norm(dense(x) + residual) }
+}
+
+/// A module holding one `dense` linear layer (`intermediate` of a BERT layer, the pooler).
+final class BertDense: Module {
+    @Child("dense") var dense: any LinearLayer
+
+    init(inFeatures: Int, outFeatures: Int, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_dense, Linear(inFeatures: inFeatures, outFeatures: outFeatures, generator: &generator))
+    }
+}
+
 /// BERT self-attention block: `attention.self.{query,key,value}` and `attention.output.{dense,LayerNorm}`.
 final class BertAttention: Module {
     let heads: Int
+    @Child("self") var selfAttention: BertSelfAttention
+    @Child("output") var output: BertResidualOutput
+
     init(_ c: BertConfiguration, generator: inout SeededRandom) {
         heads = c.attentionHeads
         super.init()
-        let selfAttention = Module()
-        for name in ["query", "key", "value"] {
-            selfAttention.registerChild(name, Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
-        }
-        let output = Module()
-        output.registerChild("dense", Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
-        output.registerChild("LayerNorm", LayerNorm(dimension: c.hiddenSize, epsilon: c.layerNormEpsilon))
-        registerChild("self", selfAttention)
-        registerChild("output", output)
+        registerChild(_selfAttention, BertSelfAttention(c, generator: &generator))
+        registerChild(_output, BertResidualOutput(inFeatures: c.hiddenSize, c, generator: &generator))
     }
 
     func callAsFunction(_ x: Variable, keyMask: [Bool]?) -> Variable {
         let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let selfAttention: Module = child("self"), output: Module = child("output")
-        func project(_ module: Module, _ name: String, _ input: Variable) -> Variable {
-            let layer: any LinearLayer = module.child(name)
-            return layer(input)
-        }
         func split(_ y: Variable) -> Variable { y.reshaped([b, t, heads, c / heads]).transposed(1, 2) }
-        let attended = scaledDotProductAttention(query: split(project(selfAttention, "query", x)),
-                                                 key: split(project(selfAttention, "key", x)),
-                                                 value: split(project(selfAttention, "value", x)),
-                                                 causal: false, keyMask: keyMask)
-        let merged = attended.transposed(1, 2).reshaped([b, t, c])
-        let norm: LayerNorm = output.child("LayerNorm")
-        return norm(project(output, "dense", merged) + x)
+        let attended = scaledDotProductAttention(query: split(selfAttention.query(x)), key: split(selfAttention.key(x)),
+                                                 value: split(selfAttention.value(x)), causal: false, keyMask: keyMask)
+        return output(attended.transposed(1, 2).reshaped([b, t, c]), residual: x)
     }
 }
 
 /// One encoder layer: attention, then `intermediate.dense` → GELU → `output.dense` with a residual LayerNorm.
 final class BertLayer: Module {
+    @Child("attention") var attention: BertAttention
+    @Child("intermediate") var intermediate: BertDense
+    @Child("output") var output: BertResidualOutput
+
     init(_ c: BertConfiguration, generator: inout SeededRandom) {
         super.init()
-        registerChild("attention", BertAttention(c, generator: &generator))
-        let intermediate = Module()
-        intermediate.registerChild("dense", Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, generator: &generator))
-        registerChild("intermediate", intermediate)
-        let output = Module()
-        output.registerChild("dense", Linear(inFeatures: c.intermediateSize, outFeatures: c.hiddenSize, generator: &generator))
-        output.registerChild("LayerNorm", LayerNorm(dimension: c.hiddenSize, epsilon: c.layerNormEpsilon))
-        registerChild("output", output)
+        registerChild(_attention, BertAttention(c, generator: &generator))
+        registerChild(_intermediate, BertDense(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, generator: &generator))
+        registerChild(_output, BertResidualOutput(inFeatures: c.intermediateSize, c, generator: &generator))
     }
 
     func callAsFunction(_ x: Variable, keyMask: [Bool]?) -> Variable {
-        let attention: BertAttention = child("attention")
         let h = attention(x, keyMask: keyMask)
-        let intermediate: Module = child("intermediate"), output: Module = child("output")
-        let up: any LinearLayer = intermediate.child("dense"), down: any LinearLayer = output.child("dense")
-        let norm: LayerNorm = output.child("LayerNorm")
-        return norm(down(gelu(up(h), approximation: .exact)) + h)
+        return output(gelu(intermediate.dense(h), approximation: .exact), residual: h)
+    }
+}
+
+/// BERT's embeddings: words + positions + segments, then LayerNorm.
+final class BertEmbeddings: Module {
+    @Child("word_embeddings") var words: Embedding
+    @Child("position_embeddings") var positions: Embedding
+    @Child("token_type_embeddings") var segments: Embedding
+    @Child("LayerNorm") var norm: LayerNorm
+
+    init(_ c: BertConfiguration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_words, Embedding(count: c.vocabularySize, dimension: c.hiddenSize, generator: &generator))
+        registerChild(_positions, Embedding(count: c.maxPositionEmbeddings, dimension: c.hiddenSize, generator: &generator))
+        registerChild(_segments, Embedding(count: c.typeVocabularySize, dimension: c.hiddenSize, generator: &generator))
+        registerChild(_norm, LayerNorm(dimension: c.hiddenSize, epsilon: c.layerNormEpsilon))
+    }
+}
+
+/// BERT's `encoder`: a list of layers under `layer`.
+final class BertEncoder: Module {
+    @Child("layer") var layers: ModuleList<BertLayer>
+
+    init(_ c: BertConfiguration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_layers, ModuleList((0..<c.layerCount).map { _ in BertLayer(c, generator: &generator) }))
     }
 }
 
@@ -67,25 +114,18 @@ final class BertLayer: Module {
 /// `pooler.dense.*`).
 public final class BertModel: Module {
     public let configuration: BertConfiguration
+    @Child("embeddings") var embeddings: BertEmbeddings
+    @Child("encoder") var encoder: BertEncoder
+    @Child("pooler") var pooler: BertDense
 
     public init(_ configuration: BertConfiguration, seed: UInt64 = 0) {
         self.configuration = configuration
         var generator = SeededRandom(seed: seed)
         super.init()
         let c = configuration
-        let embeddings = Module()
-        embeddings.registerChild("word_embeddings", Embedding(count: c.vocabularySize, dimension: c.hiddenSize, generator: &generator))
-        embeddings.registerChild("position_embeddings", Embedding(count: c.maxPositionEmbeddings, dimension: c.hiddenSize, generator: &generator))
-        embeddings.registerChild("token_type_embeddings", Embedding(count: c.typeVocabularySize, dimension: c.hiddenSize, generator: &generator))
-        embeddings.registerChild("LayerNorm", LayerNorm(dimension: c.hiddenSize, epsilon: c.layerNormEpsilon))
-        registerChild("embeddings", embeddings)
-        let encoder = Module(), layers = Module()
-        for index in 0..<c.layerCount { layers.registerChild("\(index)", BertLayer(c, generator: &generator)) }
-        encoder.registerChild("layer", layers)
-        registerChild("encoder", encoder)
-        let pooler = Module()
-        pooler.registerChild("dense", Linear(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
-        registerChild("pooler", pooler)
+        registerChild(_embeddings, BertEmbeddings(c, generator: &generator))
+        registerChild(_encoder, BertEncoder(c, generator: &generator))
+        registerChild(_pooler, BertDense(inFeatures: c.hiddenSize, outFeatures: c.hiddenSize, generator: &generator))
     }
 
     /// Last hidden states `(B, T, H)` and pooled `[CLS]` outputs `(B, H)`.
@@ -99,21 +139,15 @@ public final class BertModel: Module {
         guard steps <= configuration.maxPositionEmbeddings else {
             throw ModelError.invalidGenerationParameter("sequence of \(steps) tokens exceeds \(configuration.maxPositionEmbeddings) positions")
         }
-        let embeddings: Module = child("embeddings")
-        let words: Embedding = embeddings.child("word_embeddings"), positions: Embedding = embeddings.child("position_embeddings")
-        let types: Embedding = embeddings.child("token_type_embeddings"), norm: LayerNorm = embeddings.child("LayerNorm")
         let positionIDs = (0..<batch).flatMap { _ in Array(0..<steps) }
-        var x = try words(ids, shape: [batch, steps]) + (try positions(positionIDs, shape: [batch, steps]))
-            + (try types(tokenTypeIDs ?? Array(repeating: 0, count: ids.count), shape: [batch, steps]))
-        x = norm(x)
-        let layers: Module = (child("encoder") as Module).child("layer")
+        var x = try embeddings.words(ids, shape: [batch, steps]) + (try embeddings.positions(positionIDs, shape: [batch, steps]))
+            + (try embeddings.segments(tokenTypeIDs ?? Array(repeating: 0, count: ids.count), shape: [batch, steps]))
+        x = embeddings.norm(x)
         for index in 0..<configuration.layerCount {
-            let layer: BertLayer = layers.child("\(index)")
-            x = layer(x, keyMask: attentionMask)
+            x = encoder.layers[index](x, keyMask: attentionMask)
         }
         let first = x.slice(axis: 1, 0..<1).reshaped([batch, configuration.hiddenSize])
-        let dense: any LinearLayer = (child("pooler") as Module).child("dense")
-        return (x, tanh(dense(first)))
+        return (x, tanh(pooler.dense(first)))
     }
 
     /// Loads `config.json` and `model.safetensors` from a folder; accepts keys with or without a
@@ -121,7 +155,7 @@ public final class BertModel: Module {
     public static func load(folder: URL) throws -> BertModel {
         let (configuration, state) = try BertModel.readCheckpoint(folder)
         let model = BertModel(configuration)
-        try model.loadRequiredWeights(state.reduce(into: [:]) { result, entry in
+        try model.loadCheckpointWeights(state.reduce(into: [:]) { result, entry in
             result[entry.key.hasPrefix("bert.") ? String(entry.key.dropFirst(5)) : entry.key] = entry.value
         })
         return model
@@ -135,18 +169,21 @@ public final class BertModel: Module {
 /// BERT with a linear classifier over the pooled output (HF `BertForSequenceClassification`:
 /// `bert.*` and `classifier.*`).
 public final class BertForSequenceClassification: Module {
+    /// The encoder.
+    @Child("bert") public var bert: BertModel
+    /// The classification head `[labels, hidden]` over the pooled output.
+    @Child("classifier") public var classifier: any LinearLayer
+
     public init(_ configuration: BertConfiguration, labels: Int, seed: UInt64 = 0) {
         var generator = SeededRandom(seed: seed &+ 1)
         super.init()
-        registerChild("bert", BertModel(configuration, seed: seed))
-        registerChild("classifier", Linear(inFeatures: configuration.hiddenSize, outFeatures: labels, generator: &generator))
+        registerChild(_bert, BertModel(configuration, seed: seed))
+        registerChild(_classifier, Linear(inFeatures: configuration.hiddenSize, outFeatures: labels, generator: &generator))
     }
 
     /// Class logits `(B, labels)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, attentionMask: [Bool]? = nil, tokenTypeIDs: [Int]? = nil) throws -> Variable {
-        let bert: BertModel = child("bert")
-        let classifier: any LinearLayer = child("classifier")
-        return classifier(try bert(ids, batch: batch, attentionMask: attentionMask, tokenTypeIDs: tokenTypeIDs).pooled)
+        classifier(try bert(ids, batch: batch, attentionMask: attentionMask, tokenTypeIDs: tokenTypeIDs).pooled)
     }
 
     /// Loads a `BertForSequenceClassification` folder.
@@ -156,7 +193,7 @@ public final class BertForSequenceClassification: Module {
             throw ModelError.missingWeights(["classifier.weight"])
         }
         let model = BertForSequenceClassification(configuration, labels: labels)
-        try model.loadRequiredWeights(state)
+        try model.loadCheckpointWeights(state)
         return model
     }
 }

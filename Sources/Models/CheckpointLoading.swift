@@ -49,18 +49,24 @@ enum Checkpoint {
 }
 
 extension Module {
-    /// Loads checkpoint weights by parameter path: every parameter must be present with its exact
-    /// shape (`ModelError.missingWeights` / `.shapeMismatch` otherwise, and nothing is changed);
+    /// Loads checkpoint weights through `loadStateDictionary`: every parameter must be present with
+    /// its exact shape (as `ModelError.missingWeights` / `.shapeMismatch`, nothing changed);
     /// entries naming no parameter are returned as unexpected.
     @discardableResult
-    func loadRequiredWeights(_ state: [String: Tensor]) throws -> LoadReport {
-        let expected = Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.path, $0.parameter.value.shape) })
-        let missing = expected.keys.filter { state[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(missing) }
-        for (name, shape) in expected.sorted(by: { $0.key < $1.key }) where state[name]!.shape != shape {
-            throw ModelError.shapeMismatch(name: name, expected: shape, found: state[name]!.shape)
+    func loadCheckpointWeights(_ state: [String: Tensor]) throws -> StateDictionaryReport {
+        do { return try loadStateDictionary(state, missing: .error, unexpected: .report) } catch let error as ModuleError {
+            throw ModelError(error)
         }
-        try loadStateDictionary(state.filter { expected[$0.key] != nil }, strict: false)
-        return LoadReport(missingKeys: [], unexpectedKeys: state.keys.filter { expected[$0] == nil }.sorted())
+    }
+}
+
+extension ModelError {
+    /// The model-level form of a state-dictionary error.
+    init(_ error: ModuleError) {
+        switch error {
+        case let .stateDictionaryMismatch(missing, _): self = .missingWeights(missing)
+        case let .shapeMismatch(path, expected, found): self = .shapeMismatch(name: path, expected: expected, found: found)
+        default: self = .invalidConfiguration(field: "weights", reason: error.description)
+        }
     }
 }

@@ -42,30 +42,52 @@ public struct GPT2Configuration: Sendable, Equatable {
     }
 }
 
-/// A GPT-2 block: `ln_1` → fused `attn.c_attn` (q, k, v) → `attn.c_proj`; `ln_2` → `mlp.c_fc` → GELU-tanh → `mlp.c_proj`.
+/// GPT-2 attention: a fused `c_attn` (q, k, v) and the output projection `c_proj`.
+final class GPT2Attention: Module {
+    @Child("c_attn") var fused: any LinearLayer
+    @Child("c_proj") var projection: any LinearLayer
+
+    init(_ c: GPT2Configuration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_fused, Conv1D(inFeatures: c.embeddingSize, outFeatures: 3 * c.embeddingSize, generator: &generator))
+        registerChild(_projection, Conv1D(inFeatures: c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
+    }
+}
+
+/// GPT-2 feed-forward: `c_fc` → GELU-tanh → `c_proj`.
+final class GPT2MLP: Module {
+    @Child("c_fc") var up: any LinearLayer
+    @Child("c_proj") var down: any LinearLayer
+
+    init(_ c: GPT2Configuration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_up, Conv1D(inFeatures: c.embeddingSize, outFeatures: 4 * c.embeddingSize, generator: &generator))
+        registerChild(_down, Conv1D(inFeatures: 4 * c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
+    }
+
+    func callAsFunction(_ x: Variable) -> Variable { down(gelu(up(x), approximation: .tanh)) }
+}
+
+/// A GPT-2 block: `ln_1` → attention → residual; `ln_2` → MLP → residual.
 final class GPT2Block: Module {
     let heads: Int
+    @Child("ln_1") var norm1: LayerNorm
+    @Child("attn") var attention: GPT2Attention
+    @Child("ln_2") var norm2: LayerNorm
+    @Child("mlp") var mlp: GPT2MLP
+
     init(_ c: GPT2Configuration, generator: inout SeededRandom) {
         heads = c.heads
         super.init()
-        registerChild("ln_1", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
-        let attention = Module()
-        attention.registerChild("c_attn", Conv1D(inFeatures: c.embeddingSize, outFeatures: 3 * c.embeddingSize, generator: &generator))
-        attention.registerChild("c_proj", Conv1D(inFeatures: c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
-        registerChild("attn", attention)
-        registerChild("ln_2", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
-        let mlp = Module()
-        mlp.registerChild("c_fc", Conv1D(inFeatures: c.embeddingSize, outFeatures: 4 * c.embeddingSize, generator: &generator))
-        mlp.registerChild("c_proj", Conv1D(inFeatures: 4 * c.embeddingSize, outFeatures: c.embeddingSize, generator: &generator))
-        registerChild("mlp", mlp)
+        registerChild(_norm1, LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
+        registerChild(_attention, GPT2Attention(c, generator: &generator))
+        registerChild(_norm2, LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
+        registerChild(_mlp, GPT2MLP(c, generator: &generator))
     }
 
     func callAsFunction(_ x: Variable, keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
         let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let ln1: LayerNorm = child("ln_1"), ln2: LayerNorm = child("ln_2")
-        let attention: Module = child("attn"), mlp: Module = child("mlp")
-        let fused: any LinearLayer = attention.child("c_attn"), projection: any LinearLayer = attention.child("c_proj")
-        let qkv = fused(ln1(x))
+        let qkv = attention.fused(norm1(x))
         func split(_ index: Int) -> Variable {
             qkv.slice(axis: 2, (index * c)..<((index + 1) * c)).reshaped([b, t, heads, c / heads]).transposed(1, 2)
         }
@@ -76,9 +98,24 @@ final class GPT2Block: Module {
             v = Variable(allValues)
         }
         let attended = scaledDotProductAttention(query: split(0), key: k, value: v, causal: true, keyMask: keyMask)
-        let h = x + projection(attended.transposed(1, 2).reshaped([b, t, c]))
-        let up: any LinearLayer = mlp.child("c_fc"), down: any LinearLayer = mlp.child("c_proj")
-        return h + down(gelu(up(ln2(h)), approximation: .tanh))
+        let h = x + attention.projection(attended.transposed(1, 2).reshaped([b, t, c]))
+        return h + mlp(norm2(h))
+    }
+}
+
+/// The GPT-2 stack without a head (HF `GPT2Model`: `wte`, `wpe`, `h.N`, `ln_f`).
+final class GPT2Model: Module {
+    @Child("wte") var tokenEmbedding: Embedding
+    @Child("wpe") var positionEmbedding: Embedding
+    @Child("h") var blocks: ModuleList<GPT2Block>
+    @Child("ln_f") var finalNorm: LayerNorm
+
+    init(_ c: GPT2Configuration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_tokenEmbedding, Embedding(count: c.vocabularySize, dimension: c.embeddingSize, generator: &generator))
+        registerChild(_positionEmbedding, Embedding(count: c.contextLength, dimension: c.embeddingSize, generator: &generator))
+        registerChild(_blocks, ModuleList((0..<c.layerCount).map { _ in GPT2Block(c, generator: &generator) }))
+        registerChild(_finalNorm, LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
     }
 }
 
@@ -86,20 +123,13 @@ final class GPT2Block: Module {
 /// `transformer.wte`, `transformer.wpe`, `transformer.h.N.*`, `transformer.ln_f`).
 public final class GPT2LMHeadModel: Module, CausalLanguageModel {
     public let configuration: GPT2Configuration
+    @Child("transformer") var transformer: GPT2Model
 
     public init(_ configuration: GPT2Configuration, seed: UInt64 = 0) {
         self.configuration = configuration
         var generator = SeededRandom(seed: seed)
         super.init()
-        let c = configuration
-        let transformer = Module()
-        transformer.registerChild("wte", Embedding(count: c.vocabularySize, dimension: c.embeddingSize, generator: &generator))
-        transformer.registerChild("wpe", Embedding(count: c.contextLength, dimension: c.embeddingSize, generator: &generator))
-        let blocks = Module()
-        for index in 0..<c.layerCount { blocks.registerChild("\(index)", GPT2Block(c, generator: &generator)) }
-        transformer.registerChild("h", blocks)
-        transformer.registerChild("ln_f", LayerNorm(dimension: c.embeddingSize, epsilon: c.layerNormEpsilon))
-        registerChild("transformer", transformer)
+        registerChild(_transformer, GPT2Model(configuration, generator: &generator))
     }
 
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
@@ -117,23 +147,17 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
         guard offset + steps <= configuration.contextLength else {
             throw ModelError.invalidGenerationParameter("\(offset + steps) positions exceed GPT-2's context of \(configuration.contextLength)")
         }
-        let transformer: Module = child("transformer")
-        let wte: Embedding = transformer.child("wte"), wpe: Embedding = transformer.child("wpe")
         let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + steps)) }
-        var x = try wte(ids, shape: [batch, steps]) + (try wpe(positions, shape: [batch, steps]))
-        let blocks: Module = transformer.child("h")
+        var x = try transformer.tokenEmbedding(ids, shape: [batch, steps]) + (try transformer.positionEmbedding(positions, shape: [batch, steps]))
         for index in 0..<configuration.layerCount {
-            let block: GPT2Block = blocks.child("\(index)")
-            x = block(x, keyMask: keyMask, cache: cache, layer: index)
+            x = transformer.blocks[index](x, keyMask: keyMask, cache: cache, layer: index)
         }
-        let norm: LayerNorm = transformer.child("ln_f")
-        return norm(x)
+        return transformer.finalNorm(x)
     }
 
     /// Projects hidden states to vocabulary logits with the tied token embedding.
     public func logits(from hidden: Variable) -> Variable {
-        let wte: Embedding = (child("transformer") as Module).child("wte")
-        return Variable.matmul(hidden, wte.weight, transposeB: true)
+        Variable.matmul(hidden, transformer.tokenEmbedding.weight, transposeB: true)
     }
 
     /// Only the last position goes through the vocabulary head (a prompt's other positions need none).
@@ -150,7 +174,7 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
         for (name, tensor) in try Checkpoint.weights(in: folder) where name != "lm_head.weight" {  // tied to transformer.wte
             state[name.hasPrefix("transformer.") ? name : "transformer." + name] = tensor
         }
-        try model.loadRequiredWeights(state)
+        try model.loadCheckpointWeights(state)
         return model
     }
 }

@@ -19,17 +19,18 @@ public final class LlamaForSequenceClassification: Module {
         backbone = try LlamaForCausalLM(withoutHead, seed: seed)
         var generator = SeededRandom(seed: seed &+ 7)
         super.init()
-        registerChild("model", backbone.child("model") as Module)
-        registerChild("score", Linear(inFeatures: configuration.hiddenSize, outFeatures: labels, bias: false, generator: &generator))
+        registerChild("model", backbone.body)
+        registerChild(_score, Linear(inFeatures: configuration.hiddenSize, outFeatures: labels, bias: false, generator: &generator))
     }
 
     /// Runs the shared `model.*` tree (registered above as this module's `model` child).
     private let backbone: LlamaForCausalLM
+    /// The classification head `[labels, hidden]`.
+    @Child("score") public var score: any LinearLayer
 
     /// Class logits `(B, labels)` for `ids` laid out `(B, T)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil) throws -> Variable {
         let hidden = try backbone.hiddenStates(ids, batch: batch, keyMask: keyMask)
-        let score: any LinearLayer = child("score")
         let scores = score(hidden)  // (B, T, labels)
         let steps = ids.count / batch
         var rows: [Variable] = []
@@ -51,7 +52,7 @@ public final class LlamaForSequenceClassification: Module {
         guard let score = state["score.weight"], score.rank == 2 else { throw ModelError.missingWeights(["score.weight"]) }
         let model = try LlamaForSequenceClassification(try LlamaConfiguration(json: json), labels: score.shape[0],
                                                        padTokenID: json["pad_token_id"]?.integer)
-        try model.loadRequiredWeights(state)
+        try model.loadCheckpointWeights(state)
         return model
     }
 }

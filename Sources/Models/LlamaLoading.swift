@@ -81,15 +81,7 @@ extension LlamaForCausalLM {
         // A checkpoint may carry lm_head even when embeddings are tied; rotary caches are not weights.
         for key in state.keys where key.hasSuffix("rotary_emb.inv_freq") { state.removeValue(forKey: key) }
         if configuration.tieWordEmbeddings { state.removeValue(forKey: "lm_head.weight") }
-        let report = try loadRequiredWeights(state)
-        loadReport = LoadReport(missingKeys: [], unexpectedKeys: (report.unexpectedKeys + extra).sorted())
+        let report = try loadCheckpointWeights(state)
+        loadReport = StateDictionaryReport(unexpectedKeys: (report.unexpectedKeys + extra).sorted())
     }
-}
-
-/// What loading found besides the weights it used.
-public struct LoadReport: Sendable, Equatable {
-    /// Parameters the checkpoint did not provide (always empty after a successful load).
-    public var missingKeys: [String]
-    /// Checkpoint entries that name no parameter of the model.
-    public var unexpectedKeys: [String]
 }

@@ -28,6 +28,10 @@ public final class KeyValueCache {
 public final class LlamaAttention: Module {
     let configuration: LlamaConfiguration
     let rotary: RotaryEmbedding
+    @Child("q_proj") var qProj: any LinearLayer
+    @Child("k_proj") var kProj: any LinearLayer
+    @Child("v_proj") var vProj: any LinearLayer
+    @Child("o_proj") var oProj: any LinearLayer
 
     init(_ configuration: LlamaConfiguration, generator: inout SeededRandom) {
         self.configuration = configuration
@@ -35,15 +39,10 @@ public final class LlamaAttention: Module {
         super.init()
         let c = configuration
         let bias = c.attentionBias
-        registerChild("q_proj", Linear(inFeatures: c.hiddenSize, outFeatures: c.attentionHeads * c.headDimension, bias: bias, generator: &generator))
-        registerChild("k_proj", Linear(inFeatures: c.hiddenSize, outFeatures: c.keyValueHeads * c.headDimension, bias: bias, generator: &generator))
-        registerChild("v_proj", Linear(inFeatures: c.hiddenSize, outFeatures: c.keyValueHeads * c.headDimension, bias: bias, generator: &generator))
-        registerChild("o_proj", Linear(inFeatures: c.attentionHeads * c.headDimension, outFeatures: c.hiddenSize, bias: false, generator: &generator))
-    }
-
-    func project(_ name: String, _ x: Variable) -> Variable {
-        let layer: any LinearLayer = child(name)
-        return layer(x)
+        registerChild(_qProj, Linear(inFeatures: c.hiddenSize, outFeatures: c.attentionHeads * c.headDimension, bias: bias, generator: &generator))
+        registerChild(_kProj, Linear(inFeatures: c.hiddenSize, outFeatures: c.keyValueHeads * c.headDimension, bias: bias, generator: &generator))
+        registerChild(_vProj, Linear(inFeatures: c.hiddenSize, outFeatures: c.keyValueHeads * c.headDimension, bias: bias, generator: &generator))
+        registerChild(_oProj, Linear(inFeatures: c.attentionHeads * c.headDimension, outFeatures: c.hiddenSize, bias: false, generator: &generator))
     }
 
     /// x: (B, T, C) → (B, T, C). `positions` are the absolute positions of the T new tokens.
@@ -53,49 +52,69 @@ public final class LlamaAttention: Module {
         func heads(_ y: Variable, _ count: Int) -> Variable {
             y.reshaped([b, t, count, c.headDimension]).transposed(1, 2)
         }
-        let q = applyRotaryEmbedding(heads(project("q_proj", x), c.attentionHeads), positions: positions, rotary: rotary)
-        var k = applyRotaryEmbedding(heads(project("k_proj", x), c.keyValueHeads), positions: positions, rotary: rotary)
-        var v = heads(project("v_proj", x), c.keyValueHeads)
+        let q = applyRotaryEmbedding(heads(qProj(x), c.attentionHeads), positions: positions, rotary: rotary)
+        var k = applyRotaryEmbedding(heads(kProj(x), c.keyValueHeads), positions: positions, rotary: rotary)
+        var v = heads(vProj(x), c.keyValueHeads)
         if let cache {
             let (allKeys, allValues) = cache.append(layer: layer, keys: k.value, values: v.value)
             k = Variable(allKeys)
             v = Variable(allValues)
         }
         let attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask)
-        return project("o_proj", attended.transposed(1, 2).reshaped([b, t, c.attentionHeads * c.headDimension]))
+        return oProj(attended.transposed(1, 2).reshaped([b, t, c.attentionHeads * c.headDimension]))
     }
 }
 
 /// SwiGLU feed-forward: down(silu(gate(x)) · up(x)).
 public final class LlamaMLP: Module {
+    @Child("gate_proj") var gateProj: any LinearLayer
+    @Child("up_proj") var upProj: any LinearLayer
+    @Child("down_proj") var downProj: any LinearLayer
+
     init(_ c: LlamaConfiguration, generator: inout SeededRandom) {
         super.init()
-        registerChild("gate_proj", Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: false, generator: &generator))
-        registerChild("up_proj", Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: false, generator: &generator))
-        registerChild("down_proj", Linear(inFeatures: c.intermediateSize, outFeatures: c.hiddenSize, bias: false, generator: &generator))
+        registerChild(_gateProj, Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: false, generator: &generator))
+        registerChild(_upProj, Linear(inFeatures: c.hiddenSize, outFeatures: c.intermediateSize, bias: false, generator: &generator))
+        registerChild(_downProj, Linear(inFeatures: c.intermediateSize, outFeatures: c.hiddenSize, bias: false, generator: &generator))
     }
 
     func callAsFunction(_ x: Variable) -> Variable {
-        let gate: any LinearLayer = child("gate_proj"), up: any LinearLayer = child("up_proj"), down: any LinearLayer = child("down_proj")
-        return down(silu(gate(x)) * up(x))
+        downProj(silu(gateProj(x)) * upProj(x))
     }
 }
 
 /// One pre-norm decoder block.
 public final class LlamaDecoderLayer: Module {
+    @Child("self_attn") var selfAttention: LlamaAttention
+    @Child("mlp") var mlp: LlamaMLP
+    @Child("input_layernorm") var inputNorm: RMSNorm
+    @Child("post_attention_layernorm") var postAttentionNorm: RMSNorm
+
     init(_ c: LlamaConfiguration, generator: inout SeededRandom) {
         super.init()
-        registerChild("self_attn", LlamaAttention(c, generator: &generator))
-        registerChild("mlp", LlamaMLP(c, generator: &generator))
-        registerChild("input_layernorm", RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
-        registerChild("post_attention_layernorm", RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
+        registerChild(_selfAttention, LlamaAttention(c, generator: &generator))
+        registerChild(_mlp, LlamaMLP(c, generator: &generator))
+        registerChild(_inputNorm, RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
+        registerChild(_postAttentionNorm, RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
     }
 
     func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
-        let attention: LlamaAttention = child("self_attn"), mlp: LlamaMLP = child("mlp")
-        let norm1: RMSNorm = child("input_layernorm"), norm2: RMSNorm = child("post_attention_layernorm")
-        let h = x + attention(norm1(x), positions: positions, keyMask: keyMask, cache: cache, layer: layer)
-        return h + mlp(norm2(h))
+        let h = x + selfAttention(inputNorm(x), positions: positions, keyMask: keyMask, cache: cache, layer: layer)
+        return h + mlp(postAttentionNorm(h))
+    }
+}
+
+/// The decoder stack without a head (HF `LlamaModel`: `embed_tokens`, `layers.N`, `norm`).
+public final class LlamaModel: Module {
+    @Child("embed_tokens") var embedTokens: Embedding
+    @Child("layers") var layers: ModuleList<LlamaDecoderLayer>
+    @Child("norm") var norm: RMSNorm
+
+    init(_ c: LlamaConfiguration, generator: inout SeededRandom) {
+        super.init()
+        registerChild(_embedTokens, Embedding(count: c.vocabularySize, dimension: c.hiddenSize, generator: &generator))
+        registerChild(_layers, ModuleList((0..<c.layerCount).map { _ in LlamaDecoderLayer(c, generator: &generator) }))
+        registerChild(_norm, RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
     }
 }
 
@@ -104,8 +123,10 @@ public final class LlamaDecoderLayer: Module {
 public final class LlamaForCausalLM: Module, CausalLanguageModel {
     /// The hyper-parameters.
     public let configuration: LlamaConfiguration
-    /// Missing and unexpected keys found by the last load.
-    public internal(set) var loadReport = LoadReport(missingKeys: [], unexpectedKeys: [])
+    /// Checkpoint entries the last load did not use (missing ones are an error).
+    public internal(set) var loadReport = StateDictionaryReport()
+    @Child("model") var body: LlamaModel
+    @Child("lm_head") var head: any LinearLayer
 
     /// A randomly initialised model (weights are usually loaded afterwards).
     public init(_ configuration: LlamaConfiguration, seed: UInt64 = 0) throws {
@@ -113,17 +134,9 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
         self.configuration = configuration
         var generator = SeededRandom(seed: seed)
         super.init()
-        let body = Module()
-        body.registerChild("embed_tokens", Embedding(count: configuration.vocabularySize, dimension: configuration.hiddenSize, generator: &generator))
-        let layers = Module()
-        for index in 0..<configuration.layerCount {
-            layers.registerChild("\(index)", LlamaDecoderLayer(configuration, generator: &generator))
-        }
-        body.registerChild("layers", layers)
-        body.registerChild("norm", RMSNorm(dimension: configuration.hiddenSize, epsilon: configuration.rmsNormEpsilon))
-        registerChild("model", body)
+        registerChild(_body, LlamaModel(configuration, generator: &generator))
         if !configuration.tieWordEmbeddings {
-            registerChild("lm_head", Linear(inFeatures: configuration.hiddenSize, outFeatures: configuration.vocabularySize,
+            registerChild(_head, Linear(inFeatures: configuration.hiddenSize, outFeatures: configuration.vocabularySize,
                                             bias: false, generator: &generator))
         }
     }
@@ -141,16 +154,11 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
         let positions = Array(offset..<(offset + steps))
-        let body: Module = child("model")
-        let embed: Embedding = body.child("embed_tokens")
-        var x = try embed(ids, shape: [batch, steps])
-        let layers: Module = body.child("layers")
+        var x = try body.embedTokens(ids, shape: [batch, steps])
         for index in 0..<configuration.layerCount {
-            let layer: LlamaDecoderLayer = layers.child("\(index)")
-            x = layer(x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
+            x = body.layers[index](x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
         }
-        let norm: RMSNorm = body.child("norm")
-        return norm(x)
+        return body.norm(x)
     }
 
     /// Vocabulary logits `(B, T, V)` (tied to the embedding when the model has no `lm_head`).
@@ -167,11 +175,8 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
     /// Projects hidden states to vocabulary logits.
     public func logits(from hidden: Variable) -> Variable {
         if configuration.tieWordEmbeddings {
-            let body: Module = child("model")
-            let embed: Embedding = body.child("embed_tokens")
-            return Variable.matmul(hidden, embed.weight, transposeB: true)
+            return Variable.matmul(hidden, body.embedTokens.weight, transposeB: true)
         }
-        let head: any LinearLayer = child("lm_head")
         return head(hidden)
     }
 }

@@ -10,7 +10,7 @@ public final class Conv1D: Module, LinearLayer {
     /// The weight `[inFeatures, outFeatures]`.
     public var weight: Variable { parameter("weight") }
     /// The bias `[outFeatures]`.
-    public var bias: Variable { parameter("bias") }
+    public var bias: Variable? { optionalParameter("bias") }
 
     /// Creates a layer initialised like transformers (`N(0, 0.02)` weight, zero bias).
     public init(inFeatures: Int, outFeatures: Int, generator: inout SeededRandom) {
@@ -21,8 +21,28 @@ public final class Conv1D: Module, LinearLayer {
         registerParameter("bias", Variable(.zeros([outFeatures]), requiresGrad: true))
     }
 
+    /// Creates a layer from existing tensors (weight `[in, out]`, bias `[out]`).
+    public init(weight: Tensor, bias: Tensor) {
+        precondition(weight.rank == 2 && bias.shape == [weight.shape[1]], "Conv1D: weight \(weight.shape) must be [in, out] and bias \(bias.shape) [out]")
+        self.inFeatures = weight.shape[0]
+        self.outFeatures = weight.shape[1]
+        super.init()
+        registerParameter("weight", Variable(weight, requiresGrad: true))
+        registerParameter("bias", Variable(bias, requiresGrad: true))
+    }
+
+    public var weightLayout: WeightLayout { .inputsByOutputs }
+    public var isPacked: Bool { false }
+    public func denseWeight() -> Tensor { weight.value.transposed() }
+    public func addToWeight(_ delta: Tensor) throws {
+        precondition(delta.shape == [outFeatures, inFeatures], "Conv1D.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
+        weight.value += delta.transposed()
+    }
+
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "Conv1D(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")
-        return Variable.matmul(x, weight) + bias
+        let y = Variable.matmul(x, weight)
+        if let bias { return y + bias }
+        return y
     }
 }

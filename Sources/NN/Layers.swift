@@ -1,19 +1,6 @@
 import Autograd
 import Tensors
 
-/// A layer computing `y = x·Wᵀ (+ b)` for `W: [outFeatures, inFeatures]`.
-///
-/// Adapters (LoRA and friends) and quantized weights conform too, so a model holds `any LinearLayer`
-/// and never needs to know which one it got.
-public protocol LinearLayer: Module {
-    /// Size of the last axis of the input.
-    var inFeatures: Int { get }
-    /// Size of the last axis of the output.
-    var outFeatures: Int { get }
-    /// Applies the layer to `x: (…, inFeatures)`, giving `(…, outFeatures)`.
-    func callAsFunction(_ x: Variable) -> Variable
-}
-
 /// A dense layer with weight `[out, in]` (PyTorch/Hugging Face layout) and optional bias `[out]`.
 public final class Linear: Module, LinearLayer {
     public let inFeatures: Int
@@ -49,6 +36,14 @@ public final class Linear: Module, LinearLayer {
         super.init()
         registerParameter("weight", Variable(weight, requiresGrad: true))
         if let bias { registerParameter("bias", Variable(bias, requiresGrad: true)) }
+    }
+
+    public var weightLayout: WeightLayout { .outputsByInputs }
+    public var isPacked: Bool { false }
+    public func denseWeight() -> Tensor { weight.value }
+    public func addToWeight(_ delta: Tensor) throws {
+        precondition(delta.shape == [outFeatures, inFeatures], "Linear.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
+        weight.value += delta
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {

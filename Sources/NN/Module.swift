@@ -11,12 +11,16 @@ import Tensors
 /// child (for example wrapping a linear layer with an adapter) is one call that every forward sees.
 open class Module {
     private var childOrder: [String] = []
-    private var childrenByName: [String: Module] = [:]
+    private var childSlots: [String: ChildSlot] = [:]
     private var parameterOrder: [String] = []
     private var parametersByName: [String: Variable] = [:]
 
     /// True in training mode (dropout active), false in evaluation mode.
     public private(set) var isTraining = true
+
+    /// The child name a wrapping layer gives the layer it wraps (Hugging Face PEFT's `base_layer`).
+    /// Checkpoint names skip this segment: `q_proj.base_layer.weight` loads from `q_proj.weight`.
+    public static let wrappedLayerName = "base_layer"
 
     /// Creates an empty module.
     public init() {}
@@ -26,19 +30,54 @@ open class Module {
     /// Adds a parameter under `name` (no dots). Parameters require gradients unless frozen later.
     public func registerParameter(_ name: String, _ parameter: Variable) {
         precondition(!name.isEmpty && !name.contains("."), "registerParameter: invalid name '\(name)'")
-        precondition(parametersByName[name] == nil && childrenByName[name] == nil,
+        precondition(parametersByName[name] == nil && childSlots[name] == nil,
                      "registerParameter: '\(name)' is already registered on \(type(of: self))")
         parameterOrder.append(name)
         parametersByName[name] = parameter
     }
 
-    /// Adds a child module under `name` (no dots).
+    /// Removes the parameter registered as `name` and returns it (nil when there is none).
+    @discardableResult
+    public func removeParameter(_ name: String) -> Variable? {
+        guard let parameter = parametersByName.removeValue(forKey: name) else { return nil }
+        parameterOrder.removeAll { $0 == name }
+        return parameter
+    }
+
+    /// Adds a child module under `name` (no dots), reachable through `child(_:)`.
     public func registerChild(_ name: String, _ child: Module) {
-        precondition(!name.isEmpty && !name.contains("."), "registerChild: invalid name '\(name)'")
-        precondition(parametersByName[name] == nil && childrenByName[name] == nil,
+        register(ChildSlot(name: name), child)
+    }
+
+    /// Gives a typed `@Child` property its module: `registerChild(_qProj, Linear(…))`.
+    public func registerChild<Value>(_ property: Child<Value>, _ child: Module) {
+        register(property.slot, child)
+    }
+
+    private func register(_ slot: ChildSlot, _ child: Module) {
+        let name = slot.name
+        precondition(parametersByName[name] == nil && childSlots[name] == nil,
                      "registerChild: '\(name)' is already registered on \(type(of: self))")
+        precondition(slot.module == nil, "registerChild: the slot '\(name)' already belongs to a module")
+        precondition(slot.assign(child), "registerChild: '\(name)' must be \(slot.requiredTypeName), got \(type(of: child))")
         childOrder.append(name)
-        childrenByName[name] = child
+        childSlots[name] = slot
+    }
+
+    /// Removes the child registered as `name` (and its whole subtree) and returns it.
+    ///
+    /// A typed `@Child` property may not be removed (its type promises a value): replace it instead.
+    /// - Throws: `ModuleError.noSuchModule` when there is no such child, `.incompatibleReplacement`
+    ///   for a typed child.
+    @discardableResult
+    public func removeChild(_ name: String) throws -> Module {
+        guard let slot = childSlots[name], let module = slot.module else { throw ModuleError.noSuchModule(path: name) }
+        guard type(of: slot) == ChildSlot.self else {
+            throw ModuleError.incompatibleReplacement(path: name, required: slot.requiredTypeName, found: "nothing")
+        }
+        childSlots.removeValue(forKey: name)
+        childOrder.removeAll { $0 == name }
+        return module
     }
 
     /// The parameter registered as `name` on this module.
@@ -52,9 +91,10 @@ open class Module {
     /// The optional parameter registered as `name`, if any.
     public func optionalParameter(_ name: String) -> Variable? { parametersByName[name] }
 
-    /// The child registered as `name`, cast to the type the caller needs.
+    /// The child registered as `name`, cast to the type the caller needs (prefer `@Child` properties
+    /// in models; this is for dynamic walks).
     public func child<T>(_ name: String, as type: T.Type = T.self) -> T {
-        guard let child = childrenByName[name] else {
+        guard let child = childSlots[name]?.module else {
             preconditionFailure("\(Swift.type(of: self)) has no child '\(name)'")
         }
         guard let typed = child as? T else {
@@ -63,8 +103,11 @@ open class Module {
         return typed
     }
 
+    /// The child registered as `name`, or nil.
+    public func optionalChild(_ name: String) -> Module? { childSlots[name]?.module }
+
     /// Direct children in registration order.
-    public var children: [(name: String, module: Module)] { childOrder.map { ($0, childrenByName[$0]!) } }
+    public var children: [(name: String, module: Module)] { childOrder.map { ($0, childSlots[$0]!.module!) } }
 
     /// This module's own parameters in registration order.
     public var localParameters: [(name: String, parameter: Variable)] {
@@ -118,23 +161,38 @@ open class Module {
         if path.isEmpty { return self }
         var current: Module = self
         for name in path.split(separator: ".", omittingEmptySubsequences: false) {
-            guard let next = current.childrenByName[String(name)] else { return nil }
+            guard let next = current.childSlots[String(name)]?.module else { return nil }
             current = next
         }
         return current
     }
 
-    /// Replaces the child at a dotted path (the only way the tree changes after construction).
+    /// Replaces the child at a dotted path (with `removeChild`, the only way the tree changes after
+    /// construction). The replacement takes over the replaced module's training/evaluation mode.
     ///
-    /// - Throws: `ModuleError.noSuchModule` when the path does not name an existing child.
+    /// - Throws: `ModuleError.noSuchModule` when the path does not name an existing child,
+    ///   `.incompatibleReplacement` when a typed child (`@Child`) would get a module of another type.
     public func replaceModule(at path: String, with replacement: Module) throws {
         let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard let last = parts.last, !path.isEmpty,
-              let parent = module(at: parts.dropLast().joined(separator: ".")),
-              parent.childrenByName[last] != nil else {
+              let parent = module(at: parts.dropLast().joined(separator: ".")) else {
             throw ModuleError.noSuchModule(path: path)
         }
-        parent.childrenByName[last] = replacement
+        do { try parent.replaceChild(named: last, with: replacement) } catch ModuleError.noSuchModule {
+            throw ModuleError.noSuchModule(path: path)
+        } catch ModuleError.incompatibleReplacement(_, let required, let found) {
+            throw ModuleError.incompatibleReplacement(path: path, required: required, found: found)
+        }
+    }
+
+    /// Replaces this module's direct child `name` (see `replaceModule(at:with:)`).
+    public func replaceChild(named name: String, with replacement: Module) throws {
+        guard let slot = childSlots[name], let previous = slot.module else { throw ModuleError.noSuchModule(path: name) }
+        let mode = previous.isTraining
+        guard slot.assign(replacement) else {
+            throw ModuleError.incompatibleReplacement(path: name, required: slot.requiredTypeName, found: "\(type(of: replacement))")
+        }
+        if mode { replacement.train() } else { replacement.eval() }
     }
 
     // MARK: Modes and freezing
@@ -187,38 +245,75 @@ open class Module {
         Dictionary(namedParameters().map { ($0.path, $0.parameter.value) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// Loads parameter values by dotted path.
+    /// The checkpoint name of a parameter path: wrapper segments (`base_layer`) removed, so an
+    /// adapted model still loads and reports the names of the checkpoint it came from.
+    public static func checkpointName(of path: String) -> String {
+        let marker = "." + wrappedLayerName
+        guard path.contains(marker) else { return path }
+        return path.split(separator: ".").filter { $0 != Substring(wrappedLayerName) }.joined(separator: ".")
+    }
+
+    /// What to do with a key present on only one side of a load.
+    public enum KeyPolicy: Sendable {
+        /// Throw `ModuleError.stateDictionaryMismatch`.
+        case error
+        /// Leave it out and list it in the report.
+        case report
+    }
+
+    /// Loads parameter values by dotted path — the one way weights enter a module tree.
     ///
-    /// Shapes must match exactly. With `strict`, keys missing from `state` or unknown to the module are
-    /// errors; otherwise they are reported in the result. Nothing is changed when an error is thrown.
+    /// A parameter is looked up by its path, then by its checkpoint name (`base_layer` segments
+    /// removed), so Hugging Face names load into an adapted model. Shapes must match exactly.
+    /// Nothing is changed when an error is thrown.
+    /// - Parameters:
+    ///   - missing: parameters without a value in `state` (default: an error).
+    ///   - unexpected: keys of `state` naming no parameter (default: an error).
+    /// - Throws: `ModuleError.stateDictionaryMismatch` (every offending key) or `.shapeMismatch`.
     @discardableResult
-    public func loadStateDictionary(_ state: [String: Tensor], strict: Bool = true) throws -> StateDictionaryReport {
-        let named = namedParameters()
-        let known = Set(named.map(\.path))
-        let report = StateDictionaryReport(
-            missingKeys: named.map(\.path).filter { state[$0] == nil },
-            unexpectedKeys: state.keys.filter { !known.contains($0) }.sorted())
-        if strict && (!report.missingKeys.isEmpty || !report.unexpectedKeys.isEmpty) {
-            throw ModuleError.stateDictionaryMismatch(missing: report.missingKeys, unexpected: report.unexpectedKeys)
-        }
-        for (path, parameter) in named {
-            if let value = state[path], value.shape != parameter.value.shape {
+    public func loadStateDictionary(_ state: [String: Tensor], missing: KeyPolicy = .error,
+                                    unexpected: KeyPolicy = .error) throws -> StateDictionaryReport {
+        var used = Set<String>()
+        var assignments: [(Variable, Tensor)] = []
+        var missingKeys: [String] = []
+        for (path, parameter) in namedParameters() {
+            let key = state[path] != nil ? path : Module.checkpointName(of: path)
+            guard let value = state[key] else { missingKeys.append(path); continue }
+            guard value.shape == parameter.value.shape else {
                 throw ModuleError.shapeMismatch(path: path, expected: parameter.value.shape, found: value.shape)
             }
+            used.insert(key)
+            assignments.append((parameter, value))
         }
-        for (path, parameter) in named {
-            if let value = state[path] { parameter.value = value }
+        let report = StateDictionaryReport(missingKeys: missingKeys,
+                                           unexpectedKeys: state.keys.filter { !used.contains($0) }.sorted())
+        if (missing == .error && !report.missingKeys.isEmpty) || (unexpected == .error && !report.unexpectedKeys.isEmpty) {
+            throw ModuleError.stateDictionaryMismatch(missing: missing == .error ? report.missingKeys : [],
+                                                      unexpected: unexpected == .error ? report.unexpectedKeys : [])
         }
+        for (parameter, value) in assignments { parameter.value = value }
         return report
+    }
+
+    /// `loadStateDictionary(state)` with both policies `.error` (`strict`) or `.report`.
+    @discardableResult
+    public func loadStateDictionary(_ state: [String: Tensor], strict: Bool) throws -> StateDictionaryReport {
+        try loadStateDictionary(state, missing: strict ? .error : .report, unexpected: strict ? .error : .report)
     }
 }
 
-/// Keys that did not line up when loading a state dictionary non-strictly.
+/// Keys that did not line up when loading a state dictionary.
 public struct StateDictionaryReport: Sendable, Equatable {
     /// Parameters of the module for which the state had no value (left unchanged).
     public var missingKeys: [String]
     /// Keys in the state that name no parameter (ignored).
     public var unexpectedKeys: [String]
+
+    /// A report listing the given keys.
+    public init(missingKeys: [String] = [], unexpectedKeys: [String] = []) {
+        self.missingKeys = missingKeys
+        self.unexpectedKeys = unexpectedKeys
+    }
 }
 
 /// Errors from module tree operations.
@@ -231,6 +326,10 @@ public enum ModuleError: Error, Equatable, Sendable, CustomStringConvertible {
     case shapeMismatch(path: String, expected: [Int], found: [Int])
     /// A strict load found missing or unexpected keys.
     case stateDictionaryMismatch(missing: [String], unexpected: [String])
+    /// A typed child (`@Child`) cannot hold the module it was given.
+    case incompatibleReplacement(path: String, required: String, found: String)
+    /// The module cannot do what was asked (for example update a packed weight in place).
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -238,7 +337,14 @@ public enum ModuleError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidPattern(pattern, reason): return "invalid pattern '\(pattern)': \(reason)"
         case let .shapeMismatch(path, expected, found): return "'\(path)': expected shape \(expected), found \(found)"
         case let .stateDictionaryMismatch(missing, unexpected):
-            return "state dictionary mismatch: missing \(missing), unexpected \(unexpected)"
+            return "state dictionary mismatch: missing \(ModuleError.list(missing)), unexpected \(ModuleError.list(unexpected))"
+        case let .incompatibleReplacement(path, required, found):
+            return "module at '\(path)' must be \(required); cannot put \(found) there"
+        case let .unsupported(message): return message
         }
+    }
+
+    static func list(_ keys: [String]) -> String {
+        keys.isEmpty ? "none" : keys.prefix(10).joined(separator: ", ") + (keys.count > 10 ? " (+\(keys.count - 10) more)" : "")
     }
 }

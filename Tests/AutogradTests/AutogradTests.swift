@@ -24,6 +24,30 @@ struct AutogradTests {
         #expect(right.passed)
     }
 
+    @Test("an input changed between forward and backward stops backward with a clear message")
+    func versionCheck() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let w = Variable(Tensor([1, 2, 3, 4], shape: [2, 2]), requiresGrad: true)
+            let x = Variable(Tensor([1, 1], shape: [1, 2]))
+            let y = Variable.matmul(x, w, transposeB: true).sum()
+            w.value.addScaled(Tensor.ones([2, 2]), by: 0.5)  // an optimizer step before backward
+            y.backward()
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("matmul") && message.contains("modified after the forward pass"))
+    }
+
+    @Test("backward uses the values captured at forward time; an unchanged version passes")
+    func capturedValues() {
+        let w = Variable(Tensor([1, 2], shape: [1, 2]), requiresGrad: true)
+        let x = Variable(Tensor([3, 4], shape: [1, 2]), requiresGrad: true)
+        let versionBefore = w.version
+        (x * w).sum().backward()
+        #expect(w.grad?.scalars == [3, 4] && x.grad?.scalars == [1, 2])
+        w.value = Tensor([5, 6], shape: [1, 2])
+        #expect(w.version == versionBefore + 1)
+    }
+
     @Test("gradients accumulate over shared uses and across backward calls")
     func accumulation() {
         let x = Variable(Tensor([1, 2], shape: [2]), requiresGrad: true)

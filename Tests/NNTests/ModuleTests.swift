@@ -40,7 +40,23 @@ final class DoublingLinear: Module, LinearLayer {
     }
     var inFeatures: Int { base.inFeatures }
     var outFeatures: Int { base.outFeatures }
+    var weightLayout: WeightLayout { base.weightLayout }
+    var isPacked: Bool { false }
+    var bias: Variable? { base.bias }
+    func denseWeight() -> Tensor { base.denseWeight() * 2 }
+    func addToWeight(_ delta: Tensor) throws { try base.addToWeight(delta / 2) }
     func callAsFunction(_ x: Variable) -> Variable { base(x) * 2 }
+}
+
+/// A module with typed children.
+final class TypedBlock: Module {
+    @Child("proj") var proj: any LinearLayer
+    @Child("layers") var layers: ModuleList<RMSNorm>
+    init(generator: inout SeededRandom) {
+        super.init()
+        registerChild(_proj, Linear(inFeatures: 4, outFeatures: 3, generator: &generator))
+        registerChild(_layers, ModuleList([RMSNorm(dimension: 4), RMSNorm(dimension: 4)]))
+    }
 }
 
 @Suite("Module")
@@ -96,6 +112,40 @@ struct ModuleTests {
         #expect(throws: ModuleError.noSuchModule(path: "model.layers.7.self_attn")) {
             try model.replaceModule(at: "model.layers.7.self_attn", with: Module())
         }
+    }
+
+    @Test("@Child properties see replacements; wrong types, removal and modes are checked")
+    func typedChildren() throws {
+        var generator = SeededRandom(seed: 3)
+        let block = TypedBlock(generator: &generator)
+        let x = Variable(.ones([2, 4]))
+        let before = block.proj(x).value
+        block.eval()
+        let original = block.proj as! Linear
+        try block.replaceModule(at: "proj", with: DoublingLinear(original))
+        #expect(block.proj(x).value == before * 2)
+        #expect(block.proj.isTraining == false, "the replacement takes over the evaluation mode")
+        #expect(throws: ModuleError.incompatibleReplacement(path: "proj", required: "LinearLayer", found: "RMSNorm")) {
+            try block.replaceModule(at: "proj", with: RMSNorm(dimension: 4))
+        }
+        #expect(throws: ModuleError.self) { try block.removeChild("proj") }
+        block.registerChild("extra", RMSNorm(dimension: 4))
+        #expect(block.namedParameters().map(\.path).contains("extra.weight"))
+        try block.removeChild("extra")
+        #expect(!block.namedParameters().map(\.path).contains("extra.weight"))
+        #expect(block.layers.count == 2 && block.layers[1] === block.module(at: "layers.1"))
+    }
+
+    @Test("Hugging Face names load into a wrapped layer (base_layer skipped)")
+    func wrappedLoading() throws {
+        let model = makeModel()
+        var generator = SeededRandom(seed: 9)
+        let plain = ToyModel(layers: 2, generator: &generator)
+        let original: Linear = (model.module(at: "model.layers.1.self_attn") as! ToyAttention).child("q_proj")
+        try model.replaceModule(at: "model.layers.1.self_attn.q_proj", with: DoublingLinear(original))
+        try model.loadStateDictionary(plain.stateDictionary())
+        #expect(original.weight.value == plain.stateDictionary()["model.layers.1.self_attn.q_proj.weight"]!)
+        #expect(Module.checkpointName(of: "a.q_proj.base_layer.weight") == "a.q_proj.weight")
     }
 
     @Test("state dictionary round trip; strict, shape and non-strict reports")
