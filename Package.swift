@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "ModelIO", targets: ["ModelIO"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "PEFT", targets: ["PEFT"]),
     ],
     traits: [
         .trait(
@@ -40,7 +41,8 @@ let package = Package(
         .target(name: "ModelIO"),
         .target(name: "Tokenizers", dependencies: ["ModelIO"]),
         .target(name: "Models", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
-        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models"]),
+        .target(name: "PEFT", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Models"]),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),
 
@@ -72,6 +74,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands"]),
+        .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"], exclude: ["Fixtures"]),
     ]
 )

@@ -144,26 +144,43 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
     /// A cache sized for this model.
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
 
-    /// Final hidden states `(B, T, C)` of `ids` laid out `(B, T)`.
+    /// Final hidden states `(B, P + T, C)` of `ids` laid out `(B, T)`.
     ///
     /// - Parameters:
-    ///   - keyMask: `B·S` flags (S = cached + T positions), false for padding keys.
+    ///   - keyMask: `B·T` flags (`B·S` with a cache: S = cached + T positions), false for padding keys.
     ///   - cache: keys and values of earlier positions; the new ones are appended.
-    public func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
+    ///   - prefix: `P` embeddings `[P, C]` placed before every row's tokens at positions 0..<P
+    ///     (prompt tuning's virtual tokens); only on a sequence's first call.
+    public func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
+                             prefix: Variable? = nil) throws -> Variable {
         precondition(batch > 0 && ids.count % batch == 0, "LlamaForCausalLM: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
-        let positions = Array(offset..<(offset + steps))
         var x = try body.embedTokens(ids, shape: [batch, steps])
+        var keyMask = keyMask
+        if let prefix {
+            precondition(prefix.shape.count == 2 && prefix.shape[1] == configuration.hiddenSize && offset == 0,
+                         "LlamaForCausalLM: prefix \(prefix.shape) must be [P, \(configuration.hiddenSize)] on an empty cache")
+            let count = prefix.shape[0]
+            let rows = Variable.concatenate(Array(repeating: prefix.reshaped([1, count, configuration.hiddenSize]), count: batch), axis: 0)
+            x = Variable.concatenate([rows, x], axis: 1)
+            if let mask = keyMask {
+                let width = mask.count / batch
+                keyMask = (0..<batch).flatMap { row in Array(repeating: true, count: count) + mask[(row * width)..<((row + 1) * width)] }
+            }
+        }
+        let total = x.shape[1]
+        let positions = Array(offset..<(offset + total))
         for index in 0..<configuration.layerCount {
             x = body.layers[index](x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
         }
         return body.norm(x)
     }
 
-    /// Vocabulary logits `(B, T, V)` (tied to the embedding when the model has no `lm_head`).
-    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
-        logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache))
+    /// Vocabulary logits `(B, P + T, V)` (tied to the embedding when the model has no `lm_head`).
+    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
+                               prefix: Variable? = nil) throws -> Variable {
+        logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache, prefix: prefix))
     }
 
     public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {

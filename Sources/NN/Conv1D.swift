@@ -38,6 +38,10 @@ public final class Conv1D: Module, LinearLayer {
         precondition(delta.shape == [outFeatures, inFeatures], "Conv1D.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
         weight.value += delta.transposed()
     }
+    public func assignDenseWeight(_ weight: Tensor) throws {
+        precondition(weight.shape == [outFeatures, inFeatures], "Conv1D.assignDenseWeight: \(weight.shape) is not [\(outFeatures), \(inFeatures)]")
+        self.weight.value = weight.transposed()
+    }
 
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "Conv1D(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")

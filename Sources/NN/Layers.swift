@@ -45,6 +45,10 @@ public final class Linear: Module, LinearLayer {
         precondition(delta.shape == [outFeatures, inFeatures], "Linear.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
         weight.value += delta
     }
+    public func assignDenseWeight(_ weight: Tensor) throws {
+        precondition(weight.shape == [outFeatures, inFeatures], "Linear.assignDenseWeight: \(weight.shape) is not [\(outFeatures), \(inFeatures)]")
+        self.weight.value = weight
+    }
 
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")

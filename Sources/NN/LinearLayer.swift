@@ -33,6 +33,9 @@ public protocol LinearLayer: Module {
     /// Adds `delta` (`[outFeatures, inFeatures]`) to the weight in place — how adapters merge.
     /// - Throws: `ModuleError.unsupported` for packed weights.
     func addToWeight(_ delta: Tensor) throws
+    /// Replaces the weight with a dense `[outFeatures, inFeatures]` tensor (restoring an unmerged
+    /// weight exactly). - Throws: `ModuleError.unsupported` for packed weights.
+    func assignDenseWeight(_ weight: Tensor) throws
     /// The bias `[outFeatures]`, if the layer has one.
     var bias: Variable? { get }
 }

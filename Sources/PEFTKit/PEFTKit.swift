@@ -5,3 +5,4 @@
 @_exported import Tokenizers
 @_exported import ModelIO
 @_exported import Models
+@_exported import PEFT

@@ -45,6 +45,7 @@ final class DoublingLinear: Module, LinearLayer {
     var bias: Variable? { base.bias }
     func denseWeight() -> Tensor { base.denseWeight() * 2 }
     func addToWeight(_ delta: Tensor) throws { try base.addToWeight(delta / 2) }
+    func assignDenseWeight(_ weight: Tensor) throws { try base.assignDenseWeight(weight / 2) }
     func callAsFunction(_ x: Variable) -> Variable { base(x) * 2 }
 }
 

@@ -1,0 +1,71 @@
+import Foundation
+import ModelIO
+
+/// The method an adapter configuration describes (`peft_type` in `adapter_config.json`).
+public enum PeftType: String, Sendable, Codable, CaseIterable {
+    case lora = "LORA"
+    case ia3 = "IA3"
+    case promptTuning = "PROMPT_TUNING"
+}
+
+/// An adapter configuration whose JSON is Hugging Face PEFT's `adapter_config.json`.
+///
+/// Each method's configuration reads and writes the same keys PEFT does; keys it does not know are
+/// kept and written back unchanged. `Codable` goes through the same JSON form.
+public protocol AdapterConfiguration: Codable, Sendable {
+    /// The method (`peft_type`).
+    var peftType: PeftType { get }
+    /// `task_type`, e.g. `CAUSAL_LM` or `SEQ_CLS` (nil when unset).
+    var taskType: String? { get set }
+    /// `base_model_name_or_path`: where the base model came from (informational).
+    var baseModelNameOrPath: String? { get set }
+    /// `inference_mode`: true when the adapter was saved for inference only.
+    var inferenceMode: Bool { get set }
+    /// Names (or `.`-suffixes) of modules trained in full and saved with the adapter (`modules_to_save`).
+    var modulesToSave: [String]? { get }
+    /// Reads the configuration from its JSON object.
+    init(json: JSONValue) throws
+    /// The JSON object (PEFT's keys plus any unknown keys read from a file).
+    var json: JSONValue { get }
+    /// Checks every value; throws `PEFTError.invalidConfiguration` naming the field.
+    func validate() throws
+}
+
+extension AdapterConfiguration {
+    public init(from decoder: Decoder) throws { try self.init(json: try JSONValue(from: decoder)) }
+    public func encode(to encoder: Encoder) throws { try json.encode(to: encoder) }
+
+    /// The `adapter_config.json` text: keys sorted, indented by two spaces, as PEFT writes it.
+    public var fileText: String { json.prettyPrinted(indent: 2, sortKeys: true) }
+}
+
+/// Reading any method's configuration.
+public enum AdapterConfigurations {
+    /// Parses `adapter_config.json` text and builds the configuration its `peft_type` names.
+    public static func parse(_ data: Data, path: String = "adapter_config.json") throws -> any AdapterConfiguration {
+        let json: JSONValue
+        do { json = try JSONValue.parse(data) } catch { throw PEFTError.file(path: path, reason: "\(error)") }
+        guard let type = json["peft_type"]?.string else {
+            throw PEFTError.invalidConfiguration(field: "peft_type", reason: "missing (expected LORA, IA3 or PROMPT_TUNING)")
+        }
+        let configuration: any AdapterConfiguration
+        switch PeftType(rawValue: type) {
+        case .lora: configuration = try LoRAConfig(json: json)
+        case .ia3: configuration = try IA3Config(json: json)
+        case .promptTuning: configuration = try PromptTuningConfig(json: json)
+        case nil: throw PEFTError.unsupportedMethod(String(type.prefix(64)))
+        }
+        try configuration.validate()
+        return configuration
+    }
+
+    /// Reads `<folder>/adapter_config.json`.
+    public static func load(from folder: URL) throws -> any AdapterConfiguration {
+        let url = folder.appendingPathComponent("adapter_config.json")
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw PEFTError.file(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? "unreadable" : "no adapter_config.json in the adapter folder")
+        }
+        return try parse(data, path: url.path)
+    }
+}

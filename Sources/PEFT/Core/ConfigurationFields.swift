@@ -1,0 +1,97 @@
+import ModelIO
+
+/// Typed reading of an `adapter_config.json` object: every getter names the field in its error, and
+/// the keys nobody read are kept (`unreadMembers`) so a configuration round-trips unknown keys.
+struct ConfigurationFields {
+    private let members: [(key: String, value: JSONValue)]
+    private var read: Set<String> = []
+
+    init(_ json: JSONValue) throws {
+        guard let members = json.members else {
+            throw PEFTError.invalidConfiguration(field: "(root)", reason: "adapter_config.json must hold a JSON object")
+        }
+        self.members = members
+    }
+
+    /// The value of `key`, nil when absent or null.
+    mutating func value(_ key: String) -> JSONValue? {
+        read.insert(key)
+        guard let value = members.first(where: { $0.key == key })?.value, !value.isNull else { return nil }
+        return value
+    }
+
+    mutating func integer(_ key: String, default fallback: Int) throws -> Int {
+        guard let value = value(key) else { return fallback }
+        guard let integer = value.integer else { throw PEFTError.invalidConfiguration(field: key, reason: "must be an integer") }
+        return integer
+    }
+
+    mutating func number(_ key: String, default fallback: Double) throws -> Double {
+        guard let value = value(key) else { return fallback }
+        guard let number = value.number, number.isFinite else { throw PEFTError.invalidConfiguration(field: key, reason: "must be a number") }
+        return number
+    }
+
+    mutating func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard let value = value(key) else { return fallback }
+        guard let bool = value.bool else { throw PEFTError.invalidConfiguration(field: key, reason: "must be true or false") }
+        return bool
+    }
+
+    mutating func string(_ key: String) throws -> String? {
+        guard let value = value(key) else { return nil }
+        guard let string = value.string else { throw PEFTError.invalidConfiguration(field: key, reason: "must be a string") }
+        return string
+    }
+
+    mutating func strings(_ key: String) throws -> [String]? {
+        guard let value = value(key) else { return nil }
+        if let single = value.string { return [single] }
+        guard let items = value.array, items.allSatisfy({ $0.string != nil }) else {
+            throw PEFTError.invalidConfiguration(field: key, reason: "must be a list of strings")
+        }
+        return items.compactMap(\.string)
+    }
+
+    mutating func integers(_ key: String) throws -> [Int]? {
+        guard let value = value(key) else { return nil }
+        if let single = value.integer { return [single] }
+        guard let items = value.array, items.allSatisfy({ $0.integer != nil }) else {
+            throw PEFTError.invalidConfiguration(field: key, reason: "must be an integer or a list of integers")
+        }
+        return items.compactMap(\.integer)
+    }
+
+    /// An object of pattern → number, in file order.
+    mutating func patternTable(_ key: String) throws -> [(pattern: String, value: Double)] {
+        guard let value = value(key) else { return [] }
+        guard let members = value.members else { throw PEFTError.invalidConfiguration(field: key, reason: "must be an object") }
+        return try members.map { member in
+            guard let number = member.value.number, number.isFinite else {
+                throw PEFTError.invalidConfiguration(field: "\(key).\(member.key)", reason: "must be a number")
+            }
+            return (member.key, number)
+        }
+    }
+
+    /// Members no getter asked for, in file order.
+    var unreadMembers: [(key: String, value: JSONValue)] { members.filter { !read.contains($0.key) } }
+}
+
+/// Builds the JSON object of a configuration: known fields, then the unknown ones kept from loading.
+struct ConfigurationWriter {
+    private(set) var members: [(key: String, value: JSONValue)] = []
+
+    mutating func set(_ key: String, _ value: JSONValue) { members.append((key, value)) }
+    mutating func set(_ key: String, _ value: Int) { set(key, .number(Double(value))) }
+    mutating func set(_ key: String, _ value: Double) { set(key, .number(value)) }
+    mutating func set(_ key: String, _ value: Bool) { set(key, .bool(value)) }
+    mutating func set(_ key: String, _ value: String?) { set(key, value.map { .string($0) } ?? .null) }
+    mutating func set(_ key: String, _ value: [String]?) { set(key, value.map { .array($0.map { .string($0) }) } ?? .null) }
+
+    /// The object, with `extra` members whose keys are not already present.
+    func object(extra: [(key: String, value: JSONValue)]) -> JSONValue {
+        let known = Set(members.map(\.key))
+        return .object(members + extra.filter { !known.contains($0.key) })
+    }
+}

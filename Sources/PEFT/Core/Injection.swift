@@ -1,0 +1,202 @@
+import Autograd
+import Models
+import NN
+import Tensors
+
+/// The targeting core every method shares: which modules a configuration selects, wrapping them,
+/// and undoing it.
+enum Injection {
+    /// What a configuration selects in a model, computed before anything changes.
+    struct Plan {
+        /// Linear layers to adapt, by path.
+        var targets: [(path: String, layer: any LinearLayer)]
+        /// Linear layers to train in full (`modules_to_save`), by path.
+        var modulesToSave: [(path: String, layer: any LinearLayer)]
+    }
+
+    /// The linear modules of `model` that adapters may target: every `LinearLayer` not inside an
+    /// adapter or `modules_to_save` wrapper (the wrappers themselves count, under the wrapped path).
+    static func linearModules(in model: Module) -> [(path: String, layer: any LinearLayer)] {
+        var result: [(String, any LinearLayer)] = []
+        var wrappers: [String] = []
+        for (path, module) in model.namedModules() where !path.isEmpty {
+            if wrappers.contains(where: { path.hasPrefix($0 + ".") }) { continue }
+            if module is any AdapterLayer || module is ModulesToSaveLayer { wrappers.append(path) }
+            if let layer = module as? any LinearLayer { result.append((path, layer)) }
+        }
+        return result
+    }
+
+    /// The architecture's default targets when a configuration names none (PEFT's tables).
+    static func defaultTargets(for model: Module, method: PeftType) -> (targets: TargetModules, feedforward: TargetModules?) {
+        let llama = model is LlamaForCausalLM || model is LlamaForSequenceClassification
+        let gpt2 = model is GPT2LMHeadModel
+        switch (method, llama, gpt2) {
+        case (.ia3, true, _): return (.names(["k_proj", "v_proj", "down_proj"]), .names(["down_proj"]))
+        case (.ia3, _, true): return (.names(["c_attn", "mlp.c_proj"]), .names(["mlp.c_proj"]))
+        case (.ia3, _, _): return (.names(["key", "value", "output.dense"]), .names(["output.dense"]))
+        case (_, true, _): return (.names(["q_proj", "v_proj"]), nil)
+        case (_, _, true): return (.names(["c_attn"]), nil)
+        default: return (.names(["query", "value"]), nil)
+        }
+    }
+
+    /// `modules_to_save` with PEFT's additions for sequence classification (the head trains).
+    static func modulesToSave(_ configuration: any AdapterConfiguration) -> [String] {
+        var names = configuration.modulesToSave ?? []
+        if configuration.taskType == "SEQ_CLS" { names += ["classifier", "score"].filter { !names.contains($0) } }
+        return names
+    }
+
+    private static func isUnder(_ path: String, anyOf names: [String]) -> Bool {
+        names.contains { name in path == name || path.hasSuffix("." + name) || path.hasPrefix(name + ".") || path.contains("." + name + ".") }
+    }
+
+    /// Selects targets without changing the model.
+    static func plan(_ configuration: any AdapterConfiguration, model: Module) throws -> Plan {
+        let linear = linearModules(in: model)
+        let saveNames = modulesToSave(configuration)
+        let targets: TargetModules, exclude: TargetModules?
+        var layers: [Int]? = nil, layerPatterns: [String] = []
+        switch configuration {
+        case let lora as LoRAConfig:
+            targets = lora.targetModules ?? defaultTargets(for: model, method: .lora).targets
+            exclude = lora.excludeModules
+            layers = lora.layersToTransform
+            layerPatterns = lora.layersPattern ?? []
+        case let ia3 as IA3Config:
+            targets = ia3.targetModules ?? defaultTargets(for: model, method: .ia3).targets
+            exclude = ia3.excludeModules
+        default:
+            throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
+        }
+        // all-linear: the last names of every linear layer except the output head.
+        let allLinearNames = Set(linear.map { String($0.path.split(separator: ".").last!) }.filter { $0 != "lm_head" })
+        var selected: [(String, any LinearLayer)] = []
+        for (path, module) in model.namedModules() where !path.isEmpty {
+            guard targets.matches(path, allLinearNames: allLinearNames) else { continue }
+            if let exclude, exclude.matches(path, allLinearNames: allLinearNames) { continue }
+            if isUnder(path, anyOf: saveNames) { continue }
+            if let layers {
+                guard case .names = targets, let index = layerIndex(of: path, patterns: layerPatterns), layers.contains(index) else { continue }
+            }
+            if linear.contains(where: { $0.path == path }), let layer = module as? any LinearLayer {
+                selected.append((path, layer))
+            } else if !linear.contains(where: { path.hasPrefix($0.path + ".") }) {
+                throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: configuration.peftType.rawValue)
+            }
+        }
+        guard !selected.isEmpty else {
+            throw PEFTError.noTargetModules(targets: targets.summary, linearModules: linear.map(\.path))
+        }
+        let toSave = linear.filter { entry in saveNames.contains { entry.path == $0 || entry.path.hasSuffix("." + $0) } }
+        return Plan(targets: selected, modulesToSave: toSave)
+    }
+
+    /// Wraps the planned modules and adds adapter `name`; returns the configuration as stored
+    /// (`fan_in_fan_out` set when a target stores `[in, out]`).
+    static func apply(_ plan: Plan, configuration: any AdapterConfiguration, adapterName name: String, model: Module,
+                      generator: inout SeededRandom) throws -> any AdapterConfiguration {
+        var stored = configuration
+        let transposed = plan.targets.contains { $0.layer.weightLayout == .inputsByOutputs }
+        for (path, layer) in plan.targets {
+            switch configuration {
+            case let lora as LoRAConfig:
+                let wrapper: LoRALayer
+                if let existing = layer as? LoRALayer { wrapper = existing } else {
+                    guard !(layer is any AdapterLayer) else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: "LoRA") }
+                    wrapper = LoRALayer(wrapping: layer)
+                    try model.replaceModule(at: path, with: wrapper)
+                }
+                let (rank, alpha) = lora.rankAndAlpha(for: path)
+                wrapper.addAdapter(name, rank: rank, alpha: alpha, dropout: lora.dropout, rsLoRA: lora.useRSLoRA, useDoRA: lora.useDoRA,
+                                   initialization: lora.initialization, generator: &generator)
+                if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
+            case let ia3 as IA3Config:
+                let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
+                let isFeedforward = feedforward?.matches(path, allLinearNames: []) ?? false
+                let wrapper: IA3Layer
+                if let existing = layer as? IA3Layer { wrapper = existing } else {
+                    guard !(layer is any AdapterLayer) else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: "IA3") }
+                    wrapper = IA3Layer(wrapping: layer, isFeedforward: isFeedforward)
+                    try model.replaceModule(at: path, with: wrapper)
+                }
+                wrapper.addAdapter(name, identity: ia3.initializeToIdentity, generator: &generator)
+                if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
+            default:
+                throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
+            }
+        }
+        for (path, layer) in plan.modulesToSave {
+            let wrapper: ModulesToSaveLayer
+            if let existing = layer as? ModulesToSaveLayer { wrapper = existing } else {
+                wrapper = ModulesToSaveLayer(wrapping: layer)
+                try model.replaceModule(at: path, with: wrapper)
+            }
+            try wrapper.addAdapter(name, path: path)
+            if wrapper.activeAdapter == nil { wrapper.activeAdapter = name }
+        }
+        if transposed, var lora = stored as? LoRAConfig { lora.fanInFanOut = true; stored = lora }
+        if transposed, var ia3 = stored as? IA3Config { ia3.fanInFanOut = true; stored = ia3 }
+        return stored
+    }
+
+    /// Every adapter layer of the model.
+    static func adapterLayers(in model: Module) -> [any AdapterLayer] {
+        model.namedModules().compactMap { $0.module as? any AdapterLayer }
+    }
+
+    /// Removes adapter `name` everywhere; wrappers left without adapters are replaced by what they wrap.
+    static func remove(_ name: String, from model: Module) {
+        for (path, module) in model.namedModules().reversed() {
+            if let layer = module as? any AdapterLayer {
+                layer.deleteAdapter(name)
+                if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.baseLayer) }
+            } else if let layer = module as? ModulesToSaveLayer {
+                layer.deleteAdapter(name)
+                if layer.copy(name) == nil && (try? layer.copies.children.isEmpty) ?? true { try? model.replaceModule(at: path, with: layer.original) }
+            }
+        }
+    }
+
+    /// Replaces every wrapper by its base layer (`modules_to_save`: by the active adapter's copy).
+    static func unwrapAll(_ model: Module, activeAdapter: String) throws {
+        for (path, module) in model.namedModules().reversed() {
+            if let layer = module as? any AdapterLayer {
+                try model.replaceModule(at: path, with: layer.baseLayer)
+            } else if let layer = module as? ModulesToSaveLayer {
+                try model.replaceModule(at: path, with: (layer.copy(activeAdapter) ?? layer.original) as Module)
+            }
+        }
+    }
+
+    /// The tensors adapter `name` trains and saves, with their PEFT keys (without `base_model.model.`):
+    /// adapter tensors, `modules_to_save` copies under the plain name, and biases per `bias`.
+    static func trainableTensors(_ name: String, configuration: any AdapterConfiguration, model: Module)
+        -> [(key: String, parameter: Variable)] {
+        var result: [(String, Variable)] = []
+        let bias = (configuration as? LoRAConfig)?.bias ?? LoRABias.none
+        var wrapped: [String] = []
+        for (path, module) in model.namedModules() where !path.isEmpty {
+            if let layer = module as? any AdapterLayer {
+                wrapped.append(path)
+                result += layer.adapterTensors(name).map { ("\(path).\($0.key)", $0.parameter) }
+                if bias == .loraOnly, layer is LoRALayer, layer.adapterNames.contains(name), let b = layer.baseLayer.bias {
+                    result.append(("\(path).\(Module.wrappedLayerName).bias", b))
+                }
+            } else if let layer = module as? ModulesToSaveLayer {
+                wrapped.append(path)
+                if let copy = layer.copy(name) {
+                    result += copy.namedParameters().map { ("\(path).\($0.path)", $0.parameter) }
+                }
+            }
+        }
+        if bias == .all {
+            for (path, parameter) in model.namedParameters() where path.hasSuffix(".bias") {
+                guard !path.contains(".modules_to_save.") && !path.contains(".original_module.") else { continue }
+                result.append((path, parameter))
+            }
+        }
+        return result
+    }
+}

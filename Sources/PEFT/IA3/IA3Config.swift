@@ -1,0 +1,81 @@
+import ModelIO
+
+/// An IA³ configuration with Hugging Face PEFT's JSON keys: learned vectors that rescale the
+/// outputs of the targets, or the inputs of those also listed in `feedforward_modules`.
+public struct IA3Config: AdapterConfiguration, Equatable {
+    public var peftType: PeftType { .ia3 }
+    public var taskType: String?
+    public var baseModelNameOrPath: String?
+    public var inferenceMode: Bool
+    /// `target_modules`; nil picks the architecture's default (Llama: `k_proj`, `v_proj`, `down_proj`).
+    public var targetModules: TargetModules?
+    /// `exclude_modules`.
+    public var excludeModules: TargetModules?
+    /// `feedforward_modules`: targets whose input (not output) is scaled; nil picks the default.
+    public var feedforwardModules: TargetModules?
+    public var modulesToSave: [String]?
+    /// `init_ia3_weights`: start at ones (identity) when true, random otherwise.
+    public var initializeToIdentity: Bool
+    /// `fan_in_fan_out`.
+    public var fanInFanOut: Bool
+    /// Keys read from a file that this type does not know, written back unchanged.
+    public var unknownMembers: [(key: String, value: JSONValue)] = []
+
+    public init(targetModules: TargetModules? = nil, feedforwardModules: TargetModules? = nil, excludeModules: TargetModules? = nil,
+                modulesToSave: [String]? = nil, initializeToIdentity: Bool = true, fanInFanOut: Bool = false,
+                taskType: String? = "CAUSAL_LM", baseModelNameOrPath: String? = nil, inferenceMode: Bool = false) {
+        self.targetModules = targetModules
+        self.feedforwardModules = feedforwardModules
+        self.excludeModules = excludeModules
+        self.modulesToSave = modulesToSave
+        self.initializeToIdentity = initializeToIdentity
+        self.fanInFanOut = fanInFanOut
+        self.taskType = taskType
+        self.baseModelNameOrPath = baseModelNameOrPath
+        self.inferenceMode = inferenceMode
+    }
+
+    public init(json: JSONValue) throws {
+        var fields = try ConfigurationFields(json)
+        _ = fields.value("peft_type")
+        taskType = try fields.string("task_type")
+        baseModelNameOrPath = try fields.string("base_model_name_or_path")
+        inferenceMode = try fields.bool("inference_mode", default: false)
+        targetModules = try fields.value("target_modules").map { try TargetModules(json: $0, field: "target_modules") }
+        excludeModules = try fields.value("exclude_modules").map { try TargetModules(json: $0, field: "exclude_modules") }
+        feedforwardModules = try fields.value("feedforward_modules").map { try TargetModules(json: $0, field: "feedforward_modules") }
+        modulesToSave = try fields.strings("modules_to_save")
+        initializeToIdentity = try fields.bool("init_ia3_weights", default: true)
+        fanInFanOut = try fields.bool("fan_in_fan_out", default: false)
+        unknownMembers = fields.unreadMembers
+    }
+
+    public var json: JSONValue {
+        var writer = ConfigurationWriter()
+        writer.set("peft_type", PeftType.ia3.rawValue)
+        writer.set("task_type", taskType)
+        writer.set("base_model_name_or_path", baseModelNameOrPath)
+        writer.set("inference_mode", inferenceMode)
+        writer.set("target_modules", targetModules?.json ?? .null)
+        writer.set("exclude_modules", excludeModules?.json ?? .null)
+        writer.set("feedforward_modules", feedforwardModules?.json ?? .null)
+        writer.set("modules_to_save", modulesToSave)
+        writer.set("init_ia3_weights", initializeToIdentity)
+        writer.set("fan_in_fan_out", fanInFanOut)
+        return writer.object(extra: unknownMembers)
+    }
+
+    public func validate() throws {
+        try targetModules?.validate(field: "target_modules")
+        try excludeModules?.validate(field: "exclude_modules")
+        try feedforwardModules?.validate(field: "feedforward_modules")
+        if case let .names(targets)? = targetModules, case let .names(feedforward)? = feedforwardModules {
+            let outside = feedforward.filter { !targets.contains($0) }
+            guard outside.isEmpty else {
+                throw PEFTError.invalidConfiguration(field: "feedforward_modules", reason: "\(outside) are not in target_modules")
+            }
+        }
+    }
+
+    public static func == (lhs: IA3Config, rhs: IA3Config) -> Bool { lhs.json == rhs.json }
+}

@@ -1,0 +1,66 @@
+import Autograd
+import NN
+import Tensors
+
+/// IA³ around any `LinearLayer`: a learned vector `ia3_l.<adapter>` scales the output (`[out, 1]`)
+/// or, for feed-forward modules, the input (`[1, in]`) of the base layer, as in Hugging Face PEFT.
+public final class IA3Layer: Module, AdapterLayer {
+    @Child("base_layer") public var baseLayer: any LinearLayer
+    @Child("ia3_l") var vectors: Module
+
+    /// True when the input (not the output) is scaled.
+    public let isFeedforward: Bool
+    public private(set) var adapterNames: [String] = []
+    public var activeAdapters: [String] = []
+    public var adaptersDisabled = false
+    private var mergeState = MergeState()
+    public var mergedAdapters: [String] { mergeState.merged }
+
+    /// Wraps `base` (no adapter yet).
+    public init(wrapping base: any LinearLayer, isFeedforward: Bool) {
+        self.isFeedforward = isFeedforward
+        super.init()
+        registerChild(_baseLayer, base)
+        registerChild(_vectors, Module())
+    }
+
+    /// Adds a vector of ones (or random values near one when `identity` is false).
+    public func addAdapter(_ name: String, identity: Bool, generator: inout SeededRandom) {
+        precondition(!adapterNames.contains(name), "IA3Layer: adapter '\(name)' exists")
+        let shape = isFeedforward ? [1, inFeatures] : [outFeatures, 1]
+        let value: Tensor = identity ? .ones(shape) : .randomNormal(shape, mean: 1, std: 0.1, generator: &generator)
+        vectors.registerParameter(name, Variable(value, requiresGrad: true))
+        adapterNames.append(name)
+    }
+
+    public func deleteAdapter(_ name: String) {
+        guard vectors.removeParameter(name) != nil else { return }
+        adapterNames.removeAll { $0 == name }
+        activeAdapters.removeAll { $0 == name }
+    }
+
+    public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
+        vectors.optionalParameter(name).map { [("ia3_l", $0)] } ?? []
+    }
+
+    // x: (…, in) → (…, out)
+    public func callAsFunction(_ x: Variable) -> Variable {
+        let active = activeAdapters.compactMap { vectors.optionalParameter($0) }
+        guard !adaptersDisabled, mergedAdapters.isEmpty, !active.isEmpty else { return baseLayer(x) }
+        let scaling = active.dropFirst().reduce(active[0].reshaped([-1])) { $0 * $1.reshaped([-1]) }
+        return isFeedforward ? baseLayer(x * scaling) : baseLayer(x) * scaling
+    }
+
+    public func merge(_ names: [String]) throws {
+        let names = names.filter { adapterNames.contains($0) && !mergedAdapters.contains($0) }
+        guard !names.isEmpty else { return }
+        try mergeState.willMerge(names, base: baseLayer)
+        for name in names {
+            let vector = vectors.parameter(name).value  // [1, in] scales columns, [out, 1] rows
+            try baseLayer.assignDenseWeight(baseLayer.denseWeight() * vector)
+            if !isFeedforward, let bias = baseLayer.bias { bias.value = bias.value * vector.reshaped([-1]) }
+        }
+    }
+
+    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
+}

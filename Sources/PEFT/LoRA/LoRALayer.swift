@@ -1,0 +1,148 @@
+import Autograd
+import Foundation
+import NN
+import Tensors
+
+/// LoRA (and its rsLoRA and DoRA variants) around any `LinearLayer`: dense, `Conv1D` or packed.
+///
+/// In-memory paths follow Hugging Face PEFT: `q_proj.base_layer.weight`, `q_proj.lora_A.<adapter>.weight`
+/// `[r, in]`, `q_proj.lora_B.<adapter>.weight` `[out, r]`, and with DoRA
+/// `q_proj.lora_magnitude_vector.<adapter>` `[out]`. Training never forms `B·A` for plain LoRA:
+/// the adapter path is `dropout(x)·Aᵀ·Bᵀ·s` (two thin GEMMs), and the frozen base gets no weight
+/// gradient.
+public final class LoRALayer: Module, AdapterLayer {
+    /// One adapter's hyper-parameters.
+    public struct Settings: Sendable, Equatable {
+        public var rank: Int
+        public var alpha: Double
+        /// `α/r` or `α/√r`.
+        public var scaling: Float
+        public var useDoRA: Bool
+        public var dropout: Double
+    }
+
+    @Child("base_layer") public var baseLayer: any LinearLayer
+    @Child("lora_A") var loraA: Module
+    @Child("lora_B") var loraB: Module
+    @Child("lora_dropout") var loraDropout: Module
+    @Child("lora_magnitude_vector") var magnitudes: Module
+
+    /// Settings by adapter name.
+    public private(set) var settings: [String: Settings] = [:]
+    public private(set) var adapterNames: [String] = []
+    public var activeAdapters: [String] = []
+    public var adaptersDisabled = false
+    private var mergeState = MergeState()
+    public var mergedAdapters: [String] { mergeState.merged }
+
+    /// Wraps `base` (no adapter yet; see `addAdapter`).
+    public init(wrapping base: any LinearLayer) {
+        super.init()
+        registerChild(_baseLayer, base)
+        registerChild(_loraA, Module())
+        registerChild(_loraB, Module())
+        registerChild(_loraDropout, Module())
+        registerChild(_magnitudes, Module())
+    }
+
+    /// Adds an adapter named `name` initialised as `initialization` says (DoRA's magnitude starts at
+    /// the row norms of `W₀ + s·B·A`).
+    public func addAdapter(_ name: String, rank: Int, alpha: Double, dropout: Double, rsLoRA: Bool, useDoRA: Bool,
+                           initialization: LoRAInitialization, generator: inout SeededRandom) {
+        precondition(settings[name] == nil, "LoRALayer: adapter '\(name)' exists")
+        let scaling = LoRAConfig.scaling(rank: rank, alpha: alpha, rsLoRA: rsLoRA)
+        let a = Linear(inFeatures: inFeatures, outFeatures: rank, bias: false, generator: &generator)
+        let b = Linear(inFeatures: rank, outFeatures: outFeatures, bias: false, generator: &generator)
+        switch initialization {
+        case .standard: b.weight.value = .zeros(b.weight.shape)
+        case .gaussian:
+            a.weight.value = .randomNormal(a.weight.shape, std: 1 / Float(rank), generator: &generator)
+            b.weight.value = .zeros(b.weight.shape)
+        case .random: break
+        }
+        loraA.registerChild(name, a)
+        loraB.registerChild(name, b)
+        let dropoutLayer = Dropout(probability: Float(dropout), seed: generator.next())
+        if !isTraining { dropoutLayer.eval() }
+        loraDropout.registerChild(name, dropoutLayer)
+        settings[name] = Settings(rank: rank, alpha: alpha, scaling: scaling, useDoRA: useDoRA, dropout: dropout)
+        adapterNames.append(name)
+        if useDoRA {
+            let norm = withoutGradients { rowNorms(of: baseLayer.denseWeight() + deltaWeight(name)) }
+            magnitudes.registerParameter(name, Variable(norm, requiresGrad: true))
+        }
+    }
+
+    public func deleteAdapter(_ name: String) {
+        guard settings.removeValue(forKey: name) != nil else { return }
+        for container in [loraA, loraB, loraDropout] { _ = try? container.removeChild(name) }
+        magnitudes.removeParameter(name)
+        adapterNames.removeAll { $0 == name }
+        activeAdapters.removeAll { $0 == name }
+    }
+
+    public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
+        guard let setting = settings[name] else { return [] }
+        let a: Linear = loraA.child(name), b: Linear = loraB.child(name)
+        var tensors: [(String, Variable)] = [("lora_A.weight", a.weight), ("lora_B.weight", b.weight)]
+        if setting.useDoRA { tensors.append(("lora_magnitude_vector", magnitudes.parameter(name))) }
+        return tensors
+    }
+
+    /// `s·B·A` `[out, in]` of one adapter (used for merging and DoRA's norm, never in LoRA training).
+    func deltaWeight(_ name: String) -> Tensor {
+        let a: Linear = loraA.child(name), b: Linear = loraB.child(name)
+        return Tensor.matmul(b.weight.value, a.weight.value) * settings[name]!.scaling
+    }
+
+    // x: (…, in) → (…, out)
+    public func callAsFunction(_ x: Variable) -> Variable {
+        var result = baseLayer(x)
+        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
+        for name in activeAdapters {
+            guard let setting = settings[name] else { continue }
+            let a: Linear = loraA.child(name), b: Linear = loraB.child(name), dropout: Dropout = loraDropout.child(name)
+            let dropped = dropout(x)
+            let update = b(a(dropped)) * setting.scaling  // never B·A: two thin GEMMs
+            guard setting.useDoRA else {
+                result = result + update
+                continue
+            }
+            // DoRA: m/‖W₀ + sBA‖ rescales base and update; the norm is a constant in backward (as in PEFT).
+            let weight = baseLayer.denseWeight()
+            let norm = withoutGradients { rowNorms(of: weight + deltaWeight(name)) }
+            let scale = magnitudes.parameter(name) / Variable(norm)
+            let baseResult: Variable
+            if setting.dropout == 0 || !isTraining {
+                baseResult = baseLayer.bias.map { result - $0 } ?? result
+            } else {
+                baseResult = Variable.matmul(dropped, Variable(weight), transposeB: true)
+            }
+            result = result + (scale - 1) * baseResult + scale * update
+        }
+        return result
+    }
+
+    public func merge(_ names: [String]) throws {
+        let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
+        guard !names.isEmpty else { return }
+        try mergeState.willMerge(names, base: baseLayer)
+        for name in names {
+            let weight = baseLayer.denseWeight()
+            let delta = deltaWeight(name)
+            if settings[name]!.useDoRA {
+                let factor = magnitudes.parameter(name).value / rowNorms(of: weight + delta)
+                try baseLayer.assignDenseWeight((weight + delta) * factor.reshaped([-1, 1]))
+            } else {
+                try baseLayer.addToWeight(delta)
+            }
+        }
+    }
+
+    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
+}
+
+/// The Euclidean norm of each row of `[rows, columns]`, `[rows]`.
+func rowNorms(of matrix: Tensor) -> Tensor {
+    (matrix * matrix).sum(axis: 1).squareRoot()
+}

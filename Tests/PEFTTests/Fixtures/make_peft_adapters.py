@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Adapters written by Hugging Face PEFT on the tiny fixture models, with the logits they produce.
+
+    python Tests/PEFTTests/Fixtures/make_peft_adapters.py            # write the fixtures
+    python Tests/PEFTTests/Fixtures/make_peft_adapters.py --check DIR  # the reverse direction
+
+Needs a virtualenv with torch, transformers and peft. The base models are the tiny fixtures of
+Tests/ModelsTests/Fixtures (made by make_tiny_models.py). PEFT initialises LoRA's B (and IA3's
+vectors) so that the adapted model equals the base; every adapter weight is randomised here with a
+fixed seed so that the fixtures test real arithmetic.
+
+Write mode: for each case, <case>/adapter_config.json + adapter_model.safetensors (as
+`save_pretrained` writes them) and <case>/reference.json with the input ids and the logits of the
+adapted model.
+
+Check mode (the reverse direction): DIR holds adapters that PEFTKit saved (one folder per case, with
+a `peftkit_logits.json` next to the adapter: base model name, input ids and PEFTKit's logits, written
+by the opt-in test `PEFTKIT_EXPORT_ADAPTERS=DIR swift test --filter PEFTInterop`). Each is loaded
+with `PeftModel.from_pretrained` and the maximum absolute logit difference is printed.
+"""
+import json
+import os
+import sys
+
+import torch
+from peft import IA3Config, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from transformers import AutoModelForCausalLM, BertForSequenceClassification
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODELS = os.path.join(HERE, "..", "..", "ModelsTests", "Fixtures")
+
+
+def base(name):
+    path = os.path.join(MODELS, name)
+    if name == "tiny-bert":
+        return BertForSequenceClassification.from_pretrained(path).eval()
+    return AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def reference_inputs(name):
+    ref = json.load(open(os.path.join(MODELS, name, "reference.json")))
+    ids = ref["input_ids"]
+    rows = 2
+    kwargs = {}
+    if "attention_mask" in ref:
+        kwargs["attention_mask"] = torch.tensor(ref["attention_mask"]).view(rows, -1)
+    if "token_type_ids" in ref:
+        kwargs["token_type_ids"] = torch.tensor(ref["token_type_ids"]).view(rows, -1)
+    return ids, torch.tensor(ids).view(rows, -1), kwargs
+
+
+def randomise(model, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            if "ia3_l" in name or "lora_magnitude_vector" in name:
+                parameter.copy_(parameter + 0.3 * torch.randn(parameter.shape, generator=generator))
+            else:
+                parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
+
+
+CASES = {
+    # q/k/v/o with rank and alpha patterns (q_proj and k_proj exercise the GGUF row order).
+    "llama-lora": ("tiny-llama", lambda: LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, lora_dropout=0.1,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        rank_pattern={"o_proj": 2}, alpha_pattern={"v_proj": 16})),
+    # rsLoRA on every linear layer of two of the three blocks.
+    "llama-rslora": ("tiny-llama", lambda: LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, use_rslora=True,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        layers_to_transform=[0, 2])),
+    # DoRA, with a regex target.
+    "llama-dora": ("tiny-llama", lambda: LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, use_dora=True,
+        target_modules=r".*\.(q_proj|v_proj|down_proj)")),
+    "llama-ia3": ("tiny-llama", lambda: IA3Config(
+        task_type=TaskType.CAUSAL_LM, target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"])),
+    "llama-prompt": ("tiny-llama", lambda: PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=5)),
+    # GPT-2's Conv1D (fan_in_fan_out).
+    "gpt2-lora": ("tiny-gpt2", lambda: LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True)),
+    # BERT classifier with a trained head (modules_to_save) and trainable biases.
+    "bert-lora": ("tiny-bert", lambda: LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=4, lora_alpha=4, target_modules=["query", "value"], bias="lora_only",
+        modules_to_save=["classifier"])),
+}
+
+
+def logits_of(model, name, tensor, kwargs):
+    with torch.no_grad():
+        out = model(input_ids=tensor, **kwargs).logits
+    return out
+
+
+def write():
+    for index, (case, (model_name, make_config)) in enumerate(sorted(CASES.items())):
+        torch.manual_seed(100 + index)
+        model = get_peft_model(base(model_name), make_config())
+        randomise(model, 200 + index)
+        model.eval()
+        ids, tensor, kwargs = reference_inputs(model_name)
+        logits = logits_of(model, model_name, tensor, kwargs)
+        folder = os.path.join(HERE, case)
+        model.peft_config["default"].base_model_name_or_path = model_name  # not this machine's path
+        model.save_pretrained(folder)
+        json.dump({"base": model_name, "input_ids": ids, "shape": list(logits.shape),
+                   "logits": [round(v, 7) for v in logits.flatten().tolist()]}, open(os.path.join(folder, "reference.json"), "w"))
+        print("wrote", folder, list(logits.shape))
+
+
+def check(directory):
+    worst = 0.0
+    for case in sorted(os.listdir(directory)):
+        folder = os.path.join(directory, case)
+        info_path = os.path.join(folder, "peftkit_logits.json")
+        if not os.path.exists(info_path):
+            continue
+        info = json.load(open(info_path))
+        model = PeftModel.from_pretrained(base(info["base"]), folder).eval()
+        _, tensor, kwargs = reference_inputs(info["base"])
+        logits = logits_of(model, info["base"], tensor, kwargs)
+        expected = torch.tensor(info["logits"]).view(logits.shape)
+        difference = (logits - expected).abs().max().item()
+        worst = max(worst, difference)
+        print(f"{case}: max |PEFT - PEFTKit| = {difference:.3g}")
+    print(f"worst {worst:.3g}")
+    sys.exit(0 if worst < 1e-4 else 1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        check(sys.argv[2])
+    else:
+        write()
