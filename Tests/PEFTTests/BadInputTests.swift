@@ -1,0 +1,85 @@
+import Foundation
+import Models
+import NN
+import PEFT
+import Testing
+import Tensors
+
+/// Broken adapter folders and configurations give typed errors and leave the model untouched.
+@Suite("PEFT bad input")
+struct PEFTBadInputTests {
+    /// A copy of a fixture adapter folder with `edit` applied.
+    func brokenCopy(of name: String, _ edit: (URL) throws -> Void) throws -> URL {
+        let folder = Fixture.temporaryFolder()
+        try FileManager.default.copyItem(at: Fixture.adapters.appendingPathComponent(name), to: folder)
+        try edit(folder)
+        return folder
+    }
+
+    func expectUnchangedFailure(_ folder: URL, base: String = "tiny-llama", _ check: (Error) -> Bool) throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try Fixture.base(base)
+        let paths = model.namedParameters().map(\.path)
+        do {
+            _ = try PeftModel.load(model, adapter: folder)
+            Issue.record("loading \(folder.lastPathComponent) should fail")
+        } catch {
+            #expect(check(error), "\(error)")
+        }
+        #expect(model.namedParameters().map(\.path) == paths, "a failed load must not leave adapters behind")
+    }
+
+    @Test("missing or malformed config, unknown peft_type")
+    func configurations() throws {
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try FileManager.default.removeItem(at: $0.appendingPathComponent("adapter_config.json")) }) {
+            "\($0)".contains("no adapter_config.json")
+        }
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try Data("{\"peft_type\": ".utf8).write(to: $0.appendingPathComponent("adapter_config.json")) }) {
+            "\($0)".contains("invalid JSON")
+        }
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try Data("{\"peft_type\": \"LOHA\", \"r\": 4}".utf8).write(to: $0.appendingPathComponent("adapter_config.json")) }) {
+            ($0 as? PEFTError) == .unsupportedMethod("LOHA")
+        }
+        for (json, field) in [("{\"peft_type\": \"LORA\", \"r\": 0}", "r"), ("{\"peft_type\": \"LORA\", \"lora_dropout\": 1.5}", "lora_dropout"),
+                              ("{\"peft_type\": \"LORA\", \"target_modules\": \"([\"}", "target_modules"),
+                              ("{\"peft_type\": \"IA3\", \"target_modules\": [\"k_proj\"], \"feedforward_modules\": [\"down_proj\"]}", "feedforward_modules")] {
+            #expect { try AdapterConfigurations.parse(Data(json.utf8)) } throws: { error in
+                if case let .invalidConfiguration(name, _)? = error as? PEFTError { return name == field }
+                return false
+            }
+        }
+    }
+
+    @Test("weights whose keys or shapes do not fit; an adapter for another architecture")
+    func weights() throws {
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { folder in
+            // Rank 4 in the config, rank 2 tensors in the file (the o_proj ones): every mismatch is listed.
+            var config = try String(contentsOf: folder.appendingPathComponent("adapter_config.json"), encoding: .utf8)
+            config = config.replacingOccurrences(of: "\"o_proj\": 2", with: "\"o_proj\": 3")
+            try Data(config.utf8).write(to: folder.appendingPathComponent("adapter_config.json"))
+        }) { error in
+            guard case let .adapterMismatch(_, problems)? = error as? PEFTError else { return false }
+            return problems.count == 6 && problems.allSatisfy { $0.contains("o_proj") }
+        }
+        try expectUnchangedFailure(try brokenCopy(of: "gpt2-lora") { _ in }) { error in
+            if case .noTargetModules(_, let modules)? = error as? PEFTError { return modules.contains("model.layers.0.self_attn.q_proj") }
+            return false
+        }
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { folder in
+            try Data("not safetensors".utf8).write(to: folder.appendingPathComponent("adapter_model.safetensors"))
+        }) { ($0 as? PEFTError).map { if case .file = $0 { return true } else { return false } } ?? false }
+    }
+
+    @Test("targets that match nothing list the linear modules; a non-linear target is refused")
+    func targeting() throws {
+        let model = try Fixture.base("tiny-llama")
+        #expect { try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 2, targetModules: ["query"])) } throws: { error in
+            if case .noTargetModules(_, let modules)? = error as? PEFTError { return modules.count == 22 }
+            return false
+        }
+        #expect(throws: PEFTError.unsupportedTarget(path: "model.layers.0.input_layernorm", type: "RMSNorm", method: "LORA")) {
+            try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 2, targetModules: .pattern(".*layers\\.0\\.input_layernorm")))
+        }
+        #expect(model.namedParameters().allSatisfy { !$0.path.contains("lora") })
+    }
+}
