@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import PEFT
 import Tokenizers
 
 /// `peftkit generate`: stream a model's answer to a prompt.
@@ -12,6 +13,7 @@ enum GenerateCommand {
 
     OPTIONS:
       --model PATH                A .gguf file or a Hugging Face folder (config.json, safetensors, tokenizer.json)
+      --adapter DIR               A PEFT adapter folder (LoRA, DoRA, IA3) applied to the model (merged for speed)
       --prompt TEXT               The user message (or the raw text with --raw)
       --system TEXT               A system message
       --raw                       Do not apply the chat template
@@ -28,7 +30,7 @@ enum GenerateCommand {
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "generate"
-        let parsed = try ParsedArguments(arguments, options: ["model", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
+        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
                                                               "repetition-penalty", "seed", "stop"],
                                          flags: ["raw"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
@@ -43,7 +45,15 @@ enum GenerateCommand {
             seed: try parsed.unsigned("seed", command: command, default: 0))
 
         let url = URL(fileURLWithPath: modelPath)
-        let generator = TextGenerator(model: try CausalLM.load(from: url), tokenizer: try Tokenizer.load(from: url))
+        var model = try CausalLM.load(from: url)
+        if let adapter = parsed.value("adapter") {
+            let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapter))
+            guard peft.activePromptEmbeddings == nil else {
+                throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
+            }
+            model = try peft.mergeAndUnload()
+        }
+        let generator = TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []
         if parsed.has("raw") {
             try generator.generate(prompt: generator.tokenizer.encode(prompt), options: options, stopStrings: stops,

@@ -1,24 +1,31 @@
 import Foundation
 import ModelIO
 import Models
+import PEFT
 
 /// `peftkit inspect`: what a model file contains.
 enum InspectCommand {
     static let help = """
     USAGE: peftkit inspect --model PATH
+           peftkit inspect --adapter DIR
 
     Prints the architecture, configuration, and every tensor with its shape and type, then the
     parameter count. PATH is a .gguf file, a .safetensors file, or a Hugging Face folder.
 
     OPTIONS:
       --model PATH   The model file or folder
+      --adapter DIR  A PEFT adapter folder: its configuration, target modules, tensors and parameter count
       --help         Show this help
 
     """
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
-        let parsed = try ParsedArguments(arguments, options: ["model"], flags: [], command: "inspect")
-        guard let path = parsed.value("model") else { throw UsageError("inspect: --model is required") }
+        let parsed = try ParsedArguments(arguments, options: ["model", "adapter"], flags: [], command: "inspect")
+        if let adapter = parsed.value("adapter") {
+            guard parsed.value("model") == nil else { throw UsageError("inspect: give --model or --adapter, not both") }
+            return try inspectAdapter(URL(fileURLWithPath: adapter), output: output)
+        }
+        guard let path = parsed.value("model") else { throw UsageError("inspect: --model or --adapter is required") }
         let url = URL(fileURLWithPath: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -70,6 +77,37 @@ enum InspectCommand {
         formatter.numberStyle = .decimal
         formatter.locale = Locale(identifier: "en_US")
         lines.append("parameters: \(formatter.string(from: NSNumber(value: parameters)) ?? "\(parameters)")")
+        output.standardOutput(lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Prints an adapter folder: configuration lines, the modules it adapts, its tensors.
+    static func inspectAdapter(_ folder: URL, output: CommandOutput) throws {
+        let configuration = try AdapterConfigurations.load(from: folder)
+        let url = folder.appendingPathComponent("adapter_model.safetensors")
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(contentsOf: url) } catch let error as ModelFileError {
+            throw PEFTError.file(path: url.path, reason: error.description)
+        }
+        var lines = ["adapter: \(configuration.peftType.rawValue)"]
+        if let members = configuration.json.members {
+            for member in members where !member.value.isNull && member.key != "peft_type" {
+                lines.append("  \(member.key): \(member.value.serialized())")
+            }
+        }
+        let suffixes = [".lora_A.weight", ".lora_B.weight", ".lora_magnitude_vector", ".ia3_l"]
+        let modules = Set(file.tensors.compactMap { tensor in
+            suffixes.first { tensor.name.hasSuffix($0) }.map { String(tensor.name.dropLast($0.count).dropFirst("base_model.model.".count)) }
+        }).sorted()
+        lines.append("adapted modules: \(modules.count)")
+        for module in modules.prefix(8) { lines.append("  \(module)") }
+        if modules.count > 8 { lines.append("  … \(modules.count - 8) more") }
+        var parameters = 0
+        lines.append("tensors: \(file.tensors.count)")
+        for tensor in file.tensors {
+            parameters += tensor.shape.reduce(1, *)
+            lines.append("  \(tensor.name) \(tensor.dtype.rawValue) \(tensor.shape)")
+        }
+        lines.append("parameters: \(parameters)")
         output.standardOutput(lines.joined(separator: "\n") + "\n")
     }
 }

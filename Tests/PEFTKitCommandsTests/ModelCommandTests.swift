@@ -18,6 +18,19 @@ struct ModelCommandTests {
         #expect(folder.output.contains("model.layers.0.self_attn.k_proj.weight  [16, 32]  F32"))
     }
 
+    @Test("inspect --adapter lists the configuration, adapted modules and tensors; a broken adapter is exit 1")
+    func inspectAdapter() {
+        let adapters = repositoryTests.appendingPathComponent("PEFTTests/Fixtures")
+        let result = runTool(["inspect", "--adapter", adapters.appendingPathComponent("llama-ia3").path])
+        #expect(result.status == 0)
+        #expect(result.output.contains("adapter: IA3") && result.output.contains("adapted modules: 9"))
+        #expect(result.output.contains("base_model.model.model.layers.0.mlp.down_proj.ia3_l F32 [1, 48]"))
+        #expect(result.output.contains("parameters: 240"))
+        let missing = runTool(["generate", "--model", repositoryTests.appendingPathComponent("ModelsTests/Fixtures/tiny-llama").path,
+                               "--adapter", "/nonexistent-adapter", "--prompt", "hi"])
+        #expect(missing.status == 1 && missing.error.contains("no adapter_config.json"))
+    }
+
     @Test("usage errors exit 2", arguments: [
         (["generate", "--prompt", "hi"], "--model is required"),
         (["generate", "--model", "m"], "--prompt is required"),
@@ -26,7 +39,7 @@ struct ModelCommandTests {
         (["generate", "--model", "m", "--prompt", "p", "--top-p", "1.5"], "--top-p expects a number"),
         (["generate", "--model", "m", "--prompt", "p", "--seed", "-1"], "--seed expects a non-negative integer"),
         (["generate", "--model", "m", "--prompt", "p", "--raw", "--system", "s"], "--system cannot be used with --raw"),
-        (["inspect"], "--model is required"),
+        (["inspect"], "--model or --adapter is required"),
         (["inspect", "--model", "m", "--deep"], "unknown option '--deep'"),
     ])
     func usage(arguments: [String], message: String) {
