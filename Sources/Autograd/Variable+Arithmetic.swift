@@ -22,12 +22,11 @@ extension Variable {
 
     /// Elementwise product with broadcasting.
     public static func * (a: Variable, b: Variable) -> Variable {
-        let needA = a.requiresGrad, needB = b.requiresGrad
-        let av = needB ? a.value : Tensor(scalar: 0), bv = needA ? b.value : Tensor(scalar: 0)
+        // Each operand is captured only if the other one needs a gradient.
+        let av: Tensor? = b.requiresGrad ? a.value : nil, bv: Tensor? = a.requiresGrad ? b.value : nil
         let aShape = a.shape, bShape = b.shape
         return operation("multiply", value: a.value * b.value, inputs: [a, b]) { g in
-            [needA ? (g * bv).sum(toShape: aShape) : nil,
-             needB ? (g * av).sum(toShape: bShape) : nil]
+            [bv.map { (g * $0).sum(toShape: aShape) }, av.map { (g * $0).sum(toShape: bShape) }]
         }
     }
 

@@ -14,12 +14,11 @@ extension Variable {
         let value = Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
         // Captured now, not read at backward time: each operand is kept only if the other one needs
         // a gradient (a frozen weight's input activation is not retained).
-        let needA = a.requiresGrad, needB = b.requiresGrad
-        let av = needB ? a.value : Tensor(scalar: 0), bv = needA ? b.value : Tensor(scalar: 0)
+        let av: Tensor? = b.requiresGrad ? a.value : nil, bv: Tensor? = a.requiresGrad ? b.value : nil
         let aShape = a.shape, bShape = b.shape
         return operation("matmul", value: value, inputs: [a, b]) { g in
             var gradA: Tensor? = nil, gradB: Tensor? = nil
-            if needA {
+            if let bv {
                 let raw: Tensor
                 switch (transposeA, transposeB) {
                 case (false, false): raw = Tensor.matmul(g, bv, transposeB: true)
@@ -29,7 +28,7 @@ extension Variable {
                 }
                 gradA = raw.sum(toShape: aShape)
             }
-            if needB {
+            if let av {
                 if bShape.count == 2 && aShape.count > 2 && !transposeA {
                     // Shared weight: flatten the batch into rows, one GEMM.
                     let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]

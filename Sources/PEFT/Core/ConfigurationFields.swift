@@ -74,6 +74,17 @@ struct ConfigurationFields {
         }
     }
 
+    /// The keys every method shares (`peft_type` is read by the dispatcher and marked here).
+    mutating func header() throws -> (taskType: String?, baseModelNameOrPath: String?, inferenceMode: Bool) {
+        _ = value("peft_type")
+        return (try string("task_type"), try string("base_model_name_or_path"), try bool("inference_mode", default: false))
+    }
+
+    /// A `target_modules`-style field (list, pattern or `all-linear`).
+    mutating func targets(_ key: String) throws -> TargetModules? {
+        try value(key).map { try TargetModules(json: $0, field: key) }
+    }
+
     /// Members no getter asked for, in file order.
     var unreadMembers: [(key: String, value: JSONValue)] { members.filter { !read.contains($0.key) } }
 }
@@ -82,12 +93,21 @@ struct ConfigurationFields {
 struct ConfigurationWriter {
     private(set) var members: [(key: String, value: JSONValue)] = []
 
+    /// Starts with the keys every method shares.
+    init(header configuration: some AdapterConfiguration) {
+        set("peft_type", configuration.peftType.rawValue)
+        set("task_type", configuration.taskType)
+        set("base_model_name_or_path", configuration.baseModelNameOrPath)
+        set("inference_mode", configuration.inferenceMode)
+    }
+
     mutating func set(_ key: String, _ value: JSONValue) { members.append((key, value)) }
     mutating func set(_ key: String, _ value: Int) { set(key, .number(Double(value))) }
     mutating func set(_ key: String, _ value: Double) { set(key, .number(value)) }
     mutating func set(_ key: String, _ value: Bool) { set(key, .bool(value)) }
     mutating func set(_ key: String, _ value: String?) { set(key, value.map { .string($0) } ?? .null) }
     mutating func set(_ key: String, _ value: [String]?) { set(key, value.map { .array($0.map { .string($0) }) } ?? .null) }
+    mutating func set(_ key: String, _ value: TargetModules?) { set(key, value?.json ?? .null) }
 
     /// The object, with `extra` members whose keys are not already present.
     func object(extra: [(key: String, value: JSONValue)]) -> JSONValue {

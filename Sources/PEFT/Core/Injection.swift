@@ -72,15 +72,17 @@ enum Injection {
         }
         // all-linear: the last names of every linear layer except the output head.
         let allLinearNames = Set(linear.map { String($0.path.split(separator: ".").last!) }.filter { $0 != "lm_head" })
+        let isTarget = try targets.matcher(allLinearNames: allLinearNames, field: "target_modules")
+        let isExcluded = try exclude?.matcher(allLinearNames: allLinearNames, field: "exclude_modules") ?? { _ in false }
+        let linearPaths = Set(linear.map(\.path))
         var selected: [(String, any LinearLayer)] = []
         for (path, module) in model.namedModules() where !path.isEmpty {
-            guard targets.matches(path, allLinearNames: allLinearNames) else { continue }
-            if let exclude, exclude.matches(path, allLinearNames: allLinearNames) { continue }
+            guard isTarget(path), !isExcluded(path) else { continue }
             if isUnder(path, anyOf: saveNames) { continue }
             if let layers {
                 guard case .names = targets, let index = layerIndex(of: path, patterns: layerPatterns), layers.contains(index) else { continue }
             }
-            if linear.contains(where: { $0.path == path }), let layer = module as? any LinearLayer {
+            if linearPaths.contains(path), let layer = module as? any LinearLayer {
                 selected.append((path, layer))
             } else if !linear.contains(where: { path.hasPrefix($0.path + ".") }) {
                 throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: configuration.peftType.rawValue)
@@ -99,46 +101,46 @@ enum Injection {
                       generator: inout SeededRandom) throws -> any AdapterConfiguration {
         var stored = configuration
         let transposed = plan.targets.contains { $0.layer.weightLayout == .inputsByOutputs }
+        let method = configuration.peftType.rawValue
         for (path, layer) in plan.targets {
             switch configuration {
             case let lora as LoRAConfig:
-                let wrapper: LoRALayer
-                if let existing = layer as? LoRALayer { wrapper = existing } else {
-                    guard !(layer is any AdapterLayer) else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: "LoRA") }
-                    wrapper = LoRALayer(wrapping: layer)
-                    try model.replaceModule(at: path, with: wrapper)
-                }
+                let wrapper = try wrap(layer, at: path, in: model, method: method) { LoRALayer(wrapping: layer) }
                 let (rank, alpha) = lora.rankAndAlpha(for: path)
                 wrapper.addAdapter(name, rank: rank, alpha: alpha, dropout: lora.dropout, rsLoRA: lora.useRSLoRA, useDoRA: lora.useDoRA,
                                    initialization: lora.initialization, generator: &generator)
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
             case let ia3 as IA3Config:
                 let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
-                let isFeedforward = feedforward?.matches(path, allLinearNames: []) ?? false
-                let wrapper: IA3Layer
-                if let existing = layer as? IA3Layer { wrapper = existing } else {
-                    guard !(layer is any AdapterLayer) else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: "IA3") }
-                    wrapper = IA3Layer(wrapping: layer, isFeedforward: isFeedforward)
-                    try model.replaceModule(at: path, with: wrapper)
-                }
+                let isFeedforward = try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
+                let wrapper = try wrap(layer, at: path, in: model, method: method) { IA3Layer(wrapping: layer, isFeedforward: isFeedforward) }
                 wrapper.addAdapter(name, identity: ia3.initializeToIdentity, generator: &generator)
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
             default:
-                throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
+                throw PEFTError.unsupportedMethod(method)
             }
         }
         for (path, layer) in plan.modulesToSave {
-            let wrapper: ModulesToSaveLayer
-            if let existing = layer as? ModulesToSaveLayer { wrapper = existing } else {
-                wrapper = ModulesToSaveLayer(wrapping: layer)
-                try model.replaceModule(at: path, with: wrapper)
-            }
+            let wrapper = try wrap(layer, at: path, in: model, method: "modules_to_save") { ModulesToSaveLayer(wrapping: layer) }
             try wrapper.addAdapter(name, path: path)
             if wrapper.activeAdapter == nil { wrapper.activeAdapter = name }
         }
         if transposed, var lora = stored as? LoRAConfig { lora.fanInFanOut = true; stored = lora }
         if transposed, var ia3 = stored as? IA3Config { ia3.fanInFanOut = true; stored = ia3 }
         return stored
+    }
+
+    /// The `Wrapper` at `path`: `layer` itself when it already is one (another adapter of the same
+    /// method), otherwise a new wrapper put in its place. A layer wrapped by another method is refused.
+    private static func wrap<Wrapper: Module>(_ layer: any LinearLayer, at path: String, in model: Module, method: String,
+                                              _ make: () -> Wrapper) throws -> Wrapper {
+        if let existing = layer as? Wrapper { return existing }
+        guard !(layer is any AdapterLayer), !(layer is ModulesToSaveLayer) else {
+            throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: method)
+        }
+        let wrapper = make()
+        try model.replaceModule(at: path, with: wrapper)
+        return wrapper
     }
 
     /// Every adapter layer of the model.
@@ -154,7 +156,7 @@ enum Injection {
                 if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.baseLayer) }
             } else if let layer = module as? ModulesToSaveLayer {
                 layer.deleteAdapter(name)
-                if layer.copy(name) == nil && (try? layer.copies.children.isEmpty) ?? true { try? model.replaceModule(at: path, with: layer.original) }
+                if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.original) }
             }
         }
     }

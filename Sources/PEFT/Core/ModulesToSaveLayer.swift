@@ -33,6 +33,9 @@ public final class ModulesToSaveLayer: Module, LinearLayer {
         copies.registerChild(name, copy)
     }
 
+    /// Names of the adapters that have a copy.
+    public var adapterNames: [String] { copies.children.map(\.name) }
+
     /// The copy of `name`, if any.
     public func copy(_ name: String) -> (any LinearLayer)? { copies.optionalChild(name) as? any LinearLayer }
 

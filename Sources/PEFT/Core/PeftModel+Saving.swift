@@ -50,36 +50,38 @@ extension PeftModel {
     /// - Parameter isTrainable: keep training it (otherwise it loads in inference mode, frozen, and
     ///   the model is switched to evaluation mode as PEFT does).
     public func loadAdapter(from folder: URL, adapterName: String, isTrainable: Bool = false) throws {
-        var configuration = try AdapterConfigurations.load(from: folder)
-        configuration.inferenceMode = !isTrainable
-        let weights = try Self.readWeights(folder)
+        let (configuration, weights) = try Self.readAdapter(folder, isTrainable: isTrainable)
         try addAdapter(adapterName, configuration: configuration)
-        do {
-            try assign(weights, to: adapterName, path: folder.path)
-        } catch {
-            Injection.remove(adapterName, from: root)
-            promptEncoders.removeValue(forKey: adapterName)
-            configurations.removeAll { $0.name == adapterName }
-            throw error
-        }
-        if !isTrainable { root.eval() }
-        refreshTrainable()
+        try assignOrRemove(weights, to: adapterName, path: folder.path, isTrainable: isTrainable)
     }
 
     /// Loads a PEFT adapter folder onto `model` (the Python `PeftModel.from_pretrained`).
     public static func load(_ model: Base, adapter folder: URL, adapterName: String = "default", isTrainable: Bool = false) throws -> PeftModel {
+        let (configuration, weights) = try readAdapter(folder, isTrainable: isTrainable)
+        let peft = try PeftModel(model, configuration: configuration, adapterName: adapterName)
+        try peft.assignOrRemove(weights, to: adapterName, path: folder.path, isTrainable: isTrainable)
+        return peft
+    }
+
+    /// The configuration (inference mode unless trainable) and tensors of an adapter folder.
+    static func readAdapter(_ folder: URL, isTrainable: Bool) throws -> (any AdapterConfiguration, [String: Tensor]) {
         var configuration = try AdapterConfigurations.load(from: folder)
         configuration.inferenceMode = !isTrainable
-        let weights = try readWeights(folder)
-        let peft = try PeftModel(model, configuration: configuration, adapterName: adapterName)
+        return (configuration, try readWeights(folder))
+    }
+
+    /// `assign`, removing the just-added adapter again when the tensors do not fit.
+    private func assignOrRemove(_ weights: [String: Tensor], to name: String, path: String, isTrainable: Bool) throws {
         do {
-            try peft.assign(weights, to: adapterName, path: folder.path)
+            try assign(weights, to: name, path: path)
         } catch {
-            _ = try? peft.unload()
+            Injection.remove(name, from: root)
+            promptEncoders.removeValue(forKey: name)
+            configurations.removeAll { $0.name == name }
             throw error
         }
-        if !isTrainable { peft.root.eval() }
-        return peft
+        if !isTrainable { root.eval() }
+        refreshTrainable()
     }
 
     static func readWeights(_ folder: URL) throws -> [String: Tensor] {
@@ -105,26 +107,20 @@ extension PeftModel {
         }
     }
 
-    /// Copies file tensors into adapter `name`, after checking every key and shape.
+    /// Copies file tensors into adapter `name`, after checking every key and shape. Keys written
+    /// by older PEFT versions with the adapter name (`lora_A.<name>.weight`) are accepted too.
     func assign(_ weights: [String: Tensor], to name: String, path: String) throws {
+        var file: [String: Tensor] = [:]
+        for (key, value) in weights { file[key.replacingOccurrences(of: ".\(name).weight", with: ".weight")] = value }
         let expected = try adapterStateDictionary(name)
         var problems: [String] = []
-        var seen = Set<String>()
         for (key, parameter) in expected {
-            // PEFT files from older versions may carry the adapter name in the key.
-            guard let value = weights[key] ?? weights[key.replacingOccurrences(of: ".weight", with: ".\(name).weight")] else {
-                problems.append("missing '\(key)' \(parameter.shape)")
-                continue
-            }
-            seen.insert(key)
+            guard let value = file[key] else { problems.append("missing '\(key)' \(parameter.shape)"); continue }
             if value.shape != parameter.shape { problems.append("'\(key)' has shape \(value.shape), the model needs \(parameter.shape)") }
         }
-        for key in weights.keys.sorted() where !seen.contains(key) && !seen.contains(key.replacingOccurrences(of: ".\(name).weight", with: ".weight")) {
-            problems.append("unexpected '\(String(key.prefix(200)))'")
-        }
+        let known = Set(expected.map(\.key))
+        problems += file.keys.filter { !known.contains($0) }.sorted().map { "unexpected '\(String($0.prefix(200)))'" }
         guard problems.isEmpty else { throw PEFTError.adapterMismatch(path: path, problems: problems) }
-        for (key, parameter) in expected {
-            parameter.value = weights[key] ?? weights[key.replacingOccurrences(of: ".weight", with: ".\(name).weight")]!
-        }
+        for (key, parameter) in expected { parameter.value = file[key]! }
     }
 }

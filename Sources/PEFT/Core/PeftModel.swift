@@ -38,9 +38,7 @@ public final class PeftModel<Base> {
         self.root = root
         self.activeAdapter = adapterName
         self.seed = seed
-        try addAdapter(adapterName, configuration: configuration)
-        activeAdapter = adapterName
-        refreshTrainable()
+        try addAdapter(adapterName, configuration: configuration)  // active already: refreshes the trainable set
     }
 
     /// The configuration of `name`.

@@ -34,16 +34,20 @@ public enum TargetModules: Sendable, Equatable {
     }
 
     /// Checks that a pattern compiles.
-    func validate(field: String) throws {
-        if case let .pattern(pattern) = self { _ = try TargetModules.compile(pattern, field: field) }
-    }
+    func validate(field: String) throws { _ = try matcher(allLinearNames: [], field: field) }
 
-    /// True when `path` is selected (`linearNames` resolves `all-linear`).
-    func matches(_ path: String, allLinearNames: Set<String>) -> Bool {
+    /// A predicate on module paths, compiled once (`allLinearNames` resolves `all-linear`).
+    func matcher(allLinearNames: Set<String>, field: String) throws -> (String) -> Bool {
+        func bySuffix(_ names: some Sequence<String>) -> (String) -> Bool {
+            let names = Array(names)
+            return { path in names.contains { path == $0 || path.hasSuffix("." + $0) } }
+        }
         switch self {
-        case let .names(names): return names.contains { path == $0 || path.hasSuffix("." + $0) }
-        case let .pattern(pattern): return (try? TargetModules.compile(pattern, field: ""))?.wholeMatch(path) ?? false
-        case .allLinear: return allLinearNames.contains { path == $0 || path.hasSuffix("." + $0) }
+        case let .names(names): return bySuffix(names)
+        case let .pattern(pattern):
+            let regex = try TargetModules.compile(pattern, field: field)
+            return { regex.wholeMatch($0) }
+        case .allLinear: return bySuffix(allLinearNames)
         }
     }
 

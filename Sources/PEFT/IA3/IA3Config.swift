@@ -37,13 +37,10 @@ public struct IA3Config: AdapterConfiguration, Equatable {
 
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
-        _ = fields.value("peft_type")
-        taskType = try fields.string("task_type")
-        baseModelNameOrPath = try fields.string("base_model_name_or_path")
-        inferenceMode = try fields.bool("inference_mode", default: false)
-        targetModules = try fields.value("target_modules").map { try TargetModules(json: $0, field: "target_modules") }
-        excludeModules = try fields.value("exclude_modules").map { try TargetModules(json: $0, field: "exclude_modules") }
-        feedforwardModules = try fields.value("feedforward_modules").map { try TargetModules(json: $0, field: "feedforward_modules") }
+        (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
+        targetModules = try fields.targets("target_modules")
+        excludeModules = try fields.targets("exclude_modules")
+        feedforwardModules = try fields.targets("feedforward_modules")
         modulesToSave = try fields.strings("modules_to_save")
         initializeToIdentity = try fields.bool("init_ia3_weights", default: true)
         fanInFanOut = try fields.bool("fan_in_fan_out", default: false)
@@ -51,14 +48,10 @@ public struct IA3Config: AdapterConfiguration, Equatable {
     }
 
     public var json: JSONValue {
-        var writer = ConfigurationWriter()
-        writer.set("peft_type", PeftType.ia3.rawValue)
-        writer.set("task_type", taskType)
-        writer.set("base_model_name_or_path", baseModelNameOrPath)
-        writer.set("inference_mode", inferenceMode)
-        writer.set("target_modules", targetModules?.json ?? .null)
-        writer.set("exclude_modules", excludeModules?.json ?? .null)
-        writer.set("feedforward_modules", feedforwardModules?.json ?? .null)
+        var writer = ConfigurationWriter(header: self)
+        writer.set("target_modules", targetModules)
+        writer.set("exclude_modules", excludeModules)
+        writer.set("feedforward_modules", feedforwardModules)
         writer.set("modules_to_save", modulesToSave)
         writer.set("init_ia3_weights", initializeToIdentity)
         writer.set("fan_in_fan_out", fanInFanOut)

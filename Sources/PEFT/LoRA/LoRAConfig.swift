@@ -99,15 +99,12 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
 
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
-        _ = fields.value("peft_type")
-        taskType = try fields.string("task_type")
-        baseModelNameOrPath = try fields.string("base_model_name_or_path")
-        inferenceMode = try fields.bool("inference_mode", default: false)
+        (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
         rank = try fields.integer("r", default: 8)
         alpha = try fields.number("lora_alpha", default: 8)
         dropout = try fields.number("lora_dropout", default: 0)
-        targetModules = try fields.value("target_modules").map { try TargetModules(json: $0, field: "target_modules") }
-        excludeModules = try fields.value("exclude_modules").map { try TargetModules(json: $0, field: "exclude_modules") }
+        targetModules = try fields.targets("target_modules")
+        excludeModules = try fields.targets("exclude_modules")
         let biasText = try fields.string("bias") ?? "none"
         guard let bias = LoRABias(rawValue: biasText) else {
             throw PEFTError.invalidConfiguration(field: "bias", reason: "'\(biasText.prefix(40))' is not none, all or lora_only")
@@ -132,16 +129,12 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
     }
 
     public var json: JSONValue {
-        var writer = ConfigurationWriter()
-        writer.set("peft_type", PeftType.lora.rawValue)
-        writer.set("task_type", taskType)
-        writer.set("base_model_name_or_path", baseModelNameOrPath)
-        writer.set("inference_mode", inferenceMode)
+        var writer = ConfigurationWriter(header: self)
         writer.set("r", rank)
         writer.set("lora_alpha", alpha)
         writer.set("lora_dropout", dropout)
-        writer.set("target_modules", targetModules?.json ?? .null)
-        writer.set("exclude_modules", excludeModules?.json ?? .null)
+        writer.set("target_modules", targetModules)
+        writer.set("exclude_modules", excludeModules)
         writer.set("bias", bias.rawValue)
         writer.set("use_rslora", useRSLoRA)
         writer.set("use_dora", useDoRA)

@@ -44,10 +44,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
 
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
-        _ = fields.value("peft_type")
-        taskType = try fields.string("task_type")
-        baseModelNameOrPath = try fields.string("base_model_name_or_path")
-        inferenceMode = try fields.bool("inference_mode", default: false)
+        (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
         virtualTokenCount = try fields.integer("num_virtual_tokens", default: 0)
         let initText = try fields.string("prompt_tuning_init") ?? "RANDOM"
         guard let initialization = PromptTuningInitialization(rawValue: initText) else {
@@ -64,11 +61,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
     }
 
     public var json: JSONValue {
-        var writer = ConfigurationWriter()
-        writer.set("peft_type", PeftType.promptTuning.rawValue)
-        writer.set("task_type", taskType)
-        writer.set("base_model_name_or_path", baseModelNameOrPath)
-        writer.set("inference_mode", inferenceMode)
+        var writer = ConfigurationWriter(header: self)
         writer.set("num_virtual_tokens", virtualTokenCount)
         writer.set("prompt_tuning_init", initialization.rawValue)
         writer.set("prompt_tuning_init_text", initializationText)
