@@ -51,6 +51,16 @@ struct PEFTInteropTests {
         }
     }
 
+    @Test("the same adapters on a GGUF-loaded base (q/k rows un-permuted at load) give PEFT's logits",
+          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3"])
+    func ggufBase(_ name: String) throws {
+        let reference = try Fixture.reference(name)
+        let model = try LlamaForCausalLM.load(from: Fixture.adapters.appendingPathComponent("tiny-llama.gguf"))
+        let peft = try PeftModel.load(model, adapter: Fixture.adapters.appendingPathComponent(name))
+        let worst = Fixture.maxDifference(try Fixture.logits(peft.root, base: "tiny-llama"), reference.logits)
+        #expect(worst < 1e-4, "\(name) on GGUF: max |Δ| = \(worst)")
+    }
+
     @Test("unknown configuration keys survive a round trip; the file is sorted JSON")
     func configurationRoundTrip() throws {
         let text = try String(contentsOf: Fixture.adapters.appendingPathComponent("llama-lora/adapter_config.json"), encoding: .utf8)

@@ -13,6 +13,9 @@ Write mode: for each case, <case>/adapter_config.json + adapter_model.safetensor
 `save_pretrained` writes them) and <case>/reference.json with the input ids and the logits of the
 adapted model.
 
+Write mode also converts tiny-llama to tiny-llama.gguf (F32, q/k rows permuted as llama.cpp's
+converter does), so the tests can apply the same adapters to a GGUF-loaded base.
+
 Check mode (the reverse direction): DIR holds adapters that PEFTKit saved (one folder per case, with
 a `peftkit_logits.json` next to the adapter: base model name, input ids and PEFTKit's logits, written
 by the opt-in test `PEFTKIT_EXPORT_ADAPTERS=DIR swift test --filter PEFTInterop`). Each is loaded
@@ -111,6 +114,52 @@ def write():
         print("wrote", folder, list(logits.shape))
 
 
+def write_gguf():
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    folder = os.path.join(MODELS, "tiny-llama")
+    config = json.load(open(os.path.join(folder, "config.json")))
+    weights = load_file(os.path.join(folder, "model.safetensors"))
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+
+    def permute(w, n_head):  # HF split-half rows → GGUF interleaved rows
+        return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight", "lm_head.weight": "output.weight"}
+    parts = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    writer = gguf.GGUFWriter(os.path.join(HERE, "tiny-llama.gguf"), "llama")
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_freq_base(config["rope_theta"] if "rope_theta" in config else config["rope_parameters"]["rope_theta"])
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_vocab_size(config["vocab_size"])
+    for name, tensor in weights.items():
+        tensor = tensor.astype(np.float32)
+        if name in names:
+            target = names[name]
+        else:
+            _, _, layer, *rest = name.split(".")
+            target = f"blk.{layer}.{parts['.'.join(rest[:-1])]}.{rest[-1]}"
+        if name.endswith("q_proj.weight"):
+            tensor = permute(tensor, heads)
+        if name.endswith("k_proj.weight"):
+            tensor = permute(tensor, kv_heads)
+        writer.add_tensor(target, tensor)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    print("wrote tiny-llama.gguf")
+
+
 def check(directory):
     worst = 0.0
     for case in sorted(os.listdir(directory)):
@@ -135,3 +184,4 @@ if __name__ == "__main__":
         check(sys.argv[2])
     else:
         write()
+        write_gguf()
