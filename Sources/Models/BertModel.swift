@@ -86,9 +86,9 @@ final class BertLayer: Module {
 
 /// BERT's embeddings: words + positions + segments, then LayerNorm.
 final class BertEmbeddings: Module {
-    @Child("word_embeddings") var words: Embedding
-    @Child("position_embeddings") var positions: Embedding
-    @Child("token_type_embeddings") var segments: Embedding
+    @Child("word_embeddings") var words: any EmbeddingLayer
+    @Child("position_embeddings") var positions: any EmbeddingLayer
+    @Child("token_type_embeddings") var segments: any EmbeddingLayer
     @Child("LayerNorm") var norm: LayerNorm
 
     init(_ c: BertConfiguration, generator: inout SeededRandom) {

@@ -105,8 +105,8 @@ final class GPT2Block: Module {
 
 /// The GPT-2 stack without a head (HF `GPT2Model`: `wte`, `wpe`, `h.N`, `ln_f`).
 final class GPT2Model: Module {
-    @Child("wte") var tokenEmbedding: Embedding
-    @Child("wpe") var positionEmbedding: Embedding
+    @Child("wte") var tokenEmbedding: any EmbeddingLayer
+    @Child("wpe") var positionEmbedding: any EmbeddingLayer
     @Child("h") var blocks: ModuleList<GPT2Block>
     @Child("ln_f") var finalNorm: LayerNorm
 

@@ -106,7 +106,7 @@ public final class LlamaDecoderLayer: Module {
 
 /// The decoder stack without a head (HF `LlamaModel`: `embed_tokens`, `layers.N`, `norm`).
 public final class LlamaModel: Module {
-    @Child("embed_tokens") var embedTokens: Embedding
+    @Child("embed_tokens") var embedTokens: any EmbeddingLayer
     @Child("layers") var layers: ModuleList<LlamaDecoderLayer>
     @Child("norm") var norm: RMSNorm
 

@@ -58,8 +58,27 @@ public final class Linear: Module, LinearLayer {
     }
 }
 
+/// A layer mapping token ids to vectors: a plain table or one wrapped by an adapter. Models hold
+/// `any EmbeddingLayer`, so a LoRA-wrapped embedding takes the table's place without model changes.
+public protocol EmbeddingLayer: Module {
+    /// The (base) table `[count, dimension]`; tied output heads read it.
+    var weight: Variable { get }
+    /// Looks up `ids` laid out in `shape` (default `[ids.count]`), giving `shape + [dimension]`.
+    /// - Throws: `TensorError.indexOutOfRange` for an id outside the table.
+    func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable
+}
+
+extension EmbeddingLayer {
+    /// Number of rows (ids).
+    public var count: Int { weight.shape[0] }
+    /// Size of each vector.
+    public var dimension: Int { weight.shape[1] }
+    /// Looks up `ids` as one row `[ids.count, dimension]`.
+    public func callAsFunction(_ ids: [Int]) throws -> Variable { try self(ids, shape: nil) }
+}
+
 /// A lookup table `[count, dimension]` from ids to vectors.
-public final class Embedding: Module {
+public final class Embedding: Module, EmbeddingLayer {
     /// The table `[count, dimension]`.
     public var weight: Variable { parameter("weight") }
 
@@ -76,9 +95,7 @@ public final class Embedding: Module {
         registerParameter("weight", Variable(weight, requiresGrad: true))
     }
 
-    /// Looks up `ids` laid out in `shape` (default `[ids.count]`), giving `shape + [dimension]`.
-    /// - Throws: `TensorError.indexOutOfRange` for an id outside the table.
-    public func callAsFunction(_ ids: [Int], shape: [Int]? = nil) throws -> Variable {
+    public func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable {
         try embedding(weight, ids: ids, idsShape: shape)
     }
 }

@@ -52,6 +52,34 @@ struct PEFTInvariantTests {
         #expect(try Fixture.logits(plain, base: "tiny-llama").maxAbsDifference(adapted) < 1e-5)
     }
 
+    @Test("LoRA on the token embedding: identity start, merge ≈ unmerged, exact unmerge, gradients; DoRA refused")
+    func embeddingAdapter() throws {
+        let model = try llama()
+        let base = try Fixture.logits(model, base: "tiny-llama")
+        let table = model.stateDictionary()["model.embed_tokens.weight"]!
+        let identity = try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 4, targetModules: ["embed_tokens"]))
+        #expect(try Fixture.logits(model, base: "tiny-llama") == base)
+        #expect(identity.trainableParameters().map(\.path) == ["model.embed_tokens.lora_embedding_A.default", "model.embed_tokens.lora_embedding_B.default"])
+        _ = try identity.unload()
+
+        var config = LoRAConfig(rank: 2, alpha: 4, targetModules: ["embed_tokens", "q_proj"])
+        config.initialization = .random
+        let peft = try PeftModel(model, configuration: config)
+        let adapted = try Fixture.logits(model, base: "tiny-llama")
+        #expect(adapted.maxAbsDifference(base) > 1e-3)
+        try peft.merge()
+        #expect(try Fixture.logits(model, base: "tiny-llama").maxAbsDifference(adapted) < 1e-5)
+        try peft.unmerge()
+        #expect(model.stateDictionary()["model.embed_tokens.base_layer.weight"] == table)
+
+        let layer = try #require(model.module(at: "model.embed_tokens") as? LoRAEmbeddingLayer)
+        let report = GradientChecker.check(inputs: layer.trainableParameters().map(\.parameter)) { _ in try! layer([3, 1, 3, 7], shape: [2, 2]) }
+        #expect(report.passed, "\(report)")
+        #expect(throws: PEFTError.unsupportedTarget(path: "model.embed_tokens", type: "LoRAEmbeddingLayer", method: "DoRA")) {
+            try peft.addAdapter("dora", configuration: LoRAConfig(rank: 2, alpha: 2, targetModules: ["embed_tokens"], useDoRA: true))
+        }
+    }
+
     @Test("several named adapters: add, switch, delete; a deleted layer is unwrapped")
     func namedAdapters() throws {
         let model = try llama()

@@ -2,14 +2,14 @@ import Autograd
 import NN
 import Tensors
 
-/// A layer that wraps a base layer and holds one or more named adapters (PEFT's `BaseTunerLayer`).
+/// A module that wraps a base module and holds one or more named adapters (PEFT's `BaseTunerLayer`).
 ///
-/// The wrapped layer is the child `base_layer`; each adapter's tensors live under a container named
+/// The wrapped module is the child `base_layer`; each adapter's tensors live under a container named
 /// after the method's PEFT key (`lora_A.<adapter>.weight`, `ia3_l.<adapter>` …), so the module tree's
 /// paths are PEFT's in-memory names and the saved keys are those paths without the adapter name.
-public protocol AdapterLayer: LinearLayer {
-    /// The wrapped layer.
-    var baseLayer: any LinearLayer { get }
+public protocol AdapterWrapper: Module {
+    /// The wrapped module (`base_layer`).
+    var wrappedModule: Module { get }
     /// Names of the adapters this layer holds.
     var adapterNames: [String] { get }
     /// The adapters applied in forward (in order).
@@ -26,9 +26,23 @@ public protocol AdapterLayer: LinearLayer {
     func unmerge() throws
     /// Removes an adapter's tensors.
     func deleteAdapter(_ name: String)
+    /// Frozen base tensors PEFT writes next to the adapter (an adapted embedding's table), relative
+    /// to this layer; loading assigns them when a file has them.
+    var savedBaseTensors: [(key: String, parameter: Variable)] { get }
+}
+
+extension AdapterWrapper {
+    public var savedBaseTensors: [(key: String, parameter: Variable)] { [] }
+}
+
+/// An adapter wrapper around a linear layer; it is itself a `LinearLayer`, so models need no change.
+public protocol AdapterLayer: AdapterWrapper, LinearLayer {
+    /// The wrapped layer.
+    var baseLayer: any LinearLayer { get }
 }
 
 extension AdapterLayer {
+    public var wrappedModule: Module { baseLayer }
     public var inFeatures: Int { baseLayer.inFeatures }
     public var outFeatures: Int { baseLayer.outFeatures }
     public var weightLayout: WeightLayout { baseLayer.weightLayout }

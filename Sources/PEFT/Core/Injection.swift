@@ -8,23 +8,28 @@ import Tensors
 enum Injection {
     /// What a configuration selects in a model, computed before anything changes.
     struct Plan {
-        /// Linear layers to adapt, by path.
-        var targets: [(path: String, layer: any LinearLayer)]
+        /// Modules to adapt (linear layers, and embeddings for LoRA), by path.
+        var targets: [(path: String, module: Module)]
         /// Linear layers to train in full (`modules_to_save`), by path.
         var modulesToSave: [(path: String, layer: any LinearLayer)]
     }
 
-    /// The linear modules of `model` that adapters may target: every `LinearLayer` not inside an
-    /// adapter or `modules_to_save` wrapper (the wrappers themselves count, under the wrapped path).
-    static func linearModules(in model: Module) -> [(path: String, layer: any LinearLayer)] {
-        var result: [(String, any LinearLayer)] = []
+    /// The modules of `model` that adapters may target: every module not inside an adapter or
+    /// `modules_to_save` wrapper (the wrappers themselves count, under the wrapped path).
+    static func adaptableModules(in model: Module) -> [(path: String, module: Module)] {
+        var result: [(String, Module)] = []
         var wrappers: [String] = []
         for (path, module) in model.namedModules() where !path.isEmpty {
             if wrappers.contains(where: { path.hasPrefix($0 + ".") }) { continue }
-            if module is any AdapterLayer || module is ModulesToSaveLayer { wrappers.append(path) }
-            if let layer = module as? any LinearLayer { result.append((path, layer)) }
+            if module is any AdapterWrapper || module is ModulesToSaveLayer { wrappers.append(path) }
+            result.append((path, module))
         }
         return result
+    }
+
+    /// The adaptable linear layers.
+    static func linearModules(in model: Module) -> [(path: String, layer: any LinearLayer)] {
+        adaptableModules(in: model).compactMap { entry in (entry.module as? any LinearLayer).map { (entry.path, $0) } }
     }
 
     /// The architecture's default targets when a configuration names none (PEFT's tables).
@@ -54,7 +59,8 @@ enum Injection {
 
     /// Selects targets without changing the model.
     static func plan(_ configuration: any AdapterConfiguration, model: Module) throws -> Plan {
-        let linear = linearModules(in: model)
+        let candidates = adaptableModules(in: model)
+        let linear = candidates.compactMap { entry in (entry.module as? any LinearLayer).map { (path: entry.path, layer: $0) } }
         let saveNames = modulesToSave(configuration)
         let targets: TargetModules, exclude: TargetModules?
         var layers: [Int]? = nil, layerPatterns: [String] = []
@@ -74,18 +80,21 @@ enum Injection {
         let allLinearNames = Set(linear.map { String($0.path.split(separator: ".").last!) }.filter { $0 != "lm_head" })
         let isTarget = try targets.matcher(allLinearNames: allLinearNames, field: "target_modules")
         let isExcluded = try exclude?.matcher(allLinearNames: allLinearNames, field: "exclude_modules") ?? { _ in false }
-        let linearPaths = Set(linear.map(\.path))
-        var selected: [(String, any LinearLayer)] = []
-        for (path, module) in model.namedModules() where !path.isEmpty {
+        let lora = configuration as? LoRAConfig
+        var selected: [(String, Module)] = []
+        for (path, module) in candidates {
             guard isTarget(path), !isExcluded(path) else { continue }
             if isUnder(path, anyOf: saveNames) { continue }
             if let layers {
                 guard case .names = targets, let index = layerIndex(of: path, patterns: layerPatterns), layers.contains(index) else { continue }
             }
-            if linearPaths.contains(path), let layer = module as? any LinearLayer {
-                selected.append((path, layer))
-            } else if !linear.contains(where: { path.hasPrefix($0.path + ".") }) {
-                throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: configuration.peftType.rawValue)
+            if module is any LinearLayer {
+                selected.append((path, module))
+            } else if let lora, !lora.useDoRA, module is any EmbeddingLayer {
+                selected.append((path, module))
+            } else {
+                let method = lora?.useDoRA == true ? "DoRA" : configuration.peftType.rawValue
+                throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method)
             }
         }
         guard !selected.isEmpty else {
@@ -100,20 +109,29 @@ enum Injection {
     static func apply(_ plan: Plan, configuration: any AdapterConfiguration, adapterName name: String, model: Module,
                       generator: inout SeededRandom) throws -> any AdapterConfiguration {
         var stored = configuration
-        let transposed = plan.targets.contains { $0.layer.weightLayout == .inputsByOutputs }
+        let transposed = plan.targets.contains { ($0.module as? any LinearLayer)?.weightLayout == .inputsByOutputs }
         let method = configuration.peftType.rawValue
-        for (path, layer) in plan.targets {
+        for (path, module) in plan.targets {
             switch configuration {
             case let lora as LoRAConfig:
-                let wrapper = try wrap(layer, at: path, in: model, method: method) { LoRALayer(wrapping: layer) }
                 let (rank, alpha) = lora.rankAndAlpha(for: path)
+                if let table = module as? any EmbeddingLayer {
+                    let wrapper = try wrap(module, at: path, in: model, method: method) { LoRAEmbeddingLayer(wrapping: table) }
+                    wrapper.addAdapter(name, rank: rank, alpha: alpha, rsLoRA: lora.useRSLoRA, initialization: lora.initialization,
+                                       generator: &generator)
+                    if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
+                    continue
+                }
+                guard let layer = module as? any LinearLayer else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method) }
+                let wrapper = try wrap(module, at: path, in: model, method: method) { LoRALayer(wrapping: layer) }
                 wrapper.addAdapter(name, rank: rank, alpha: alpha, dropout: lora.dropout, rsLoRA: lora.useRSLoRA, useDoRA: lora.useDoRA,
                                    initialization: lora.initialization, generator: &generator)
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
             case let ia3 as IA3Config:
+                guard let layer = module as? any LinearLayer else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method) }
                 let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
                 let isFeedforward = try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
-                let wrapper = try wrap(layer, at: path, in: model, method: method) { IA3Layer(wrapping: layer, isFeedforward: isFeedforward) }
+                let wrapper = try wrap(module, at: path, in: model, method: method) { IA3Layer(wrapping: layer, isFeedforward: isFeedforward) }
                 wrapper.addAdapter(name, identity: ia3.initializeToIdentity, generator: &generator)
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
             default:
@@ -132,10 +150,10 @@ enum Injection {
 
     /// The `Wrapper` at `path`: `layer` itself when it already is one (another adapter of the same
     /// method), otherwise a new wrapper put in its place. A layer wrapped by another method is refused.
-    private static func wrap<Wrapper: Module>(_ layer: any LinearLayer, at path: String, in model: Module, method: String,
+    private static func wrap<Wrapper: Module>(_ layer: Module, at path: String, in model: Module, method: String,
                                               _ make: () -> Wrapper) throws -> Wrapper {
         if let existing = layer as? Wrapper { return existing }
-        guard !(layer is any AdapterLayer), !(layer is ModulesToSaveLayer) else {
+        guard !(layer is any AdapterWrapper), !(layer is ModulesToSaveLayer) else {
             throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: layer))", method: method)
         }
         let wrapper = make()
@@ -143,17 +161,25 @@ enum Injection {
         return wrapper
     }
 
+    /// Frozen base tensors PEFT writes with adapter `name` (adapted embedding tables), with their keys.
+    static func savedBaseTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable)] {
+        model.namedModules().flatMap { entry -> [(key: String, parameter: Variable)] in
+            guard let layer = entry.module as? any AdapterWrapper, layer.adapterNames.contains(name) else { return [] }
+            return layer.savedBaseTensors.map { ("\(entry.path).\($0.key)", $0.parameter) }
+        }
+    }
+
     /// Every adapter layer of the model.
-    static func adapterLayers(in model: Module) -> [any AdapterLayer] {
-        model.namedModules().compactMap { $0.module as? any AdapterLayer }
+    static func adapterLayers(in model: Module) -> [any AdapterWrapper] {
+        model.namedModules().compactMap { $0.module as? any AdapterWrapper }
     }
 
     /// Removes adapter `name` everywhere; wrappers left without adapters are replaced by what they wrap.
     static func remove(_ name: String, from model: Module) {
         for (path, module) in model.namedModules().reversed() {
-            if let layer = module as? any AdapterLayer {
+            if let layer = module as? any AdapterWrapper {
                 layer.deleteAdapter(name)
-                if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.baseLayer) }
+                if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.wrappedModule) }
             } else if let layer = module as? ModulesToSaveLayer {
                 layer.deleteAdapter(name)
                 if layer.adapterNames.isEmpty { try? model.replaceModule(at: path, with: layer.original) }
@@ -164,8 +190,8 @@ enum Injection {
     /// Replaces every wrapper by its base layer (`modules_to_save`: by the active adapter's copy).
     static func unwrapAll(_ model: Module, activeAdapter: String) throws {
         for (path, module) in model.namedModules().reversed() {
-            if let layer = module as? any AdapterLayer {
-                try model.replaceModule(at: path, with: layer.baseLayer)
+            if let layer = module as? any AdapterWrapper {
+                try model.replaceModule(at: path, with: layer.wrappedModule)
             } else if let layer = module as? ModulesToSaveLayer {
                 try model.replaceModule(at: path, with: (layer.copy(activeAdapter) ?? layer.original) as Module)
             }
@@ -180,10 +206,10 @@ enum Injection {
         let bias = (configuration as? LoRAConfig)?.bias ?? LoRABias.none
         var wrapped: [String] = []
         for (path, module) in model.namedModules() where !path.isEmpty {
-            if let layer = module as? any AdapterLayer {
+            if let layer = module as? any AdapterWrapper {
                 wrapped.append(path)
                 result += layer.adapterTensors(name).map { ("\(path).\($0.key)", $0.parameter) }
-                if bias == .loraOnly, layer is LoRALayer, layer.adapterNames.contains(name), let b = layer.baseLayer.bias {
+                if bias == .loraOnly, let lora = layer as? LoRALayer, lora.adapterNames.contains(name), let b = lora.baseLayer.bias {
                     result.append(("\(path).\(Module.wrappedLayerName).bias", b))
                 }
             } else if let layer = module as? ModulesToSaveLayer {

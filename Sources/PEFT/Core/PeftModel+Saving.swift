@@ -8,12 +8,14 @@ extension PeftModel {
     /// The prefix Hugging Face PEFT puts before the base model's paths in adapter files.
     static var keyPrefix: String { "base_model.model." }
 
-    /// The tensors of adapter `name` under the keys PEFT writes (adapter name removed).
+    /// The tensors of adapter `name` under the keys PEFT writes (adapter name removed): what trains,
+    /// then the frozen base tables PEFT also writes for adapted embeddings.
     public func adapterStateDictionary(_ name: String? = nil) throws -> [(key: String, parameter: Variable)] {
         let name = name ?? activeAdapter
         guard let configuration = configuration(name) else { throw PEFTError.noSuchAdapter(name) }
         if let encoder = promptEncoders[name] { return [("prompt_embeddings", encoder.weight)] }
-        return Injection.trainableTensors(name, configuration: configuration, model: root).map { (Self.keyPrefix + $0.key, $0.parameter) }
+        return (Injection.trainableTensors(name, configuration: configuration, model: root) + Injection.savedBaseTensors(name, model: root))
+            .map { (Self.keyPrefix + $0.key, $0.parameter) }
     }
 
     /// Writes adapter `name` (default: the active one) as PEFT does: `adapter_config.json` (sorted
@@ -113,14 +115,19 @@ extension PeftModel {
         var file: [String: Tensor] = [:]
         for (key, value) in weights { file[key.replacingOccurrences(of: ".\(name).weight", with: ".weight")] = value }
         let expected = try adapterStateDictionary(name)
+        // Base tables are written by PEFT only with save_embedding_layers; a file may leave them out.
+        let optional = Set(Injection.savedBaseTensors(name, model: root).map { Self.keyPrefix + $0.key })
         var problems: [String] = []
         for (key, parameter) in expected {
-            guard let value = file[key] else { problems.append("missing '\(key)' \(parameter.shape)"); continue }
+            guard let value = file[key] else {
+                if !optional.contains(key) { problems.append("missing '\(key)' \(parameter.shape)") }
+                continue
+            }
             if value.shape != parameter.shape { problems.append("'\(key)' has shape \(value.shape), the model needs \(parameter.shape)") }
         }
         let known = Set(expected.map(\.key))
         problems += file.keys.filter { !known.contains($0) }.sorted().map { "unexpected '\(String($0.prefix(200)))'" }
         guard problems.isEmpty else { throw PEFTError.adapterMismatch(path: path, problems: problems) }
-        for (key, parameter) in expected { parameter.value = file[key]! }
+        for (key, parameter) in expected { if let value = file[key] { parameter.value = value } }
     }
 }

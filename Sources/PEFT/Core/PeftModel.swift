@@ -104,7 +104,7 @@ public final class PeftModel<Base> {
 
     private func setDisabled(_ disabled: Bool) {
         for (_, module) in root.namedModules() {
-            if let layer = module as? any AdapterLayer { layer.adaptersDisabled = disabled }
+            if let layer = module as? any AdapterWrapper { layer.adaptersDisabled = disabled }
             if let layer = module as? ModulesToSaveLayer { layer.adaptersDisabled = disabled }
         }
     }

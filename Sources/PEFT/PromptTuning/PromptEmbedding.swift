@@ -39,9 +39,9 @@ public final class PromptEmbedding: Module {
     }
 
     /// The model's input token embedding (`embed_tokens`, `wte` or `word_embeddings`).
-    static func tokenEmbedding(of model: Module) -> Embedding? {
+    static func tokenEmbedding(of model: Module) -> (any EmbeddingLayer)? {
         for (path, module) in model.namedModules() {
-            guard let embedding = module as? Embedding else { continue }
+            guard let embedding = module as? any EmbeddingLayer else { continue }
             let name = path.split(separator: ".").last.map(String.init) ?? ""
             if ["embed_tokens", "wte", "word_embeddings"].contains(name) { return embedding }
         }

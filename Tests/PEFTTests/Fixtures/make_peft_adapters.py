@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Adapters written by Hugging Face PEFT on the tiny fixture models, with the logits they produce.
 
-    python Tests/PEFTTests/Fixtures/make_peft_adapters.py            # write the fixtures
+    python Tests/PEFTTests/Fixtures/make_peft_adapters.py [CASE …]   # write the fixtures (all, or the named cases)
     python Tests/PEFTTests/Fixtures/make_peft_adapters.py --check DIR  # the reverse direction
 
 Needs a virtualenv with torch, transformers and peft. The base models are the tiny fixtures of
@@ -70,6 +70,9 @@ CASES = {
         task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, lora_dropout=0.1,
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
         rank_pattern={"o_proj": 2}, alpha_pattern={"v_proj": 16})),
+    # LoRA on the token embedding (lora_embedding_A/B) next to a linear layer.
+    "llama-lora-embedding": ("tiny-llama", lambda: LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=3, lora_alpha=6, target_modules=["embed_tokens", "q_proj"])),
     # rsLoRA on every linear layer of two of the three blocks.
     "llama-rslora": ("tiny-llama", lambda: LoraConfig(
         task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, use_rslora=True,
@@ -98,8 +101,10 @@ def logits_of(model, name, tensor, kwargs):
     return out
 
 
-def write():
+def write(only):
     for index, (case, (model_name, make_config)) in enumerate(sorted(CASES.items())):
+        if only and case not in only:
+            continue
         torch.manual_seed(100 + index)
         model = get_peft_model(base(model_name), make_config())
         randomise(model, 200 + index)
@@ -183,5 +188,5 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
         check(sys.argv[2])
     else:
-        write()
+        write(sys.argv[1:])
         write_gguf()

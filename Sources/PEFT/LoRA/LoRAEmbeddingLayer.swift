@@ -1,0 +1,90 @@
+import Autograd
+import NN
+import Tensors
+
+/// LoRA on a token embedding (PEFT's `lora.Embedding`): `E[x] + s·Aᵀ[x]·Bᵀ` with
+/// `lora_embedding_A.<adapter>` `[r, count]` and `lora_embedding_B.<adapter>` `[dimension, r]`.
+/// A starts at zero and B normal, so the adapted model starts equal to the base.
+public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
+    @Child("base_layer") public var baseLayer: any EmbeddingLayer
+    @Child("lora_embedding_A") var tablesA: Module
+    @Child("lora_embedding_B") var tablesB: Module
+
+    /// `α/r` (or `α/√r`) by adapter name.
+    public private(set) var scalings: [String: Float] = [:]
+    public private(set) var adapterNames: [String] = []
+    public var activeAdapters: [String] = []
+    public var adaptersDisabled = false
+    private var original: Tensor?
+    public private(set) var mergedAdapters: [String] = []
+
+    /// Wraps `base` (no adapter yet).
+    public init(wrapping base: any EmbeddingLayer) {
+        super.init()
+        registerChild(_baseLayer, base)
+        registerChild(_tablesA, Module())
+        registerChild(_tablesB, Module())
+    }
+
+    public var wrappedModule: Module { baseLayer }
+    /// The base table (tied output heads keep using it, as in PEFT).
+    public var weight: Variable { baseLayer.weight }
+
+    /// Adds an adapter; `.random` draws both tables from N(0, 1), otherwise A is zero and B N(0, 1).
+    public func addAdapter(_ name: String, rank: Int, alpha: Double, rsLoRA: Bool, initialization: LoRAInitialization,
+                           generator: inout SeededRandom) {
+        precondition(scalings[name] == nil, "LoRAEmbeddingLayer: adapter '\(name)' exists")
+        let a: Tensor = initialization == .random ? .randomNormal([rank, count], generator: &generator) : .zeros([rank, count])
+        tablesA.registerParameter(name, Variable(a, requiresGrad: true))
+        tablesB.registerParameter(name, Variable(.randomNormal([dimension, rank], generator: &generator), requiresGrad: true))
+        scalings[name] = LoRAConfig.scaling(rank: rank, alpha: alpha, rsLoRA: rsLoRA)
+        adapterNames.append(name)
+    }
+
+    public func deleteAdapter(_ name: String) {
+        guard scalings.removeValue(forKey: name) != nil else { return }
+        tablesA.removeParameter(name)
+        tablesB.removeParameter(name)
+        adapterNames.removeAll { $0 == name }
+        activeAdapters.removeAll { $0 == name }
+    }
+
+    public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
+        guard scalings[name] != nil else { return [] }
+        return [("lora_embedding_A", tablesA.parameter(name)), ("lora_embedding_B", tablesB.parameter(name))]
+    }
+
+    /// PEFT also writes the base table when an embedding is adapted (`save_embedding_layers`).
+    public var savedBaseTensors: [(key: String, parameter: Variable)] { [("\(Module.wrappedLayerName).weight", baseLayer.weight)] }
+
+    // ids laid out `shape` → (shape…, dimension)
+    public func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable {
+        var result = try baseLayer(ids, shape: shape)
+        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
+        for name in activeAdapters {
+            guard let scaling = scalings[name] else { continue }
+            let rows = try embedding(tablesA.parameter(name).transposed(), ids: ids, idsShape: shape)  // (…, r)
+            result = result + Variable.matmul(rows, tablesB.parameter(name), transposeB: true) * scaling
+        }
+        return result
+    }
+
+    /// `s·(B·A)ᵀ` `[count, dimension]`.
+    func deltaTable(_ name: String) -> Tensor {
+        (Tensor.matmul(tablesB.parameter(name).value, tablesA.parameter(name).value) * scalings[name]!).transposed()
+    }
+
+    public func merge(_ names: [String]) throws {
+        let names = names.filter { scalings[$0] != nil && !mergedAdapters.contains($0) }
+        guard !names.isEmpty else { return }
+        if original == nil { original = baseLayer.weight.value }
+        for name in names { baseLayer.weight.value += deltaTable(name) }
+        mergedAdapters += names
+    }
+
+    public func unmerge() throws {
+        if let original { baseLayer.weight.value = original }
+        original = nil
+        mergedAdapters = []
+    }
+}
