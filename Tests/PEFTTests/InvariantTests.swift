@@ -80,6 +80,23 @@ struct PEFTInvariantTests {
         }
     }
 
+    @Test("prompt tuning from text: rows of the token embeddings; saved adapters load without the text's ids")
+    func promptFromText() throws {
+        let model = try llama()
+        let config = PromptTuningConfig(virtualTokenCount: 4, initialization: .text, initializationText: "hello")
+        #expect(throws: PEFTError.self) { try PeftModel(model, configuration: config) }
+        let peft = try PeftModel(model, configuration: config, promptInitialTokens: [5, 6])
+        let table = model.stateDictionary()["model.embed_tokens.weight"]!
+        #expect(peft.activePromptEmbeddings?.value == (try table.gatherRows([5, 6, 5, 6])))
+        #expect(peft.trainableParameters().map(\.path) == ["prompt_embeddings"])
+        let folder = Fixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try peft.saveAdapter(to: folder)
+        let loaded = try PeftModel.load(try llama(), adapter: folder)
+        #expect(loaded.activePromptEmbeddings?.value == peft.activePromptEmbeddings?.value)
+        #expect((loaded.configuration("default") as? PromptTuningConfig)?.initialization == .text)
+    }
+
     @Test("several named adapters: add, switch, delete; a deleted layer is unwrapped")
     func namedAdapters() throws {
         let model = try llama()

@@ -53,14 +53,14 @@ extension PeftModel {
     ///   the model is switched to evaluation mode as PEFT does).
     public func loadAdapter(from folder: URL, adapterName: String, isTrainable: Bool = false) throws {
         let (configuration, weights) = try Self.readAdapter(folder, isTrainable: isTrainable)
-        try addAdapter(adapterName, configuration: configuration)
+        try addAdapter(adapterName, configuration: configuration, start: .loading)
         try assignOrRemove(weights, to: adapterName, path: folder.path, isTrainable: isTrainable)
     }
 
     /// Loads a PEFT adapter folder onto `model` (the Python `PeftModel.from_pretrained`).
     public static func load(_ model: Base, adapter folder: URL, adapterName: String = "default", isTrainable: Bool = false) throws -> PeftModel {
         let (configuration, weights) = try readAdapter(folder, isTrainable: isTrainable)
-        let peft = try PeftModel(model, configuration: configuration, adapterName: adapterName)
+        let peft = try PeftModel(model, configuration: configuration, adapterName: adapterName, seed: 0, start: .loading)
         try peft.assignOrRemove(weights, to: adapterName, path: folder.path, isTrainable: isTrainable)
         return peft
     }

@@ -30,15 +30,30 @@ public final class PeftModel<Base> {
     public var seed: UInt64
 
     /// Attaches a first adapter named `adapterName` (default `"default"`) and freezes everything else.
+    /// - Parameter promptInitialTokens: the token ids of `prompt_tuning_init_text` (prompt tuning
+    ///   with TEXT initialisation).
     /// - Throws: `PEFTError` for an invalid configuration or targets that match nothing; the model is
     ///   unchanged when it throws.
-    public init(_ model: Base, configuration: any AdapterConfiguration, adapterName: String = "default", seed: UInt64 = 0) throws {
+    public convenience init(_ model: Base, configuration: any AdapterConfiguration, adapterName: String = "default", seed: UInt64 = 0,
+                            promptInitialTokens: [Int]? = nil) throws {
+        try self.init(model, configuration: configuration, adapterName: adapterName, seed: seed, start: .configured(promptInitialTokens))
+    }
+
+    /// How a new adapter's prompt embeddings start.
+    enum PromptStart {
+        /// As the configuration says (TEXT needs the token ids).
+        case configured([Int]?)
+        /// Anything: weights are loaded right after.
+        case loading
+    }
+
+    init(_ model: Base, configuration: any AdapterConfiguration, adapterName: String, seed: UInt64, start: PromptStart) throws {
         guard let root = model as? Module else { throw PEFTError.invalidState("PeftModel: \(type(of: model)) is not a Module") }
         self.model = model
         self.root = root
         self.activeAdapter = adapterName
         self.seed = seed
-        try addAdapter(adapterName, configuration: configuration)  // active already: refreshes the trainable set
+        try addAdapter(adapterName, configuration: configuration, start: start)  // active already: refreshes the trainable set
     }
 
     /// The configuration of `name`.
@@ -53,14 +68,23 @@ public final class PeftModel<Base> {
 
     /// Attaches another adapter (not activated; see `setActiveAdapter`).
     /// - Throws: `PEFTError.adapterExists`, `.invalidConfiguration`, `.noTargetModules`; nothing changes on error.
-    public func addAdapter(_ name: String, configuration: any AdapterConfiguration) throws {
+    public func addAdapter(_ name: String, configuration: any AdapterConfiguration, promptInitialTokens: [Int]? = nil) throws {
+        try addAdapter(name, configuration: configuration, start: .configured(promptInitialTokens))
+    }
+
+    func addAdapter(_ name: String, configuration: any AdapterConfiguration, start: PromptStart) throws {
         guard !name.isEmpty, !name.contains(".") else { throw PEFTError.invalidConfiguration(field: "adapter name", reason: "'\(name)' must be non-empty without '.'") }
         guard self.configuration(name) == nil else { throw PEFTError.adapterExists(name) }
         try configuration.validate()
         var generator = SeededRandom(seed: seed &+ UInt64(configurations.count))
         var stored = configuration
-        if let prompt = configuration as? PromptTuningConfig {
-            promptEncoders[name] = try PromptEmbedding(configuration: prompt, model: root, generator: &generator)
+        if var prompt = configuration as? PromptTuningConfig {
+            var tokens: [Int]? = nil
+            switch start {
+            case let .configured(given): tokens = given
+            case .loading: prompt.initialization = .random  // overwritten by the file's weights
+            }
+            promptEncoders[name] = try PromptEmbedding(configuration: prompt, model: root, initialTokens: tokens, generator: &generator)
         } else {
             let plan = try Injection.plan(configuration, model: root)
             do {
