@@ -30,11 +30,7 @@ public struct BertConfiguration: Sendable, Equatable {
     public init(json: JSONValue) throws {
         let type = json["model_type"]?.string ?? "bert"
         guard type == "bert" else { throw ModelError.unsupportedArchitecture(type) }
-        func integer(_ key: String, default value: Int? = nil) throws -> Int {
-            if let found = json[key]?.integer { return found }
-            if let value { return value }
-            throw ModelError.invalidConfiguration(field: key, reason: "missing or not an integer")
-        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int { try json.configurationInteger(key, default: value) }
         if let activation = json["hidden_act"]?.string, activation != "gelu" {
             throw ModelError.invalidConfiguration(field: "hidden_act", reason: "'\(activation)' is not supported (only exact gelu)")
         }
@@ -45,6 +41,20 @@ public struct BertConfiguration: Sendable, Equatable {
                   typeVocabularySize: try integer("type_vocab_size", default: 2),
                   layerNormEpsilon: Float(json["layer_norm_eps"]?.number ?? 1e-12),
                   labelCount: json["id2label"]?.members?.count)
+        try validate()
+    }
+
+    /// Checks sizes against `ConfigurationLimits` and the relations the architecture depends on.
+    public func validate() throws {
+        typealias Limits = ConfigurationLimits
+        try Limits.require(vocabularySize, in: 1...Limits.rows, "vocab_size")
+        try Limits.require(hiddenSize, in: 1...Limits.width, "hidden_size")
+        try Limits.require(intermediateSize, in: 1...Limits.width, "intermediate_size")
+        try Limits.require(layerCount, in: 1...Limits.count, "num_hidden_layers")
+        try Limits.require(attentionHeads, in: 1...Limits.count, "num_attention_heads")
+        try Limits.require(maxPositionEmbeddings, in: 1...Limits.rows, "max_position_embeddings")
+        try Limits.require(typeVocabularySize, in: 1...Limits.rows, "type_vocab_size")
+        try Limits.require(labelCount ?? 1, in: 1...Limits.rows, "id2label")
         guard hiddenSize % attentionHeads == 0 else {
             throw ModelError.invalidConfiguration(field: "num_attention_heads", reason: "\(attentionHeads) does not divide hidden size \(hiddenSize)")
         }

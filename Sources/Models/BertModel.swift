@@ -153,16 +153,13 @@ public final class BertModel: Module {
     /// Loads `config.json` and `model.safetensors` from a folder; accepts keys with or without a
     /// `bert.` prefix (a `BertForSequenceClassification` checkpoint's encoder).
     public static func load(folder: URL) throws -> BertModel {
-        let (configuration, state) = try BertModel.readCheckpoint(folder)
+        let configuration = try BertConfiguration(json: try Checkpoint.configuration(in: folder))
+        func modelName(_ name: String) -> String? { name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name }
+        let files = try Checkpoint.files(in: folder)
+        try configuration.parameterPlan().verify(against: Checkpoint.renamed(Checkpoint.tensorShapes(of: files), modelName))
         let model = BertModel(configuration)
-        try model.loadCheckpointWeights(state.reduce(into: [:]) { result, entry in
-            result[entry.key.hasPrefix("bert.") ? String(entry.key.dropFirst(5)) : entry.key] = entry.value
-        })
+        try model.loadCheckpointWeights(Checkpoint.renamed(try Checkpoint.weights(of: files), modelName))
         return model
-    }
-
-    static func readCheckpoint(_ folder: URL) throws -> (BertConfiguration, [String: Tensor]) {
-        (try BertConfiguration(json: try Checkpoint.configuration(in: folder)), try Checkpoint.weights(in: folder))
     }
 }
 
@@ -188,12 +185,18 @@ public final class BertForSequenceClassification: Module {
 
     /// Loads a `BertForSequenceClassification` folder.
     public static func load(folder: URL) throws -> BertForSequenceClassification {
-        let (configuration, state) = try BertModel.readCheckpoint(folder)
-        guard let labels = configuration.labelCount ?? state["classifier.weight"]?.shape.first else {
+        let configuration = try BertConfiguration(json: try Checkpoint.configuration(in: folder))
+        let files = try Checkpoint.files(in: folder)
+        let shapes = Checkpoint.tensorShapes(of: files)
+        guard let labels = configuration.labelCount ?? shapes["classifier.weight"]?.first else {
             throw ModelError.missingWeights(["classifier.weight"])
         }
+        try ConfigurationLimits.require(labels, in: 1...ConfigurationLimits.rows, "classifier.weight labels")
+        var plan = configuration.parameterPlan(prefix: "bert.")
+        plan.addLinear("classifier", out: labels, in: configuration.hiddenSize, bias: true)
+        try plan.verify(against: shapes)
         let model = BertForSequenceClassification(configuration, labels: labels)
-        try model.loadCheckpointWeights(state)
+        try model.loadCheckpointWeights(try Checkpoint.weights(of: files))
         return model
     }
 }

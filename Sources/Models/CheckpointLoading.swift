@@ -18,26 +18,48 @@ enum Checkpoint {
         }
     }
 
-    /// Every floating-point tensor of the folder's safetensors checkpoint by name (integer buffers such
-    /// as `position_ids` are skipped).
-    static func weights(in folder: URL) throws -> [String: Tensor] {
-        var shardNames = ["model.safetensors"]
+    /// The safetensors files of a folder: `model.safetensors`, or the shards listed in
+    /// `model.safetensors.index.json`.
+    static func shards(in folder: URL) throws -> [URL] {
         let indexURL = folder.appendingPathComponent("model.safetensors.index.json")
-        if FileManager.default.fileExists(atPath: indexURL.path) {
-            let index: JSONValue
-            do { index = try JSONValue.parse(try Data(contentsOf: indexURL)) } catch {
-                throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "\(error)")
-            }
-            guard let map = index["weight_map"]?.members else {
-                throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "no weight_map")
-            }
-            shardNames = Array(Set(map.compactMap { $0.value.string })).sorted()
+        guard FileManager.default.fileExists(atPath: indexURL.path) else { return [folder.appendingPathComponent("model.safetensors")] }
+        let index: JSONValue
+        do { index = try JSONValue.parse(try Data(contentsOf: indexURL)) } catch {
+            throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "\(error)")
         }
+        guard let map = index["weight_map"]?.members else {
+            throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "no weight_map")
+        }
+        let names = Array(Set(map.compactMap { $0.value.string })).sorted()
+        guard names.allSatisfy({ !$0.contains("/") && $0 != ".." }) else {
+            throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "a shard name points outside the folder")
+        }
+        return names.map { folder.appendingPathComponent($0) }
+    }
+
+    /// The opened safetensors files of a folder (headers parsed, data mapped, nothing converted).
+    static func files(in folder: URL) throws -> [SafetensorsFile] {
+        do { return try shards(in: folder).map { try SafetensorsFile(contentsOf: $0) } } catch let error as ModelFileError {
+            throw ModelError.file(error)
+        }
+    }
+
+    /// Name → shape of every floating-point tensor (no data read), for checking a configuration
+    /// against the weights before the model is built.
+    static func tensorShapes(of files: [SafetensorsFile]) -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        for file in files {
+            for tensor in file.tensors where isFloat(tensor.dtype) { shapes[tensor.name] = tensor.shape }
+        }
+        return shapes
+    }
+
+    /// Every floating-point tensor of the files by name (integer buffers such as `position_ids` are skipped).
+    static func weights(of files: [SafetensorsFile]) throws -> [String: Tensor] {
         var state: [String: Tensor] = [:]
         do {
-            for shard in shardNames {
-                let file = try SafetensorsFile(contentsOf: folder.appendingPathComponent(shard))
-                for tensor in file.tensors where [.f32, .f16, .bf16, .f64].contains(tensor.dtype) {
+            for file in files {
+                for tensor in file.tensors where isFloat(tensor.dtype) {
                     state[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
                 }
             }
@@ -46,6 +68,15 @@ enum Checkpoint {
         }
         return state
     }
+
+    /// `values` under the names `rename` gives (entries it maps to nil are dropped).
+    static func renamed<Value>(_ values: [String: Value], _ rename: (String) -> String?) -> [String: Value] {
+        var result: [String: Value] = [:]
+        for (name, value) in values { if let target = rename(name) { result[target] = value } }
+        return result
+    }
+
+    private static func isFloat(_ dtype: SafetensorsDType) -> Bool { [.f32, .f16, .bf16, .f64].contains(dtype) }
 }
 
 extension Module {

@@ -26,16 +26,24 @@ public struct GPT2Configuration: Sendable, Equatable {
     public init(json: JSONValue) throws {
         let type = json["model_type"]?.string ?? "gpt2"
         guard type == "gpt2" else { throw ModelError.unsupportedArchitecture(type) }
-        func integer(_ key: String) throws -> Int {
-            guard let value = json[key]?.integer, value > 0 else { throw ModelError.invalidConfiguration(field: key, reason: "missing or not a positive integer") }
-            return value
-        }
+        func integer(_ key: String) throws -> Int { try json.configurationInteger(key) }
         if let activation = json["activation_function"]?.string, !["gelu_new", "gelu_pytorch_tanh"].contains(activation) {
             throw ModelError.invalidConfiguration(field: "activation_function", reason: "'\(activation)' is not supported")
         }
         self.init(vocabularySize: try integer("vocab_size"), contextLength: try integer("n_positions"),
                   embeddingSize: try integer("n_embd"), layerCount: try integer("n_layer"), heads: try integer("n_head"),
                   layerNormEpsilon: Float(json["layer_norm_epsilon"]?.number ?? 1e-5))
+        try validate()
+    }
+
+    /// Checks sizes against `ConfigurationLimits` and that the heads divide the width.
+    public func validate() throws {
+        typealias Limits = ConfigurationLimits
+        try Limits.require(vocabularySize, in: 1...Limits.rows, "vocab_size")
+        try Limits.require(contextLength, in: 1...Limits.rows, "n_positions")
+        try Limits.require(embeddingSize, in: 1...(Limits.width / 4), "n_embd")
+        try Limits.require(layerCount, in: 1...Limits.count, "n_layer")
+        try Limits.require(heads, in: 1...Limits.count, "n_head")
         guard embeddingSize % heads == 0 else {
             throw ModelError.invalidConfiguration(field: "n_head", reason: "\(heads) does not divide n_embd \(embeddingSize)")
         }
@@ -169,12 +177,14 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
 
     /// Loads `config.json` and `model.safetensors`; keys may lack the `transformer.` prefix (`GPT2Model`).
     public static func load(folder: URL) throws -> GPT2LMHeadModel {
-        let model = GPT2LMHeadModel(try GPT2Configuration(json: try Checkpoint.configuration(in: folder)))
-        var state: [String: Tensor] = [:]
-        for (name, tensor) in try Checkpoint.weights(in: folder) where name != "lm_head.weight" {  // tied to transformer.wte
-            state[name.hasPrefix("transformer.") ? name : "transformer." + name] = tensor
+        let configuration = try GPT2Configuration(json: try Checkpoint.configuration(in: folder))
+        func modelName(_ name: String) -> String? {
+            name == "lm_head.weight" ? nil : name.hasPrefix("transformer.") ? name : "transformer." + name  // lm_head is tied to wte
         }
-        try model.loadCheckpointWeights(state)
+        let files = try Checkpoint.files(in: folder)
+        try configuration.parameterPlan().verify(against: Checkpoint.renamed(Checkpoint.tensorShapes(of: files), modelName))
+        let model = GPT2LMHeadModel(configuration)
+        try model.loadCheckpointWeights(Checkpoint.renamed(try Checkpoint.weights(of: files), modelName))
         return model
     }
 }

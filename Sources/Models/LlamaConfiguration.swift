@@ -38,22 +38,22 @@ public struct LlamaConfiguration: Sendable, Equatable {
         func require(_ condition: Bool, _ field: String, _ reason: String) throws {
             if !condition { throw ModelError.invalidConfiguration(field: field, reason: reason) }
         }
-        try require(vocabularySize > 0, "vocab_size", "must be positive")
-        try require(hiddenSize > 0, "hidden_size", "must be positive")
-        try require(intermediateSize > 0, "intermediate_size", "must be positive")
-        try require(layerCount > 0, "num_hidden_layers", "must be positive")
-        try require(attentionHeads > 0 && keyValueHeads > 0, "num_attention_heads", "head counts must be positive")
+        typealias Limits = ConfigurationLimits
+        try Limits.require(vocabularySize, in: 1...Limits.rows, "vocab_size")
+        try Limits.require(hiddenSize, in: 1...Limits.width, "hidden_size")
+        try Limits.require(intermediateSize, in: 1...Limits.width, "intermediate_size")
+        try Limits.require(layerCount, in: 1...Limits.count, "num_hidden_layers")
+        try Limits.require(attentionHeads, in: 1...Limits.count, "num_attention_heads")
+        try Limits.require(keyValueHeads, in: 1...Limits.count, "num_key_value_heads")
+        try Limits.require(headDimension, in: 1...Limits.width, "head_dim")
+        try Limits.require(maxPositionEmbeddings, in: 1...Limits.rows, "max_position_embeddings")
         try require(attentionHeads % keyValueHeads == 0, "num_key_value_heads", "\(keyValueHeads) does not divide \(attentionHeads) heads")
         try require(headDimension > 0 && headDimension % 2 == 0, "head_dim", "must be positive and even, got \(headDimension)")
     }
 
     /// Reads a transformers `config.json` (`model_type` llama, mistral, qwen2 or any Llama-shaped decoder).
     public init(json: JSONValue) throws {
-        func integer(_ key: String, default value: Int? = nil) throws -> Int {
-            if let found = json[key]?.integer { return found }
-            if let value { return value }
-            throw ModelError.invalidConfiguration(field: key, reason: "missing or not an integer")
-        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int { try json.configurationInteger(key, default: value) }
         let type = json["model_type"]?.string ?? "llama"
         guard ["llama", "mistral", "qwen2"].contains(type) else { throw ModelError.unsupportedArchitecture(type) }
         let heads = try integer("num_attention_heads")
@@ -66,7 +66,7 @@ public struct LlamaConfiguration: Sendable, Equatable {
         self.init(vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
                   intermediateSize: try integer("intermediate_size"), layerCount: try integer("num_hidden_layers"),
                   attentionHeads: heads, keyValueHeads: try integer("num_key_value_heads", default: heads),
-                  headDimension: json["head_dim"]?.integer,
+                  headDimension: (json["head_dim"]?.isNull ?? true) ? nil : try integer("head_dim"),
                   ropeTheta: Float(theta),
                   rmsNormEpsilon: Float(json["rms_norm_eps"]?.number ?? 1e-6),
                   maxPositionEmbeddings: try integer("max_position_embeddings", default: 2048),
@@ -101,6 +101,13 @@ public struct LlamaConfiguration: Sendable, Equatable {
                   maxPositionEmbeddings: gguf.metadata["\(arch).context_length"]?.integer ?? 2048,
                   tieWordEmbeddings: !gguf.tensors.contains { $0.name == "output.weight" },
                   attentionBias: arch == "qwen2")
-        try validate()
+        // Errors name the GGUF key the user can find in the file, not the config.json field.
+        let keys = ["vocab_size": "vocab_size", "hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",
+                    "num_hidden_layers": "block_count", "num_attention_heads": "attention.head_count",
+                    "num_key_value_heads": "attention.head_count_kv", "head_dim": "attention.key_length",
+                    "max_position_embeddings": "context_length"]
+        do { try validate() } catch let ModelError.invalidConfiguration(field, reason) {
+            throw ModelError.invalidConfiguration(field: keys[field].map { "\(arch).\($0)" } ?? field, reason: reason)
+        }
     }
 }

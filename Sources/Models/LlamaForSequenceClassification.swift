@@ -48,11 +48,16 @@ public final class LlamaForSequenceClassification: Module {
     /// Loads a `LlamaForSequenceClassification` folder (`config.json` with `id2label` and `pad_token_id`).
     public static func load(folder: URL) throws -> LlamaForSequenceClassification {
         let json = try Checkpoint.configuration(in: folder)
-        let state = try Checkpoint.weights(in: folder)
-        guard let score = state["score.weight"], score.rank == 2 else { throw ModelError.missingWeights(["score.weight"]) }
-        let model = try LlamaForSequenceClassification(try LlamaConfiguration(json: json), labels: score.shape[0],
-                                                       padTokenID: json["pad_token_id"]?.integer)
-        try model.loadCheckpointWeights(state)
+        let configuration = try LlamaConfiguration(json: json)
+        let files = try Checkpoint.files(in: folder)
+        let shapes = Checkpoint.tensorShapes(of: files)
+        guard let score = shapes["score.weight"], score.count == 2 else { throw ModelError.missingWeights(["score.weight"]) }
+        try ConfigurationLimits.require(score[0], in: 1...ConfigurationLimits.rows, "score.weight labels")
+        var plan = configuration.parameterPlan(withHead: false)
+        plan.add("score.weight", [score[0], configuration.hiddenSize])
+        try plan.verify(against: shapes)
+        let model = try LlamaForSequenceClassification(configuration, labels: score[0], padTokenID: json["pad_token_id"]?.integer)
+        try model.loadCheckpointWeights(try Checkpoint.weights(of: files))
         return model
     }
 }

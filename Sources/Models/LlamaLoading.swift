@@ -49,6 +49,11 @@ extension LlamaForCausalLM {
     /// Builds the model described by a GGUF file and loads its (dequantized) weights.
     public static func load(gguf: GGUFFile) throws -> LlamaForCausalLM {
         let configuration = try LlamaConfiguration(gguf: gguf)
+        var shapes: [String: [Int]] = [:]
+        for tensor in gguf.tensors {
+            if let name = huggingFaceName(forGGUF: tensor.name) { shapes[name] = Array(tensor.dimensions.reversed()) }
+        }
+        try configuration.parameterPlan().verify(against: shapes)  // before anything is allocated
         let model = try LlamaForCausalLM(configuration)
         let arch = gguf.metadata["general.architecture"]?.string ?? "llama"
         var state: [String: Tensor] = [:]
@@ -70,8 +75,11 @@ extension LlamaForCausalLM {
 
     /// Loads `config.json` and safetensors weights from a Hugging Face folder.
     public static func load(folder: URL) throws -> LlamaForCausalLM {
-        let model = try LlamaForCausalLM(try LlamaConfiguration(json: try Checkpoint.configuration(in: folder)))
-        try model.load(state: try Checkpoint.weights(in: folder), unexpected: [])
+        let configuration = try LlamaConfiguration(json: try Checkpoint.configuration(in: folder))
+        let files = try Checkpoint.files(in: folder)
+        try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
+        let model = try LlamaForCausalLM(configuration)
+        try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
         return model
     }
 
