@@ -3,6 +3,8 @@ import NN
 
 /// A decoder-only language model that can continue a sequence with a key/value cache.
 public protocol CausalLanguageModel: Module {
+    /// Most positions a sequence may have (prompt and generated tokens together).
+    var contextLength: Int { get }
     /// A fresh cache for one sequence.
     func makeCache() -> KeyValueCache
     /// Runs `ids` (one sequence, after the cached positions) and returns the vocabulary logits of the

@@ -142,6 +142,9 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
 
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
 
+    /// `n_positions`.
+    public var contextLength: Int { configuration.contextLength }
+
     /// Vocabulary logits `(B, T, V)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
         logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache))

@@ -43,11 +43,18 @@ public struct GenerationOptions: Sendable {
 
 extension CausalLanguageModel {
     /// Generates up to `options.maxNewTokens` ids after `prompt` with a KV cache, calling `onToken`
-    /// with each new id (return false to stop). Returns the generated ids.
+    /// with each new id (return false to stop), and stopping at the model's context length.
+    /// Returns the generated ids.
+    /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or one longer than the
+    ///   context.
     @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
         try options.validate()
         guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
+        guard prompt.count <= contextLength else {
+            throw ModelError.invalidGenerationParameter("the prompt has \(prompt.count) tokens; the model's context holds \(contextLength)")
+        }
+        let budget = min(options.maxNewTokens, contextLength - prompt.count)
         eval()
         return try withoutGradients {
             let cache = makeCache()
@@ -55,7 +62,7 @@ extension CausalLanguageModel {
             var history = prompt
             var output: [Int] = []
             var pending = prompt
-            while output.count < options.maxNewTokens {
+            while output.count < budget {
                 var scores = try lastLogits(pending, cache: cache)
                 let next = TokenChooser.choose(&scores, history: history, options: options, generator: &generator)
                 if options.stopTokenIDs.contains(next) { break }

@@ -141,6 +141,9 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
         }
     }
 
+    /// `max_position_embeddings`.
+    public var contextLength: Int { configuration.maxPositionEmbeddings }
+
     /// A cache sized for this model.
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
 

@@ -89,4 +89,14 @@ struct HostileConfigurationTests {
             #expect(reason.contains(expected), "\(key): \(reason)")
         }
     }
+
+    @Test("generation refuses a prompt longer than the context and stops at the context length")
+    func contextLength() throws {
+        let model = try LlamaForCausalLM.load(from: Self.fixtures.appendingPathComponent("tiny-llama"))
+        #expect(model.contextLength == 256)
+        let reason = failure { _ = try model.generate(prompt: Array(repeating: 5, count: 300), options: GenerationOptions(maxNewTokens: 4)) }
+        #expect(reason == "the prompt has 300 tokens; the model's context holds 256")
+        let output = try model.generate(prompt: Array(repeating: 5, count: 250), options: GenerationOptions(maxNewTokens: 50))
+        #expect(output.count == 6)
+    }
 }
