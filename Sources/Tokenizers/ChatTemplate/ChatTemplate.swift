@@ -33,19 +33,42 @@ public struct ChatTemplate {
     ///   - specialTokens: `bos_token`, `eos_token`, … strings the template may print.
     ///   - variables: extra template variables (e.g. `tools`, `date_string`).
     ///   - now: the date `strftime_now` reports.
+    ///   - limits: bounds on work, sizes and nesting (a template is a program from whoever made the model).
     public func render(messages: [ChatMessage], addGenerationPrompt: Bool, specialTokens: [String: String] = [:],
-                       variables: [String: TemplateValue] = [:], now: Date = Date()) throws -> String {
+                       variables: [String: TemplateValue] = [:], now: Date = Date(),
+                       limits: TemplateLimits = TemplateLimits()) throws -> String {
         var context: [String: TemplateValue] = [
             "messages": .array(messages.map(\.templateValue)),
             "add_generation_prompt": .bool(addGenerationPrompt),
         ]
         for (name, value) in specialTokens { context[name] = .string(value) }
         for (name, value) in variables { context[name] = value }
-        return try TemplateRenderer(variables: context, now: now).render(nodes)
+        return try TemplateRenderer(variables: context, now: now, limits: limits).render(nodes)
     }
 }
 
 extension ChatTemplate: @unchecked Sendable {}
+
+/// Bounds on rendering a chat template. A template comes with a model from a stranger; every limit
+/// ends rendering with a `TemplateError` naming it, instead of a hang, a trap or gigabytes of memory.
+/// The defaults are far above what real chat templates use.
+public struct TemplateLimits: Sendable, Equatable {
+    /// Statements and expressions evaluated (loops, nested loops, recursion).
+    public var maxSteps = 5_000_000
+    /// Nested macro calls.
+    public var maxCallDepth = 64
+    /// Bytes (UTF-8) in any one string value.
+    public var maxStringBytes = 16 << 20
+    /// Bytes (UTF-8) of the rendered prompt.
+    public var maxOutputBytes = 16 << 20
+    /// Items in any list (`range` included).
+    public var maxSequenceLength = 1 << 20
+    /// Nesting of lists, mappings and namespaces (also bounds `tojson`).
+    public var maxValueDepth = 128
+
+    /// The default limits.
+    public init() {}
+}
 
 extension Tokenizer {
     /// The prompt text for `messages` from the model's own chat template.

@@ -6,28 +6,86 @@ final class TemplateRenderer {
     private var macros: [String: (parameters: [(String, TemplateExpression?)], body: [TemplateNode])] = [:]
     private var output = ""
     private let now: Date
+    private let limits: TemplateLimits
+    /// Statements and expressions evaluated so far (bounded by `limits.maxSteps`).
+    private var steps = 0
+    /// Macro calls in progress (bounded by `limits.maxCallDepth`).
+    private var callDepth = 0
+    /// Nested `execute`/`evaluate` frames in progress: the parser bounds blocks and expressions, and
+    /// macros multiply them, so this caps the total and keeps rendering off the stack's edge.
+    private var depth = 0
+    private static let maxDepth = 2048
 
     private enum LoopSignal: Error { case breakLoop, continueLoop }
 
-    init(variables: [String: TemplateValue], now: Date) {
+    init(variables: [String: TemplateValue], now: Date, limits: TemplateLimits = TemplateLimits()) {
         scopes = [variables]
         self.now = now
+        self.limits = limits
+    }
+
+    // MARK: Budget
+
+    /// Counts one unit of work; runaway loops end here with a typed error.
+    private func step(line: Int) throws {
+        steps += 1
+        if steps > limits.maxSteps {
+            throw TemplateError("rendering took more than \(limits.maxSteps) steps (a runaway loop?)", line: line)
+        }
+    }
+
+    /// Refuses strings, lists and nesting past the limits (applied to every value an expression makes).
+    private func bounded(_ value: TemplateValue, line: Int) throws -> TemplateValue {
+        switch value {
+        case let .string(s) where s.utf8.count > limits.maxStringBytes:
+            throw TemplateError("a string grew past \(limits.maxStringBytes) bytes", line: line)
+        case let .array(items):
+            if items.count > limits.maxSequenceLength { throw TemplateError("a list grew past \(limits.maxSequenceLength) items", line: line) }
+            if value.nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
+                throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
+            }
+        case .dictionary:
+            if value.nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
+                throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
+            }
+        default: break
+        }
+        return value
+    }
+
+    /// Appends to the output within `limits.maxOutputBytes`.
+    private func emit(_ text: String, line: Int) throws {
+        output += text
+        if output.utf8.count > limits.maxOutputBytes {
+            throw TemplateError("the rendered prompt grew past \(limits.maxOutputBytes) bytes", line: line)
+        }
     }
 
     func render(_ nodes: [TemplateNode]) throws -> String {
-        try execute(nodes)
+        do { try execute(nodes) } catch let signal as LoopSignal {
+            throw TemplateError("{% \(signal == .breakLoop ? "break" : "continue") %} outside a loop")
+        }
         return output
+    }
+
+    /// Enters one nested frame.
+    private func enter(line: Int) throws {
+        depth += 1
+        if depth > Self.maxDepth { throw TemplateError("template evaluation nested deeper than \(Self.maxDepth) frames", line: line) }
     }
 
     // MARK: Statements
 
     private func execute(_ nodes: [TemplateNode]) throws {
+        try enter(line: 0)
+        defer { depth -= 1 }
         for node in nodes {
+            try step(line: 0)
             switch node {
             case let .text(text):
-                output += text
+                try emit(text, line: 0)
             case let .output(expression, line):
-                output += try evaluate(expression, line: line).rendered
+                try emit(try evaluate(expression, line: line).rendered, line: line)
             case let .conditional(branches, otherwise):
                 var taken = false
                 for (condition, body) in branches where try evaluate(condition, line: 0).isTruthy {
@@ -45,6 +103,9 @@ final class TemplateRenderer {
                         throw TemplateError("cannot set attribute '\(attribute)' on '\(targets[0])', which is not a namespace", line: line)
                     }
                     ns.attributes[attribute] = result
+                    if TemplateValue.namespace(ns).nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
+                        throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
+                    }
                 } else if targets.count == 1 {
                     scopes[scopes.count - 1][targets[0]] = result
                 } else {
@@ -94,6 +155,7 @@ final class TemplateRenderer {
             ])
             scopes.append(scope)
             defer { scopes.removeLast() }
+            try step(line: line)
             do {
                 try execute(body)
             } catch LoopSignal.continueLoop {
@@ -131,6 +193,17 @@ final class TemplateRenderer {
     // MARK: Expressions
 
     func evaluate(_ expression: TemplateExpression, line: Int) throws -> TemplateValue {
+        try step(line: line)
+        try enter(line: line)
+        defer { depth -= 1 }
+        let value = try evaluateUnbounded(expression, line: line)
+        switch expression {
+        case .name, .literal, .attribute, .subscriptIndex: return value  // existing values, already bounded
+        default: return try bounded(value, line: line)
+        }
+    }
+
+    private func evaluateUnbounded(_ expression: TemplateExpression, line: Int) throws -> TemplateValue {
         switch expression {
         case let .literal(value): return value
         case let .name(name): return lookup(name)
@@ -196,7 +269,7 @@ final class TemplateRenderer {
         case let .not(inner): return .bool(!(try evaluate(inner, line: line).isTruthy))
         case let .negate(inner):
             switch try evaluate(inner, line: line) {
-            case let .int(i): return .int(-i)
+            case let .int(i): return .int(try TemplateArithmetic.negate(i, line: line))
             case let .double(d): return .double(-d)
             case let other: throw TemplateError("cannot negate \(other.typeName)", line: line)
             }
@@ -228,7 +301,7 @@ final class TemplateRenderer {
         switch value {
         case let .int(i): return i
         case let .bool(b): return b ? 1 : 0
-        case let .double(d) where d == d.rounded(): return Int(d)
+        case let .double(d) where d == d.rounded(): return try TemplateArithmetic.integer(d, line: line)
         default: throw TemplateError("expected an integer, got \(value.typeName)", line: line)
         }
     }
@@ -277,7 +350,7 @@ final class TemplateRenderer {
         case "~": return .string(a.rendered + b.rendered)
         case "+":
             switch (a, b) {
-            case let (.int(x), .int(y)): return .int(x + y)
+            case let (.int(x), .int(y)): return .int(try TemplateArithmetic.add(x, y, line: line))
             case let (.string(x), .string(y)): return .string(x + y)
             case let (.array(x), .array(y)): return .array(x + y)
             default:
@@ -285,16 +358,20 @@ final class TemplateRenderer {
                 throw TemplateError("cannot add \(a.typeName) and \(b.typeName)", line: line)
             }
         case "-", "*", "/", "//", "%", "**":
-            if op == "*", case let .string(s) = a, case let .int(n) = b { return .string(String(repeating: s, count: max(0, n))) }
+            if op == "*", case let .string(s) = a, case let .int(n) = b {
+                let (bytes, overflow) = s.utf8.count.multipliedReportingOverflow(by: max(0, n))
+                guard !overflow, bytes <= limits.maxStringBytes else {
+                    throw TemplateError("a string grew past \(limits.maxStringBytes) bytes", line: line)
+                }
+                return .string(String(repeating: s, count: max(0, n)))
+            }
             if case let .int(x) = a, case let .int(y) = b {
                 switch op {
-                case "-": return .int(x - y)
-                case "*": return .int(x * y)
-                case "//", "%":
-                    guard y != 0 else { throw TemplateError("division by zero", line: line) }
-                    let quotient = Int((Double(x) / Double(y)).rounded(.down))
-                    return op == "//" ? .int(quotient) : .int(x - quotient * y)
-                case "**" where y >= 0: return .int(Int(pow(Double(x), Double(y))))
+                case "-": return .int(try TemplateArithmetic.subtract(x, y, line: line))
+                case "*": return .int(try TemplateArithmetic.multiply(x, y, line: line))
+                case "//": return .int(try TemplateArithmetic.floorDivide(x, y, line: line))
+                case "%": return .int(try TemplateArithmetic.modulo(x, y, line: line))
+                case "**" where y >= 0: return .int(try TemplateArithmetic.power(x, y, line: line))
                 default: break
                 }
             }
@@ -307,8 +384,9 @@ final class TemplateRenderer {
             case "/":
                 guard y != 0 else { throw TemplateError("division by zero", line: line) }
                 return .double(x / y)
-            case "//": return .double((x / y).rounded(.down))
-            case "%": return .double(x - (x / y).rounded(.down) * y)
+            case "//", "%":
+                guard y != 0 else { throw TemplateError("division by zero", line: line) }
+                return op == "//" ? .double((x / y).rounded(.down)) : .double(x - (x / y).rounded(.down) * y)
             default: return .double(pow(x, y))
             }
         default:
@@ -327,6 +405,11 @@ final class TemplateRenderer {
         }
         guard case let .name(name) = callee else { throw TemplateError("this expression cannot be called", line: line) }
         if let macro = macros[name] {
+            callDepth += 1
+            defer { callDepth -= 1 }
+            guard callDepth <= limits.maxCallDepth else {
+                throw TemplateError("macro '\(name)' calls nest deeper than \(limits.maxCallDepth) (unbounded recursion?)", line: line)
+            }
             var scope: [String: TemplateValue] = [:]
             for (index, (parameter, defaultValue)) in macro.parameters.enumerated() {
                 if index < arguments.count {
@@ -353,6 +436,11 @@ final class TemplateRenderer {
             let values = try arguments.map { try integer($0, line: line) }
             let (start, stop, step) = values.count == 1 ? (0, values[0], 1) : (values.first ?? 0, values.count > 1 ? values[1] : 0, values.count > 2 ? values[2] : 1)
             guard step != 0 else { throw TemplateError("range step cannot be zero", line: line) }
+            // The length, computed in Double so huge bounds cannot overflow, must fit the list limit.
+            let length = max(0, ((Double(stop) - Double(start)) / Double(step)).rounded(.up))
+            guard length <= Double(limits.maxSequenceLength) else {
+                throw TemplateError("range of \(TemplateValue.pythonFloat(length)) items exceeds \(limits.maxSequenceLength)", line: line)
+            }
             return .array(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
         case "namespace":
             var attributes: [String: TemplateValue] = [:]
@@ -403,6 +491,7 @@ final class TemplateRenderer {
                 guard arguments.count >= 2, case let .string(from) = arguments[0], case let .string(to) = arguments[1] else {
                     throw TemplateError("replace needs two strings", line: line)
                 }
+                try checkReplacement(in: s, from, to, line: line)
                 return .string(s.replacingExactly(from, with: to))
             case "join":
                 guard case let .array(items)? = arguments.first else { throw TemplateError("join needs a list", line: line) }
@@ -449,8 +538,15 @@ final class TemplateRenderer {
             }
         case "tojson":
             let indent = named.first(where: { $0.0 == "indent" }).map(\.1) ?? arguments.first
-            if case let .int(i)? = indent { return .string(value.json(indent: i)) }
-            return .string(value.json(indent: nil))
+            var spaces: Int? = nil
+            if case let .int(i)? = indent {
+                guard (0...16).contains(i) else { throw TemplateError("tojson indent must be in 0...16, got \(i)", line: line) }
+                spaces = i
+            }
+            guard let json = value.json(indent: spaces, maxDepth: limits.maxValueDepth) else {
+                throw TemplateError("tojson: values nest deeper than \(limits.maxValueDepth) levels", line: line)
+            }
+            return .string(json)
         case "upper": return .string(value.rendered.uppercased())
         case "lower": return .string(value.rendered.lowercased())
         case "title": return .string(TemplateRenderer.title(value.rendered))
@@ -461,7 +557,7 @@ final class TemplateRenderer {
         case "int":
             switch value {
             case let .int(i): return .int(i)
-            case let .double(d): return .int(Int(d))
+            case let .double(d): return .int(try TemplateArithmetic.integer(d.rounded(.towardZero), line: line))
             case let .string(s): return .int(Int(s.trimmingCharacters(in: .whitespaces)) ?? 0)
             case let .bool(b): return .int(b ? 1 : 0)
             default: return .int(0)
@@ -490,7 +586,9 @@ final class TemplateRenderer {
             return value
         case "replace":
             guard arguments.count >= 2 else { throw TemplateError("replace needs two arguments", line: line) }
-            return .string(value.rendered.replacingExactly(arguments[0].rendered, with: arguments[1].rendered))
+            let (text, from, to) = (value.rendered, arguments[0].rendered, arguments[1].rendered)
+            try checkReplacement(in: text, from, to, line: line)
+            return .string(text.replacingExactly(from, with: to))
         case "list": return .array(try iterate(value, line: line))
         case "reverse":
             switch value {
@@ -502,7 +600,7 @@ final class TemplateRenderer {
             guard case let .dictionary(entries) = value else { throw TemplateError("items of \(value.typeName)", line: line) }
             return .array(entries.map { .array([.string($0.key), $0.value]) })
         case "abs":
-            if case let .int(i) = value { return .int(Swift.abs(i)) }
+            if case let .int(i) = value { return .int(try TemplateArithmetic.absolute(i, line: line)) }
             return .double(Swift.abs(number(value) ?? 0))
         case "safe", "e", "escape" where name == "safe": return value
         case "selectattr", "rejectattr":
@@ -552,7 +650,8 @@ final class TemplateRenderer {
             guard let divisor = arguments.first else { throw TemplateError("divisibleby needs an argument", line: line) }
             let d = try integer(divisor, line: line)
             let n = try integer(value, line: line)
-            return d != 0 && n % d == 0
+            guard d != 0 else { return false }
+            return try TemplateArithmetic.modulo(n, d, line: line) == 0
         case "equalto", "eq", "==", "sameas": return arguments.first.map { value == $0 } ?? false
         case "ne", "!=": return arguments.first.map { value != $0 } ?? false
         case "in":
@@ -568,6 +667,17 @@ final class TemplateRenderer {
     }
 
     // MARK: Helpers
+
+    /// Refuses a replacement whose result could pass the string limit, before building it.
+    private func checkReplacement(in text: String, _ from: String, _ to: String, line: Int) throws {
+        let size = text.utf8.count, growth = to.utf8.count - from.utf8.count
+        guard growth > 0 else { return }
+        let occurrences = from.isEmpty ? size + 1 : size / from.utf8.count
+        let (extra, overflow) = occurrences.multipliedReportingOverflow(by: growth)
+        guard !overflow, size + extra <= limits.maxStringBytes else {
+            throw TemplateError("replace could grow a string past \(limits.maxStringBytes) bytes", line: line)
+        }
+    }
 
     static func strip(_ s: String, _ characters: Set<Unicode.Scalar>?, left: Bool, right: Bool) -> String {
         var scalars = Substring(s).unicodeScalars[...]

@@ -39,6 +39,15 @@ struct ExpressionParser {
     let tokens: [ExpressionToken]
     let line: Int
     var position = 0
+    /// Parenthesised, bracketed or argument sub-expressions open right now.
+    private var nesting = 0
+    /// Operators, calls, filters and subscripts in this expression so far.
+    private var operations = 0
+
+    /// Bounds that keep parsing, evaluating and freeing an expression tree off the stack's edge
+    /// (real templates stay far below both).
+    static let maxNesting = 32
+    static let maxOperations = 256
 
     init(_ tokens: [ExpressionToken], line: Int) {
         self.tokens = tokens
@@ -80,7 +89,16 @@ struct ExpressionParser {
         }
     }
 
+    /// Counts one operator or postfix operation.
+    mutating func countOperation() throws {
+        operations += 1
+        if operations > Self.maxOperations { throw error("expression too complex (more than \(Self.maxOperations) operations)") }
+    }
+
     mutating func parseExpression() throws -> TemplateExpression {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > Self.maxNesting { throw error("expression nested deeper than \(Self.maxNesting) levels") }
         let value = try parseOr()
         if takeName("if") {
             let condition = try parseOr()
@@ -92,24 +110,39 @@ struct ExpressionParser {
 
     mutating func parseOr() throws -> TemplateExpression {
         var left = try parseAnd()
-        while takeName("or") { left = .or(left, try parseAnd()) }
+        while takeName("or") {
+            try countOperation()
+            left = .or(left, try parseAnd())
+        }
         return left
     }
 
     mutating func parseAnd() throws -> TemplateExpression {
         var left = try parseNot()
-        while takeName("and") { left = .and(left, try parseNot()) }
+        while takeName("and") {
+            try countOperation()
+            left = .and(left, try parseNot())
+        }
         return left
     }
 
     mutating func parseNot() throws -> TemplateExpression {
-        if takeName("not") { return .not(try parseNot()) }
-        return try parseComparison()
+        var count = 0
+        while takeName("not") {
+            try countOperation()
+            count += 1
+        }
+        var value = try parseComparison()
+        for _ in 0..<count { value = .not(value) }
+        return value
     }
 
     mutating func parseComparison() throws -> TemplateExpression {
         var left = try parseAdditive()
         while true {
+            if peek.map({ [.op("=="), .op("!="), .op("<"), .op("<="), .op(">"), .op(">="), .name("in"), .name("not")].contains($0) }) ?? false {
+                try countOperation()
+            }
             if let op = ["==", "!=", "<", "<=", ">", ">="].first(where: { peek == .op($0) }) {
                 position += 1
                 left = .binary(op, left, try parseAdditive())
@@ -127,6 +160,7 @@ struct ExpressionParser {
     mutating func parseAdditive() throws -> TemplateExpression {
         var left = try parseConcatenation()
         while let op = ["+", "-"].first(where: { peek == .op($0) }) {
+            try countOperation()
             position += 1
             left = .binary(op, left, try parseConcatenation())
         }
@@ -135,13 +169,17 @@ struct ExpressionParser {
 
     mutating func parseConcatenation() throws -> TemplateExpression {
         var left = try parseMultiplicative()
-        while take("~") { left = .binary("~", left, try parseMultiplicative()) }
+        while take("~") {
+            try countOperation()
+            left = .binary("~", left, try parseMultiplicative())
+        }
         return left
     }
 
     mutating func parseMultiplicative() throws -> TemplateExpression {
         var left = try parsePower()
         while let op = ["*", "/", "//", "%"].first(where: { peek == .op($0) }) {
+            try countOperation()
             position += 1
             left = .binary(op, left, try parsePower())
         }
@@ -150,14 +188,23 @@ struct ExpressionParser {
 
     mutating func parsePower() throws -> TemplateExpression {
         let base = try parseUnary()
-        if take("**") { return .binary("**", base, try parseUnary()) }
+        if take("**") {
+            try countOperation()
+            return .binary("**", base, try parseUnary())
+        }
         return base
     }
 
     mutating func parseUnary() throws -> TemplateExpression {
-        if take("-") { return .negate(try parseUnary()) }
-        if take("+") { return try parseUnary() }
-        return try parsePostfix(try parsePrimary())
+        var negations = 0
+        while let sign = ["-", "+"].first(where: { peek == .op($0) }) {
+            try countOperation()
+            position += 1
+            if sign == "-" { negations += 1 }
+        }
+        var value = try parsePostfix(try parsePrimary())
+        for _ in 0..<negations { value = .negate(value) }
+        return value
     }
 
     mutating func parseArguments() throws -> ([TemplateExpression], [(String, TemplateExpression)]) {
@@ -179,6 +226,7 @@ struct ExpressionParser {
     mutating func parsePostfix(_ base: TemplateExpression) throws -> TemplateExpression {
         var value = base
         while true {
+            if let next = peek, [.op("."), .op("["), .op("("), .op("|"), .name("is")].contains(next) { try countOperation() }
             if take(".") {
                 value = .attribute(value, try expectName())
             } else if take("[") {
@@ -281,11 +329,20 @@ struct ExpressionParser {
 struct TemplateParser {
     let chunks: [TemplateChunk]
     var position = 0
+    /// Blocks (`if`, `for`, `macro` …) open right now.
+    private var depth = 0
+    /// Deepest block nesting accepted.
+    static let maxDepth = 64
 
     init(_ chunks: [TemplateChunk]) { self.chunks = chunks }
 
     /// Parses nodes until one of `terminators` (returned with its parsed statement tokens) or the end.
     mutating func parseNodes(until terminators: Set<String>) throws -> ([TemplateNode], (keyword: String, tokens: [ExpressionToken], line: Int)?) {
+        if !terminators.isEmpty {
+            depth += 1
+            if depth > Self.maxDepth { throw TemplateError("blocks nested deeper than \(Self.maxDepth) levels") }
+        }
+        defer { if !terminators.isEmpty { depth -= 1 } }
         var nodes: [TemplateNode] = []
         while position < chunks.count {
             let chunk = chunks[position]

@@ -101,8 +101,10 @@ public indirect enum TemplateValue: Sendable, Equatable {
         return "\(d)"
     }
 
-    /// `json.dumps(value, ensure_ascii=False)` with optional indentation, as transformers' `tojson`.
-    func json(indent: Int?, level: Int = 0) -> String {
+    /// `json.dumps(value, ensure_ascii=False)` with optional indentation, as transformers' `tojson`;
+    /// nil when values nest deeper than `maxDepth` (a namespace can even contain itself).
+    func json(indent: Int?, maxDepth: Int, level: Int = 0) -> String? {
+        guard level <= maxDepth else { return nil }
         let newline = indent.map { "\n" + String(repeating: " ", count: $0 * (level + 1)) } ?? ""
         let closing = indent.map { "\n" + String(repeating: " ", count: $0 * level) } ?? ""
         let separator = indent == nil ? ", " : ","
@@ -117,16 +119,37 @@ public indirect enum TemplateValue: Sendable, Equatable {
             return out
         case let .array(items):
             if items.isEmpty { return "[]" }
-            return "[" + newline + items.map { $0.json(indent: indent, level: level + 1) }.joined(separator: separator + newline) + closing + "]"
+            var parts: [String] = []
+            for item in items {
+                guard let part = item.json(indent: indent, maxDepth: maxDepth, level: level + 1) else { return nil }
+                parts.append(part)
+            }
+            return "[" + newline + parts.joined(separator: separator + newline) + closing + "]"
         case let .dictionary(entries):
             if entries.isEmpty { return "{}" }
-            return "{" + newline + entries.map { entry -> String in
+            var parts: [String] = []
+            for entry in entries {
                 var key = ""
                 JSONValue.writeString(entry.key, into: &key)
-                return key + ": " + entry.value.json(indent: indent, level: level + 1)
-            }.joined(separator: separator + newline) + closing + "}"
+                guard let part = entry.value.json(indent: indent, maxDepth: maxDepth, level: level + 1) else { return nil }
+                parts.append(key + ": " + part)
+            }
+            return "{" + newline + parts.joined(separator: separator + newline) + closing + "}"
         case let .namespace(ns):
-            return TemplateValue.dictionary(ns.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }).json(indent: indent, level: level)
+            return TemplateValue.dictionary(ns.attributes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                .json(indent: indent, maxDepth: maxDepth, level: level + 1)
+        }
+    }
+
+    /// How deeply lists, mappings and namespaces nest (a scalar is 0), counting no further than
+    /// `limit + 1` (so a namespace that contains itself is still answered).
+    func nestingDepth(limit: Int) -> Int {
+        guard limit >= 0 else { return 1 }
+        switch self {
+        case let .array(items): return 1 + (items.map { $0.nestingDepth(limit: limit - 1) }.max() ?? 0)
+        case let .dictionary(entries): return 1 + (entries.map { $0.value.nestingDepth(limit: limit - 1) }.max() ?? 0)
+        case let .namespace(ns): return 1 + (ns.attributes.values.map { $0.nestingDepth(limit: limit - 1) }.max() ?? 0)
+        default: return 0
         }
     }
 
