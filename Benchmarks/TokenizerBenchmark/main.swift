@@ -15,9 +15,9 @@ let root = here.deletingLastPathComponent().deletingLastPathComponent()
 let fixture = root.appendingPathComponent("Tests/TokenizersTests/Fixtures/smollm2")
 let pattern = "Lorem_ipsum-dolor.sit,amet;consectetur!adipiscing?elit:sed(do)eiusmod"
 
-func seconds(_ body: () -> Void) -> Double {
+func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
-    body()
+    try body()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
@@ -51,10 +51,10 @@ let megabytes = Double(text.utf8.count) / 1e6
 
 // Warm up, then best of three (single thread: lines are encoded one after another).
 if onlyHostile == nil {
-    _ = lines.prefix(200).map { tokenizer.encode($0, addSpecialTokens: false) }
+    _ = try lines.prefix(200).map { try tokenizer.encode($0, addSpecialTokens: false) }
     var best = Double.infinity
     for _ in 0..<3 {
-        best = min(best, seconds { for line in lines { _ = tokenizer.encode(line, addSpecialTokens: false) } })
+        best = min(best, try seconds { for line in lines { _ = try tokenizer.encode(line, addSpecialTokens: false) } })
     }
     print(String(format: "PEFTKit (1 thread): mixed corpus %.1f MB in %.2f s = %.2f MB/s", megabytes, best, megabytes / best))
 }
@@ -74,7 +74,7 @@ for (name, make, size) in hostile where onlyHostile.map({ name.contains($0) }) ?
     var ids: [Int] = []
     for fraction in [4, 2, 1] {
         let input = make(size / fraction)
-        let time = seconds { ids = tokenizer.encode(input, addSpecialTokens: false) }
+        let time = try seconds { ids = try tokenizer.encode(input, addSpecialTokens: false) }
         perCharacter.append(String(format: "%.0f ns/char at %d", time / Double(size / fraction) * 1e9, size / fraction))
     }
     guard otherTokenizer == nil else {
@@ -85,5 +85,18 @@ for (name, make, size) in hostile where onlyHostile.map({ name.contains($0) }) ?
     let match = reference.map { $0.count == ids.count && $0.fnv1a == fnv1a(ids) } ?? false
     allMatch = allMatch && match
     print("PEFTKit (1 thread): \(name): \(ids.count) ids; \(perCharacter.joined(separator: ", ")); ids \(match ? "identical to" : "DIFFER from") tokenizers")
+}
+
+// Metaspace + BPE (llama2-style, no pre-tokenizer split): a megabyte of spaces is one giant word for
+// the Replace normaliser and BPE. Per-character cost must stay flat.
+if onlyHostile == nil || "1 MB of spaces".contains(onlyHostile!) {
+    let llama2 = try Tokenizer.load(from: root.appendingPathComponent("Tests/TokenizersTests/Fixtures/llama2-style"))
+    var perCharacter: [String] = []
+    for size in [250_000, 500_000, 1_000_000] {
+        let input = String(repeating: " ", count: size)
+        let time = try seconds { _ = try llama2.encode(input, addSpecialTokens: false) }
+        perCharacter.append(String(format: "%.0f ns/char at %d", time / Double(size) * 1e9, size))
+    }
+    print("PEFTKit (1 thread): 1 MB of spaces, Metaspace + BPE (llama2-style): \(perCharacter.joined(separator: ", "))")
 }
 if !allMatch { exit(1) }

@@ -56,7 +56,7 @@ enum GenerateCommand {
         let generator = TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []
         if parsed.has("raw") {
-            try generator.generate(prompt: generator.tokenizer.encode(prompt), options: options, stopStrings: stops,
+            try generator.generate(prompt: try generator.tokenizer.encode(prompt), options: options, stopStrings: stops,
                                    onText: output.standardOutput)
         } else {
             var messages: [ChatMessage] = []

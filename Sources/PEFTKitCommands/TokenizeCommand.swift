@@ -43,7 +43,7 @@ enum TokenizeCommand {
             let prompt = try tokenizer.applyChatTemplate([.user(text)], addGenerationPrompt: true)
             ids = try tokenizer.encodeChat(prompt: prompt, userContents: [text], parseSpecialTokensInContent: parsed.has("special"))
         } else {
-            ids = tokenizer.encode(text, addSpecialTokens: true, parseSpecialTokens: parsed.has("special"))
+            ids = try tokenizer.encode(text, addSpecialTokens: true, parseSpecialTokens: parsed.has("special"))
         }
         output.standardOutput("[" + ids.map(String.init).joined(separator: ", ") + "]\n")
     }

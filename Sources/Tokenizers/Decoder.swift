@@ -12,7 +12,7 @@ indirect enum Decoder: Sendable {
     case bpe(suffix: String)
     case sequence([Decoder])
 
-    func decode(_ tokens: [String]) -> [String] {
+    func decode(_ tokens: [String]) throws -> [String] {
         switch self {
         case .byteLevel:
             var bytes: [UInt8] = []
@@ -78,13 +78,13 @@ indirect enum Decoder: Sendable {
                 return String(view)
             }
         case let .replace(pattern, content):
-            return tokens.map { Normalizer.replace(pattern, content: content).apply($0) }
+            return try tokens.map { try Normalizer.replace(pattern, content: content).apply($0) }
         case let .bpe(suffix):
             return tokens.enumerated().map { index, token in
                 token.replacingExactly(suffix, with: index == tokens.count - 1 ? "" : " ")
             }
         case let .sequence(items):
-            return items.reduce(tokens) { $1.decode($0) }
+            return try items.reduce(tokens) { try $1.decode($0) }
         }
     }
 

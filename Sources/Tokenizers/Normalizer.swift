@@ -11,9 +11,9 @@ indirect enum Normalizer: Sendable {
     case prepend(String)
     case strip(left: Bool, right: Bool)
 
-    func apply(_ text: String) -> String {
+    func apply(_ text: String) throws -> String {
         switch self {
-        case let .sequence(items): return items.reduce(text) { $1.apply($0) }
+        case let .sequence(items): return try items.reduce(text) { try $1.apply($0) }
         case .nfc: return text.precomposedStringWithCanonicalMapping
         case .nfd: return text.decomposedStringWithCanonicalMapping
         case .nfkc: return text.precomposedStringWithCompatibilityMapping
@@ -51,17 +51,21 @@ indirect enum Normalizer: Sendable {
             return result
         case let .replace(pattern, content):
             let scalars = Array(text.unicodeScalars)
-            let matches = pattern.matches(in: scalars)
+            let matches = try pattern.matches(in: scalars)
             guard !matches.isEmpty else { return text }
-            var out = String.UnicodeScalarView()
+            // Built as a scalar array and converted once: appending slices to a UnicodeScalarView
+            // copies the string each time (quadratic on a megabyte of matches).
+            let replacement = Array(content.unicodeScalars)
+            var out: [Unicode.Scalar] = []
+            out.reserveCapacity(scalars.count + matches.count * max(0, replacement.count - 1))
             var position = 0
             for match in matches {
-                out.append(contentsOf: scalars[position..<match.lowerBound])
-                out.append(contentsOf: content.unicodeScalars)
+                out += scalars[position..<match.lowerBound]
+                out += replacement
                 position = match.upperBound
             }
-            out.append(contentsOf: scalars[position...])
-            return String(out)
+            out += scalars[position...]
+            return ScalarText.string(out)
         case let .prepend(prefix): return text.isEmpty ? text : prefix + text
         case let .strip(left, right):
             var scalars = Substring(text).unicodeScalars[...]

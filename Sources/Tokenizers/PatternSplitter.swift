@@ -13,9 +13,12 @@ struct PatternSplitter: Sendable {
         case literal(String)
     }
     let engine: Engine
+    /// The pattern, shortened for error messages.
+    let summary: String
 
     /// A splitter for `pattern`; `isRegex` false means the pattern is a literal string.
     init(pattern: String, isRegex: Bool) throws {
+        summary = pattern.count > 80 ? String(pattern.prefix(80)) + "…" : pattern
         if !isRegex {
             engine = .literal(pattern)
         } else if pattern == PatternSplitter.gpt2Pattern {
@@ -29,8 +32,15 @@ struct PatternSplitter: Sendable {
         }
     }
 
+    /// Progress reports ICU may make per input character before matching is judged catastrophic
+    /// (linear patterns make about one per 6,000 characters; `(a+)+$` on 30 characters makes
+    /// thousands).
+    static let progressBudget = (base: 100, perCharacters: 100)
+
     /// The matched ranges (as scalar offsets) in order.
-    func matches(in scalars: [Unicode.Scalar]) -> [Range<Int>] {
+    /// - Throws: `TokenizerError.patternTooExpensive` when a regular expression backtracks far beyond
+    ///   what the input's length justifies (it would otherwise run for minutes or hours).
+    func matches(in scalars: [Unicode.Scalar]) throws -> [Range<Int>] {
         switch engine {
         case .gpt2: return PatternSplitter.gpt2Matches(scalars)
         case let .literal(literal):
@@ -54,11 +64,19 @@ struct PatternSplitter: Sendable {
                 u += width
             }
             scalarAtUTF16[utf16.count] = scalars.count
-            return regex.matches(in: text, range: NSRange(location: 0, length: utf16.count)).compactMap { match in
-                let range = match.range
-                guard range.length > 0 else { return nil }
-                return scalarAtUTF16[range.location]..<scalarAtUTF16[range.location + range.length]
+            let budget = Self.progressBudget.base + utf16.count / Self.progressBudget.perCharacters
+            var reports = 0
+            var result: [Range<Int>] = []
+            regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(location: 0, length: utf16.count)) { match, flags, stop in
+                if flags.contains(.progress) {
+                    reports += 1
+                    if reports > budget { stop.pointee = true }
+                }
+                guard let range = match?.range, range.length > 0 else { return }
+                result.append(scalarAtUTF16[range.location]..<scalarAtUTF16[range.location + range.length])
             }
+            if reports > budget { throw TokenizerError.patternTooExpensive(pattern: summary, inputLength: scalars.count) }
+            return result
         }
     }
 

@@ -24,10 +24,10 @@ indirect enum PreTokenizer: Sendable {
 
     typealias Piece = [Unicode.Scalar]
 
-    func apply(_ pieces: [Piece], isFirstSection: Bool) -> [Piece] {
+    func apply(_ pieces: [Piece], isFirstSection: Bool) throws -> [Piece] {
         switch self {
         case let .sequence(items):
-            return items.reduce(pieces) { $1.apply($0, isFirstSection: isFirstSection) }
+            return try items.reduce(pieces) { try $1.apply($0, isFirstSection: isFirstSection) }
         case let .byteLevel(addPrefixSpace, useRegex):
             return pieces.flatMap { piece -> [Piece] in
                 var piece = piece
@@ -37,7 +37,7 @@ indirect enum PreTokenizer: Sendable {
                 return parts.map { ByteLevelAlphabet.encodeScalars(ScalarText.utf8($0)) }
             }
         case let .split(pattern, behavior, invert):
-            return pieces.flatMap { PreTokenizer.split($0, matches: pattern.matches(in: $0), behavior, invert: invert) }
+            return try pieces.flatMap { PreTokenizer.split($0, matches: try pattern.matches(in: $0), behavior, invert: invert) }
         case let .digits(individual):
             return pieces.flatMap { piece in
                 PreTokenizer.split(piece, matches: PreTokenizer.runs(piece, individual: individual, where: UnicodeClass.isNumberForDigits),

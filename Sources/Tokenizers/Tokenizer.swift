@@ -81,9 +81,11 @@ public final class Tokenizer: Sendable {
     ///   - parseSpecialTokens: recognise special-token text (like `<|im_start|>`) in `text` as those
     ///     tokens. Off by default: user data is encoded as plain text.
     ///   - maxLength: truncate so the result (special tokens included) has at most this many ids.
+    /// - Throws: `TokenizerError.patternTooExpensive` when the tokenizer's own regular expression
+    ///   backtracks catastrophically on `text` (a hostile tokenizer file), instead of hanging.
     public func encode(_ text: String, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false,
-                       maxLength: Int? = nil) -> [Int] {
-        var ids = encodeContent(text, parseSpecialTokens: parseSpecialTokens)
+                       maxLength: Int? = nil) throws -> [Int] {
+        var ids = try encodeContent(text, parseSpecialTokens: parseSpecialTokens)
         let added = addSpecialTokens ? (postProcessor?.addedCount ?? 0) : 0
         if let maxLength { ids = Array(ids.prefix(max(0, maxLength - added))) }
         guard addSpecialTokens, let postProcessor else { return ids }
@@ -91,28 +93,35 @@ public final class Tokenizer: Sendable {
     }
 
     /// Encodes a pair of texts (e.g. question and context) with the model's pair template.
-    public func encode(_ text: String, pair: String, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) -> [Int] {
-        let a = encodeContent(text, parseSpecialTokens: parseSpecialTokens)
-        let b = encodeContent(pair, parseSpecialTokens: parseSpecialTokens)
+    public func encode(_ text: String, pair: String, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) throws -> [Int] {
+        let a = try encodeContent(text, parseSpecialTokens: parseSpecialTokens)
+        let b = try encodeContent(pair, parseSpecialTokens: parseSpecialTokens)
         guard addSpecialTokens, let postProcessor else { return a + b }
         return postProcessor.process(a, b)
     }
 
     /// Encodes each text; the work is spread over threads for large batches.
-    public func encode(batch texts: [String], addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) -> [[Int]] {
+    /// - Throws: the first error any text's encoding raised.
+    public func encode(batch texts: [String], addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) throws -> [[Int]] {
         let workers = max(1, min(texts.count, ProcessInfo.processInfo.activeProcessorCount))
         let results = Mutex([[Int]](repeating: [], count: texts.count))
+        let failure = Mutex<TokenizerError?>(nil)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var local: [(Int, [Int])] = []
-            for index in stride(from: worker, to: texts.count, by: workers) {
-                local.append((index, encode(texts[index], addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)))
+            do {
+                for index in stride(from: worker, to: texts.count, by: workers) {
+                    local.append((index, try encode(texts[index], addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)))
+                }
+            } catch {
+                failure.withLock { $0 = $0 ?? (error as? TokenizerError) ?? .invalidValue(field: "input", reason: "\(error)") }
             }
             results.withLock { results in for (index, ids) in local { results[index] = ids } }
         }
+        if let error = failure.withLock({ $0 }) { throw error }
         return results.withLock { $0 }
     }
 
-    private func encodeContent(_ text: String, parseSpecialTokens: Bool, blocked: [Bool]? = nil) -> [Int] {
+    private func encodeContent(_ text: String, parseSpecialTokens: Bool, blocked: [Bool]? = nil) throws -> [Int] {
         let rawMatcher = parseSpecialTokens ? rawMatcherAll : rawMatcherNonSpecial
         let normalizedMatcher = parseSpecialTokens ? normalizedMatcherAll : normalizedMatcherNonSpecial
         var ids: [Int] = []
@@ -125,14 +134,14 @@ public final class Tokenizer: Sendable {
             case let .text(scalars):
                 var normalized = scalars
                 if let normalizer {
-                    normalized = Array(normalizer.apply(ScalarText.string(scalars)).unicodeScalars)
+                    normalized = Array(try normalizer.apply(ScalarText.string(scalars)).unicodeScalars)
                 }
                 for inner in normalizedMatcher.split(normalized) {
                     switch inner {
                     case let .token(id):
                         ids.append(id)
                     case let .text(chunk):
-                        let pieces = preTokenizer?.apply([chunk], isFirstSection: isFirstSection) ?? [chunk]
+                        let pieces = try preTokenizer?.apply([chunk], isFirstSection: isFirstSection) ?? [chunk]
                         for piece in pieces { ids.append(contentsOf: model.tokenize(piece)) }
                     }
                     isFirstSection = false
@@ -146,7 +155,7 @@ public final class Tokenizer: Sendable {
     /// - Throws: `TokenizerError.invalidUTF8` when the bytes are not valid UTF-8.
     public func encode(utf8 data: Data, addSpecialTokens: Bool = true, parseSpecialTokens: Bool = false) throws -> [Int] {
         guard let text = String(validating: data, as: UTF8.self) else { throw TokenizerError.invalidUTF8(context: "input text") }
-        return encode(text, addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)
+        return try encode(text, addSpecialTokens: addSpecialTokens, parseSpecialTokens: parseSpecialTokens)
     }
 
     /// Token ids of a rendered chat prompt: special-token text written by the template becomes special
@@ -156,7 +165,7 @@ public final class Tokenizer: Sendable {
     /// - Throws: `TokenizerError.invalidValue` when a content holding special-token text cannot be
     ///   located in the prompt (the template rewrote it), rather than guessing.
     public func encodeChat(prompt: String, userContents: [String], parseSpecialTokensInContent: Bool = false) throws -> [Int] {
-        if parseSpecialTokensInContent { return encodeContent(prompt, parseSpecialTokens: true) }
+        if parseSpecialTokensInContent { return try encodeContent(prompt, parseSpecialTokens: true) }
         let scalars = Array(prompt.unicodeScalars)
         var blocked = [Bool](repeating: false, count: scalars.count)
         var searchFrom = 0
@@ -172,7 +181,7 @@ public final class Tokenizer: Sendable {
             for i in range { blocked[i] = true }
             searchFrom = range.upperBound
         }
-        return encodeContent(prompt, parseSpecialTokens: true, blocked: blocked)
+        return try encodeContent(prompt, parseSpecialTokens: true, blocked: blocked)
     }
 
     /// Renders `messages` with the model's chat template and encodes the prompt (see
@@ -201,7 +210,7 @@ public final class Tokenizer: Sendable {
             }
         }
         guard let decoder else { return tokens.joined(separator: " ") }
-        return decoder.decode(tokens).joined()
+        return try decoder.decode(tokens).joined()
     }
 
     /// A decoder that turns ids into text one at a time without ever splitting a UTF-8 character.

@@ -16,6 +16,9 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidUTF8(context: String)
     /// A chat template failed to parse or render.
     case template(TemplateError)
+    /// A tokenizer's regular expression needed far more work than the input's length justifies
+    /// (catastrophic backtracking); matching gave up instead of hanging.
+    case patternTooExpensive(pattern: String, inputLength: Int)
 
     public var description: String {
         switch self {
@@ -27,6 +30,8 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .idOutOfRange(id, size): return "token id \(id) is outside the vocabulary (size \(size))"
         case let .invalidUTF8(context): return "\(context) is not valid UTF-8"
         case let .template(error): return "chat template: \(error)"
+        case let .patternTooExpensive(pattern, length):
+            return "tokenizer file: the regular expression '\(pattern)' backtracks catastrophically on an input of \(length) characters; matching was stopped"
         }
     }
 }

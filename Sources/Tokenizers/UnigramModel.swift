@@ -24,7 +24,7 @@ struct UnigramModel: Sendable {
         self.unknownID = unknownID
         self.byteFallback = byteFallback
         self.byteTokenIDs = (0..<256).map { vocabulary[String(format: "<0x%02X>", $0)] }
-        self.maxPieceLength = pieces.map { $0.0.unicodeScalars.count }.max() ?? 1
+        self.maxPieceLength = max(1, pieces.map { $0.0.unicodeScalars.count }.max() ?? 1)  // empty pieces never match
         self.minimumScore = pieces.map(\.1).min() ?? 0
     }
 

@@ -43,7 +43,7 @@ struct TextGeneratorTests {
     func stopsAtString() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tiny-llama")
         let generator = TextGenerator(model: try LlamaForCausalLM.load(from: folder), tokenizer: try Self.tinyTokenizer())
-        let prompt = generator.tokenizer.encode("hello world")
+        let prompt = try generator.tokenizer.encode("hello world")
         let full = try generator.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 12))
         #expect(full.count > 4)
         let stop = String(Array(full)[2...3])
