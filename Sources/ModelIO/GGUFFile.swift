@@ -1,10 +1,11 @@
 import Foundation
 
 /// A metadata value of a GGUF file.
-public indirect enum GGUFValue: Sendable, Equatable {
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
-    case array([GGUFValue])
+    /// An array, stored compactly by element type.
+    case array(GGUFArray)
 
     /// The value as an integer, for any integer or boolean type.
     public var integer: Int? {
@@ -33,7 +34,81 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
     public var string: String? { if case let .string(s) = self { return s } else { return nil } }
     public var bool: Bool? { if case let .bool(b) = self { return b } else { return nil } }
-    public var array: [GGUFValue]? { if case let .array(a) = self { return a } else { return nil } }
+    public var array: GGUFArray? { if case let .array(a) = self { return a } else { return nil } }
+}
+
+/// A GGUF metadata array kept as one typed Swift array (a 49,152-entry vocabulary is 49,152 strings,
+/// not 49,152 boxed enum values; a hostile 98 MB `uint8` array costs 98 MB, not gigabytes).
+public indirect enum GGUFArray: Sendable, Equatable {
+    case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32])
+    case uint64([UInt64]), int64([Int64]), float32([Float]), float64([Double]), bool([Bool]), string([String])
+    case array([GGUFArray])
+
+    /// Number of elements.
+    public var count: Int {
+        switch self {
+        case let .uint8(a): return a.count
+        case let .int8(a): return a.count
+        case let .uint16(a): return a.count
+        case let .int16(a): return a.count
+        case let .uint32(a): return a.count
+        case let .int32(a): return a.count
+        case let .uint64(a): return a.count
+        case let .int64(a): return a.count
+        case let .float32(a): return a.count
+        case let .float64(a): return a.count
+        case let .bool(a): return a.count
+        case let .string(a): return a.count
+        case let .array(a): return a.count
+        }
+    }
+
+    /// The elements when the array holds strings.
+    public var strings: [String]? { if case let .string(a) = self { return a } else { return nil } }
+
+    /// The elements as integers when the array holds integers (nil if one does not fit an `Int`).
+    public var integers: [Int]? {
+        switch self {
+        case let .uint8(a): return a.map(Int.init)
+        case let .int8(a): return a.map(Int.init)
+        case let .uint16(a): return a.map(Int.init)
+        case let .int16(a): return a.map(Int.init)
+        case let .uint32(a): return a.map(Int.init)
+        case let .int32(a): return a.map(Int.init)
+        case let .int64(a): return a.map(Int.init)
+        case let .uint64(a): return a.allSatisfy { $0 <= UInt64(Int.max) } ? a.map { Int($0) } : nil
+        case let .bool(a): return a.map { $0 ? 1 : 0 }
+        default: return nil
+        }
+    }
+
+    /// The elements as floating-point numbers when the array holds numbers.
+    public var doubles: [Double]? {
+        switch self {
+        case let .float32(a): return a.map(Double.init)
+        case let .float64(a): return a
+        default: return integers?.map(Double.init)
+        }
+    }
+
+    /// The element type's name, for messages.
+    public var elementTypeName: String {
+        switch self {
+        case .uint8: return "uint8"
+        case .int8: return "int8"
+        case .uint16: return "uint16"
+        case .int16: return "int16"
+        case .uint32: return "uint32"
+        case .int32: return "int32"
+        case .uint64: return "uint64"
+        case .int64: return "int64"
+        case .float32: return "float32"
+        case .float64: return "float64"
+        case .bool: return "bool"
+        case .string: return "string"
+        case .array: return "array"
+        }
+    }
 }
 
 /// Tensor element encodings of GGUF (ggml types).
@@ -204,6 +279,41 @@ public struct GGUFFile: Sendable {
         return (version, keys, metadata, tensors, alignment, dataOffset)
     }
 
+    /// Reads `count` elements of one type into a typed array.
+    private static func readArray(_ reader: inout ByteReader, elementType: UInt32, count: Int, key: String, depth: Int) throws -> GGUFArray {
+        func many<T>(_ read: (inout ByteReader) throws -> T) throws -> [T] {
+            var items: [T] = []
+            items.reserveCapacity(count)
+            for _ in 0..<count { items.append(try read(&reader)) }
+            return items
+        }
+        switch elementType {
+        case 0: return .uint8(try many { try $0.read(UInt8.self, key) })
+        case 1: return .int8(try many { try $0.read(Int8.self, key) })
+        case 2: return .uint16(try many { try $0.read(UInt16.self, key) })
+        case 3: return .int16(try many { try $0.read(Int16.self, key) })
+        case 4: return .uint32(try many { try $0.read(UInt32.self, key) })
+        case 5: return .int32(try many { try $0.read(Int32.self, key) })
+        case 6: return .float32(try many { try $0.readFloat(key) })
+        case 7:
+            return .bool(try many { reader -> Bool in
+                let byte = try reader.read(UInt8.self, key)
+                guard byte <= 1 else { throw ModelFileError.invalidStructure("boolean in '\(key)' has value \(byte)") }
+                return byte == 1
+            })
+        case 8: return .string(try many { try $0.readString("element of '\(key)'") })
+        case 9:
+            return .array(try many { reader -> GGUFArray in
+                guard case let .array(inner) = try readValue(&reader, type: 9, key: key, depth: depth) else { preconditionFailure("array expected") }
+                return inner
+            })
+        case 10: return .uint64(try many { try $0.read(UInt64.self, key) })
+        case 11: return .int64(try many { try $0.read(Int64.self, key) })
+        case 12: return .float64(try many { try $0.readDouble(key) })
+        default: throw ModelFileError.unknownType(code: elementType, what: "elements of array '\(key)'")
+        }
+    }
+
     private static func readValue(_ reader: inout ByteReader, type: UInt32, key: String, depth: Int) throws -> GGUFValue {
         switch type {
         case 0: return .uint8(try reader.read(UInt8.self, key))
@@ -225,10 +335,7 @@ public struct GGUFFile: Sendable {
             // Every element takes at least one byte (strings and arrays at least eight).
             let minimumSize: UInt64 = [8, 9, 10, 11].contains(elementType) ? 8 : (elementType == 12 ? 8 : 1)
             guard count <= UInt64(reader.remaining) / minimumSize else { throw ModelFileError.invalidLength(value: count, what: "array '\(key)'") }
-            var items: [GGUFValue] = []
-            items.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) { items.append(try readValue(&reader, type: elementType, key: key, depth: depth + 1)) }
-            return .array(items)
+            return .array(try readArray(&reader, elementType: elementType, count: Int(count), key: key, depth: depth + 1))
         case 10: return .uint64(try reader.read(UInt64.self, key))
         case 11: return .int64(try reader.read(Int64.self, key))
         case 12: return .float64(try reader.readDouble(key))

@@ -19,18 +19,21 @@ extension Tokenizer {
         guard let modelType = metadata["tokenizer.ggml.model"]?.string else {
             throw TokenizerError.missingField(field: "tokenizer.ggml.model")
         }
-        guard let tokenValues = metadata["tokenizer.ggml.tokens"]?.array else {
+        guard let tokenArray = metadata["tokenizer.ggml.tokens"]?.array else {
             throw TokenizerError.missingField(field: "tokenizer.ggml.tokens")
         }
-        var tokens: [String] = []
-        tokens.reserveCapacity(tokenValues.count)
-        for (index, value) in tokenValues.enumerated() {
-            guard let token = value.string else {
-                throw TokenizerError.invalidValue(field: "tokenizer.ggml.tokens[\(index)]", reason: "not a string")
-            }
-            tokens.append(token)
+        guard let tokens = tokenArray.strings else {
+            throw TokenizerError.invalidValue(field: "tokenizer.ggml.tokens", reason: "an array of \(tokenArray.elementTypeName), not of strings")
         }
-        let types = metadata["tokenizer.ggml.token_type"]?.array?.map { $0.integer ?? 1 } ?? []
+        let types: [Int]
+        if let typeArray = metadata["tokenizer.ggml.token_type"]?.array {
+            guard let integers = typeArray.integers else {
+                throw TokenizerError.invalidValue(field: "tokenizer.ggml.token_type", reason: "an array of \(typeArray.elementTypeName), not of integers")
+            }
+            types = integers
+        } else {
+            types = []
+        }
         guard types.isEmpty || types.count == tokens.count else {
             throw TokenizerError.invalidValue(field: "tokenizer.ggml.token_type", reason: "\(types.count) types for \(tokens.count) tokens")
         }
@@ -45,15 +48,15 @@ extension Tokenizer {
 
         switch modelType {
         case "gpt2":
-            guard let mergeValues = metadata["tokenizer.ggml.merges"]?.array else {
+            guard let mergeArray = metadata["tokenizer.ggml.merges"]?.array else {
                 throw TokenizerError.missingField(field: "tokenizer.ggml.merges")
             }
+            guard let mergeTexts = mergeArray.strings else {
+                throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges", reason: "an array of \(mergeArray.elementTypeName), not of strings")
+            }
             var merges: [(String, String)] = []
-            merges.reserveCapacity(mergeValues.count)
-            for (index, value) in mergeValues.enumerated() {
-                guard let text = value.string else {
-                    throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges[\(index)]", reason: "not a string")
-                }
+            merges.reserveCapacity(mergeTexts.count)
+            for (index, text) in mergeTexts.enumerated() {
                 let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2 else {
                     throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges[\(index)]", reason: "'\(text)' is not two tokens")
@@ -99,10 +102,9 @@ extension Tokenizer {
             guard !["gemma", "gemma2", "gemma3"].contains(architecture) else {
                 throw TokenizerError.unsupportedComponent(kind: "GGUF sentencepiece vocabulary for architecture", type: architecture)
             }
-            guard let scoreValues = metadata["tokenizer.ggml.scores"]?.array, scoreValues.count == tokens.count else {
+            guard let scores = metadata["tokenizer.ggml.scores"]?.array?.doubles, scores.count == tokens.count else {
                 throw TokenizerError.missingField(field: "tokenizer.ggml.scores")
             }
-            let scores = scoreValues.map { $0.double ?? 0 }
             let vocabulary = try Vocabulary(tokens.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
             let model = try BPEModel(vocabulary: vocabulary, merges: Tokenizer.mergesFromScores(tokens: tokens, scores: scores),
                                      unknownToken: nil, continuingSubwordPrefix: "", endOfWordSuffix: "",

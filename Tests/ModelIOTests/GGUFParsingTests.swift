@@ -35,7 +35,7 @@ struct GGUFParsingTests {
     @Test func validFile() throws {
         let file = try parse(.valid())
         #expect(file.version == 3 && file.alignment == 32)
-        #expect(file.metadata["tokenizer.ggml.tokens"] == .array([.string("a"), .string("b")]))
+        #expect(file.metadata["tokenizer.ggml.tokens"] == .array(.string(["a", "b"])))
         let tensor = file.tensors[0]
         #expect(file.tensors.count == 1 && tensor.name == "w" && tensor.dimensions == [4] && tensor.type == .f32)
         #expect(tensor.offset == 0 && tensor.elementCount == 4 && tensor.byteCount == 16)

@@ -22,6 +22,29 @@ struct GGUFTokenizerTests {
         #expect(prompt.hasPrefix("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"))
     }
 
+    @Test("a vocabulary array retyped by a hostile file is a typed error; arrays are stored compactly")
+    func retypedVocabulary() throws {
+        var data = try Data(contentsOf: Self.vocabularyFile)
+        let key = try #require(data.range(of: Data("tokenizer.ggml.tokens".utf8)))
+        // key, then value type (u32 = 9, array), then element type (u32 = 8, string): make it uint8.
+        #expect(data[key.upperBound] == 9 && data[key.upperBound + 4] == 8)
+        data[key.upperBound + 4] = 0
+        do {
+            _ = try Tokenizer(gguf: try GGUFFile(data: data))
+            Issue.record("a uint8 token array was accepted")
+        } catch let error as TokenizerError {
+            #expect(error.description.contains("tokenizer.ggml.tokens") && error.description.contains("uint8"), "\(error)")
+        } catch let error as ModelFileError {
+            #expect(!error.description.isEmpty)
+        }
+        let original = try GGUFFile(contentsOf: Self.vocabularyFile)
+        guard case let .string(tokens)? = original.metadata["tokenizer.ggml.tokens"]?.array else {
+            Issue.record("tokens are not stored as a string array")
+            return
+        }
+        #expect(tokens.count == 49152)
+    }
+
     /// Opt-in: set PEFTKIT_SMOLLM2_GGUF to the real model file (see README).
     @Test("the real SmolLM2 GGUF matches the fixture", .enabled(if: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"] != nil))
     func realModelFile() throws {
