@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of every input PEFTKit reads from strangers (libFuzzer + AddressSanitizer).
+#
+#   Scripts/fuzz.sh                       # every target, 60 s each
+#   Scripts/fuzz.sh --seconds 600 FuzzGGUF
+#   Scripts/fuzz.sh --runs 5000           # what CI does: a fixed number of executions per target
+#
+# Targets live in Fuzz/Sources (one per input kind); seed corpora in Fuzz/Corpus are copied to
+# .build-fuzz/corpus, which grows as libFuzzer finds new coverage (never committed automatically).
+# Limits: 1 s per input (-timeout), 2 GB of memory (-rss_limit_mb). A crash, leak, timeout or
+# memory blow-up leaves its input in .build-fuzz/artifacts/<target>/ and makes the script fail;
+# turn each finding into a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+budget=(-max_total_time=60)
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) budget=(-max_total_time="$2"); shift 2 ;;
+        --runs) budget=(-runs="$2"); shift 2 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) targets+=("$1"); shift ;;
+    esac
+done
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(FuzzGGUF FuzzSafetensors FuzzJSON FuzzTokenizer FuzzChatTemplate FuzzModelConfiguration FuzzAdapterConfiguration)
+fi
+
+scratch=.build-fuzz
+echo "== building ${#targets[@]} fuzz targets (release, libFuzzer + AddressSanitizer) =="
+swift build --package-path Fuzz -c release --scratch-path "$scratch" --sanitize fuzzer --sanitize address
+
+status=0
+for target in "${targets[@]}"; do
+    corpus="$scratch/corpus/$target"
+    artifacts="$scratch/artifacts/$target"
+    mkdir -p "$corpus" "$artifacts"
+    cp -n Fuzz/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+    log="$scratch/$target.log"
+    if "$scratch/release/$target" "${budget[@]}" -rss_limit_mb=2048 -timeout=1 -print_final_stats=1 \
+        -artifact_prefix="$artifacts/" "$corpus" > "$log" 2>&1; then
+        runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+        seconds=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' || echo "?")
+        echo "$target: ok — $runs executions in ${seconds:-?} s, corpus $(ls "$corpus" | wc -l) inputs"
+    else
+        echo "$target: FAILED — see $log and $artifacts"
+        tail -30 "$log"
+        status=1
+    fi
+done
+exit $status
