@@ -63,8 +63,15 @@ public enum CommandLineTool {
             output.standardError("error: \(error.message)\n")
             return 2
         } catch {
-            output.standardError("error: \(error)\n")
+            output.standardError("error: \(oneLine("\(error)"))\n")
             return 1
         }
     }
+}
+
+/// An error message as one line of bounded length: hostile files can carry megabytes of text in a
+/// field that an error quotes.
+func oneLine(_ message: String, limit: Int = 600) -> String {
+    let flat = message.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ")
+    return flat.count > limit ? String(flat.prefix(limit)) + "… (\(flat.count - limit) more characters)" : flat
 }

@@ -33,16 +33,25 @@ enum InspectCommand {
         }
         var lines: [String] = []
         var parameters = 0
-        if url.pathExtension.lowercased() == "gguf" {
+        let isGGUF = !isDirectory.boolValue && (FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 4) } == Data("GGUF".utf8))
+        if !isDirectory.boolValue && !isGGUF && url.pathExtension.lowercased() != "safetensors" {
+            throw ModelFileError.invalidStructure("\(path) is neither a GGUF file (no GGUF magic) nor a .safetensors file")
+        }
+        if isGGUF {
             let file = try GGUFFile(contentsOf: url)
             lines.append("format: GGUF v\(file.version), alignment \(file.alignment)")
             lines.append("architecture: \(file.metadata["general.architecture"]?.string ?? "unknown")")
-            if let configuration = try? LlamaConfiguration(gguf: file) { lines.append("configuration: \(configuration)") }
+            if let c = try? LlamaConfiguration(gguf: file) {
+                lines.append("configuration: \(c.layerCount) layers, hidden \(c.hiddenSize), feed-forward \(c.intermediateSize), "
+                             + "\(c.attentionHeads) heads (\(c.keyValueHeads) key/value) of \(c.headDimension), vocabulary \(c.vocabularySize), "
+                             + "context \(c.maxPositionEmbeddings), rope base \(c.ropeTheta), rms eps \(c.rmsNormEpsilon)"
+                             + (c.tieWordEmbeddings ? ", tied embeddings" : ""))
+            }
             lines.append("metadata:")
             for key in file.metadataKeys {
                 let value = file.metadata[key]!
                 if let items = value.array { lines.append("  \(key): array of \(items.count)") } else {
-                    let text = value.string ?? value.double.map { "\($0)" } ?? value.bool.map { "\($0)" } ?? "\(value)"
+                    let text = value.string ?? value.bool.map { "\($0)" } ?? value.integer.map { "\($0)" } ?? value.double.map { "\($0)" } ?? "\(value)"
                     lines.append("  \(key): \(text.count > 120 ? String(text.prefix(117)) + "…" : text)")
                 }
             }
@@ -61,6 +70,9 @@ enum InspectCommand {
                 }
                 files = try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
                     .filter { $0.pathExtension == "safetensors" }.sorted { $0.path < $1.path }
+                guard !files.isEmpty else {
+                    throw ModelFileError.invalidStructure("\(path) holds no .safetensors weights (a model folder has config.json and model.safetensors)")
+                }
             } else {
                 files = [url]
             }

@@ -13,7 +13,7 @@ extension Tokenizer {
         if !isDirectory.boolValue && url.pathExtension.lowercased() == "gguf" {
             let file: GGUFFile
             do { file = try GGUFFile(contentsOf: url) } catch let error as ModelFileError {
-                throw TokenizerError.invalidValue(field: url.lastPathComponent, reason: error.description)
+                throw TokenizerError.unreadableFile(path: url.path, reason: error.description)
             }
             return try Tokenizer(gguf: file)
         }

@@ -31,6 +31,27 @@ struct ModelCommandTests {
         #expect(missing.status == 1 && missing.error.contains("no adapter_config.json"))
     }
 
+    @Test("hostile or wrong inputs: exit 1 with one bounded line naming the file and the problem")
+    func hostileInputs() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let empty = runTool(["inspect", "--model", folder.path])
+        #expect(empty.status == 1 && empty.error.contains("holds no .safetensors weights"))
+        let tokenizer = repositoryTests.appendingPathComponent("TokenizersTests/Fixtures/wordpiece-cased/tokenizer.json")
+        let wrongKind = runTool(["inspect", "--model", tokenizer.path])
+        #expect(wrongKind.status == 1 && wrongKind.error.contains("neither a GGUF file"))
+        let brokenGGUF = folder.appendingPathComponent("broken.gguf")
+        try Data("GGUF\u{3}\0\0\0".utf8).write(to: brokenGGUF)
+        let tokenize = runTool(["tokenize", "--model", brokenGGUF.path, "--text", "hi"])
+        #expect(tokenize.status == 1 && tokenize.error.contains("cannot read \(brokenGGUF.path)"), "\(tokenize.error)")
+        let hostile = folder.appendingPathComponent("hostile")
+        try FileManager.default.createDirectory(at: hostile, withIntermediateDirectories: true)
+        try Data(#"{"model_type": "\#(String(repeating: "x", count: 100_000))"}"#.utf8).write(to: hostile.appendingPathComponent("config.json"))
+        let long = runTool(["generate", "--model", hostile.path, "--prompt", "hi"])
+        #expect(long.status == 1 && long.error.count < 800 && long.error.contains("more characters") && !long.error.dropLast().contains("\n"))
+    }
+
     @Test("usage errors exit 2", arguments: [
         (["generate", "--prompt", "hi"], "--model is required"),
         (["generate", "--model", "m"], "--prompt is required"),
