@@ -602,7 +602,7 @@ final class TemplateRenderer {
         case "abs":
             if case let .int(i) = value { return .int(try TemplateArithmetic.absolute(i, line: line)) }
             return .double(Swift.abs(number(value) ?? 0))
-        case "safe", "e", "escape" where name == "safe": return value
+        case "safe", "e": return value
         case "selectattr", "rejectattr":
             guard let attribute = arguments.first?.rendered else { throw TemplateError("\(name) needs an attribute name", line: line) }
             let items = try iterate(value, line: line)
