@@ -29,7 +29,8 @@ fi
 
 scratch=.build-fuzz
 echo "== building ${#targets[@]} fuzz targets (release, libFuzzer + AddressSanitizer) =="
-swift build --package-path Fuzz -c release --scratch-path "$scratch" --sanitize fuzzer --sanitize address
+# SwiftPM's --sanitize instruments only the fuzz package; -Xswiftc instruments PEFTKit's modules too.
+swift build --package-path Fuzz -c release --scratch-path "$scratch" --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address
 
 status=0
 for target in "${targets[@]}"; do
