@@ -30,7 +30,11 @@ fi
 scratch=.build-fuzz
 echo "== building ${#targets[@]} fuzz targets (release, libFuzzer + AddressSanitizer) =="
 # SwiftPM's --sanitize instruments only the fuzz package; -Xswiftc instruments PEFTKit's modules too.
-swift build --package-path Fuzz -c release --scratch-path "$scratch" --sanitize fuzzer --sanitize address -Xswiftc -sanitize=fuzzer,address
+# Only the fuzz products: the main package's executables cannot be linked against libFuzzer's main.
+for target in "${targets[@]}"; do
+    swift build --package-path Fuzz -c release --scratch-path "$scratch" --sanitize fuzzer --sanitize address \
+        -Xswiftc -sanitize=fuzzer,address --product "$target"
+done
 
 status=0
 for target in "${targets[@]}"; do
