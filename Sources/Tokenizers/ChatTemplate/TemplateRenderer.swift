@@ -39,18 +39,19 @@ final class TemplateRenderer {
         switch value {
         case let .string(s) where s.utf8.count > limits.maxStringBytes:
             throw TemplateError("a string grew past \(limits.maxStringBytes) bytes", line: line)
-        case let .array(items):
-            if items.count > limits.maxSequenceLength { throw TemplateError("a list grew past \(limits.maxSequenceLength) items", line: line) }
-            if value.nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
-                throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
-            }
-        case .dictionary:
-            if value.nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
-                throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
-            }
+        case let .array(items) where items.count > limits.maxSequenceLength:
+            throw TemplateError("a list grew past \(limits.maxSequenceLength) items", line: line)
+        case .array, .dictionary: try checkNesting(value, line: line)
         default: break
         }
         return value
+    }
+
+    /// Refuses values nested deeper than `limits.maxValueDepth` (self-containing namespaces included).
+    private func checkNesting(_ value: TemplateValue, line: Int) throws {
+        if value.nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
+            throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
+        }
     }
 
     /// Appends to the output within `limits.maxOutputBytes`.
@@ -103,9 +104,7 @@ final class TemplateRenderer {
                         throw TemplateError("cannot set attribute '\(attribute)' on '\(targets[0])', which is not a namespace", line: line)
                     }
                     ns.attributes[attribute] = result
-                    if TemplateValue.namespace(ns).nestingDepth(limit: limits.maxValueDepth) > limits.maxValueDepth {
-                        throw TemplateError("values nest deeper than \(limits.maxValueDepth) levels", line: line)
-                    }
+                    try checkNesting(.namespace(ns), line: line)
                 } else if targets.count == 1 {
                     scopes[scopes.count - 1][targets[0]] = result
                 } else {
