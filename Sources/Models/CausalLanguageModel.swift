@@ -3,6 +3,8 @@ import NN
 
 /// A decoder-only language model that can continue a sequence with a key/value cache.
 public protocol CausalLanguageModel: Module {
+    /// Number of token ids the model has embeddings and logits for.
+    var vocabularySize: Int { get }
     /// Most positions a sequence may have (prompt and generated tokens together).
     var contextLength: Int { get }
     /// A fresh cache for one sequence.

@@ -144,6 +144,8 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
 
     /// `n_positions`.
     public var contextLength: Int { configuration.contextLength }
+    /// `vocab_size`.
+    public var vocabularySize: Int { configuration.vocabularySize }
 
     /// Vocabulary logits `(B, T, V)`.
     public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {

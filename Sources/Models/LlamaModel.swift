@@ -143,6 +143,8 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
 
     /// `max_position_embeddings`.
     public var contextLength: Int { configuration.maxPositionEmbeddings }
+    /// `vocab_size`.
+    public var vocabularySize: Int { configuration.vocabularySize }
 
     /// A cache sized for this model.
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }

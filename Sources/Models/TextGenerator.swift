@@ -7,7 +7,12 @@ public struct TextGenerator {
     public let model: any CausalLanguageModel
     public let tokenizer: Tokenizer
 
-    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
+    /// - Throws: `ModelError.invalidConfiguration` when the tokenizer produces ids the model has no
+    ///   embedding for (a tokenizer from another model).
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) throws {
+        guard tokenizer.vocabularySize <= model.vocabularySize else {
+            throw ModelError.invalidConfiguration(field: "tokenizer", reason: "it has \(tokenizer.vocabularySize) tokens but the model's vocabulary holds \(model.vocabularySize); they do not belong together")
+        }
         self.model = model
         self.tokenizer = tokenizer
     }

@@ -53,7 +53,7 @@ enum GenerateCommand {
             }
             model = try peft.mergeAndUnload()
         }
-        let generator = TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
+        let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []
         if parsed.has("raw") {
             try generator.generate(prompt: try generator.tokenizer.encode(prompt), options: options, stopStrings: stops,

@@ -42,7 +42,7 @@ struct TextGeneratorTests {
     @Test("generation stops at a stop string and streams exactly the returned text")
     func stopsAtString() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/tiny-llama")
-        let generator = TextGenerator(model: try LlamaForCausalLM.load(from: folder), tokenizer: try Self.tinyTokenizer())
+        let generator = try TextGenerator(model: try LlamaForCausalLM.load(from: folder), tokenizer: try Self.tinyTokenizer())
         let prompt = try generator.tokenizer.encode("hello world")
         let full = try generator.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 12))
         #expect(full.count > 4)
