@@ -43,12 +43,12 @@ for target in "${targets[@]}"; do
     mkdir -p "$corpus" "$artifacts"
     cp -n Fuzz/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true
     log="$scratch/$target.log"
-    extra=()
+    leaks=1
     # FuzzEncode loads its tokenizers once into a global; LeakSanitizer reports those ICU regular
     # expressions at exit although they live for the whole process. Leaks per input would still show
     # in FuzzTokenizer, which loads and drops a tokenizer on every input.
-    if [ "$target" = FuzzEncode ]; then extra=(-detect_leaks=0); fi
-    if "$scratch/release/$target" "${budget[@]}" ${extra[@]+"${extra[@]}"} -rss_limit_mb=2048 -timeout=1 -print_final_stats=1 \
+    if [ "$target" = FuzzEncode ]; then leaks=0; fi
+    if ASAN_OPTIONS="detect_leaks=$leaks" "$scratch/release/$target" "${budget[@]}" -detect_leaks=$leaks -rss_limit_mb=2048 -timeout=1 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" "$corpus" > "$log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
         seconds=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o 'in [0-9]*' | grep -o '[0-9]*' || echo "?")
