@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ModelIO", targets: ["ModelIO"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "PEFT", targets: ["PEFT"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     traits: [
         .trait(
@@ -42,7 +43,10 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["ModelIO"]),
         .target(name: "Models", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers"]),
         .target(name: "PEFT", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Models"]),
-        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
+        // A SIGINT flag (async-signal-safe), so training can stop after the current step on Ctrl-C.
+        .target(name: "CSignals"),
+        .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
+        .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT", "Training"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),
 
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"], exclude: ["Fixtures"]),
     ]

@@ -77,3 +77,14 @@ public func embedding(_ table: Variable, ids: [Int], idsShape: [Int]? = nil) thr
         return [gradient]
     }
 }
+
+extension Variable {
+    /// Rows `indices` of a `[rows, C]` variable, giving `[indices.count, C]`; backward scatter-adds
+    /// into the rows that were read (an index may repeat). Used to send only the positions that carry
+    /// a label through a language model's vocabulary head.
+    /// - Throws: `TensorError.indexOutOfRange` for an index outside `0..<rows`.
+    public func gatherRows(_ indices: [Int]) throws -> Variable {
+        precondition(shape.count == 2, "gatherRows: expected [rows, C], got \(shape)")
+        return try embedding(self, ids: indices, idsShape: [indices.count])
+    }
+}

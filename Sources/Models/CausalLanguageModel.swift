@@ -12,4 +12,14 @@ public protocol CausalLanguageModel: Module {
     /// Runs `ids` (one sequence, after the cached positions) and returns the vocabulary logits of the
     /// last position, appending the new keys and values to `cache`.
     func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float]
+    /// Final (normalised) hidden states `(B, P + T, C)` of `ids` laid out `(B, T)`: the training path.
+    ///
+    /// - Parameters:
+    ///   - keyMask: `B·T` flags, false for padding keys.
+    ///   - cache: keys and values of earlier positions (generation); nil when training.
+    ///   - prefix: `P` embeddings `[P, C]` placed before every row (prompt tuning's virtual tokens).
+    func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]?, cache: KeyValueCache?, prefix: Variable?) throws -> Variable
+    /// Vocabulary logits `[…, V]` of hidden states `[…, C]` (the language-model head). Callers may pass
+    /// only the rows they need, e.g. the positions that carry a label.
+    func logits(from hidden: Variable) -> Variable
 }

@@ -147,21 +147,40 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
     /// `vocab_size`.
     public var vocabularySize: Int { configuration.vocabularySize }
 
-    /// Vocabulary logits `(B, T, V)`.
-    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
-        logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache))
+    /// Vocabulary logits `(B, P + T, V)`.
+    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
+                               prefix: Variable? = nil) throws -> Variable {
+        logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache, prefix: prefix))
     }
 
-    /// Final (normalised) hidden states `(B, T, C)`.
-    public func hiddenStates(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil) throws -> Variable {
+    /// Final (normalised) hidden states `(B, P + T, C)`. A `prefix` `[P, C]` (prompt tuning) is placed
+    /// before every row's token embeddings and takes positions `0..<P`, as PEFT feeds GPT-2 its
+    /// virtual tokens through `inputs_embeds`.
+    public func hiddenStates(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
+                             prefix: Variable? = nil) throws -> Variable {
         precondition(batch > 0 && ids.count % batch == 0, "GPT2LMHeadModel: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
-        guard offset + steps <= configuration.contextLength else {
-            throw ModelError.invalidGenerationParameter("\(offset + steps) positions exceed GPT-2's context of \(configuration.contextLength)")
+        let prefixCount = prefix?.shape[0] ?? 0
+        guard offset + prefixCount + steps <= configuration.contextLength else {
+            throw ModelError.invalidGenerationParameter("\(offset + prefixCount + steps) positions exceed GPT-2's context of \(configuration.contextLength)")
         }
-        let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + steps)) }
-        var x = try transformer.tokenEmbedding(ids, shape: [batch, steps]) + (try transformer.positionEmbedding(positions, shape: [batch, steps]))
+        var x = try transformer.tokenEmbedding(ids, shape: [batch, steps])
+        var keyMask = keyMask
+        if let prefix {
+            let c = configuration.embeddingSize
+            precondition(prefix.shape.count == 2 && prefix.shape[1] == c && offset == 0,
+                         "GPT2LMHeadModel: prefix \(prefix.shape) must be [P, \(c)] on an empty cache")
+            let rows = Variable.concatenate(Array(repeating: prefix.reshaped([1, prefixCount, c]), count: batch), axis: 0)
+            x = Variable.concatenate([rows, x], axis: 1)
+            if let mask = keyMask {
+                let width = mask.count / batch
+                keyMask = (0..<batch).flatMap { row in Array(repeating: true, count: prefixCount) + mask[(row * width)..<((row + 1) * width)] }
+            }
+        }
+        let total = prefixCount + steps
+        let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + total)) }
+        x = x + (try transformer.positionEmbedding(positions, shape: [batch, total]))
         for index in 0..<configuration.layerCount {
             x = transformer.blocks[index](x, keyMask: keyMask, cache: cache, layer: index)
         }

@@ -48,13 +48,18 @@ extension CausalLanguageModel {
     /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or one longer than the
     ///   context.
     @discardableResult
-    public func generate(prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
+    ///
+    /// - Parameter prefix: virtual-token embeddings `[P, C]` run before the prompt (a prompt-tuning
+    ///   adapter's); they count against the context.
+    public func generate(prompt: [Int], options: GenerationOptions, prefix: Variable? = nil,
+                         onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
         try options.validate()
         guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
-        guard prompt.count <= contextLength else {
-            throw ModelError.invalidGenerationParameter("the prompt has \(prompt.count) tokens; the model's context holds \(contextLength)")
+        let virtualTokens = prefix?.shape.first ?? 0
+        guard prompt.count + virtualTokens <= contextLength else {
+            throw ModelError.invalidGenerationParameter("the prompt has \(prompt.count + virtualTokens) tokens; the model's context holds \(contextLength)")
         }
-        let budget = min(options.maxNewTokens, contextLength - prompt.count)
+        let budget = min(options.maxNewTokens, contextLength - prompt.count - virtualTokens)
         eval()
         return try withoutGradients {
             let cache = makeCache()
@@ -62,8 +67,17 @@ extension CausalLanguageModel {
             var history = prompt
             var output: [Int] = []
             var pending = prompt
+            var first = true
             while output.count < budget {
-                var scores = try lastLogits(pending, cache: cache)
+                var scores: [Float]
+                if first, let prefix {
+                    let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: prefix)
+                    let steps = hidden.shape[1]
+                    scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
+                } else {
+                    scores = try lastLogits(pending, cache: cache)
+                }
+                first = false
                 let next = TokenChooser.choose(&scores, history: history, options: options, generator: &generator)
                 if options.stopTokenIDs.contains(next) { break }
                 output.append(next)

@@ -29,14 +29,19 @@ public final class LlamaForSequenceClassification: Module {
     @Child("score") public var score: any LinearLayer
 
     /// Class logits `(B, labels)` for `ids` laid out `(B, T)`.
-    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil) throws -> Variable {
+    ///
+    /// Each row is read at its last token that is not `padTokenID` (as transformers does), or with
+    /// `lastTokenFromMask` at its last position whose `keyMask` flag is true.
+    public func callAsFunction(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, lastTokenFromMask: Bool = false) throws -> Variable {
         let hidden = try backbone.hiddenStates(ids, batch: batch, keyMask: keyMask)
         let scores = score(hidden)  // (B, T, labels)
         let steps = ids.count / batch
         var rows: [Variable] = []
         for row in 0..<batch {
             var last = steps - 1
-            if let padTokenID {
+            if lastTokenFromMask, let keyMask {
+                last = (0..<steps).last(where: { keyMask[row * steps + $0] }) ?? (steps - 1)
+            } else if let padTokenID {
                 let tokens = ids[(row * steps)..<((row + 1) * steps)]
                 last = tokens.indices.last(where: { tokens[$0] != padTokenID }).map { $0 - row * steps } ?? (steps - 1)
             }

@@ -9,6 +9,35 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// Applies one update to every parameter in `parameters` that requires a gradient and has one.
     func step(_ parameters: [(path: String, parameter: Variable)])
+    /// Everything that shapes future updates (moments, step counts), for a checkpoint.
+    func stateDictionary() -> OptimizerState
+    /// Restores a state saved by `stateDictionary()`.
+    /// - Throws: `OptimizerStateError` when the state belongs to another optimizer or its tensors are malformed.
+    func loadStateDictionary(_ state: OptimizerState) throws
+}
+
+/// An optimizer's saved state: tensors by key (`<parameter path>.<name>`) and integer counters by key.
+public struct OptimizerState: Sendable, Equatable {
+    /// Which optimizer wrote it (`"AdamW"`, `"SGD"`).
+    public var kind: String
+    /// Moment buffers and similar, keyed `<parameter path>.<buffer name>`.
+    public var tensors: [String: Tensor]
+    /// Step counters and similar, keyed `<parameter path>.<counter name>`.
+    public var counters: [String: Int]
+
+    public init(kind: String, tensors: [String: Tensor] = [:], counters: [String: Int] = [:]) {
+        self.kind = kind
+        self.tensors = tensors
+        self.counters = counters
+    }
+}
+
+/// A saved optimizer state that cannot be restored.
+public struct OptimizerStateError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { "optimizer state: \(reason)" }
 }
 
 extension Optimizer {
@@ -54,6 +83,21 @@ public final class SGD: Optimizer {
             parameter.value.addScaled(gradient, by: -learningRate)
         }
     }
+
+    /// Momentum buffers as `<path>.momentum_buffer`.
+    public func stateDictionary() -> OptimizerState {
+        OptimizerState(kind: "SGD", tensors: Dictionary(uniqueKeysWithValues: velocities.map { ($0.key + ".momentum_buffer", $0.value) }))
+    }
+
+    public func loadStateDictionary(_ state: OptimizerState) throws {
+        guard state.kind == "SGD" else { throw OptimizerStateError("written by \(state.kind), not SGD") }
+        var restored: [String: Tensor] = [:]
+        for (key, tensor) in state.tensors {
+            guard key.hasSuffix(".momentum_buffer") else { throw OptimizerStateError("unexpected SGD tensor '\(key)'") }
+            restored[String(key.dropLast(".momentum_buffer".count))] = tensor
+        }
+        velocities = restored
+    }
 }
 
 /// Adam with decoupled weight decay (Loshchilov & Hutter), matching `torch.optim.AdamW`:
@@ -74,6 +118,15 @@ public final class AdamW: Optimizer {
     }
     /// State by parameter path.
     public var states: [String: State] = [:]
+    /// Parameters (by path) that get no weight decay; by default biases and normalisation weights,
+    /// as Hugging Face's `Trainer` groups them.
+    public var excludesFromWeightDecay: (String) -> Bool = AdamW.isBiasOrNorm
+
+    /// True for a bias or a normalisation layer's weight (`…bias`, `…norm.weight`, `…LayerNorm.weight`).
+    public static func isBiasOrNorm(_ path: String) -> Bool {
+        let lowered = path.lowercased()
+        return lowered.hasSuffix("bias") || lowered.hasSuffix("norm.weight") || lowered.contains("layernorm") || lowered.contains("layer_norm")
+    }
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
@@ -94,7 +147,7 @@ public final class AdamW: Optimizer {
             let correction1 = 1 - Foundation.pow(beta1, Float(state.step))
             let correction2 = 1 - Foundation.pow(beta2, Float(state.step))
             let stepSize = learningRate / correction1
-            let decay = 1 - learningRate * weightDecay
+            let decay = excludesFromWeightDecay(path) ? 1 : 1 - learningRate * weightDecay
             let (b1, b2, eps) = (beta1, beta2, epsilon)
             parameter.value.withUnsafeMutableBufferPointer { p in
                 gradient.withUnsafeBufferPointer { g in
@@ -113,5 +166,31 @@ public final class AdamW: Optimizer {
             }
             states[path] = state
         }
+    }
+
+    /// Moments as `<path>.exp_avg` / `<path>.exp_avg_sq` and step counts as `<path>.step` (PyTorch's names).
+    public func stateDictionary() -> OptimizerState {
+        var state = OptimizerState(kind: "AdamW")
+        for (path, entry) in states {
+            state.tensors[path + ".exp_avg"] = entry.firstMoment
+            state.tensors[path + ".exp_avg_sq"] = entry.secondMoment
+            state.counters[path + ".step"] = entry.step
+        }
+        return state
+    }
+
+    public func loadStateDictionary(_ state: OptimizerState) throws {
+        guard state.kind == "AdamW" else { throw OptimizerStateError("written by \(state.kind), not AdamW") }
+        var restored: [String: State] = [:]
+        for (key, step) in state.counters {
+            guard key.hasSuffix(".step"), step >= 0 else { throw OptimizerStateError("unexpected AdamW counter '\(key)' = \(step)") }
+            let path = String(key.dropLast(".step".count))
+            guard let first = state.tensors[path + ".exp_avg"], let second = state.tensors[path + ".exp_avg_sq"], first.shape == second.shape else {
+                throw OptimizerStateError("moments of '\(path)' are missing or differ in shape")
+            }
+            restored[path] = State(step: step, firstMoment: first, secondMoment: second)
+        }
+        guard state.tensors.count == 2 * restored.count else { throw OptimizerStateError("AdamW tensors without a step counter") }
+        states = restored
     }
 }

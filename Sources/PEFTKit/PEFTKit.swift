@@ -6,3 +6,4 @@
 @_exported import ModelIO
 @_exported import Models
 @_exported import PEFT
+@_exported import Training

@@ -101,3 +101,26 @@ public struct SeededRandom: RandomNumberGenerator, Sendable, Equatable {
         return 2 * sum + exponent * 0.6931471805599453
     }
 }
+
+extension SeededRandom: Codable {
+    private enum CodingKeys: String, CodingKey { case state, spareNormal }
+
+    /// Restores a generator saved with `encode(to:)`: the four state words (as decimal strings, so
+    /// JSON keeps all 64 bits) and any pending normal deviate.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let words = try container.decode([String].self, forKey: .state).compactMap(UInt64.init)
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else {
+            throw DecodingError.dataCorruptedError(forKey: .state, in: container, debugDescription: "expected four non-zero-in-total 64-bit words")
+        }
+        self.init(seed: 0)
+        (s0, s1, s2, s3) = (words[0], words[1], words[2], words[3])
+        spareNormal = try container.decodeIfPresent(Double.self, forKey: .spareNormal)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode([s0, s1, s2, s3].map(String.init), forKey: .state)
+        try container.encodeIfPresent(spareNormal, forKey: .spareNormal)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Appends every logged row to a file as it happens: JSON Lines (`{"step": …, "epoch": …, "loss": …}`)
+/// or CSV (one column per value name seen so far; the header is rewritten when new names appear).
+/// Only finite values are written. On resume the file is cut back to the rows up to the checkpoint's step.
+public final class MetricsLog: TrainerCallback {
+    /// The file layout.
+    public enum Format: Sendable { case jsonLines, csv }
+
+    /// The file written.
+    public let url: URL
+    /// Its layout.
+    public let format: Format
+    private var rows: [LogEntry] = []
+
+    public init(url: URL, format: Format = .jsonLines) {
+        self.url = url
+        self.format = format
+    }
+
+    public var checkpointKey: String { "MetricsLog:" + url.lastPathComponent }
+
+    public func onTrainBegin(_ trainer: Trainer) {
+        rows = trainer.state.logHistory
+        rewrite()
+    }
+
+    public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
+        rows.append(entry)
+        if format == .jsonLines, let handle = try? FileHandle(forWritingTo: url) {
+            handle.seekToEndOfFile()
+            handle.write(Data((Self.json(entry) + "\n").utf8))
+            try? handle.close()
+        } else {
+            rewrite()
+        }
+        return .proceed
+    }
+
+    private func rewrite() {
+        let text: String
+        switch format {
+        case .jsonLines: text = rows.map { Self.json($0) + "\n" }.joined()
+        case .csv:
+            let names = Array(Set(rows.flatMap(\.values.keys))).sorted()
+            var lines = [(["step", "epoch"] + names).joined(separator: ",")]
+            for row in rows {
+                lines.append(([String(row.step), String(format: "%.4f", row.epoch)] + names.map { row.values[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
+            }
+            text = lines.joined(separator: "\n") + "\n"
+        }
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? Data(text.utf8).write(to: url, options: .atomic)
+    }
+
+    static func json(_ entry: LogEntry) -> String {
+        var fields = entry.values
+        fields["step"] = Double(entry.step)
+        fields["epoch"] = entry.epoch
+        return JSONLine.object(fields)
+    }
+}

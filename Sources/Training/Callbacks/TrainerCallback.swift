@@ -1,0 +1,54 @@
+import Foundation
+import ModelIO
+
+/// What a callback asks of the trainer after a hook.
+public enum TrainerControl: Sendable, Equatable {
+    /// Carry on.
+    case proceed
+    /// Stop after the current step (a checkpoint is saved when the run has an output folder).
+    case stop
+}
+
+/// Hooks into a training run. Every hook has a default that does nothing, so a callback implements
+/// only what it needs; any hook that returns `.stop` ends training after the current step.
+///
+/// ```swift
+/// final class PrintLoss: TrainerCallback {
+///     func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
+///         if let loss = entry.values["loss"] { print(entry.step, loss) }
+///         return .proceed
+///     }
+/// }
+/// ```
+public protocol TrainerCallback: AnyObject {
+    /// Before the first step (also when resuming).
+    func onTrainBegin(_ trainer: Trainer)
+    /// After every optimizer step.
+    func onStepEnd(_ trainer: Trainer) -> TrainerControl
+    /// After a row was logged (training loss every `loggingSteps`, or evaluation metrics).
+    func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl
+    /// After an evaluation, with its metrics (`eval_loss`, …).
+    func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl
+    /// After a checkpoint was written to `checkpoint`.
+    func onSave(_ trainer: Trainer, checkpoint: URL)
+    /// When training ends (normally, stopped, or interrupted), before the final adapter is written.
+    func onTrainEnd(_ trainer: Trainer)
+    /// State to keep in checkpoints so a resumed run behaves the same (nil: none).
+    func checkpointState() -> JSONValue?
+    /// Restores what `checkpointState()` returned.
+    func restore(checkpointState: JSONValue) throws
+    /// The key its state is stored under (unique among a run's callbacks).
+    var checkpointKey: String { get }
+}
+
+extension TrainerCallback {
+    public func onTrainBegin(_ trainer: Trainer) {}
+    public func onStepEnd(_ trainer: Trainer) -> TrainerControl { .proceed }
+    public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl { .proceed }
+    public func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl { .proceed }
+    public func onSave(_ trainer: Trainer, checkpoint: URL) {}
+    public func onTrainEnd(_ trainer: Trainer) {}
+    public func checkpointState() -> JSONValue? { nil }
+    public func restore(checkpointState: JSONValue) throws {}
+    public var checkpointKey: String { String(describing: type(of: self)) }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Tensors
+import Tokenizers
+
+/// Counts gathered while preparing a dataset; shown to the user so nothing is lost silently.
+public struct DatasetStatistics: Sendable, Equatable, Codable {
+    /// Records read from the file.
+    public var records = 0
+    /// Examples cut to the maximum length.
+    public var truncated = 0
+    /// Examples dropped because no answer token was left after truncation.
+    public var droppedWithoutTargets = 0
+    /// Tokens over all kept examples.
+    public var tokens = 0
+    /// Tokens that carry a loss.
+    public var targetTokens = 0
+
+    public init() {}
+
+    /// One line for logs: "1,000 records, 1,000 examples, 71,234 tokens (10,500 trained); 3 truncated".
+    public var summary: String {
+        var text = "\(records) records, \(records - droppedWithoutTargets) examples, \(tokens) tokens (\(targetTokens) trained)"
+        if truncated > 0 { text += "; \(truncated) truncated to the maximum length" }
+        if droppedWithoutTargets > 0 { text += "; \(droppedWithoutTargets) dropped with no answer token left after truncation" }
+        return text
+    }
+}
+
+/// What a dataset trains.
+public enum DatasetTask: Sendable, Equatable {
+    /// Next-token prediction with a loss on the labelled tokens.
+    case languageModeling
+    /// Sequence classification into the named classes (index = position).
+    case classification(labels: [String])
+}
+
+/// Tokenized examples ready for training or evaluation.
+///
+/// ```swift
+/// let train = try TrainingDataset.load(trainURL, tokenizer: tokenizer, maxLength: 512)  // chat template, answers trained
+/// ```
+public struct TrainingDataset: Sendable {
+    /// The examples, in file order.
+    public var examples: [TokenizedExample]
+    /// What the examples train.
+    public var task: DatasetTask
+    /// Counts from preparation.
+    public var statistics: DatasetStatistics
+    /// Where it came from (a path, or a description).
+    public var source: String
+
+    /// Number of examples.
+    public var count: Int { examples.count }
+    /// Tokens of each example (for grouping batches by length).
+    public var lengths: [Int] { examples.map(\.ids.count) }
+
+    /// Wraps already tokenized examples.
+    public init(examples: [TokenizedExample], task: DatasetTask = .languageModeling, source: String = "(in memory)") {
+        self.examples = examples
+        self.task = task
+        self.source = source
+        var statistics = DatasetStatistics()
+        statistics.records = examples.count
+        statistics.tokens = examples.reduce(0) { $0 + $1.ids.count }
+        statistics.targetTokens = examples.reduce(0) { $0 + $1.targetCount }
+        self.statistics = statistics
+    }
+
+    /// Reads, formats and tokenizes a JSON or JSONL file.
+    ///
+    /// - Parameters:
+    ///   - format: the records' layout (detected from the first record by default).
+    ///   - prompt: how instruction and chat records become text (the model's chat template by default).
+    ///   - maxLength: examples longer than this many tokens are cut at the end (and counted).
+    ///   - trainOnPrompt: take the loss on prompt tokens too (off: only answers train).
+    ///   - labels: the class names of a classification set, in index order (default: taken from the
+    ///     data — the sorted names, or `"0"…"n-1"` for integer labels). Pass the training set's labels
+    ///     when loading its evaluation set.
+    /// - Throws: `DatasetError` naming the file, line and reason.
+    public static func load(_ url: URL, tokenizer: Tokenizer, format: DatasetFormat = .automatic, prompt: PromptFormat = .chatTemplate,
+                            maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil) throws -> TrainingDataset {
+        let records = try DatasetFile.read(url, format: format)
+        return try TrainingDataset(records: records, tokenizer: tokenizer, prompt: prompt, maxLength: maxLength,
+                                   trainOnPrompt: trainOnPrompt, labels: labels, source: url.path)
+    }
+
+    /// Formats and tokenizes records (each with its line number, for messages).
+    public init(records: [(line: Int, record: DatasetRecord)], tokenizer: Tokenizer, prompt: PromptFormat = .chatTemplate,
+                maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil, source: String = "(in memory)") throws {
+        guard maxLength >= 2 else { throw TrainingError.invalidArgument(name: "maxLength", reason: "must be at least 2, got \(maxLength)") }
+        guard !records.isEmpty else { throw DatasetError.empty(path: source, reason: "no records") }
+        let classification = records[0].record.isClassification
+        if let mixed = records.first(where: { $0.record.isClassification != classification }) {
+            throw DatasetError.malformed(path: source, line: mixed.line, reason: "classification and generation records are mixed in one dataset")
+        }
+        var statistics = DatasetStatistics()
+        statistics.records = records.count
+        var examples: [TokenizedExample] = []
+        examples.reserveCapacity(records.count)
+        if classification {
+            let names = try labels ?? Self.labelNames(records.map(\.record))
+            let index = Dictionary(names.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
+            for (line, record) in records {
+                guard case let .classification(text, label) = record else { continue }
+                let classIndex: Int?
+                switch label {
+                case let .name(name): classIndex = index[name]
+                case let .index(value): classIndex = value < names.count ? value : nil
+                }
+                guard let classIndex else { throw DatasetError.unknownLabel(path: source, line: line, label: label.description, known: names) }
+                var ids = try tokenizer.encode(text, addSpecialTokens: true)
+                if ids.count > maxLength {
+                    ids = try tokenizer.encode(text, addSpecialTokens: true, maxLength: maxLength)
+                    statistics.truncated += 1
+                }
+                guard !ids.isEmpty else { throw DatasetError.invalidField(path: source, line: line, field: "text", reason: "is empty after tokenization") }
+                examples.append(TokenizedExample(ids: ids, labels: [], classLabel: classIndex, line: line))
+                statistics.tokens += ids.count
+                statistics.targetTokens += 1
+            }
+            self.init(examples: examples, task: .classification(labels: names), source: source)
+            self.statistics = statistics
+            return
+        }
+        for (line, record) in records {
+            var example: TokenizedExample
+            do {
+                example = try Self.tokenize(record, tokenizer: tokenizer, prompt: prompt, trainOnPrompt: trainOnPrompt)
+            } catch let error as TemplateFormattingError {
+                throw DatasetError.formatting(path: source, line: line, reason: error.description)
+            } catch let error as TokenizerError {
+                throw DatasetError.formatting(path: source, line: line, reason: error.description)
+            }
+            example.line = line
+            if example.ids.count > maxLength {
+                example.ids.removeLast(example.ids.count - maxLength)
+                example.labels.removeLast(example.labels.count - maxLength)
+                example.promptLength = min(example.promptLength, maxLength)
+                statistics.truncated += 1
+            }
+            guard example.targetCount > 0 else {
+                statistics.droppedWithoutTargets += 1
+                continue
+            }
+            statistics.tokens += example.ids.count
+            statistics.targetTokens += example.targetCount
+            examples.append(example)
+        }
+        guard !examples.isEmpty else {
+            throw DatasetError.empty(path: source, reason: "every one of the \(records.count) examples lost its answer tokens to truncation at \(maxLength) tokens (raise the maximum length)")
+        }
+        self.init(examples: examples, task: .languageModeling, source: source)
+        self.statistics = statistics
+    }
+
+    /// Class names from the data: sorted names, or "0"…"max" for integer labels.
+    static func labelNames(_ records: [DatasetRecord]) throws -> [String] {
+        var names = Set<String>()
+        var largest = -1
+        for case let .classification(_, label) in records {
+            switch label {
+            case let .name(name): names.insert(name)
+            case let .index(index): largest = max(largest, index)
+            }
+        }
+        guard names.isEmpty || largest < 0 else {
+            throw DatasetError.malformed(path: "(labels)", line: 0, reason: "labels mix names and integers")
+        }
+        guard largest < 100_000 else { throw DatasetError.malformed(path: "(labels)", line: 0, reason: "label index \(largest) is implausibly large") }
+        return names.isEmpty ? (0...max(largest, 0)).map(String.init) : names.sorted()
+    }
+
+    /// Ids and labels of one generation record.
+    static func tokenize(_ record: DatasetRecord, tokenizer: Tokenizer, prompt: PromptFormat, trainOnPrompt: Bool) throws -> TokenizedExample {
+        let (segments, answer) = try prompt.segments(of: record, tokenizer: tokenizer)
+        var ids: [Int] = []
+        var labels: [Int] = []
+        var answerStart = 0
+        let templated: Bool = if case .chatTemplate = prompt, !Self.isRaw(record) { true } else { false }
+        for (index, segment) in segments.enumerated() {
+            let pieceIDs: [Int]
+            if segment.parsesSpecialTokens {
+                pieceIDs = try tokenizer.encodeChat(prompt: segment.text, userContents: segment.plainContents)
+            } else {
+                // The first piece of untemplated text gets the tokenizer's own leading tokens (bos).
+                pieceIDs = try tokenizer.encode(segment.text, addSpecialTokens: index == 0 && !templated)
+            }
+            if segment.trained { answerStart = ids.count }
+            ids += pieceIDs
+            labels += segment.trained || trainOnPrompt ? pieceIDs : Array(repeating: TokenizedExample.ignoreIndex, count: pieceIDs.count)
+        }
+        let appendsEndOfSequence: Bool = if Self.isRaw(record) { true } else if case .plain = prompt { true } else { false }
+        if appendsEndOfSequence, let eos = tokenizer.specialTokens.eos?.id {
+            ids.append(eos)
+            labels.append(eos)
+        }
+        return TokenizedExample(ids: ids, labels: labels, promptLength: answer == nil ? ids.count : answerStart, reference: answer)
+    }
+
+    /// Completion and text records are never chat-templated.
+    static func isRaw(_ record: DatasetRecord) -> Bool {
+        switch record {
+        case .completion, .text: true
+        default: false
+        }
+    }
+
+    /// Splits off a random `evalFraction` of the examples (at least one each side) for evaluation.
+    public func split(evalFraction: Double, seed: UInt64 = 0) throws -> (train: TrainingDataset, eval: TrainingDataset) {
+        guard evalFraction > 0 && evalFraction < 1 else { throw TrainingError.invalidArgument(name: "evalFraction", reason: "must be in (0, 1), got \(evalFraction)") }
+        guard count >= 2 else { throw DatasetError.empty(path: source, reason: "\(count) example cannot be split into train and eval") }
+        var order = Array(0..<count)
+        var generator = SeededRandom(seed: seed)
+        BatchSampler.shuffle(&order, generator: &generator)
+        let evalCount = min(count - 1, max(1, Int((Double(count) * evalFraction).rounded())))
+        let evalIndices = Set(order.prefix(evalCount))
+        var train = self, eval = self
+        train.examples = examples.indices.filter { !evalIndices.contains($0) }.map { examples[$0] }
+        eval.examples = examples.indices.filter { evalIndices.contains($0) }.map { examples[$0] }
+        train.source += " (train split)"
+        eval.source += " (eval split)"
+        return (train, eval)
+    }
+
+    /// A short fingerprint of the examples (FNV-1a over ids and labels), stored in checkpoints so a
+    /// resumed run refuses different data.
+    public var fingerprint: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ value: Int) {
+            var v = UInt64(bitPattern: Int64(value))
+            for _ in 0..<8 {
+                hash = (hash ^ (v & 0xFF)) &* 0x0100_0000_01B3
+                v >>= 8
+            }
+        }
+        mix(examples.count)
+        for example in examples {
+            mix(example.ids.count)
+            example.ids.forEach(mix)
+            example.labels.forEach(mix)
+            mix(example.classLabel ?? -1)
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,39 @@
+import Autograd
+import Models
+import Tensors
+
+/// The loss of a batch for each kind of model head.
+enum Objective {
+    /// The summed (not averaged) cross-entropy over the batch's targets; the trainer divides by the
+    /// targets of the whole optimizer step.
+    ///
+    /// Language models: position `t` of a row predicts label `t + 1`. Only positions with a label go
+    /// through the vocabulary head — the prompt's positions never pay for the `[C, V]` projection.
+    static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
+        switch head {
+        case let .languageModel(model):
+            let hidden = try model.hiddenStates(batch.ids, batch: batch.rows, keyMask: batch.keyMask, cache: nil, prefix: prefix)
+            let width = hidden.shape[1]  // P + T
+            let virtual = width - batch.length
+            var rows: [Int] = []
+            var targets: [Int] = []
+            rows.reserveCapacity(batch.targetCount)
+            targets.reserveCapacity(batch.targetCount)
+            for row in 0..<batch.rows {
+                for t in 0..<(batch.length - 1) {
+                    let label = batch.labels[row * batch.length + t + 1]
+                    if label != TokenizedExample.ignoreIndex {
+                        rows.append(row * width + virtual + t)
+                        targets.append(label)
+                    }
+                }
+            }
+            guard !rows.isEmpty else { return Variable(Tensor(scalar: 0)) }
+            let selected = try hidden.reshaped([batch.rows * width, hidden.shape[2]]).gatherRows(rows)
+            return try crossEntropy(logits: model.logits(from: selected), targets: targets) * Float(rows.count)
+        case let .classifier(model):
+            let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
+            return try crossEntropy(logits: logits, targets: batch.classLabels) * Float(batch.rows)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Autograd
+import Foundation
+import ModelIO
+import Models
+import NN
+import PEFT
+import Tensors
+
+/// What a model computes at its output, which decides the loss and the metrics.
+public enum ModelHead {
+    /// Next-token logits: cross-entropy on labelled positions; perplexity and exact match.
+    case languageModel(any CausalLanguageModel)
+    /// Class logits: cross-entropy on the class; accuracy, precision, recall, F1.
+    case classifier(any SequenceClassificationModel)
+}
+
+/// A model the `Trainer` can train: a `PeftModel` (adapters), or a plain module with some layers
+/// unfrozen (`TrainableModule`).
+public protocol TrainableModel: AnyObject {
+    /// The whole module tree (train/eval mode, dropout generators).
+    var module: Module { get }
+    /// The output the loss is taken on.
+    func head() throws -> ModelHead
+    /// Every tensor that trains, by path.
+    func trainableParameters() -> [(path: String, parameter: Variable)]
+    /// Virtual-token embeddings run before every sequence (prompt tuning), if any.
+    var prefix: Variable? { get }
+    /// Writes what was trained in its usable form (a PEFT adapter folder, or a safetensors file).
+    func saveTrained(to folder: URL) throws
+}
+
+extension PeftModel: TrainableModel {
+    public var module: Module { root }
+
+    public func head() throws -> ModelHead {
+        if let model = root as? any CausalLanguageModel { return .languageModel(model) }
+        if let model = root as? any SequenceClassificationModel { return .classifier(model) }
+        throw TrainingError.taskMismatch("\(type(of: root)) is neither a causal language model nor a sequence classifier")
+    }
+
+    public var prefix: Variable? { activePromptEmbeddings }
+
+    /// The active adapter in PEFT's layout (`adapter_config.json`, `adapter_model.safetensors`).
+    public func saveTrained(to folder: URL) throws { try saveAdapter(to: folder, adapterName: activeAdapter) }
+}
+
+/// A plain model whose unfrozen parameters train (full fine-tuning of chosen layers, or a new head).
+/// Saving writes those tensors, under their Hugging Face names, to `model.safetensors`.
+public final class TrainableModule: TrainableModel {
+    /// The model.
+    public let module: Module
+
+    public init(_ module: Module) { self.module = module }
+
+    public func head() throws -> ModelHead {
+        if let model = module as? any CausalLanguageModel { return .languageModel(model) }
+        if let model = module as? any SequenceClassificationModel { return .classifier(model) }
+        throw TrainingError.taskMismatch("\(type(of: module)) is neither a causal language model nor a sequence classifier")
+    }
+
+    public func trainableParameters() -> [(path: String, parameter: Variable)] { module.trainableParameters() }
+
+    public var prefix: Variable? { nil }
+
+    public func saveTrained(to folder: URL) throws {
+        let tensors = trainableParameters()
+        if let bad = tensors.first(where: { !$0.parameter.value.isFinite }) {
+            throw TrainingError.file(path: folder.path, reason: "'\(bad.path)' holds non-finite values; nothing was written")
+        }
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let entries = tensors.map { SafetensorsWriter.Entry(name: Module.checkpointName(of: $0.path), shape: $0.parameter.shape, floats: $0.parameter.value.scalars) }
+            try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
+        } catch let error as TrainingError {
+            throw error
+        } catch {
+            throw TrainingError.file(path: folder.path, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import ModelIO
+import NN
+import Tensors
+
+/// The file a checkpoint's bookkeeping lives in.
+struct CheckpointManifest: Codable {
+    /// Layout version.
+    var format = 1
+    var state: TrainerState
+    var arguments: TrainingArguments
+    var optimizerKind: String
+    var optimizerCounters: [String: Int]
+    /// Dropout generators by module path.
+    var generators: [String: SeededRandom]
+    /// Callback states by key.
+    var callbacks: [String: JSONValue]
+    /// What must match for a resume.
+    var fingerprint: [String: String]
+    /// Whether `best_trainable.safetensors` holds the best weights.
+    var hasBestWeights: Bool
+}
+
+extension Trainer {
+    static let manifestName = "trainer_state.json"
+    static let trainableName = "trainable.safetensors"
+    static let bestName = "best_trainable.safetensors"
+    static let optimizerName = "optimizer.safetensors"
+    static let checkpointPrefix = "checkpoint-"
+
+    /// What a checkpoint must agree on to be resumed by this trainer.
+    var fingerprint: [String: String] {
+        let shapes = model.trainableParameters().map { "\($0.path)\($0.parameter.shape)" }.joined(separator: ";")
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in shapes.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01B3 }
+        return [
+            "trainable tensors": String(hash, radix: 16) + " (\(model.trainableParameters().count) tensors)",
+            "training data": trainDataset.fingerprint + " (\(trainDataset.count) examples)",
+            "batch size": String(arguments.batchSize),
+            "gradient accumulation": String(arguments.gradientAccumulationSteps),
+            "seed": String(arguments.seed),
+            "data order": "shuffle=\(arguments.shuffle) group_by_length=\(arguments.groupByLength)",
+            "optimizer": optimizer.stateDictionary().kind,
+        ]
+    }
+
+    /// Dropout generators by module path (their state is part of the run).
+    var dropoutLayers: [(path: String, layer: Dropout)] {
+        model.module.namedModules().compactMap { entry in (entry.module as? Dropout).map { (entry.path, $0) } }
+    }
+
+    // MARK: Saving
+
+    /// Writes `checkpoint-<step>` in the output folder: the trained weights in their usable form, every
+    /// trainable tensor, the optimizer state, and the bookkeeping (step, data cursor, generators, logs,
+    /// callback states). The folder is written under a temporary name and renamed when complete, so
+    /// an interrupted save never damages or impersonates a checkpoint. Older checkpoints beyond
+    /// `saveTotalLimit` (except the best) are removed.
+    @discardableResult
+    public func saveCheckpoint() throws -> URL {
+        guard let output = outputURL else { throw TrainingError.invalidArgument(name: "outputDirectory", reason: "checkpoints need an output folder") }
+        let name = Self.checkpointPrefix + String(state.step)
+        let final = output.appendingPathComponent(name)
+        let partial = output.appendingPathComponent(".\(name).partial-\(UUID().uuidString)")
+        let files = FileManager.default
+        do {
+            try files.createDirectory(at: partial, withIntermediateDirectories: true)
+            try model.saveTrained(to: partial)
+            try writeLabelMap(to: partial)
+            let trainable = model.trainableParameters()
+            try Self.writeTensors(trainable.map { ($0.path, $0.parameter.value) }, to: partial.appendingPathComponent(Self.trainableName))
+            if let best = bestWeights { try Self.writeTensors(best.map { ($0.key, $0.value) }, to: partial.appendingPathComponent(Self.bestName)) }
+            let optimizerState = optimizer.stateDictionary()
+            try Self.writeTensors(optimizerState.tensors.map { ($0.key, $0.value) }, to: partial.appendingPathComponent(Self.optimizerName))
+            var callbackStates: [String: JSONValue] = [:]
+            for callback in callbacks { if let saved = callback.checkpointState() { callbackStates[callback.checkpointKey] = saved } }
+            let manifest = CheckpointManifest(
+                state: state, arguments: arguments, optimizerKind: optimizerState.kind, optimizerCounters: optimizerState.counters,
+                generators: Dictionary(dropoutLayers.map { ($0.path, $0.layer.generator) }, uniquingKeysWith: { a, _ in a }),
+                callbacks: callbackStates, fingerprint: fingerprint, hasBestWeights: bestWeights != nil)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(manifest).write(to: partial.appendingPathComponent(Self.manifestName), options: .atomic)
+            // Publish: the complete folder takes the checkpoint's name in one rename.
+            if files.fileExists(atPath: final.path) {
+                let old = output.appendingPathComponent(".\(name).replaced-\(UUID().uuidString)")
+                try files.moveItem(at: final, to: old)
+                try files.moveItem(at: partial, to: final)
+                try? files.removeItem(at: old)
+            } else {
+                try files.moveItem(at: partial, to: final)
+            }
+        } catch let error as TrainingError {
+            try? files.removeItem(at: partial)
+            throw error
+        } catch {
+            try? files.removeItem(at: partial)
+            throw TrainingError.file(path: final.path, reason: "cannot write the checkpoint: \(error)")
+        }
+        try rotateCheckpoints(in: output)
+        callbacks.forEach { $0.onSave(self, checkpoint: final) }
+        return final
+    }
+
+    static func writeTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
+        let entries = tensors.sorted { $0.0 < $1.0 }.map { SafetensorsWriter.Entry(name: $0.0, shape: $0.1.shape, floats: $0.1.scalars) }
+        try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: url)
+    }
+
+    /// Keeps the newest `saveTotalLimit` checkpoints and the best one; removes leftovers of
+    /// interrupted saves.
+    func rotateCheckpoints(in output: URL) throws {
+        let all = Self.checkpoints(in: output)
+        if let limit = arguments.saveTotalLimit, all.count > limit {
+            let keep = Set(all.suffix(limit).map(\.step) + (state.bestStep.map { [$0] } ?? []))
+            for (step, url) in all where !keep.contains(step) { try? FileManager.default.removeItem(at: url) }
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+        for name in names where name.hasPrefix(".\(Self.checkpointPrefix)") && name.contains(".partial-") {
+            try? FileManager.default.removeItem(at: output.appendingPathComponent(name))
+        }
+    }
+
+    /// Complete checkpoints in `output`, oldest first.
+    public static func checkpoints(in output: URL) -> [(step: Int, url: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+        return names.compactMap { name -> (Int, URL)? in
+            guard name.hasPrefix(checkpointPrefix), let step = Int(name.dropFirst(checkpointPrefix.count)) else { return nil }
+            let url = output.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent(manifestName).path) else { return nil }
+            return (step, url)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    /// Refuses to write into a folder holding earlier results unless overwriting is allowed (then
+    /// its old checkpoints are removed, so a later resume cannot pick them up).
+    func prepareOutput(_ output: URL) throws {
+        let files = FileManager.default
+        let names = (try? files.contentsOfDirectory(atPath: output.path)) ?? []
+        let results = names.filter { $0.hasPrefix(Self.checkpointPrefix) || ["adapter_config.json", "adapter_model.safetensors", "model.safetensors", "metrics.jsonl"].contains($0) }
+        if !results.isEmpty {
+            guard arguments.overwriteOutput else { throw TrainingError.outputExists(path: output.path) }
+            for name in names where name.hasPrefix(Self.checkpointPrefix) { try? files.removeItem(at: output.appendingPathComponent(name)) }
+        }
+        do {
+            try files.createDirectory(at: output, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.file(path: output.path, reason: "cannot create the output folder: \(error.localizedDescription)")
+        }
+    }
+
+    /// `label_map.json` (`id2label`, `label2id`) for classification runs.
+    func writeLabelMap(to folder: URL) throws {
+        guard case let .classification(labels) = trainDataset.task else { return }
+        let id2label = JSONValue.object(labels.enumerated().map { (String($0.offset), JSONValue.string($0.element)) })
+        let label2id = JSONValue.object(labels.enumerated().map { ($0.element, JSONValue.number(Double($0.offset))) })
+        let text = JSONValue.object([("id2label", id2label), ("label2id", label2id)]).prettyPrinted() + "\n"
+        do {
+            try Data(text.utf8).write(to: folder.appendingPathComponent("label_map.json"), options: .atomic)
+        } catch {
+            throw TrainingError.file(path: folder.path, reason: "cannot write label_map.json: \(error.localizedDescription)")
+        }
+    }
+
+    // MARK: Resuming
+
+    /// Restores weights, optimizer, generators, data cursor, logs and callback states from
+    /// `checkpoint` (a `checkpoint-N` folder, or an output folder: its newest checkpoint). Everything
+    /// is read and checked before anything changes.
+    public func resume(from checkpoint: URL) throws {
+        var folder = checkpoint
+        if !FileManager.default.fileExists(atPath: folder.appendingPathComponent(Self.manifestName).path) {
+            guard let newest = Self.checkpoints(in: folder).last else {
+                throw TrainingError.damagedCheckpoint(path: checkpoint.path, reason: "no \(Self.manifestName) here and no complete checkpoint-N folder inside")
+            }
+            folder = newest.url
+        }
+        let manifest: CheckpointManifest
+        do {
+            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: folder.appendingPathComponent(Self.manifestName)))
+        } catch {
+            throw TrainingError.damagedCheckpoint(path: folder.path, reason: "\(Self.manifestName) is unreadable: \(error)")
+        }
+        guard manifest.format == 1 else { throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "layout version \(manifest.format) is not supported") }
+        let current = fingerprint
+        let differences = current.keys.sorted().filter { manifest.fingerprint[$0] != current[$0] }.map {
+            "\($0): checkpoint \(manifest.fingerprint[$0] ?? "(none)"), this run \(current[$0]!)"
+        }
+        guard differences.isEmpty else {
+            throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: differences.joined(separator: "; "))
+        }
+        let trainable = try Self.readTensors(folder.appendingPathComponent(Self.trainableName), checkpoint: folder)
+        let best = manifest.hasBestWeights ? try Self.readTensors(folder.appendingPathComponent(Self.bestName), checkpoint: folder) : nil
+        let optimizerTensors = try Self.readTensors(folder.appendingPathComponent(Self.optimizerName), checkpoint: folder)
+        let parameters = model.trainableParameters()
+        for (path, parameter) in parameters {
+            guard let value = trainable[path], value.shape == parameter.shape else {
+                throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "trainable tensor '\(path)' \(parameter.shape) is missing or has another shape")
+            }
+            guard value.isFinite else { throw TrainingError.damagedCheckpoint(path: folder.path, reason: "'\(path)' holds non-finite values") }
+        }
+        let layers = dropoutLayers
+        for (path, _) in layers where manifest.generators[path] == nil {
+            throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "no generator state for dropout '\(path)'")
+        }
+        guard manifest.state.step <= state.totalSteps || arguments.maxSteps == nil else {
+            throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "it is at step \(manifest.state.step), beyond this run's \(state.totalSteps) steps")
+        }
+        // Everything checked: apply.
+        try optimizer.loadStateDictionary(OptimizerState(kind: manifest.optimizerKind, tensors: optimizerTensors, counters: manifest.optimizerCounters))
+        for (path, parameter) in parameters { parameter.value = trainable[path]! }
+        for (path, layer) in layers { layer.generator = manifest.generators[path]! }
+        for callback in callbacks { if let saved = manifest.callbacks[callback.checkpointKey] { try callback.restore(checkpointState: saved) } }
+        let totalSteps = state.totalSteps, batchesPerEpoch = state.batchesPerEpoch
+        state = manifest.state
+        state.totalSteps = totalSteps
+        state.batchesPerEpoch = batchesPerEpoch
+        bestWeights = best
+    }
+
+    static func readTensors(_ url: URL, checkpoint: URL) throws -> [String: Tensor] {
+        do {
+            let file = try SafetensorsFile(contentsOf: url)
+            var tensors: [String: Tensor] = [:]
+            for tensor in file.tensors { tensors[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape) }
+            return tensors
+        } catch {
+            throw TrainingError.damagedCheckpoint(path: checkpoint.path, reason: "\(url.lastPathComponent): \(error)")
+        }
+    }
+}

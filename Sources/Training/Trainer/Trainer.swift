@@ -1,0 +1,308 @@
+import Autograd
+import CSignals
+import Foundation
+import Models
+import NN
+import Tensors
+import Tokenizers
+
+/// Trains whatever is trainable in a model — adapters, `modules_to_save` copies, unfrozen layers —
+/// on a dataset, with evaluation, logging, checkpoints, exact resume and callbacks.
+///
+/// ```swift
+/// let trainer = try Trainer(model: peft, arguments: .init(outputDirectory: "out", learningRate: 2e-4, epochs: 3),
+///                           train: train, eval: eval, tokenizer: tokenizer, callbacks: [ProgressBar()])
+/// let summary = try trainer.train()
+/// ```
+///
+/// One optimizer step: the next `gradientAccumulationSteps` micro-batches of the epoch (fewer at an
+/// epoch's end) each run forward and backward with their summed loss divided by the targets of the
+/// whole step; gradients are clipped to `maxGradientNorm`; the learning rate comes from the
+/// schedule; the optimizer updates; gradients are dropped. No graph survives a step.
+public final class Trainer {
+    /// The model being trained.
+    public let model: any TrainableModel
+    /// The run's settings.
+    public let arguments: TrainingArguments
+    /// The training examples.
+    public let trainDataset: TrainingDataset
+    /// The evaluation examples, if any.
+    public let evalDataset: TrainingDataset?
+    /// Decodes generated answers for exact match (language models).
+    public let tokenizer: Tokenizer?
+    /// Hooks called during the run, in order.
+    public var callbacks: [any TrainerCallback]
+    /// The optimizer (AdamW or SGD from the arguments unless given).
+    public let optimizer: any Optimizer
+    /// The learning-rate schedule (warm-up then the arguments' shape unless given).
+    public let schedule: any LearningRateSchedule
+    /// Where the run is.
+    public internal(set) var state = TrainerState()
+    /// The order of batches.
+    public let sampler: BatchSampler
+
+    let head: ModelHead
+    /// Trainable weights at the best evaluation (kept when `keepsBestWeights`).
+    public internal(set) var bestWeights: [String: Tensor]?
+    /// Keep a copy of the weights of the best evaluation (set by `loadBestModelAtEnd` and by
+    /// callbacks that restore them, such as `EarlyStopping`).
+    public var keepsBestWeights = false
+    /// Steps per second measurement.
+    var clock = RunClock()
+    /// The most recent gradient norm and learning rate (for logs and the progress bar).
+    public internal(set) var lastGradientNorm: Double?
+    /// The learning rate of the last step.
+    public internal(set) var lastLearningRate: Float = 0
+
+    /// - Parameters:
+    ///   - optimizer: defaults to the one `arguments.optimizer` names.
+    ///   - schedule: defaults to `WarmupSchedule` with the arguments' shape and warm-up.
+    /// - Throws: `TrainingError` for invalid arguments, a dataset that does not fit the model (a
+    ///   classification set for a language model, labels beyond the head), or nothing trainable.
+    public init(model: any TrainableModel, arguments: TrainingArguments, train: TrainingDataset, eval: TrainingDataset? = nil,
+                tokenizer: Tokenizer? = nil, callbacks: [any TrainerCallback] = [],
+                optimizer: (any Optimizer)? = nil, schedule: (any LearningRateSchedule)? = nil) throws {
+        try arguments.validate()
+        self.model = model
+        self.arguments = arguments
+        self.trainDataset = train
+        self.evalDataset = eval
+        self.tokenizer = tokenizer
+        self.callbacks = callbacks
+        self.head = try model.head()
+        guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
+        for dataset in [train] + (eval.map { [$0] } ?? []) { try Self.check(dataset, fits: head) }
+        guard !model.trainableParameters().isEmpty else {
+            throw TrainingError.invalidArgument(name: "model", reason: "nothing is trainable (attach an adapter or unfreeze layers)")
+        }
+        sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
+        state.batchesPerEpoch = (train.count + arguments.batchSize - 1) / arguments.batchSize
+        let stepsPerEpoch = (state.batchesPerEpoch + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
+        state.totalSteps = arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up)))
+        let warmup = arguments.warmupSteps > 0 ? arguments.warmupSteps : Int((arguments.warmupRatio * Double(state.totalSteps)).rounded(.up))
+        self.schedule = schedule ?? WarmupSchedule(peak: arguments.learningRate, shape: arguments.schedule, warmupSteps: warmup, totalSteps: state.totalSteps)
+        if let optimizer {
+            self.optimizer = optimizer
+        } else {
+            switch arguments.optimizer {
+            case .adamW:
+                self.optimizer = AdamW(learningRate: arguments.learningRate, beta1: arguments.adamBeta1, beta2: arguments.adamBeta2,
+                                       epsilon: arguments.adamEpsilon, weightDecay: arguments.weightDecay)
+            case .sgd:
+                self.optimizer = SGD(learningRate: arguments.learningRate, momentum: arguments.sgdMomentum, weightDecay: arguments.weightDecay)
+            }
+        }
+    }
+
+    /// Refuses data the model cannot learn from.
+    static func check(_ dataset: TrainingDataset, fits head: ModelHead) throws {
+        switch (head, dataset.task) {
+        case let (.languageModel(model), .languageModeling):
+            if let bad = dataset.examples.first(where: { $0.ids.contains { $0 < 0 || $0 >= model.vocabularySize } }) {
+                throw DatasetError.malformed(path: dataset.source, line: bad.line, reason: "a token id is outside the model's vocabulary of \(model.vocabularySize) (was the data tokenized for another model?)")
+            }
+        case let (.classifier(model), .classification(labels)):
+            guard labels.count <= model.labelCount else {
+                throw TrainingError.taskMismatch("\(dataset.source) has \(labels.count) labels but the model's head scores \(model.labelCount); replace the head (replaceHead) to fit")
+            }
+        case (.languageModel, .classification):
+            throw TrainingError.taskMismatch("\(dataset.source) is a classification set (text + label) but the model is a causal language model")
+        case (.classifier, .languageModeling):
+            throw TrainingError.taskMismatch("\(dataset.source) is a generation set but the model is a sequence classifier")
+        }
+    }
+
+    // MARK: The loop
+
+    /// Trains until the step budget is spent, a callback stops it, or Ctrl-C is pressed (then a
+    /// checkpoint is saved). Writes the final adapter to the output folder.
+    ///
+    /// - Parameter checkpoint: resume from this checkpoint folder (`checkpoint-N`), or from the newest
+    ///   valid checkpoint inside this output folder.
+    /// - Throws: `TrainingError` (non-finite values, unusable checkpoint, existing output) and the
+    ///   model's errors. On a non-finite loss nothing non-finite is written.
+    @discardableResult
+    public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingSummary {
+        if let checkpoint {
+            try resume(from: checkpoint)
+        } else if let output = outputURL {
+            try prepareOutput(output)
+        }
+        if arguments.handlesInterrupt { pk_interrupt_reset(); pk_interrupt_install() }
+        defer { if arguments.handlesInterrupt { pk_interrupt_uninstall() } }
+        clock = RunClock(stepAtStart: state.step, examplesAtStart: state.trainedExamples)
+        state.stopRequested = false
+        var interrupted = false
+        var lastEvaluatedStep = -1
+        callbacks.forEach { $0.onTrainBegin(self) }
+        var batches = sampler.batches(lengths: trainDataset.lengths, epoch: state.epoch)
+
+        while state.step < state.totalSteps && !state.stopRequested {
+            if state.batchCursor >= batches.count {
+                state.epoch += 1
+                state.batchCursor = 0
+                batches = sampler.batches(lengths: trainDataset.lengths, epoch: state.epoch)
+            }
+            let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
+            let micro = batches[state.batchCursor..<end].map { Batch($0.map { trainDataset.examples[$0] }) }
+            let loss = try step(micro)
+            state.batchCursor = end
+            clock.tokens += micro.reduce(0) { $0 + $1.tokenCount }
+            var control: [TrainerControl] = callbacks.map { $0.onStepEnd(self) }
+            if let loss {
+                state.lossSinceLog += loss
+                state.stepsSinceLog += 1
+            }
+            if state.step % arguments.loggingSteps == 0 || state.step == state.totalSteps {
+                control += logTrainingLoss()
+            }
+            let epochEnded = state.batchCursor >= batches.count
+            let evaluateNow = evalDataset != nil && (arguments.evalSteps.map { state.step % $0 == 0 } ?? epochEnded)
+            if evaluateNow {
+                control += try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
+                lastEvaluatedStep = state.step
+            }
+            if pk_interrupt_requested() != 0 {
+                interrupted = true
+                state.stopRequested = true
+            }
+            if control.contains(.stop) { state.stopRequested = true }
+            if outputURL != nil, (arguments.saveSteps.map { state.step % $0 == 0 } ?? false) || interrupted {
+                try saveCheckpoint()
+            }
+        }
+        if evalDataset != nil && lastEvaluatedStep != state.step && !interrupted {
+            _ = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
+        }
+        if arguments.loadBestModelAtEnd, let best = bestWeights { restoreTrainable(best) }
+        callbacks.forEach { $0.onTrainEnd(self) }
+        if let output = outputURL {
+            try model.saveTrained(to: output)
+            try writeLabelMap(to: output)
+        }
+        return summary(interrupted: interrupted)
+    }
+
+    /// One optimizer step over `micro`; returns the step's mean loss, or nil when the update was
+    /// skipped for non-finite values (policy `.skip`).
+    func step(_ micro: [Batch]) throws -> Double? {
+        let parameters = model.trainableParameters()
+        let targets = micro.reduce(0) { $0 + $1.targetCount }
+        let stepNumber = state.step + 1
+        model.module.train()
+        var total = 0.0
+        var nonFinite: String?
+        for batch in micro where batch.targetCount > 0 {
+            let loss = try Objective.lossSum(head: head, prefix: model.prefix, batch: batch) / Float(targets)
+            let value = Double(loss.value.scalar)
+            guard value.isFinite else {
+                nonFinite = "the training loss"
+                break
+            }
+            total += value
+            loss.backward()
+        }
+        if nonFinite == nil {
+            let norm = arguments.maxGradientNorm.map { clipGradientNorm(parameters, maxNorm: $0) } ?? gradientNorm(parameters)
+            if !norm.isFinite { nonFinite = "the gradient of '\(firstNonFiniteGradient(parameters) ?? "?")'" }
+            lastGradientNorm = norm
+        }
+        if let nonFinite {
+            parameters.forEach { $0.parameter.zeroGrad() }
+            switch arguments.nonFinite {
+            case .stop: throw TrainingError.nonFinite(step: stepNumber, what: nonFinite)
+            case .skip:
+                state.skippedSteps.append(stepNumber)
+                state.step += 1
+                return nil
+            }
+        }
+        lastLearningRate = schedule.rate(at: state.step)
+        optimizer.learningRate = lastLearningRate
+        optimizer.step(parameters)
+        parameters.forEach { $0.parameter.zeroGrad() }
+        if let bad = parameters.first(where: { !$0.parameter.value.isFinite }) {
+            throw TrainingError.nonFinite(step: stepNumber, what: "parameter '\(bad.path)' after the update")
+        }
+        state.step += 1
+        state.stepLosses.append(total)
+        state.trainedTokens += micro.reduce(0) { $0 + $1.tokenCount }
+        state.trainedExamples += micro.reduce(0) { $0 + $1.rows }
+        return total
+    }
+
+    /// Logs the mean loss since the last log.
+    func logTrainingLoss() -> [TrainerControl] {
+        guard state.stepsSinceLog > 0 else { return [] }
+        var values: [String: Double] = ["loss": state.lossSinceLog / Double(state.stepsSinceLog), "learning_rate": Double(lastLearningRate)]
+        if let norm = lastGradientNorm, norm.isFinite { values["grad_norm"] = norm }
+        state.lossSinceLog = 0
+        state.stepsSinceLog = 0
+        return log(values)
+    }
+
+    /// Appends a row to the history and tells the callbacks.
+    func log(_ values: [String: Double]) -> [TrainerControl] {
+        let entry = LogEntry(step: state.step, epoch: state.fractionalEpoch, values: values.filter { $0.value.isFinite })
+        state.logHistory.append(entry)
+        return callbacks.map { $0.onLog(self, entry: entry) }
+    }
+
+    /// Evaluates, logs, tracks the best metric (and its weights), and asks the callbacks.
+    func evaluateAndTrack(exactMatch: Bool) throws -> [TrainerControl] {
+        guard let evalDataset else { return [] }
+        let metrics = try evaluate(evalDataset, exactMatch: exactMatch)
+        var control = log(metrics)
+        if let value = metrics[arguments.metricForBestModel], value.isFinite {
+            let better = state.bestMetric.map { arguments.largerMetricIsBetter ? value > $0 : value < $0 } ?? true
+            if better {
+                state.bestMetric = value
+                state.bestStep = state.step
+                if keepsBestWeights || arguments.loadBestModelAtEnd { bestWeights = snapshotTrainable() }
+            }
+        }
+        control += callbacks.map { $0.onEvaluate(self, metrics: metrics) }
+        return control
+    }
+
+    /// Asks the run to stop after the current step (as a callback's `.stop` does).
+    public func requestStop() { state.stopRequested = true }
+
+    // MARK: Weights
+
+    /// Copies of the trainable tensors by path.
+    public func snapshotTrainable() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: model.trainableParameters().map { ($0.path, $0.parameter.value) })
+    }
+
+    /// Puts back tensors from `snapshotTrainable()`.
+    public func restoreTrainable(_ snapshot: [String: Tensor]) {
+        for (path, parameter) in model.trainableParameters() {
+            if let value = snapshot[path], value.shape == parameter.shape { parameter.value = value }
+        }
+    }
+
+    var outputURL: URL? { arguments.outputDirectory.map { URL(fileURLWithPath: $0) } }
+
+    /// The end-of-run numbers, in Hugging Face Trainer's vocabulary.
+    func summary(interrupted: Bool) -> TrainingSummary {
+        let seconds = clock.elapsed
+        let losses = state.stepLosses
+        return TrainingSummary(
+            steps: state.step, epochs: state.fractionalEpoch, trainRuntime: seconds,
+            trainSamplesPerSecond: seconds > 0 ? Double(state.trainedExamples - clock.examplesAtStart) / seconds : 0,
+            trainStepsPerSecond: seconds > 0 ? Double(state.step - clock.stepAtStart) / seconds : 0,
+            trainLoss: losses.isEmpty ? .nan : losses.reduce(0, +) / Double(losses.count),
+            trainableParameters: model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count },
+            bestMetric: state.bestMetric, bestStep: state.bestStep, skippedSteps: state.skippedSteps.count, interrupted: interrupted)
+    }
+}
+
+/// Wall time and throughput since a run (or its resumption) began.
+struct RunClock {
+    let start = Date()
+    var stepAtStart = 0
+    var examplesAtStart = 0
+    var tokens = 0
+    var elapsed: Double { Date().timeIntervalSince(start) }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// What to do when the loss or a gradient is NaN or infinite.
+public enum NonFinitePolicy: String, Sendable, Codable, CaseIterable {
+    /// Stop with `TrainingError.nonFinite` naming the step and the tensor (the default).
+    case stop
+    /// Skip the update (gradients are dropped), count it and continue.
+    case skip
+}
+
+/// The optimizers the trainer can build.
+public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
+    /// AdamW with decoupled weight decay (biases and norm weights excluded), as `torch.optim.AdamW`.
+    case adamW = "adamw"
+    /// Stochastic gradient descent with optional momentum.
+    case sgd
+}
+
+/// Hyper-parameters and bookkeeping of a training run, named after Hugging Face's
+/// `TrainingArguments` (and readable from a JSON file with these property names).
+public struct TrainingArguments: Sendable, Codable, Equatable {
+    /// Where checkpoints, logs and the final adapter go (nil: nothing is written).
+    public var outputDirectory: String?
+    /// Passes over the training set (fractions allowed); ignored when `maxSteps` is set.
+    public var epochs: Double = 1
+    /// Total optimizer steps; overrides `epochs`.
+    public var maxSteps: Int?
+    /// Examples per micro-batch.
+    public var batchSize: Int = 8
+    /// Examples per evaluation batch (default: `batchSize`).
+    public var evalBatchSize: Int?
+    /// Micro-batches whose gradients are summed before each update; the loss is normalised by the
+    /// number of targets of the whole step, so k micro-batches equal one k-times larger batch.
+    public var gradientAccumulationSteps: Int = 1
+    /// Peak learning rate.
+    public var learningRate: Float = 2e-4
+    /// Weight decay (AdamW: decoupled; SGD: L2).
+    public var weightDecay: Float = 0
+    /// AdamW β₁.
+    public var adamBeta1: Float = 0.9
+    /// AdamW β₂.
+    public var adamBeta2: Float = 0.999
+    /// AdamW ε.
+    public var adamEpsilon: Float = 1e-8
+    /// The optimizer.
+    public var optimizer: OptimizerKind = .adamW
+    /// SGD momentum.
+    public var sgdMomentum: Float = 0
+    /// Linear warm-up steps (takes precedence over `warmupRatio`).
+    public var warmupSteps: Int = 0
+    /// Warm-up as a fraction of all steps.
+    public var warmupRatio: Double = 0
+    /// Decay after warm-up.
+    public var schedule: WarmupSchedule.Shape = .linear
+    /// Global gradient-norm clipping (nil: none).
+    public var maxGradientNorm: Double? = 1
+    /// Log the mean training loss every this many steps.
+    public var loggingSteps: Int = 10
+    /// Evaluate every this many steps (nil: at the end of every epoch and of training, when there is an evaluation set).
+    public var evalSteps: Int?
+    /// Save a checkpoint every this many steps (nil: no intermediate checkpoints).
+    public var saveSteps: Int?
+    /// Checkpoints kept: the newest this many, plus the best (nil: all).
+    public var saveTotalLimit: Int? = 2
+    /// Seeds adapter dropout and the data order.
+    public var seed: UInt64 = 0
+    /// Shuffle the training set every epoch.
+    public var shuffle: Bool = true
+    /// Batch examples of similar length together.
+    public var groupByLength: Bool = true
+    /// NaN or infinite loss or gradients: stop or skip the update.
+    public var nonFinite: NonFinitePolicy = .stop
+    /// The metric that defines the best checkpoint and early stopping (`eval_loss`, `eval_f1`, …).
+    public var metricForBestModel: String = "eval_loss"
+    /// Whether larger values of the metric are better (default: false for losses and perplexity, true otherwise).
+    public var greaterIsBetter: Bool?
+    /// Restore the best weights seen at an evaluation when training ends.
+    public var loadBestModelAtEnd: Bool = false
+    /// Allow writing into an output folder that already holds results.
+    public var overwriteOutput: Bool = false
+    /// Also measure exact match (greedy generation) at periodic evaluations (it costs a generation per example).
+    public var exactMatchDuringTraining: Bool = false
+    /// Most tokens generated per example for exact match.
+    public var maxNewTokens: Int = 32
+    /// Stop after the current step on Ctrl-C (SIGINT) and save a checkpoint.
+    public var handlesInterrupt: Bool = true
+
+    public init() {}
+
+    /// Arguments with the most common fields set.
+    public init(outputDirectory: String? = nil, learningRate: Float = 2e-4, epochs: Double = 1, maxSteps: Int? = nil, batchSize: Int = 8,
+                gradientAccumulationSteps: Int = 1, seed: UInt64 = 0) {
+        self.outputDirectory = outputDirectory
+        self.learningRate = learningRate
+        self.epochs = epochs
+        self.maxSteps = maxSteps
+        self.batchSize = batchSize
+        self.gradientAccumulationSteps = gradientAccumulationSteps
+        self.seed = seed
+    }
+
+    /// Whether a larger `metricForBestModel` is better.
+    public var largerMetricIsBetter: Bool {
+        greaterIsBetter ?? !(metricForBestModel.hasSuffix("loss") || metricForBestModel.hasSuffix("perplexity"))
+    }
+
+    /// Checks every range.
+    /// - Throws: `TrainingError.invalidArgument` naming the field.
+    public func validate() throws {
+        func require(_ condition: Bool, _ name: String, _ reason: String) throws {
+            if !condition { throw TrainingError.invalidArgument(name: name, reason: reason) }
+        }
+        try require(epochs.isFinite && epochs > 0 && epochs <= 1_000_000, "epochs", "must be positive, got \(epochs)")
+        try require(maxSteps.map { $0 > 0 } ?? true, "maxSteps", "must be positive")
+        try require(batchSize > 0 && batchSize <= 1 << 16, "batchSize", "must be in 1…65536, got \(batchSize)")
+        try require((evalBatchSize ?? 1) > 0, "evalBatchSize", "must be positive")
+        try require(gradientAccumulationSteps > 0 && gradientAccumulationSteps <= 1 << 16, "gradientAccumulationSteps", "must be in 1…65536")
+        try require(learningRate.isFinite && learningRate >= 0 && learningRate < 100, "learningRate", "must be in [0, 100), got \(learningRate)")
+        try require(weightDecay.isFinite && weightDecay >= 0, "weightDecay", "must be ≥ 0")
+        try require(adamBeta1 >= 0 && adamBeta1 < 1 && adamBeta2 >= 0 && adamBeta2 < 1, "adamBeta1/adamBeta2", "must be in [0, 1)")
+        try require(adamEpsilon > 0 && adamEpsilon.isFinite, "adamEpsilon", "must be positive")
+        try require(sgdMomentum >= 0 && sgdMomentum < 1, "sgdMomentum", "must be in [0, 1)")
+        try require(warmupSteps >= 0, "warmupSteps", "must be ≥ 0")
+        try require(warmupRatio >= 0 && warmupRatio <= 1, "warmupRatio", "must be in [0, 1]")
+        try require(maxGradientNorm.map { $0 > 0 && $0.isFinite } ?? true, "maxGradientNorm", "must be positive")
+        try require(loggingSteps > 0, "loggingSteps", "must be positive")
+        try require(evalSteps.map { $0 > 0 } ?? true, "evalSteps", "must be positive")
+        try require(saveSteps.map { $0 > 0 } ?? true, "saveSteps", "must be positive")
+        try require(saveTotalLimit.map { $0 > 0 } ?? true, "saveTotalLimit", "must be positive")
+        try require(maxNewTokens >= 0 && maxNewTokens <= 1 << 16, "maxNewTokens", "must be in 0…65536")
+        try require(!metricForBestModel.isEmpty, "metricForBestModel", "must not be empty")
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import NN
+@testable import PEFT
+import Models
+import Tensors
+import Testing
+@testable import Training
+
+/// The Trainer against the reference loop in PyTorch + peft (Fixtures/make_training_fixtures.py).
+@Suite struct TrainingParityTests {
+    @Test func tokenizationMatchesTheReference() throws {
+        let expected = try TrainingFixture.expected()
+        let dataset = try TrainingFixture.dataset()
+        for (index, reference) in expected.examples.enumerated() {
+            #expect(dataset.examples[index].ids == reference.ids, "record \(index + 1) ids")
+            #expect(dataset.examples[index].labels == reference.labels, "record \(index + 1) labels")
+        }
+    }
+
+    @Test func adamWStepsMatchPyTorchAndPEFT() throws {
+        let expected = try TrainingFixture.expected()
+        let peft = try PeftModel.load(try TrainingFixture.base(), adapter: TrainingFixture.parity.appendingPathComponent("initial"), isTrainable: true)
+        var data = try TrainingFixture.dataset()
+        data.examples = Array(data.examples.prefix(expected.records))
+        var arguments = TrainingArguments(learningRate: 1e-2, maxSteps: 4, batchSize: 3, gradientAccumulationSteps: 2, seed: 5)
+        arguments.weightDecay = 0.01
+        arguments.warmupSteps = 1
+        arguments.schedule = .linear
+        arguments.maxGradientNorm = 1
+        arguments.handlesInterrupt = false
+        let trainer = try Trainer(model: peft, arguments: arguments, train: data)
+        try trainer.train()
+        #expect(trainer.state.stepLosses.count == 4)
+        for (ours, theirs) in zip(trainer.state.stepLosses, expected.losses) {
+            #expect(abs(ours - theirs) < 2e-5, "loss \(ours) vs PyTorch \(theirs)")
+        }
+        let final = try PeftModel<LlamaForCausalLM>.readWeights(TrainingFixture.parity.appendingPathComponent("final"))
+        let ours = Dictionary(uniqueKeysWithValues: try peft.adapterStateDictionary().map { ($0.key, $0.parameter.value) })
+        #expect(Set(ours.keys) == Set(final.keys))
+        var worst: Float = 0
+        for (key, value) in final { worst = max(worst, zip(value.scalars, ours[key]!.scalars).map { abs($0 - $1) }.max() ?? 0) }
+        #expect(worst < 1e-5, "largest adapter difference \(worst)")
+        print("parity: losses", trainer.state.stepLosses, "vs", expected.losses, "worst adapter difference", worst)
+    }
+}
