@@ -167,7 +167,8 @@ public final class Trainer {
                 state.stopRequested = true
             }
             if control.contains(.stop) { state.stopRequested = true }
-            if outputURL != nil, (arguments.saveSteps.map { state.step % $0 == 0 } ?? false) || interrupted {
+            // A run that stops early (Ctrl-C or a callback) leaves a checkpoint it can resume from.
+            if outputURL != nil, (arguments.saveSteps.map { state.step % $0 == 0 } ?? false) || (state.stopRequested && state.step < state.totalSteps) {
                 try saveCheckpoint()
             }
         }

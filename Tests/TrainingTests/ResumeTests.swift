@@ -1,0 +1,143 @@
+import Foundation
+import NN
+import PEFT
+import Tensors
+import Testing
+@testable import Training
+
+/// Stops a run after a given step.
+final class StopAt: TrainerCallback {
+    let step: Int
+    init(_ step: Int) { self.step = step }
+    func onStepEnd(_ trainer: Trainer) -> TrainerControl { trainer.state.step == step ? .stop : .proceed }
+}
+
+/// A model whose saving can be made to fail halfway (a crash during a checkpoint).
+final class FailingSaves: TrainableModel {
+    let inner: PeftModel<Models.LlamaForCausalLM>
+    var failNextSave = false
+    init(_ inner: PeftModel<Models.LlamaForCausalLM>) { self.inner = inner }
+    var module: Module { inner.module }
+    func head() throws -> ModelHead { try inner.head() }
+    func trainableParameters() -> [(path: String, parameter: Variable)] { inner.trainableParameters() }
+    var prefix: Variable? { nil }
+    func saveTrained(to folder: URL) throws {
+        try inner.saveTrained(to: folder)
+        if failNextSave { throw CocoaError(.fileWriteOutOfSpace) }
+    }
+}
+
+import Models
+import Autograd
+
+@Suite struct ResumeTests {
+    /// 40 examples, batch 4, accumulation 3: 10 micro-batches and 4 steps per epoch (the last step
+    /// of an epoch has one micro-batch). Dropout and shuffling on.
+    func arguments(_ output: URL?, steps: Int = 7) -> TrainingArguments {
+        var arguments = TrainingArguments(outputDirectory: output?.path, learningRate: 5e-3, maxSteps: steps, batchSize: 4,
+                                          gradientAccumulationSteps: 3, seed: 11)
+        arguments.loggingSteps = 2
+        arguments.handlesInterrupt = false
+        arguments.warmupSteps = 2
+        arguments.schedule = .cosine
+        return arguments
+    }
+
+    func adamMoments(_ trainer: Trainer) -> [String: Tensor] { trainer.optimizer.stateDictionary().tensors }
+
+    @Test func resumedRunIsBitIdenticalToAStraightRun() throws {
+        let data = try TrainingFixture.dataset()
+        let straightModel = try TrainingFixture.lora(dropout: 0.1, seed: 2)
+        let straight = try Trainer(model: straightModel, arguments: arguments(nil), train: data)
+        try straight.train()
+
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let first = try Trainer(model: try TrainingFixture.lora(dropout: 0.1, seed: 2), arguments: arguments(output), train: data, callbacks: [StopAt(5)])
+        try first.train()
+        #expect(first.state.step == 5 && first.state.epoch == 1 && first.state.batchCursor == 3, "stopped mid-epoch")
+        #expect(Trainer.checkpoints(in: output).map(\.step) == [5])
+
+        // A fresh process: different initial adapter weights, all replaced by the checkpoint.
+        let resumedModel = try TrainingFixture.lora(dropout: 0.1, seed: 99)
+        let resumed = try Trainer(model: resumedModel, arguments: arguments(output), train: data)
+        try resumed.train(resumingFrom: output)
+        #expect(resumed.state.step == 7)
+        #expect(resumed.state.stepLosses == straight.state.stepLosses, "loss sequence")
+        #expect(resumed.snapshotTrainable() == straight.snapshotTrainable(), "adapter weights")
+        #expect(adamMoments(resumed) == adamMoments(straight), "optimizer moments")
+        #expect(resumed.state.logHistory.map(\.values["loss"]) == straight.state.logHistory.map(\.values["loss"]))
+        let dropouts = { (t: Trainer) in t.dropoutLayers.map(\.layer.generator) }
+        #expect(dropouts(resumed) == dropouts(straight), "dropout generators")
+    }
+
+    @Test func aCrashDuringSaveLeavesThePreviousCheckpointUsable() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let model = FailingSaves(try TrainingFixture.lora(seed: 2))
+        var settings = arguments(output, steps: 6)
+        settings.saveSteps = 2
+        final class FailAt: TrainerCallback {
+            let model: FailingSaves
+            init(_ model: FailingSaves) { self.model = model }
+            func onStepEnd(_ trainer: Trainer) -> TrainerControl {
+                model.failNextSave = trainer.state.step == 4
+                return .proceed
+            }
+        }
+        let trainer = try Trainer(model: model, arguments: settings, train: data, callbacks: [FailAt(model)])
+        #expect(throws: TrainingError.self) { try trainer.train() }
+        #expect(Trainer.checkpoints(in: output).map(\.step) == [2], "the failed save published nothing")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: output.path).filter { $0.contains("partial") }
+        #expect(leftovers.isEmpty)
+        // A half-written folder under the final name (a crash between files) is not taken for a checkpoint.
+        try FileManager.default.createDirectory(at: output.appendingPathComponent("checkpoint-4"), withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: output.appendingPathComponent("checkpoint-4/adapter_config.json"))
+        let resumed = try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(output, steps: 6), train: data)
+        try resumed.resume(from: output)
+        #expect(resumed.state.step == 2)
+    }
+
+    @Test func resumeRefusesACheckpointOfAnotherConfiguration() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(output), train: data, callbacks: [StopAt(2)]).train()
+        // Another rank: the trainable tensors differ.
+        let other = try Trainer(model: try TrainingFixture.lora(rank: 2, seed: 2), arguments: arguments(output), train: data)
+        #expect {
+            try other.train(resumingFrom: output)
+        } throws: { error in
+            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
+            return reason.contains("trainable tensors")
+        }
+        // Another batch size.
+        var changed = arguments(output)
+        changed.batchSize = 5
+        let batch = try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: changed, train: data)
+        #expect(throws: TrainingError.self) { try batch.train(resumingFrom: output) }
+        // Not a checkpoint at all.
+        let empty = TrainingFixture.temporaryFolder()
+        #expect {
+            try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(nil), train: data).train(resumingFrom: empty)
+        } throws: { error in
+            if case .damagedCheckpoint = error as? TrainingError { return true } else { return false }
+        }
+    }
+
+    @Test func outputIsNotOverwrittenWithoutPermission() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(output, steps: 1), train: data).train()
+        let saved = try Data(contentsOf: output.appendingPathComponent("adapter_model.safetensors"))
+        #expect(throws: TrainingError.outputExists(path: output.path)) {
+            try Trainer(model: try TrainingFixture.lora(seed: 3), arguments: arguments(output, steps: 1), train: data).train()
+        }
+        #expect(try Data(contentsOf: output.appendingPathComponent("adapter_model.safetensors")) == saved)
+        var overwrite = arguments(output, steps: 1)
+        overwrite.overwriteOutput = true
+        try Trainer(model: try TrainingFixture.lora(seed: 3), arguments: overwrite, train: data).train()
+    }
+}
