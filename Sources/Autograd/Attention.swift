@@ -53,11 +53,18 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                                     let p = probs + row * s
                                     let limit = causal ? row + (s - t) : s - 1
                                     var maximum = -Float.infinity
+                                    var anyVisible = false
                                     for col in 0..<s {
                                         let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
-                                        if visible { maximum = max(maximum, p[col]) } else { p[col] = -.infinity }
+                                        if visible {
+                                            anyVisible = true
+                                            // NaN scores must reach the output (not read as a masked row).
+                                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
+                                        } else {
+                                            p[col] = -.infinity
+                                        }
                                     }
-                                    if maximum == -.infinity {
+                                    if !anyVisible {
                                         p.update(repeating: 0, count: s)
                                         continue
                                     }

@@ -120,6 +120,15 @@ struct AutogradTests {
         let masked = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: [false, true])
         #expect(masked.value.scalars == [0, 0, 3, 4])
     }
+
+    @Test("attention: NaN scores reach the output instead of passing for a masked row")
+    func attentionPropagatesNaN() {
+        let q = Variable(Tensor([.nan, .nan, .nan, .nan], shape: [1, 1, 2, 2]))
+        let k = Variable(Tensor.ones([1, 1, 2, 2]))
+        let v = Variable(Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]))
+        let out = scaledDotProductAttention(query: q, key: k, value: v, causal: true)
+        #expect(out.value.scalars.allSatisfy { $0.isNaN })
+    }
 }
 
 private extension Float {
