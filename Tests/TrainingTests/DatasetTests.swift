@@ -1,0 +1,147 @@
+import Foundation
+import Tokenizers
+import Testing
+@testable import Training
+
+@Suite struct DatasetTests {
+    let tokenizer: Tokenizer
+    init() throws { tokenizer = try TrainingFixture.tokenizer() }
+
+    func load(_ text: String, name: String = "data.jsonl", format: DatasetFormat = .automatic, prompt: PromptFormat = .chatTemplate,
+              maxLength: Int = 64, labels: [String]? = nil) throws -> TrainingDataset {
+        try TrainingDataset.load(try TrainingFixture.file(name, text), tokenizer: tokenizer, format: format, prompt: prompt, maxLength: maxLength, labels: labels)
+    }
+
+    func trainedText(_ example: TokenizedExample) throws -> String {
+        try tokenizer.decode(example.labels.filter { $0 != TokenizedExample.ignoreIndex })
+    }
+
+    @Test func promptResponseTrainsTheAnswerAndItsEndOfTurn() throws {
+        let data = try load(#"{"prompt": "What is 2 plus 2?", "response": "4"}"#)
+        let example = data.examples[0]
+        #expect(try tokenizer.decode(example.ids) == "<|im_start|>user\nWhat is 2 plus 2?<|im_end|>\n<|im_start|>assistant\n4<|im_end|>\n")
+        #expect(try trainedText(example) == "4<|im_end|>")
+        #expect(try tokenizer.decode(Array(example.ids.prefix(example.promptLength))) == "<|im_start|>user\nWhat is 2 plus 2?<|im_end|>\n<|im_start|>assistant\n")
+        #expect(example.reference == "4")
+    }
+
+    @Test func alpacaChatCompletionAndTextFormats() throws {
+        let alpaca = try load(#"[{"instruction": "Add", "input": "2 and 3", "output": "5"}]"#, name: "a.json")
+        #expect(try tokenizer.decode(alpaca.examples[0].ids).contains("Add\n\n2 and 3"))
+        #expect(try trainedText(alpaca.examples[0]) == "5<|im_end|>")
+
+        let chat = try load(#"{"system": "Be brief.", "messages": [{"role": "user", "content": "1 plus 1?"}, {"role": "assistant", "content": "2"}, {"role": "user", "content": "and 2 plus 2?"}, {"role": "assistant", "content": "4"}]}"#)
+        #expect(try trainedText(chat.examples[0]) == "2<|im_end|>4<|im_end|>", "every assistant turn trains")
+        #expect(try tokenizer.decode(chat.examples[0].ids).hasPrefix("<|im_start|>system\nBe brief.<|im_end|>"))
+        #expect(chat.examples[0].reference == "4")
+
+        let completion = try load(#"{"prompt": "3 plus 4 is", "completion": " 7"}"#)
+        #expect(try trainedText(completion.examples[0]) == " 7<|im_end|>", "raw text, the eos token ends it")
+        #expect(!(try tokenizer.decode(completion.examples[0].ids).contains("<|im_start|>user")))
+
+        let text = try load(#"{"text": "plus plus"}"#)
+        #expect(text.examples[0].labels == text.examples[0].ids)
+    }
+
+    @Test func plainAndCustomFormats() throws {
+        let plain = try load(#"{"prompt": "2 plus 2?", "response": "4"}"#, prompt: .plain)
+        #expect(try tokenizer.decode(plain.examples[0].ids) == "### Instruction:\n2 plus 2?\n\n### Response:\n4<|im_end|>")
+        #expect(try trainedText(plain.examples[0]) == "4<|im_end|>")
+        let custom = try load(#"{"prompt": "2 plus 2?", "response": "4"}"#, prompt: .custom { record in
+            guard case let .instruction(prompt, response, _) = record else { return [] }
+            return [TextSegment("Q: " + prompt + " A:", trained: false), TextSegment(" " + response, trained: true)]
+        })
+        #expect(try trainedText(custom.examples[0]) == " 4")
+    }
+
+    @Test func classificationLabelsByNameAndIndex() throws {
+        let named = try load("{\"text\": \"plus\", \"label\": \"b\"}\n{\"text\": \"is\", \"label\": \"a\"}\n")
+        #expect(named.task == .classification(labels: ["a", "b"]))
+        #expect(named.examples.map(\.classLabel) == [1, 0])
+        let indexed = try load("{\"text\": \"plus\", \"label\": 2}\n{\"text\": \"is\", \"label\": 0}\n")
+        #expect(indexed.task == .classification(labels: ["0", "1", "2"]))
+        #expect {
+            try load("{\"text\": \"plus\", \"label\": \"c\"}\n", labels: ["a", "b"])
+        } throws: { error in
+            (error as? DatasetError).map { if case let .unknownLabel(_, line, label, _) = $0 { line == 1 && label == "c" } else { false } } ?? false
+        }
+        #expect(throws: DatasetError.self) { try load("{\"text\": \"plus\", \"label\": 1.5}\n") }
+    }
+
+    @Test func truncationIsCountedAndExamplesWithoutAnswersAreDropped() throws {
+        let long = String(repeating: "plus ", count: 40)
+        let text = "{\"prompt\": \"\(long)\", \"response\": \"4\"}\n{\"prompt\": \"1 plus 1?\", \"response\": \"2\"}\n"
+        let data = try load(text, maxLength: 30)
+        #expect(data.count == 1 && data.statistics.truncated == 1 && data.statistics.droppedWithoutTargets == 1)
+        #expect(data.statistics.summary.contains("1 dropped"))
+        #expect {
+            try load("{\"prompt\": \"\(long)\", \"response\": \"4\"}\n", maxLength: 30)
+        } throws: { error in
+            if case .empty = error as? DatasetError { true } else { false }
+        }
+    }
+
+    @Test func badRecordsNameTheLineAndTheReason() throws {
+        func failure(_ text: String, name: String = "bad.jsonl") -> DatasetError? {
+            do { _ = try load(text, name: name); return nil } catch { return error as? DatasetError }
+        }
+        let malformed = failure("{\"prompt\": \"a\", \"response\": \"b\"}\n\n{\"prompt\": \"a\", \"response\": }\n")
+        guard case let .malformed(_, line, _) = malformed else { Issue.record("expected malformed, got \(String(describing: malformed))"); return }
+        #expect(line == 3)
+        #expect(malformed!.description.contains("bad.jsonl:3"))
+        guard case let .invalidField(_, 2, field, _) = failure("{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\"}\n") else {
+            Issue.record("missing field"); return
+        }
+        #expect(field == "response")
+        guard case .invalidField(_, 1, "response", _) = failure("{\"prompt\": \"a\", \"response\": 3}\n") else { Issue.record("wrong type"); return }
+        guard case .unknownFormat(_, 1, _) = failure("{\"question\": \"a\"}\n") else { Issue.record("unknown format"); return }
+        guard case .empty = failure("\n\n") else { Issue.record("empty"); return }
+        guard case .empty = failure("[]", name: "empty.json") else { Issue.record("empty array"); return }
+        guard case .malformed(_, 1, _) = failure("[1, 2]", name: "numbers.json") else { Issue.record("not objects"); return }
+        guard case .invalidField(_, 1, "messages", _) = failure("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n") else {
+            Issue.record("no assistant turn"); return
+        }
+        guard case .invalidField(_, 1, "messages[0].role", _) = failure("{\"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}\n") else {
+            Issue.record("bad role"); return
+        }
+        guard case .invalidField(_, 2, "label", _) = failure("{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n") else { Issue.record("format changes mid-file"); return }
+        let missing = URL(fileURLWithPath: "/nonexistent/data.jsonl")
+        #expect(throws: DatasetError.self) { try TrainingDataset.load(missing, tokenizer: tokenizer) }
+    }
+
+    @Test func samplerIsDeterministicGroupsByLengthAndCoversEveryExample() {
+        let lengths = (0..<103).map { ($0 * 37) % 50 + 1 }
+        let sampler = BatchSampler(batchSize: 4, seed: 3)
+        let epoch0 = sampler.batches(lengths: lengths, epoch: 0)
+        #expect(epoch0 == sampler.batches(lengths: lengths, epoch: 0))
+        #expect(epoch0 != sampler.batches(lengths: lengths, epoch: 1))
+        #expect(epoch0.flatMap { $0 }.sorted() == Array(0..<103))
+        #expect(epoch0.count == 26 && epoch0.last!.count == 3)
+        // Within a mega-batch the lengths never increase.
+        let flat = epoch0.flatMap { $0 }
+        for start in stride(from: 0, to: flat.count, by: 200) {
+            let chunk = flat[start..<min(start + 200, flat.count)].map { lengths[$0] }
+            #expect(chunk == chunk.sorted(by: >))
+        }
+        let plain = BatchSampler(batchSize: 4, shuffle: false, groupByLength: false)
+        #expect(plain.batches(lengths: lengths, epoch: 5).flatMap { $0 } == Array(0..<103))
+    }
+
+    @Test func batchesPadOnTheRightWithoutLabels() {
+        let a = TokenizedExample(ids: [5, 6, 7], labels: [-100, 6, 7])
+        let b = TokenizedExample(ids: [8], labels: [8])
+        let batch = Batch([a, b], padID: 0)
+        #expect(batch.ids == [5, 6, 7, 8, 0, 0] && batch.keyMask == [true, true, true, true, false, false])
+        #expect(batch.labels == [-100, 6, 7, 8, -100, -100])
+        #expect(batch.targetCount == 2 && batch.tokenCount == 4)
+    }
+
+    @Test func splitIsSeededAndDisjoint() throws {
+        let data = try TrainingFixture.dataset()
+        let (train, eval) = try data.split(evalFraction: 0.2, seed: 4)
+        #expect(train.count == 32 && eval.count == 8)
+        #expect(Set(train.examples.map(\.line)).isDisjoint(with: eval.examples.map(\.line)))
+        #expect(try data.split(evalFraction: 0.2, seed: 4).eval.examples == eval.examples)
+        #expect(throws: TrainingError.self) { try data.split(evalFraction: 1.5) }
+    }
+}
