@@ -199,4 +199,19 @@ public final class BertForSequenceClassification: Module {
         try model.loadCheckpointWeights(try Checkpoint.weights(of: files))
         return model
     }
+
+    /// A classifier over a pretrained encoder: loads a `BertModel` folder (such as a sentence
+    /// embedding model, which has no classification head) and adds a new head for `labels` classes,
+    /// initialised from `seed`. A folder that already holds `classifier.*` for that many labels
+    /// keeps its head.
+    public static func load(encoderFolder folder: URL, labels: Int, seed: UInt64 = 0) throws -> BertForSequenceClassification {
+        try ConfigurationLimits.require(labels, in: 1...ConfigurationLimits.rows, "labels")
+        let shapes = Checkpoint.tensorShapes(of: try Checkpoint.files(in: folder))
+        if shapes["classifier.weight"]?.first == labels { return try load(folder: folder) }
+        let encoder = try BertModel.load(folder: folder)
+        let model = BertForSequenceClassification(encoder.configuration, labels: labels, seed: seed)
+        try model.replaceModule(at: "bert", with: encoder)
+        return model
+    }
 }
+

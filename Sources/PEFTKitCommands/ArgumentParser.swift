@@ -14,7 +14,8 @@ struct ParsedArguments {
     /// - Parameters:
     ///   - options: names (without `--`) that take a value.
     ///   - flags: names that take none.
-    init(_ arguments: [String], options: Set<String>, flags: Set<String>, command: String) throws {
+    ///   - lastWins: a repeated option takes its last value (for options merged from a config file).
+    init(_ arguments: [String], options: Set<String>, flags: Set<String>, command: String, lastWins: Bool = false) throws {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -30,7 +31,7 @@ struct ParsedArguments {
             }
             if flags.contains(name) {
                 guard inlineValue == nil else { throw UsageError("\(command): --\(name) takes no value") }
-                guard switches.insert(name).inserted else { throw UsageError("\(command): --\(name) given twice") }
+                guard switches.insert(name).inserted || lastWins else { throw UsageError("\(command): --\(name) given twice") }
             } else if options.contains(name) {
                 let value: String
                 if let inlineValue {
@@ -40,7 +41,7 @@ struct ParsedArguments {
                     value = arguments[index]
                     index += 1
                 }
-                guard values[name] == nil else { throw UsageError("\(command): --\(name) given twice") }
+                guard values[name] == nil || lastWins else { throw UsageError("\(command): --\(name) given twice") }
                 values[name] = value
             } else {
                 throw UsageError("\(command): unknown option '--\(name)' (see 'peftkit \(command) --help')")

@@ -28,6 +28,8 @@ public enum CommandLineTool {
       generate   Stream a model's answer to a prompt
       inspect    Show a model file's architecture, configuration and tensors
       tokenize   Print the token ids of a text as a JSON array
+      train      Fine-tune a model with an adapter (LoRA, DoRA, IA3, prompt tuning) on JSON/JSONL data
+      eval       Evaluation loss, perplexity and exact match (or accuracy and F1) of a model or adapter
 
     Run 'peftkit <command> --help' for a command's options.
 
@@ -44,10 +46,12 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize", "generate", "inspect":
+            case "tokenize", "generate", "inspect", "train", "eval":
                 let (help, run): (String, ([String], CommandOutput) throws -> Void) = switch command {
                 case "tokenize": (TokenizeCommand.help, TokenizeCommand.run)
                 case "generate": (GenerateCommand.help, GenerateCommand.run)
+                case "train": (TrainCommand.help, TrainCommand.run)
+                case "eval": (EvalCommand.help, EvalCommand.run)
                 default: (InspectCommand.help, InspectCommand.run)
                 }
                 if rest.contains("--help") || rest.contains("-h") {

@@ -13,6 +13,8 @@ public struct TokenizedExample: Sendable, Equatable {
     public var reference: String?
     /// Where the record came from (line of a JSONL file, or record number).
     public var line: Int
+    /// True when the example was cut to the maximum length.
+    public var wasTruncated = false
 
     /// The label value that takes no loss.
     public static let ignoreIndex = -100

@@ -61,6 +61,7 @@ public struct TrainingDataset: Sendable {
         self.source = source
         var statistics = DatasetStatistics()
         statistics.records = examples.count
+        statistics.truncated = examples.filter(\.wasTruncated).count
         statistics.tokens = examples.reduce(0) { $0 + $1.ids.count }
         statistics.targetTokens = examples.reduce(0) { $0 + $1.targetCount }
         self.statistics = statistics
@@ -109,12 +110,15 @@ public struct TrainingDataset: Sendable {
                 }
                 guard let classIndex else { throw DatasetError.unknownLabel(path: source, line: line, label: label.description, known: names) }
                 var ids = try tokenizer.encode(text, addSpecialTokens: true)
-                if ids.count > maxLength {
+                let truncated = ids.count > maxLength
+                if truncated {
                     ids = try tokenizer.encode(text, addSpecialTokens: true, maxLength: maxLength)
                     statistics.truncated += 1
                 }
                 guard !ids.isEmpty else { throw DatasetError.invalidField(path: source, line: line, field: "text", reason: "is empty after tokenization") }
-                examples.append(TokenizedExample(ids: ids, labels: [], classLabel: classIndex, line: line))
+                var example = TokenizedExample(ids: ids, labels: [], classLabel: classIndex, line: line)
+                example.wasTruncated = truncated
+                examples.append(example)
                 statistics.tokens += ids.count
                 statistics.targetTokens += 1
             }
@@ -136,6 +140,7 @@ public struct TrainingDataset: Sendable {
                 example.ids.removeLast(example.ids.count - maxLength)
                 example.labels.removeLast(example.labels.count - maxLength)
                 example.promptLength = min(example.promptLength, maxLength)
+                example.wasTruncated = true
                 statistics.truncated += 1
             }
             guard example.targetCount > 0 else {
@@ -214,11 +219,10 @@ public struct TrainingDataset: Sendable {
         BatchSampler.shuffle(&order, generator: &generator)
         let evalCount = min(count - 1, max(1, Int((Double(count) * evalFraction).rounded())))
         let evalIndices = Set(order.prefix(evalCount))
-        var train = self, eval = self
-        train.examples = examples.indices.filter { !evalIndices.contains($0) }.map { examples[$0] }
-        eval.examples = examples.indices.filter { evalIndices.contains($0) }.map { examples[$0] }
-        train.source += " (train split)"
-        eval.source += " (eval split)"
+        let train = TrainingDataset(examples: examples.indices.filter { !evalIndices.contains($0) }.map { examples[$0] }, task: task,
+                                    source: source + " (train split)")
+        let eval = TrainingDataset(examples: examples.indices.filter { evalIndices.contains($0) }.map { examples[$0] }, task: task,
+                                   source: source + " (eval split)")
         return (train, eval)
     }
 

@@ -1,0 +1,130 @@
+import Autograd
+import Foundation
+import ModelIO
+import Models
+import NN
+import PEFT
+import Tokenizers
+import Training
+
+/// `peftkit eval`: how well a model (with an optional adapter) does on a dataset.
+enum EvalCommand {
+    static let help = """
+    USAGE: peftkit eval --model PATH --data FILE [--adapter DIR] [options]
+
+    Generation data: evaluation loss, perplexity, and exact match of greedy answers (the answer
+    generated after the prompt, without special tokens and surrounding whitespace, equals the
+    reference). Classification data: loss, accuracy, macro precision/recall/F1 and the confusion
+    matrix (the adapter folder's label_map.json gives the classes).
+
+    OPTIONS:
+      --model PATH          A .gguf file or a Hugging Face folder
+      --adapter DIR         A PEFT adapter folder (as peftkit train writes it)
+      --data FILE           Evaluation data (.json array or .jsonl)
+      --format NAME         auto (default), prompt-response, alpaca, chat, completion, text, classification
+      --prompt-format NAME  chat (default) or plain
+      --max-length N        Truncate examples to N tokens (default 512)
+      --max-tokens N        Most tokens generated per answer (default 32; 0 skips exact match)
+      --batch-size N        Examples per forward pass (default 8)
+      --samples N           Print the first N answers next to their references (default 0)
+      --json                Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples
+      --help                Show this help
+
+    """
+
+    static func run(_ arguments: [String], output: CommandOutput) throws {
+        let command = "eval"
+        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "max-length", "max-tokens",
+                                                              "batch-size", "samples"],
+                                         flags: ["json"], command: command)
+        guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
+        guard let dataPath = parsed.value("data") else { throw UsageError("eval: --data is required") }
+        let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
+        let promptFormat: PromptFormat = try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) == "plain" ? .plain : .chatTemplate
+        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2)
+        let maxTokens = try parsed.integer("max-tokens", command: command, default: 32)
+        let batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
+        let samples = try parsed.integer("samples", command: command, default: 0)
+        let adapter = parsed.value("adapter").map { URL(fileURLWithPath: $0) }
+
+        let modelURL = URL(fileURLWithPath: modelPath)
+        let tokenizer = try Tokenizer.load(from: modelURL)
+        let labels = try adapter.flatMap(labelMap)
+        let data = try TrainingDataset.load(URL(fileURLWithPath: dataPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
+                                            maxLength: maxLength, labels: labels)
+        var classes: Int? = nil
+        if case let .classification(names) = data.task { classes = names.count }
+        if classes != nil && adapter != nil && labels == nil {
+            throw UsageError("eval: \(adapter!.path) has no label_map.json; classification needs the labels the adapter was trained with")
+        }
+        var module = try TrainingSetup.model(at: modelURL, classification: classes)
+        var prefix: Variable? = nil
+        if let adapter {
+            let peft = try PeftModel.load(module, adapter: adapter)
+            prefix = peft.activePromptEmbeddings
+            if prefix == nil { module = try peft.mergeAndUnload() }
+        }
+        let head: ModelHead = try TrainableModule(module).head()
+        let evaluator = Evaluator(head: head, prefix: prefix, tokenizer: tokenizer, batchSize: batchSize, maxNewTokens: maxTokens)
+        var metrics = try evaluator.metrics(data)
+        var lines: [String] = []
+        switch head {
+        case let .languageModel(model):
+            if maxTokens > 0 {
+                let answers = try evaluator.answers(model, data)
+                let hits = answers.filter { Evaluator.normalized($0.answer) == Evaluator.normalized($0.reference) }.count
+                metrics["eval_exact_match"] = answers.isEmpty ? .nan : Double(hits) / Double(answers.count)
+                for (index, answer) in answers.prefix(samples).enumerated() {
+                    lines.append("[\(index + 1)] answer: \(oneLine(answer.answer, limit: 200))\n    reference: \(oneLine(answer.reference, limit: 200))")
+                }
+            }
+        case .classifier:
+            let scores = try evaluator.classification(data)
+            if case let .classification(names) = data.task { lines.append(scores.table(labels: names)) }
+        }
+        if parsed.has("json") {
+            var fields: [String: Double] = ["loss": metrics["eval_loss"] ?? .nan, "examples": Double(data.count)]
+            if let value = metrics["eval_perplexity"] { fields["perplexity"] = value }
+            if let value = metrics["eval_exact_match"] { fields["exact_match"] = value }
+            if let value = metrics["eval_accuracy"] { fields["accuracy"] = value }
+            if let value = metrics["eval_f1"] { fields["f1"] = value }
+            if let value = metrics["eval_precision"] { fields["precision"] = value }
+            if let value = metrics["eval_recall"] { fields["recall"] = value }
+            output.standardOutput(JSONLines.object(fields) + "\n")
+            return
+        }
+        output.standardOutput("examples: \(data.count) (\(data.statistics.summary))\n")
+        for key in ["eval_loss", "eval_perplexity", "eval_exact_match", "eval_accuracy", "eval_precision", "eval_recall", "eval_f1"] {
+            if let value = metrics[key] { output.standardOutput("\(key.dropFirst(5)): \(String(format: "%.4f", value))\n") }
+        }
+        for line in lines { output.standardOutput(line + "\n") }
+    }
+
+    /// The class names of an adapter folder's `label_map.json`, if it has one.
+    static func labelMap(_ folder: URL) throws -> [String]? {
+        let url = folder.appendingPathComponent("label_map.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        guard let members = try JSONValue.parse(Data(contentsOf: url))["id2label"]?.members else {
+            throw UsageError("eval: \(url.path) has no id2label object")
+        }
+        var names = [String](repeating: "", count: members.count)
+        for (key, value) in members {
+            guard let index = Int(key), index >= 0, index < members.count, let name = value.string else {
+                throw UsageError("eval: \(url.path): id2label needs keys 0…\(members.count - 1) with string names")
+            }
+            names[index] = name
+        }
+        return names
+    }
+}
+
+/// Flat JSON objects of numbers for machine-readable output.
+enum JSONLines {
+    static func object(_ fields: [String: Double]) -> String {
+        "{" + fields.keys.sorted().map { key in
+            let value = fields[key]!
+            let text = !value.isFinite ? "null" : (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)")
+            return "\"\(key)\": \(text)"
+        }.joined(separator: ", ") + "}"
+    }
+}

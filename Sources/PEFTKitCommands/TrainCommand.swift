@@ -1,0 +1,181 @@
+import Foundation
+import Models
+import NN
+import PEFT
+import Tokenizers
+import Training
+
+/// `peftkit train`: fine-tune a model with an adapter on a JSON/JSONL dataset.
+enum TrainCommand {
+    static let help = """
+    USAGE: peftkit train --model PATH --train FILE --output DIR [options]
+
+    Attaches an adapter to the model, trains it on FILE and writes it to DIR in Hugging Face PEFT's
+    format (adapter_config.json + adapter_model.safetensors), with checkpoints, metrics.jsonl and
+    metrics.csv. Instruction data ({"prompt","response"}, Alpaca, {"messages"}) is formatted with the
+    model's chat template and only the answers are trained. Classification data ({"text","label"})
+    trains a new head on a BERT model. Ends with one JSON line of results on standard output.
+
+    MODEL AND DATA:
+      --model PATH                  A .gguf file or a Hugging Face folder
+      --train FILE                  Training data (.json array or .jsonl)
+      --eval FILE                   Evaluation data (default: none, or --eval-fraction of --train)
+      --eval-fraction F             Hold out this fraction of --train for evaluation (default 0)
+      --output DIR                  Where the adapter, checkpoints and logs go
+      --overwrite                   Allow an output folder that already holds results
+      --format NAME                 auto (default), prompt-response, alpaca, chat, completion, text, classification
+      --prompt-format NAME          chat (the model's template, default) or plain (### Instruction / ### Response)
+      --max-length N                Truncate examples to N tokens (default 512)
+      --train-on-prompt             Take the loss on prompt tokens too
+
+    ADAPTER:
+      --method NAME                 lora (default), dora, rslora, ia3, prompt
+      --rank R                      LoRA rank (default 8)
+      --alpha A                     LoRA alpha (default 16)
+      --dropout P                   LoRA dropout (default 0.05)
+      --targets LIST                q_proj,v_proj | all-linear | a regular expression (default: query and value projections)
+      --virtual-tokens N            Prompt tuning: virtual tokens (default 20)
+
+    TRAINING:
+      --learning-rate LR            Peak learning rate (default 2e-4)
+      --batch-size N                Examples per micro-batch (default 8)
+      --gradient-accumulation K     Micro-batches per update (default 1)
+      --epochs E                    Passes over the data (default 1)
+      --max-steps N                 Optimizer steps (overrides --epochs)
+      --warmup-steps N              Linear warm-up (default 0)
+      --schedule NAME               constant, linear (default) or cosine
+      --weight-decay W              AdamW weight decay (default 0)
+      --max-grad-norm G             Clip the global gradient norm (default 1; 0 = off)
+      --seed S                      Seed of adapter initialisation, dropout and data order (default 0)
+      --logging-steps N             Log the training loss every N steps (default 10)
+      --eval-every N                Evaluate every N steps (default: every epoch)
+      --save-every N                Save a checkpoint every N steps (default: only when stopped early)
+      --save-total-limit K          Keep the newest K checkpoints and the best (default 2)
+      --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
+      --exact-match                 Also measure exact match of greedy answers at each evaluation
+      --max-new-tokens N            Tokens generated per answer for exact match (default 32)
+      --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
+      --config FILE.json            Options from a JSON object ({"rank": 16, "learning-rate": 1e-4}); flags win
+      --quiet                       No progress output
+      --help                        Show this help
+
+    """
+
+    static let options: Set<String> = [
+        "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method", "rank", "alpha",
+        "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
+        "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
+        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config",
+    ]
+    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet"]
+
+    static func run(_ rawArguments: [String], output: CommandOutput) throws {
+        let command = "train"
+        var arguments = rawArguments
+        let first = try ParsedArguments(rawArguments, options: options, flags: flags, command: command)
+        if let config = first.value("config") {
+            arguments = try TrainingSetup.configArguments(URL(fileURLWithPath: config), options: options, flags: flags, command: command)
+                + rawArguments.filter { $0 != "--config" && $0 != config && !$0.hasPrefix("--config=") }
+        }
+        let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true)
+        guard let modelPath = parsed.value("model") else { throw UsageError("train: --model is required") }
+        guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }
+        guard let outputPath = parsed.value("output") else { throw UsageError("train: --output is required") }
+        if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }
+        let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
+        let promptFormat: PromptFormat = switch try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) {
+        case "plain": .plain
+        default: .chatTemplate
+        }
+        let method = try parsed.choice("method", command: command, default: "lora", among: ["lora", "dora", "rslora", "ia3", "prompt"])
+        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2)
+        let evalFraction = try parsed.double("eval-fraction", command: command, default: 0, range: 0...0.9)
+        if evalFraction > 0 && parsed.value("eval") != nil { throw UsageError("train: give --eval or --eval-fraction, not both") }
+
+        var settings = TrainingArguments()
+        settings.outputDirectory = outputPath
+        settings.overwriteOutput = parsed.has("overwrite")
+        settings.learningRate = try parsed.float("learning-rate", command: command, default: 2e-4, range: 0...10)
+        settings.batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
+        settings.gradientAccumulationSteps = try parsed.integer("gradient-accumulation", command: command, default: 1, minimum: 1)
+        settings.epochs = try parsed.double("epochs", command: command, default: 1, range: 1e-6...1_000_000)
+        settings.maxSteps = try parsed.optionalInteger("max-steps", command: command, minimum: 1)
+        settings.warmupSteps = try parsed.integer("warmup-steps", command: command, default: 0)
+        settings.schedule = try parsed.choice("schedule", command: command, default: WarmupSchedule.Shape.linear)
+        settings.weightDecay = try parsed.float("weight-decay", command: command, default: 0, range: 0...10)
+        let clip = try parsed.double("max-grad-norm", command: command, default: 1, range: 0...1e9)
+        settings.maxGradientNorm = clip > 0 ? clip : nil
+        settings.seed = try parsed.unsigned("seed", command: command, default: 0)
+        settings.loggingSteps = try parsed.integer("logging-steps", command: command, default: 10, minimum: 1)
+        settings.evalSteps = try parsed.optionalInteger("eval-every", command: command, minimum: 1)
+        settings.saveSteps = try parsed.optionalInteger("save-every", command: command, minimum: 1)
+        settings.saveTotalLimit = try parsed.integer("save-total-limit", command: command, default: 2, minimum: 1)
+        settings.exactMatchDuringTraining = parsed.has("exact-match")
+        settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32)
+        let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
+        let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1)
+        let alpha = try parsed.double("alpha", command: command, default: 16, range: 1e-6...1e6)
+        let dropout = try parsed.double("dropout", command: command, default: 0.05, range: 0...0.99)
+        let virtualTokens = try parsed.integer("virtual-tokens", command: command, default: 20, minimum: 1)
+        let resume = parsed.value("resume").map { URL(fileURLWithPath: $0) }
+        let quiet = parsed.has("quiet")
+        if resume == nil && !settings.overwriteOutput, let existing = try? FileManager.default.contentsOfDirectory(atPath: outputPath),
+           existing.contains(where: { $0.hasPrefix("checkpoint-") || $0.hasPrefix("adapter_") }) {
+            throw UsageError("train: \(outputPath) already holds a trained adapter or checkpoints; pass --overwrite, --resume \(outputPath), or another --output")
+        }
+
+        // Data first: it decides the task.
+        let modelURL = URL(fileURLWithPath: modelPath)
+        let tokenizer = try Tokenizer.load(from: modelURL)
+        var train = try TrainingDataset.load(URL(fileURLWithPath: trainPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
+                                             maxLength: maxLength, trainOnPrompt: parsed.has("train-on-prompt"))
+        var labels: [String]? = nil
+        if case let .classification(names) = train.task { labels = names }
+        var eval: TrainingDataset? = try parsed.value("eval").map {
+            try TrainingDataset.load(URL(fileURLWithPath: $0), tokenizer: tokenizer, format: format, prompt: promptFormat, maxLength: maxLength,
+                                     trainOnPrompt: parsed.has("train-on-prompt"), labels: labels)
+        }
+        if evalFraction > 0 {
+            let parts = try train.split(evalFraction: evalFraction, seed: settings.seed)
+            (train, eval) = (parts.train, parts.eval)
+        }
+        let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
+        if !quiet { output.standardError(statistics + "\n") }
+
+        let base = try TrainingSetup.model(at: modelURL, classification: labels?.count)
+        let classification = labels != nil
+        let targets = try parsed.value("targets").map(TrainingSetup.targets) ?? .names(TrainingSetup.defaultTargets(base, method: method))
+        let taskType = classification ? "SEQ_CLS" : "CAUSAL_LM"
+        let modulesToSave = classification ? ["classifier"] : nil
+        let configuration: any AdapterConfiguration = switch method {
+        case "ia3":
+            IA3Config(targetModules: targets, feedforwardModules: targets == .names(["k_proj", "v_proj", "down_proj"]) ? .names(["down_proj"]) : nil,
+                      modulesToSave: modulesToSave, taskType: taskType)
+        case "prompt":
+            PromptTuningConfig(virtualTokenCount: virtualTokens, taskType: taskType)
+        default:
+            LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targetModules: targets, useRSLoRA: method == "rslora",
+                       useDoRA: method == "dora", modulesToSave: modulesToSave, taskType: taskType, baseModelNameOrPath: modelPath)
+        }
+        let peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
+        var callbacks: [any TrainerCallback] = []
+        if !quiet { callbacks.append(ProgressBar()) }
+        let outputURL = URL(fileURLWithPath: outputPath)
+        callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.jsonl")))
+        callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.csv"), format: .csv))
+        if let patience {
+            guard eval != nil else { throw UsageError("train: --early-stopping-patience needs --eval or --eval-fraction") }
+            callbacks.append(EarlyStopping(patience: patience))
+        }
+        if !quiet { output.standardError("\(peft.trainableParameterSummary)\n") }
+        let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, tokenizer: tokenizer, callbacks: callbacks)
+        let summary = try trainer.train(resumingFrom: resume)
+        var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded()]
+        if let eval {
+            let metrics = try trainer.evaluate(eval, exactMatch: !classification)
+            for (key, value) in metrics where key != "eval_examples" { extra[key] = value }
+        }
+        if summary.interrupted && !quiet { output.standardError("interrupted: checkpoint saved; continue with --resume \(outputPath)\n") }
+        output.standardOutput(summary.jsonLine(adding: extra) + "\n")
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import ModelIO
+import Models
+import NN
+import PEFT
+import Tokenizers
+import Training
+
+/// Loading models, data and adapters for `train` and `eval`.
+enum TrainingSetup {
+    /// The model at `path` ready for `task`: a causal language model, or (for classification data) a
+    /// BERT encoder with a classification head of `labels` classes.
+    static func model(at url: URL, classification labels: Int?) throws -> Module {
+        guard let labels else { return try CausalLM.load(from: url) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
+              (try? JSONValue.parse(Data(contentsOf: url.appendingPathComponent("config.json"))))?["model_type"]?.string == "bert" else {
+            throw UsageError("classification data needs a BERT folder (model_type \"bert\", such as all-MiniLM-L6-v2) as --model")
+        }
+        return try BertForSequenceClassification.load(encoderFolder: url, labels: labels)
+    }
+
+    /// Default adapter targets for a model: the attention query and value projections.
+    static func defaultTargets(_ model: Module, method: String) -> [String] {
+        let names = Set(model.namedModules().map { $0.path.split(separator: ".").last.map(String.init) ?? "" })
+        if names.contains("q_proj") { return method == "ia3" ? ["k_proj", "v_proj", "down_proj"] : ["q_proj", "v_proj"] }
+        if names.contains("query") { return method == "ia3" ? ["key", "value", "output.dense"] : ["query", "value"] }
+        if names.contains("c_attn") { return method == "ia3" ? ["c_attn", "mlp.c_proj"] : ["c_attn"] }
+        return ["all-linear"]
+    }
+
+    /// `--targets`: a comma-separated list of names, `all-linear`, or a regular expression.
+    static func targets(_ text: String) throws -> TargetModules {
+        if text == "all-linear" { return .allLinear }
+        if text.contains(where: { "\\^$*+?()[]{}|".contains($0) }) { return .pattern(text) }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else { throw UsageError("train: --targets expects names separated by commas, all-linear, or a regular expression") }
+        return .names(names)
+    }
+
+    /// The process's peak resident memory in MB.
+    static var peakResidentMegabytes: Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024  // kilobytes
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return Double(usage.ru_maxrss) / 1_048_576  // bytes
+        #endif
+    }
+
+    /// A `--config FILE.json` object as arguments: each key is an option name (`"rank": 16`,
+    /// `"learning-rate": 1e-4`, `"overwrite": true`; `_` may stand for `-`). Explicit command-line
+    /// options come after, so they win.
+    static func configArguments(_ url: URL, options: Set<String>, flags: Set<String>, command: String) throws -> [String] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw UsageError("\(command): cannot read --config \(url.path): \(error.localizedDescription)") }
+        let json: JSONValue
+        do { json = try JSONValue.parse(data) } catch { throw UsageError("\(command): --config \(url.path) is not valid JSON: \(error)") }
+        guard let members = json.members else { throw UsageError("\(command): --config \(url.path) must hold a JSON object of option names") }
+        var arguments: [String] = []
+        for (rawKey, value) in members {
+            let key = rawKey.replacingOccurrences(of: "_", with: "-")
+            if flags.contains(key) {
+                guard let on = value.bool else { throw UsageError("\(command): --config key '\(rawKey)' is a switch; use true or false") }
+                if on { arguments.append("--" + key) }
+            } else if options.contains(key), key != "config" {
+                let text: String
+                if let string = value.string { text = string }
+                else if let number = value.number { text = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number) }
+                else if let list = value.array, list.allSatisfy({ $0.string != nil }) { text = list.compactMap(\.string).joined(separator: ",") }
+                else { throw UsageError("\(command): --config key '\(rawKey)' must be a string, a number or a list of strings") }
+                arguments += ["--" + key, text]
+            } else {
+                throw UsageError("\(command): --config key '\(rawKey)' is not an option of 'peftkit \(command)'")
+            }
+        }
+        return arguments
+    }
+}

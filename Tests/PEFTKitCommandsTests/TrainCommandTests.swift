@@ -1,0 +1,93 @@
+import Foundation
+import PEFTKitCommands
+import Testing
+
+private let fixtures = repositoryTests.appendingPathComponent("TrainingTests/Fixtures")
+private let model = fixtures.appendingPathComponent("tiny-chat-llama").path
+private let data = fixtures.appendingPathComponent("arithmetic.jsonl").path
+
+@Suite("peftkit train and eval")
+struct TrainCommandTests {
+    func temporary() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("cli-train-\(UUID().uuidString)") }
+
+    @Test("train writes a PEFT adapter, logs and a JSON summary; eval reads it back")
+    func trainThenEvaluate() throws {
+        let output = temporary()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = runTool(["train", "--model", model, "--train", data, "--eval-fraction", "0.25", "--output", output.path, "--max-steps", "6",
+                              "--batch-size", "4", "--learning-rate", "1e-2", "--rank", "4", "--alpha", "8", "--logging-steps", "2",
+                              "--save-every", "3", "--max-new-tokens", "3", "--quiet"])
+        #expect(result.status == 0, "\(result.error)")
+        let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "trainable_parameters", "eval_loss"] {
+            #expect(summary?[key] != nil, "summary has \(key)")
+        }
+        #expect(summary?["trainable_parameters"] as? Int == 896, "LoRA r=4 on q_proj (32→32) and v_proj (32→16) of 2 layers")
+        for file in ["adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "metrics.csv", "checkpoint-6/trainer_state.json"] {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file)")
+        }
+        let log = try String(contentsOf: output.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count >= 4 && log.contains("\"loss\"") && log.contains("\"eval_loss\""))
+        let evaluation = runTool(["eval", "--model", model, "--adapter", output.path, "--data", data, "--json", "--max-tokens", "3"])
+        #expect(evaluation.status == 0, "\(evaluation.error)")
+        let metrics = try JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any]
+        #expect(metrics?["examples"] as? Int == 40 && metrics?["loss"] != nil && metrics?["perplexity"] != nil && metrics?["exact_match"] != nil)
+
+        // The output is not overwritten without --overwrite; --resume continues from the checkpoint.
+        let again = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--max-steps", "6", "--quiet"])
+        #expect(again.status == 2 && again.error.contains("--overwrite"))
+        let resumed = runTool(["train", "--model", model, "--train", data, "--eval-fraction", "0.25", "--output", output.path, "--max-steps", "8",
+                               "--batch-size", "4", "--learning-rate", "1e-2", "--rank", "4", "--alpha", "8", "--resume", output.path, "--quiet",
+                               "--max-new-tokens", "3"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.output.contains("\"global_step\": 8"))
+        let wrong = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--max-steps", "8", "--rank", "2",
+                             "--resume", output.path, "--quiet"])
+        #expect(wrong.status == 1 && wrong.error.contains("cannot resume"))
+    }
+
+    @Test("bad flags and values are exit 2 with a message; every command has --help")
+    func usageErrors() {
+        #expect(runTool(["train", "--help"]).output.contains("--gradient-accumulation"))
+        #expect(runTool(["eval", "--help"]).output.contains("--max-tokens"))
+        let cases: [([String], String)] = [
+            (["train", "--train", data, "--output", "/tmp/x"], "--model is required"),
+            (["train", "--model", model, "--output", "/tmp/x"], "--train is required"),
+            (["train", "--model", model, "--train", data], "--output is required"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--rank", "0"], "--rank"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--learning-rate", "fast"], "--learning-rate"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--method", "magic"], "--method"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--schedule", "wavy"], "--schedule"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--epochs", "2", "--max-steps", "3"], "not both"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--bogus"], "unknown option"),
+            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--early-stopping-patience", "2"], "needs --eval"),
+            (["eval", "--model", model], "--data is required"),
+            (["eval", "--model", model, "--data", data, "--max-tokens", "-1"], "--max-tokens"),
+        ]
+        for (arguments, message) in cases {
+            let result = runTool(arguments)
+            #expect(result.status == 2 && result.error.contains(message), "\(arguments): \(result.status) \(result.error)")
+        }
+    }
+
+    @Test("bad data is exit 1 naming the line; --config supplies options that flags override")
+    func dataErrorsAndConfig() throws {
+        let folder = temporary()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bad = folder.appendingPathComponent("bad.jsonl")
+        try Data("{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\", \"response\"\n".utf8).write(to: bad)
+        let result = runTool(["train", "--model", model, "--train", bad.path, "--output", folder.appendingPathComponent("out").path, "--quiet"])
+        #expect(result.status == 1 && result.error.contains("bad.jsonl:2"))
+        let config = folder.appendingPathComponent("config.json")
+        try Data(#"{"rank": 2, "alpha": 4, "max_steps": 2, "batch-size": 4, "quiet": true, "learning-rate": 0.5}"#.utf8).write(to: config)
+        let output = folder.appendingPathComponent("configured")
+        let configured = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--config", config.path, "--rank", "4"])
+        #expect(configured.status == 0, "\(configured.error)")
+        #expect(configured.output.contains("\"trainable_parameters\": 896"), "--rank 4 wins over the file's 2")
+        #expect(configured.output.contains("\"global_step\": 2"))
+        try Data(#"{"ranks": 2}"#.utf8).write(to: config)
+        let unknown = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--config", config.path])
+        #expect(unknown.status == 2 && unknown.error.contains("'ranks'"))
+    }
+}
