@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
         .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT", "Training"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
-        .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands"]),
+        .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands", "Tensors"]),
 
         .executableTarget(
             name: "GEMMBenchmark",

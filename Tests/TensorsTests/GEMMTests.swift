@@ -121,3 +121,10 @@ struct GEMMTests {
     }
     #endif
 }
+
+@Test("allocator tuning applies on glibc (it is compiled against the real malloc.h, not skipped)")
+func allocatorTuningApplies() {
+    #if os(Linux)
+    #expect(AllocatorTuning.keepFreedMemory())
+    #endif
+}

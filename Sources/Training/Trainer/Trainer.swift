@@ -54,6 +54,9 @@ public final class Trainer {
     /// The learning rate of the last step.
     public internal(set) var lastLearningRate: Float = 0
 
+    /// Creating a trainer calls `AllocatorTuning.keepFreedMemory()`: steps reuse freed memory
+    /// instead of faulting in fresh pages.
+    ///
     /// - Parameters:
     ///   - optimizer: defaults to the one `arguments.optimizer` names.
     ///   - schedule: defaults to `WarmupSchedule` with the arguments' shape and warm-up.
@@ -63,6 +66,7 @@ public final class Trainer {
                 tokenizer: Tokenizer? = nil, callbacks: [any TrainerCallback] = [],
                 optimizer: (any Optimizer)? = nil, schedule: (any LearningRateSchedule)? = nil) throws {
         try arguments.validate()
+        AllocatorTuning.keepFreedMemory()
         self.model = model
         self.arguments = arguments
         self.trainDataset = train
