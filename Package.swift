@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "CSignals", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"], exclude: ["Fixtures"]),
     ]

@@ -3,7 +3,7 @@
 // Built by Scripts/fuzz.sh with `-sanitize=fuzzer,address -parse-as-library`; see Fuzz/README.md.
 import PackageDescription
 
-let targets = ["FuzzGGUF", "FuzzSafetensors", "FuzzJSON", "FuzzTokenizer", "FuzzEncode", "FuzzChatTemplate", "FuzzModelConfiguration", "FuzzAdapterConfiguration"]
+let targets = ["FuzzGGUF", "FuzzSafetensors", "FuzzJSON", "FuzzTokenizer", "FuzzEncode", "FuzzChatTemplate", "FuzzModelConfiguration", "FuzzAdapterConfiguration", "FuzzDataset"]
 
 let package = Package(
     name: "PEFTKitFuzz",

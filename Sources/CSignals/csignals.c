@@ -2,6 +2,7 @@
 #include <signal.h>
 
 static volatile sig_atomic_t pk_requested = 0;
+static int pk_installs = 0;
 
 static void pk_on_interrupt(int signal_number) {
     (void)signal_number;
@@ -9,7 +10,15 @@ static void pk_on_interrupt(int signal_number) {
     signal(SIGINT, SIG_DFL);  /* a second Ctrl-C ends the process */
 }
 
-void pk_interrupt_install(void) { signal(SIGINT, pk_on_interrupt); }
-void pk_interrupt_uninstall(void) { signal(SIGINT, SIG_DFL); }
+void pk_interrupt_install(void) {
+    if (__atomic_fetch_add(&pk_installs, 1, __ATOMIC_SEQ_CST) == 0) {
+        pk_requested = 0;
+        signal(SIGINT, pk_on_interrupt);
+    }
+}
+
+void pk_interrupt_uninstall(void) {
+    if (__atomic_sub_fetch(&pk_installs, 1, __ATOMIC_SEQ_CST) == 0) signal(SIGINT, SIG_DFL);
+}
+
 int pk_interrupt_requested(void) { return pk_requested; }
-void pk_interrupt_reset(void) { pk_requested = 0; }

@@ -129,8 +129,10 @@ final class GPT2Model: Module {
 
 /// GPT-2 with its language-model head tied to the token embedding (HF `GPT2LMHeadModel`:
 /// `transformer.wte`, `transformer.wpe`, `transformer.h.N.*`, `transformer.ln_f`).
-public final class GPT2LMHeadModel: Module, CausalLanguageModel {
+public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpointing {
     public let configuration: GPT2Configuration
+    /// Recompute each block in backward instead of keeping its activations (training only).
+    public var gradientCheckpointing = false
     @Child("transformer") var transformer: GPT2Model
 
     public init(_ configuration: GPT2Configuration, seed: UInt64 = 0) {
@@ -182,7 +184,12 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel {
         let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + total)) }
         x = x + (try transformer.positionEmbedding(positions, shape: [batch, total]))
         for index in 0..<configuration.layerCount {
-            x = transformer.blocks[index](x, keyMask: keyMask, cache: cache, layer: index)
+            let block = transformer.blocks[index]
+            if gradientCheckpointing && cache == nil {
+                x = block.checkpointed(x) { [keyMask] in block($0, keyMask: keyMask, cache: nil, layer: index) }
+            } else {
+                x = block(x, keyMask: keyMask, cache: cache, layer: index)
+            }
         }
         return transformer.finalNorm(x)
     }

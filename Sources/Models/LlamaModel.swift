@@ -120,9 +120,11 @@ public final class LlamaModel: Module {
 
 /// A Llama-family causal language model whose parameter paths equal the Hugging Face names
 /// (`model.embed_tokens.weight`, `model.layers.0.self_attn.q_proj.weight`, …, `lm_head.weight`).
-public final class LlamaForCausalLM: Module, CausalLanguageModel {
+public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckpointing {
     /// The hyper-parameters.
     public let configuration: LlamaConfiguration
+    /// Recompute each decoder block in backward instead of keeping its activations (training only).
+    public var gradientCheckpointing = false
     /// Checkpoint entries the last load did not use (missing ones are an error).
     public internal(set) var loadReport = StateDictionaryReport()
     @Child("model") var body: LlamaModel
@@ -177,7 +179,12 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel {
         let total = x.shape[1]
         let positions = Array(offset..<(offset + total))
         for index in 0..<configuration.layerCount {
-            x = body.layers[index](x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
+            let block = body.layers[index]
+            if gradientCheckpointing && cache == nil {
+                x = block.checkpointed(x) { [keyMask] in block($0, positions: positions, keyMask: keyMask, cache: nil, layer: index) }
+            } else {
+                x = block(x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
+            }
         }
         return body.norm(x)
     }

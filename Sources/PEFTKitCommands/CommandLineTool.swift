@@ -19,6 +19,10 @@ public struct CommandOutput: Sendable {
 /// The `peftkit` command-line tool. `run` returns the process exit status:
 /// 0 success, 1 a failure while working (unreadable model, invalid input data), 2 a usage error.
 public enum CommandLineTool {
+    /// Whether `train` stops after the current step on Ctrl-C and saves a checkpoint. The `peftkit`
+    /// executable turns it on; in-process callers (tests, apps) keep their own SIGINT handling.
+    nonisolated(unsafe) public static var handlesInterrupt = false
+
     static let usage = """
     peftkit — parameter-efficient fine-tuning of language models on CPUs
 

@@ -52,6 +52,7 @@ enum TrainCommand {
       --save-every N                Save a checkpoint every N steps (default: only when stopped early)
       --save-total-limit K          Keep the newest K checkpoints and the best (default 2)
       --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
+      --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
@@ -67,7 +68,7 @@ enum TrainCommand {
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config",
     ]
-    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet"]
+    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing"]
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
         let command = "train"
@@ -95,6 +96,7 @@ enum TrainCommand {
         var settings = TrainingArguments()
         settings.outputDirectory = outputPath
         settings.overwriteOutput = parsed.has("overwrite")
+        settings.handlesInterrupt = CommandLineTool.handlesInterrupt
         settings.learningRate = try parsed.float("learning-rate", command: command, default: 2e-4, range: 0...10)
         settings.batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
         settings.gradientAccumulationSteps = try parsed.integer("gradient-accumulation", command: command, default: 1, minimum: 1)
@@ -111,6 +113,7 @@ enum TrainCommand {
         settings.saveSteps = try parsed.optionalInteger("save-every", command: command, minimum: 1)
         settings.saveTotalLimit = try parsed.integer("save-total-limit", command: command, default: 2, minimum: 1)
         settings.exactMatchDuringTraining = parsed.has("exact-match")
+        settings.gradientCheckpointing = parsed.has("gradient-checkpointing")
         settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32)
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
         let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1)

@@ -1,3 +1,4 @@
+import CSignals
 import Foundation
 import NN
 import PEFT
@@ -139,5 +140,37 @@ import Autograd
         var overwrite = arguments(output, steps: 1)
         overwrite.overwriteOutput = true
         try Trainer(model: try TrainingFixture.lora(seed: 3), arguments: overwrite, train: data).train()
+    }
+}
+
+@Suite struct InterruptTests {
+    /// Presses Ctrl-C (sends the process SIGINT) during a step.
+    final class PressControlC: TrainerCallback {
+        let step: Int
+        init(_ step: Int) { self.step = step }
+        func onStepEnd(_ trainer: Trainer) -> TrainerControl {
+            if trainer.state.step == step {
+                kill(getpid(), SIGINT)
+                while pk_interrupt_requested() == 0 { usleep(1000) }  // delivered asynchronously, to any thread
+            }
+            return .proceed
+        }
+    }
+
+    @Test func controlCStopsAfterTheStepAndSavesACheckpoint() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        var arguments = TrainingArguments(outputDirectory: output.path, maxSteps: 10, batchSize: 4)
+        arguments.handlesInterrupt = true
+        let trainer = try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments, train: data, callbacks: [PressControlC(3)])
+        let summary = try trainer.train()
+        #expect(summary.interrupted && summary.steps == 3)
+        #expect(Trainer.checkpoints(in: output).map(\.step) == [3])
+        // Resuming finishes the run.
+        var resumedArguments = arguments
+        resumedArguments.handlesInterrupt = false
+        let resumed = try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: resumedArguments, train: data)
+        #expect(try resumed.train(resumingFrom: output).steps == 10)
     }
 }

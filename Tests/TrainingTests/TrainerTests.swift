@@ -190,3 +190,37 @@ import Testing
         #expect(probe == nil, "the loss and its graph are released at the end of the scope")
     }
 }
+
+@Suite struct GradientCheckpointingTests {
+    /// One step's gradients with dropout on: recomputing each block in backward gives the same
+    /// gradients as keeping the activations (dropout masks are replayed).
+    @Test func recomputedBlocksGiveTheSameGradients() throws {
+        let data = try TrainingFixture.dataset()
+        let batch = Batch(Array(data.examples.prefix(3)))
+        func gradients(checkpointing: Bool) throws -> [String: Tensor] {
+            let peft = try TrainingFixture.lora(dropout: 0.2, seed: 6)
+            for (path, parameter) in peft.trainableParameters() where path.contains("lora_B") {
+                parameter.value = Tensor(repeating: 0.01, shape: parameter.shape)  // B ≠ 0 so every tensor gets a gradient
+            }
+            peft.model.gradientCheckpointing = checkpointing
+            peft.root.train()
+            let loss = try Objective.lossSum(head: try peft.head(), prefix: nil, batch: batch)
+            loss.backward()
+            return Dictionary(uniqueKeysWithValues: peft.trainableParameters().map { ($0.path, $0.parameter.grad!) })
+        }
+        let kept = try gradients(checkpointing: false), recomputed = try gradients(checkpointing: true)
+        #expect(kept.keys.sorted() == recomputed.keys.sorted() && !kept.isEmpty)
+        var worst: Float = 0
+        for (key, value) in kept { worst = max(worst, zip(value.scalars, recomputed[key]!.scalars).map { abs($0 - $1) }.max()!) }
+        #expect(worst < 1e-6, "largest gradient difference \(worst)")
+        #expect(kept.values.contains { $0.scalars.contains { $0 != 0 } })
+    }
+
+    @Test func theTrainerTurnsItOn() throws {
+        let peft = try TrainingFixture.lora(seed: 1)
+        var arguments = TrainingArguments(maxSteps: 2, batchSize: 4)
+        arguments.gradientCheckpointing = true
+        try Trainer(model: peft, arguments: arguments, train: try TrainingFixture.dataset()).train()
+        #expect(peft.model.gradientCheckpointing)
+    }
+}

@@ -2,13 +2,12 @@
 #define PEFTKIT_CSIGNALS_H
 
 /// Installs a SIGINT handler that only records the request (async-signal-safe); a second Ctrl-C
-/// restores the default action, so it terminates as usual.
+/// gets the default action, so it terminates as usual. Calls nest: the first installs (and clears
+/// any old request), the matching last `pk_interrupt_uninstall` restores the default action.
 void pk_interrupt_install(void);
-/// Restores the default SIGINT action.
+/// Undoes one `pk_interrupt_install`.
 void pk_interrupt_uninstall(void);
-/// 1 when Ctrl-C was pressed since the last reset.
+/// 1 when Ctrl-C was pressed since the outermost install.
 int pk_interrupt_requested(void);
-/// Clears the request.
-void pk_interrupt_reset(void);
 
 #endif

@@ -24,6 +24,11 @@ public enum DatasetFile {
         } catch {
             throw DatasetError.unreadable(path: path, reason: (error as NSError).localizedDescription)
         }
+        return try parse(data, path: path, format: format)
+    }
+
+    /// The records of a dataset file's bytes (`path` names it in errors).
+    public static func parse(_ data: Data, path: String, format: DatasetFormat = .automatic) throws -> [(line: Int, record: DatasetRecord)] {
         let objects = try parseObjects(data, path: path)
         guard !objects.isEmpty else { throw DatasetError.empty(path: path, reason: "the file holds no records") }
         var resolved = format

@@ -76,6 +76,12 @@ public final class Trainer {
         self.head = try model.head()
         guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
         for dataset in [train] + (eval.map { [$0] } ?? []) { try Self.check(dataset, fits: head) }
+        if arguments.gradientCheckpointing {
+            guard let checkpointing = model.module as? any GradientCheckpointing else {
+                throw TrainingError.invalidArgument(name: "gradientCheckpointing", reason: "\(type(of: model.module)) does not support it")
+            }
+            checkpointing.gradientCheckpointing = true
+        }
         guard !model.trainableParameters().isEmpty else {
             throw TrainingError.invalidArgument(name: "model", reason: "nothing is trainable (attach an adapter or unfreeze layers)")
         }
@@ -132,7 +138,7 @@ public final class Trainer {
         } else if let output = outputURL {
             try prepareOutput(output)
         }
-        if arguments.handlesInterrupt { pk_interrupt_reset(); pk_interrupt_install() }
+        if arguments.handlesInterrupt { pk_interrupt_install() }
         defer { if arguments.handlesInterrupt { pk_interrupt_uninstall() } }
         clock = RunClock(stepAtStart: state.step, examplesAtStart: state.trainedExamples)
         state.stopRequested = false
@@ -166,7 +172,7 @@ public final class Trainer {
                 control += try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
                 lastEvaluatedStep = state.step
             }
-            if pk_interrupt_requested() != 0 {
+            if arguments.handlesInterrupt && pk_interrupt_requested() != 0 {
                 interrupted = true
                 state.stopRequested = true
             }

@@ -82,8 +82,12 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     public var exactMatchDuringTraining: Bool = false
     /// Most tokens generated per example for exact match.
     public var maxNewTokens: Int = 32
-    /// Stop after the current step on Ctrl-C (SIGINT) and save a checkpoint.
-    public var handlesInterrupt: Bool = true
+    /// Recompute each block's activations in backward instead of keeping them (less memory, about
+    /// a third more compute); the model must conform to `GradientCheckpointing`.
+    public var gradientCheckpointing: Bool = false
+    /// Stop after the current step on Ctrl-C (SIGINT) and save a checkpoint. Off by default in the
+    /// library (it replaces the process's SIGINT handler while training); `peftkit train` turns it on.
+    public var handlesInterrupt: Bool = false
 
     public init() {}
 
