@@ -10,12 +10,14 @@ import Tensors
 /// - causal: query `t` sees keys `s ≤ t + (S − T)` (queries are the last T of S positions, as with a KV cache).
 /// - keyMask: `B·S` flags, true where the key is real, false for padding. A query with no visible key
 ///   outputs zeros.
+/// - segments: `B·S` ids of packed sequences (needs S = T): a query sees only keys of its own segment,
+///   so several examples share a row without attending to each other.
 ///
 /// Backward (per head, P the probabilities):
 ///   dV = Pᵀ·dO    dP = dO·Vᵀ    dS = P ⊙ (dP − rowsum(dP ⊙ P))    dQ = dS·K·scale    dK = dSᵀ·Q·scale
 /// Heads run in parallel; gradients of a shared kv head are accumulated by one worker.
 public func scaledDotProductAttention(query q: Variable, key k: Variable, value v: Variable,
-                                      causal: Bool, keyMask: [Bool]? = nil, scale: Float? = nil) -> Variable {
+                                      causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil) -> Variable {
     precondition(q.shape.count == 4 && k.shape.count == 4 && v.shape == k.shape,
                  "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be (B, H, T, D) with k and v alike")
     let (b, hq, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -24,6 +26,7 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                  "attention: k \(k.shape) does not fit q \(q.shape) (batch, head dim, or heads not a multiple)")
     precondition(!causal || s >= t, "attention: causal attention needs S ≥ T, got S = \(s), T = \(t)")
     if let keyMask { precondition(keyMask.count == b * s, "attention: key mask has \(keyMask.count) flags for B·S = \(b * s)") }
+    if let segments { precondition(segments.count == b * s && s == t, "attention: \(segments.count) segment ids for B·S = \(b * s) (and S must equal T)") }
     let group = hq / hkv
     let scale = scale ?? 1 / Float(d).squareRoot()
     let qv = q.value, kv = k.value, vv = v.value
@@ -56,6 +59,7 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                                     var anyVisible = false
                                     for col in 0..<s {
                                         let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
+                                            && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
                                         if visible {
                                             anyVisible = true
                                             // NaN scores must reach the output (not read as a masked row).

@@ -18,7 +18,8 @@ public protocol CausalLanguageModel: Module {
     ///   - keyMask: `B·T` flags, false for padding keys.
     ///   - cache: keys and values of earlier positions (generation); nil when training.
     ///   - prefix: `P` embeddings `[P, C]` placed before every row (prompt tuning's virtual tokens).
-    func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]?, cache: KeyValueCache?, prefix: Variable?) throws -> Variable
+    ///   - segments: `B·T` ids of examples packed into one row (training); attention stays inside each.
+    func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]?, cache: KeyValueCache?, prefix: Variable?, segments: [Int]?) throws -> Variable
     /// Vocabulary logits `[…, V]` of hidden states `[…, C]` (the language-model head). Callers may pass
     /// only the rows they need, e.g. the positions that carry a label.
     func logits(from hidden: Variable) -> Variable

@@ -93,7 +93,7 @@ final class GPT2Block: Module {
         registerChild(_mlp, GPT2MLP(c, generator: &generator))
     }
 
-    func callAsFunction(_ x: Variable, keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
+    func callAsFunction(_ x: Variable, keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int) -> Variable {
         let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
         let qkv = attention.fused(norm1(x))
         func split(_ index: Int) -> Variable {
@@ -105,7 +105,7 @@ final class GPT2Block: Module {
             k = Variable(allKeys)
             v = Variable(allValues)
         }
-        let attended = scaledDotProductAttention(query: split(0), key: k, value: v, causal: true, keyMask: keyMask)
+        let attended = scaledDotProductAttention(query: split(0), key: k, value: v, causal: true, keyMask: keyMask, segments: segments)
         let h = x + attention.projection(attended.transposed(1, 2).reshaped([b, t, c]))
         return h + mlp(norm2(h))
     }
@@ -157,9 +157,15 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
 
     /// Final (normalised) hidden states `(B, P + T, C)`. A `prefix` `[P, C]` (prompt tuning) is placed
     /// before every row's token embeddings and takes positions `0..<P`, as PEFT feeds GPT-2 its
-    /// virtual tokens through `inputs_embeds`.
+    /// virtual tokens through `inputs_embeds`. With `segments` (`B·T` ids of examples packed into one
+    /// row) attention stays inside each example and positions restart at 0 for each.
     public func hiddenStates(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
-                             prefix: Variable? = nil) throws -> Variable {
+                             prefix: Variable? = nil, segments: [Int]? = nil) throws -> Variable {
+        if segments != nil {
+            guard cache == nil && prefix == nil else {
+                throw ModelError.invalidGenerationParameter("packed segments cannot be combined with a cache or a prompt-tuning prefix")
+            }
+        }
         precondition(batch > 0 && ids.count % batch == 0, "GPT2LMHeadModel: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
@@ -181,14 +187,20 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
             }
         }
         let total = prefixCount + steps
-        let positions = (0..<batch).flatMap { _ in Array(offset..<(offset + total)) }
+        var positions = (0..<batch).flatMap { _ in Array(offset..<(offset + total)) }
+        if let segments {  // each packed example counts its positions from 0
+            for index in positions.indices {
+                let rowStart = index % total == 0
+                positions[index] = rowStart || segments[index] != segments[index - 1] ? 0 : positions[index - 1] + 1
+            }
+        }
         x = x + (try transformer.positionEmbedding(positions, shape: [batch, total]))
         for index in 0..<configuration.layerCount {
             let block = transformer.blocks[index]
             if gradientCheckpointing && cache == nil {
-                x = block.checkpointed(x) { [keyMask] in block($0, keyMask: keyMask, cache: nil, layer: index) }
+                x = block.checkpointed(x) { [keyMask] in block($0, keyMask: keyMask, segments: segments, cache: nil, layer: index) }
             } else {
-                x = block(x, keyMask: keyMask, cache: cache, layer: index)
+                x = block(x, keyMask: keyMask, segments: segments, cache: cache, layer: index)
             }
         }
         return transformer.finalNorm(x)

@@ -71,7 +71,7 @@ extension CausalLanguageModel {
             while output.count < budget {
                 var scores: [Float]
                 if first, let prefix {
-                    let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: prefix)
+                    let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: prefix, segments: nil)
                     let steps = hidden.shape[1]
                     scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
                 } else {

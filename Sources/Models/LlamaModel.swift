@@ -46,7 +46,7 @@ public final class LlamaAttention: Module {
     }
 
     /// x: (B, T, C) → (B, T, C). `positions` are the absolute positions of the T new tokens.
-    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
+    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int) -> Variable {
         let (b, t) = (x.shape[0], x.shape[1])
         let c = configuration
         func heads(_ y: Variable, _ count: Int) -> Variable {
@@ -60,7 +60,7 @@ public final class LlamaAttention: Module {
             k = Variable(allKeys)
             v = Variable(allValues)
         }
-        let attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask)
+        let attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask, segments: segments)
         return oProj(attended.transposed(1, 2).reshaped([b, t, c.attentionHeads * c.headDimension]))
     }
 }
@@ -98,8 +98,8 @@ public final class LlamaDecoderLayer: Module {
         registerChild(_postAttentionNorm, RMSNorm(dimension: c.hiddenSize, epsilon: c.rmsNormEpsilon))
     }
 
-    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, cache: KeyValueCache?, layer: Int) -> Variable {
-        let h = x + selfAttention(inputNorm(x), positions: positions, keyMask: keyMask, cache: cache, layer: layer)
+    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int) -> Variable {
+        let h = x + selfAttention(inputNorm(x), positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: layer)
         return h + mlp(postAttentionNorm(h))
     }
 }
@@ -158,8 +158,15 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckp
     ///   - cache: keys and values of earlier positions; the new ones are appended.
     ///   - prefix: `P` embeddings `[P, C]` placed before every row's tokens at positions 0..<P
     ///     (prompt tuning's virtual tokens); only on a sequence's first call.
+    ///   - segments: `B·T` ids of examples packed into one row; attention stays inside each. (Rotary
+    ///     positions need no reset: attention scores depend only on distances within a segment.)
     public func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
-                             prefix: Variable? = nil) throws -> Variable {
+                             prefix: Variable? = nil, segments: [Int]? = nil) throws -> Variable {
+        if segments != nil {
+            guard cache == nil && prefix == nil else {
+                throw ModelError.invalidGenerationParameter("packed segments cannot be combined with a cache or a prompt-tuning prefix")
+            }
+        }
         precondition(batch > 0 && ids.count % batch == 0, "LlamaForCausalLM: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         let offset = cache?.length ?? 0
@@ -181,9 +188,9 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckp
         for index in 0..<configuration.layerCount {
             let block = body.layers[index]
             if gradientCheckpointing && cache == nil {
-                x = block.checkpointed(x) { [keyMask] in block($0, positions: positions, keyMask: keyMask, cache: nil, layer: index) }
+                x = block.checkpointed(x) { [keyMask] in block($0, positions: positions, keyMask: keyMask, segments: segments, cache: nil, layer: index) }
             } else {
-                x = block(x, positions: positions, keyMask: keyMask, cache: cache, layer: index)
+                x = block(x, positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: index)
             }
         }
         return body.norm(x)

@@ -27,6 +27,7 @@ enum TrainCommand {
       --prompt-format NAME          chat (the model's template, default) or plain (### Instruction / ### Response)
       --max-length N                Truncate examples to N tokens (default 512)
       --train-on-prompt             Take the loss on prompt tokens too
+      --packing                     Pack short examples into rows of --max-length tokens (attention stays inside each)
 
     ADAPTER:
       --method NAME                 lora (default), dora, rslora, ia3, prompt
@@ -68,7 +69,7 @@ enum TrainCommand {
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config",
     ]
-    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing"]
+    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
         let command = "train"
@@ -114,6 +115,8 @@ enum TrainCommand {
         settings.saveTotalLimit = try parsed.integer("save-total-limit", command: command, default: 2, minimum: 1)
         settings.exactMatchDuringTraining = parsed.has("exact-match")
         settings.gradientCheckpointing = parsed.has("gradient-checkpointing")
+        settings.packing = parsed.has("packing")
+        if settings.packing { settings.packedRowLength = maxLength }
         settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32)
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
         let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1)

@@ -20,6 +20,9 @@ public struct Batch: Sendable, Equatable {
     public var targetCount: Int
     /// Real (non-padding) tokens.
     public var tokenCount: Int
+    /// With packing, `B·T` ids of the example each position belongs to (attention stays inside an
+    /// example, and no example is predicted from the one before it); nil otherwise.
+    public var segments: [Int]?
 
     /// Pads `examples` into a batch; `padID` fills padding positions (any valid id: it is masked).
     public init(_ examples: [TokenizedExample], padID: Int = 0) {
@@ -42,6 +45,32 @@ public struct Batch: Sendable, Equatable {
         classLabels = examples.compactMap(\.classLabel)
         targetCount = examples.reduce(0) { $0 + $1.targetCount }
         tokenCount = examples.reduce(0) { $0 + $1.ids.count }
+        segments = nil
+    }
+
+    /// Packs several examples into each row (language modeling only): row `r` holds `rows[r]`
+    /// one after another, right-padded to the longest row. Segment ids number the examples.
+    public init(packing rows: [[TokenizedExample]], padID: Int = 0) {
+        precondition(!rows.isEmpty && rows.allSatisfy { !$0.isEmpty }, "Batch: empty packed rows")
+        precondition(rows.joined().allSatisfy { $0.classLabel == nil }, "Batch: classification examples cannot be packed")
+        let joined = rows.map { row in
+            TokenizedExample(ids: row.flatMap(\.ids), labels: row.flatMap(\.labels))
+        }
+        self.init(joined, padID: padID)
+        var ids: [Int] = []
+        var segment = 0
+        for row in rows {
+            var width = 0
+            for example in row {
+                ids += Array(repeating: segment, count: example.ids.count)
+                width += example.ids.count
+                segment += 1
+            }
+            ids += Array(repeating: -1 - segment, count: length - width)  // padding: its own segment
+            segment += 1
+        }
+        segments = ids
+        targetCount = rows.joined().reduce(0) { $0 + $1.targetCount }
     }
 
     /// True for a classification batch.

@@ -60,3 +60,29 @@ public struct BatchSampler: Sendable, Equatable {
         }
     }
 }
+
+extension BatchSampler {
+    /// With packing: the epoch's examples (shuffled, not grouped by length) laid one after another
+    /// into rows of at most `rowLength` tokens — a row is closed when the next example does not fit —
+    /// and `batchSize` rows per batch. An example longer than `rowLength` gets a row of its own.
+    public func packedBatches(lengths: [Int], epoch: Int, rowLength: Int) -> [[[Int]]] {
+        var plain = self
+        plain.groupByLength = false
+        plain.batchSize = max(1, lengths.count)
+        let order = plain.batches(lengths: lengths, epoch: epoch).first ?? []
+        var rows: [[Int]] = []
+        var current: [Int] = []
+        var used = 0
+        for index in order {
+            if !current.isEmpty && used + lengths[index] > rowLength {
+                rows.append(current)
+                current = []
+                used = 0
+            }
+            current.append(index)
+            used += lengths[index]
+        }
+        if !current.isEmpty { rows.append(current) }
+        return stride(from: 0, to: rows.count, by: batchSize).map { Array(rows[$0..<min($0 + batchSize, rows.count)]) }
+    }
+}

@@ -12,7 +12,7 @@ enum Objective {
     static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
         switch head {
         case let .languageModel(model):
-            let hidden = try model.hiddenStates(batch.ids, batch: batch.rows, keyMask: batch.keyMask, cache: nil, prefix: prefix)
+            let hidden = try model.hiddenStates(batch.ids, batch: batch.rows, keyMask: batch.keyMask, cache: nil, prefix: prefix, segments: batch.segments)
             let width = hidden.shape[1]  // P + T
             let virtual = width - batch.length
             var rows: [Int] = []
@@ -21,8 +21,11 @@ enum Objective {
             targets.reserveCapacity(batch.targetCount)
             for row in 0..<batch.rows {
                 for t in 0..<(batch.length - 1) {
-                    let label = batch.labels[row * batch.length + t + 1]
-                    if label != TokenizedExample.ignoreIndex {
+                    let position = row * batch.length + t
+                    let label = batch.labels[position + 1]
+                    // A packed row's next example is not predicted from the previous one.
+                    let sameExample = batch.segments.map { $0[position] == $0[position + 1] } ?? true
+                    if label != TokenizedExample.ignoreIndex && sameExample {
                         rows.append(row * width + virtual + t)
                         targets.append(label)
                     }

@@ -39,7 +39,7 @@ extension Trainer {
             "batch size": String(arguments.batchSize),
             "gradient accumulation": String(arguments.gradientAccumulationSteps),
             "seed": String(arguments.seed),
-            "data order": "shuffle=\(arguments.shuffle) group_by_length=\(arguments.groupByLength)",
+            "data order": "shuffle=\(arguments.shuffle) group_by_length=\(arguments.groupByLength) packing=\(arguments.packing ? String(packedRowLength) : "off")",
             "optimizer": optimizer.stateDictionary().kind,
         ]
     }

@@ -59,17 +59,12 @@ public struct Evaluator {
                 guard batch.targetCount > 0 else { continue }
                 if case let .classifier(model) = head {
                     let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
-                    let classes = logits.shape[1]
-                    logits.value.withUnsafeBufferPointer { p in
-                        for row in 0..<batch.rows {
-                            var best = 0
-                            for c in 1..<classes where p[row * classes + c] > p[row * classes + best] { best = c }
-                            predictions.append(best)
-                        }
-                    }
+                    predictions += Self.argmaxRows(logits.value)
                     truths += batch.classLabels
+                    lossSum += Double(try crossEntropy(logits: logits, targets: batch.classLabels).value.scalar) * Double(batch.rows)
+                } else {
+                    lossSum += Double(try Objective.lossSum(head: head, prefix: prefix, batch: batch).value.scalar)
                 }
-                lossSum += Double(try Objective.lossSum(head: head, prefix: prefix, batch: batch).value.scalar)
                 targets += batch.targetCount
             }
         }
@@ -100,15 +95,22 @@ public struct Evaluator {
         try withoutGradients {
             for start in stride(from: 0, to: dataset.count, by: batchSize) {
                 let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
-                let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
-                let classes = logits.shape[1]
-                for row in 0..<batch.rows {
-                    let scores = logits.value.scalars[(row * classes)..<((row + 1) * classes)]
-                    predictions.append(scores.indices.max { scores[$0] < scores[$1] }! - row * classes)
-                }
+                predictions += Self.argmaxRows(try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask).value)
             }
         }
         return ClassificationMetrics(predictions: predictions, truths: dataset.examples.compactMap(\.classLabel), classes: labels.count)
+    }
+
+    /// The index of each row's largest score in a `[rows, classes]` tensor (the first on ties).
+    static func argmaxRows(_ logits: Tensor) -> [Int] {
+        let classes = logits.shape[1], rows = logits.shape[0]
+        return logits.withUnsafeBufferPointer { p in
+            (0..<rows).map { row in
+                var best = 0
+                for c in 1..<classes where p[row * classes + c] > p[row * classes + best] { best = c }
+                return best
+            }
+        }
     }
 
     /// Greedy answers of the examples that have a reference, compared after trimming.

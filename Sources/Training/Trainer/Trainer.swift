@@ -42,6 +42,8 @@ public final class Trainer {
     public let sampler: BatchSampler
 
     let head: ModelHead
+    /// Tokens per packed row.
+    let packedRowLength: Int
     /// Trainable weights at the best evaluation (kept when `keepsBestWeights`).
     public internal(set) var bestWeights: [String: Tensor]?
     /// Keep a copy of the weights of the best evaluation (set by `loadBestModelAtEnd` and by
@@ -86,7 +88,16 @@ public final class Trainer {
             throw TrainingError.invalidArgument(name: "model", reason: "nothing is trainable (attach an adapter or unfreeze layers)")
         }
         sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
-        state.batchesPerEpoch = (train.count + arguments.batchSize - 1) / arguments.batchSize
+        if arguments.packing {
+            guard case .languageModeling = train.task else {
+                throw TrainingError.invalidArgument(name: "packing", reason: "packs language-modeling examples, not classification ones")
+            }
+            guard model.prefix == nil else { throw TrainingError.invalidArgument(name: "packing", reason: "cannot be combined with prompt tuning") }
+        }
+        self.packedRowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
+        state.batchesPerEpoch = arguments.packing
+            ? sampler.packedBatches(lengths: train.lengths, epoch: 0, rowLength: packedRowLength).count
+            : (train.count + arguments.batchSize - 1) / arguments.batchSize
         let stepsPerEpoch = (state.batchesPerEpoch + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
         state.totalSteps = arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up)))
         let warmup = arguments.warmupSteps > 0 ? arguments.warmupSteps : Int((arguments.warmupRatio * Double(state.totalSteps)).rounded(.up))
@@ -145,16 +156,17 @@ public final class Trainer {
         var interrupted = false
         var lastEvaluatedStep = -1
         callbacks.forEach { $0.onTrainBegin(self) }
-        var batches = sampler.batches(lengths: trainDataset.lengths, epoch: state.epoch)
+        var batches = epochPlan(state.epoch)
 
         while state.step < state.totalSteps && !state.stopRequested {
             if state.batchCursor >= batches.count {
                 state.epoch += 1
                 state.batchCursor = 0
-                batches = sampler.batches(lengths: trainDataset.lengths, epoch: state.epoch)
+                batches = epochPlan(state.epoch)
+                state.batchesPerEpoch = batches.count
             }
             let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
-            let micro = batches[state.batchCursor..<end].map { Batch($0.map { trainDataset.examples[$0] }) }
+            let micro = batches[state.batchCursor..<end].map(makeBatch)
             let loss = try step(micro)
             state.batchCursor = end
             clock.tokens += micro.reduce(0) { $0 + $1.tokenCount }
@@ -192,6 +204,18 @@ public final class Trainer {
             try writeLabelMap(to: output)
         }
         return summary(interrupted: interrupted)
+    }
+
+    /// The batches of `epoch`: rows of example indices (one example per row unless packing).
+    func epochPlan(_ epoch: Int) -> [[[Int]]] {
+        if arguments.packing { return sampler.packedBatches(lengths: trainDataset.lengths, epoch: epoch, rowLength: packedRowLength) }
+        return sampler.batches(lengths: trainDataset.lengths, epoch: epoch).map { $0.map { [$0] } }
+    }
+
+    /// The padded (or packed) batch of planned rows.
+    func makeBatch(_ rows: [[Int]]) -> Batch {
+        if arguments.packing { return Batch(packing: rows.map { $0.map { trainDataset.examples[$0] } }) }
+        return Batch(rows.map { trainDataset.examples[$0[0]] })
     }
 
     /// One optimizer step over `micro`; returns the step's mean loss, or nil when the update was
@@ -238,7 +262,7 @@ public final class Trainer {
         state.step += 1
         state.stepLosses.append(total)
         state.trainedTokens += micro.reduce(0) { $0 + $1.tokenCount }
-        state.trainedExamples += micro.reduce(0) { $0 + $1.rows }
+        state.trainedExamples += micro.reduce(0) { $0 + ($1.segments.map { Set($0.filter { $0 >= 0 }).count } ?? $1.rows) }
         return total
     }
 

@@ -82,6 +82,12 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     public var exactMatchDuringTraining: Bool = false
     /// Most tokens generated per example for exact match.
     public var maxNewTokens: Int = 32
+    /// Pack several short examples into each row (language modeling): attention stays inside each
+    /// example, nothing is predicted across examples; rows hold up to `packedRowLength` tokens and
+    /// `batchSize` counts rows. The epoch's step count is estimated from its first epoch.
+    public var packing: Bool = false
+    /// Tokens per packed row (default: the longest training example).
+    public var packedRowLength: Int?
     /// Recompute each block's activations in backward instead of keeping them (less memory, about
     /// a third more compute); the model must conform to `GradientCheckpointing`.
     public var gradientCheckpointing: Bool = false
@@ -132,6 +138,7 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
         try require(saveSteps.map { $0 > 0 } ?? true, "saveSteps", "must be positive")
         try require(saveTotalLimit.map { $0 > 0 } ?? true, "saveTotalLimit", "must be positive")
         try require(maxNewTokens >= 0 && maxNewTokens <= 1 << 16, "maxNewTokens", "must be in 0…65536")
+        try require(packedRowLength.map { $0 > 1 } ?? true, "packedRowLength", "must be at least 2")
         try require(!metricForBestModel.isEmpty, "metricForBestModel", "must not be empty")
     }
 }

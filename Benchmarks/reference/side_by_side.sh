@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The same LoRA training with peftkit (release build) and with PyTorch + transformers + peft, one after
+# the other on this machine, and a Markdown table of their summaries.
+#
+#   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [-- extra flags for both]
+#
+# Defaults: SmolLM2-135M-Instruct (Q4_1 GGUF; transformers dequantizes it to float32, PEFTKit too),
+# the instruction task of Examples/InstructionTuning, LoRA r=8 α=32 on q_proj,v_proj, batch 8,
+# AdamW 1e-3 with 10 warm-up steps, 30 steps, eval on the first 50 held-out records with exact match.
+# Dropout is 0 so both runs compute the same function (PyTorch draws its own dropout masks).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+python="${PYTHON:-python3}"
+steps=30
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --python) python="$2"; shift 2 ;;
+        --steps) steps="$2"; shift 2 ;;
+        --) shift; break ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+model="${PEFTKIT_MODELS:-$HOME/.cache/peftkit/models}/SmolLM2-135M-Instruct.Q4_1.gguf"
+[ -s "$model" ] || Scripts/fetch-models.sh smollm2
+data=Examples/InstructionTuning/data
+work=$(mktemp -d)
+head -50 "$data/eval.jsonl" > "$work/eval.jsonl"
+flags=(--model "$model" --train "$data/train.jsonl" --eval "$work/eval.jsonl" --rank 8 --alpha 32 --dropout 0
+       --targets q_proj,v_proj --learning-rate 1e-3 --batch-size 8 --max-steps "$steps" --warmup-steps 10
+       --max-new-tokens 16 --logging-steps 10 "$@")
+swift build -c release --product peftkit >&2
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores" >&2
+echo "== peftkit" >&2
+.build/release/peftkit train "${flags[@]}" --output "$work/peftkit" --quiet > "$work/peftkit.json"
+echo "== PyTorch + peft" >&2
+"$python" Benchmarks/reference/train_reference.py "${flags[@]}" --output "$work/torch" > "$work/torch.json" 2> "$work/torch.err" \
+    || { cat "$work/torch.err" >&2; exit 1; }
+"$python" - "$work/peftkit.json" "$work/torch.json" <<'PY'
+import json, sys
+ours, theirs = (json.loads(open(p).read().strip().splitlines()[-1]) for p in sys.argv[1:3])
+keys = ["train_runtime", "train_steps_per_second", "train_samples_per_second", "train_loss", "eval_loss", "eval_exact_match",
+        "peak_rss_mb", "trainable_parameters"]
+print("| metric | PEFTKit | PyTorch + peft | ratio |")
+print("|---|---|---|---|")
+for key in keys:
+    a, b = ours.get(key), theirs.get(key)
+    ratio = f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    print(f"| {key} | {fmt(a)} | {fmt(b)} | {ratio} |")
+PY
+rm -rf "$work"
