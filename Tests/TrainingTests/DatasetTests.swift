@@ -9,7 +9,9 @@ import Testing
 
     func load(_ text: String, name: String = "data.jsonl", format: DatasetFormat = .automatic, prompt: PromptFormat = .chatTemplate,
               maxLength: Int = 64, labels: [String]? = nil) throws -> TrainingDataset {
-        try TrainingDataset.load(try TrainingFixture.file(name, text), tokenizer: tokenizer, format: format, prompt: prompt, maxLength: maxLength, labels: labels)
+        let url = try TrainingFixture.file(name, text)
+        defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
+        return try TrainingDataset.load(url, tokenizer: tokenizer, format: format, prompt: prompt, maxLength: maxLength, labels: labels)
     }
 
     func trainedText(_ example: TokenizedExample) throws -> String {

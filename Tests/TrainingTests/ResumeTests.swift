@@ -174,3 +174,24 @@ import Autograd
         #expect(try resumed.train(resumingFrom: output).steps == 10)
     }
 }
+
+@Suite struct ForeignCheckpointTests {
+    @Test func aCheckpointOfAnotherBaseModelIsRefused() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        var arguments = TrainingArguments(outputDirectory: output.path, maxSteps: 4, batchSize: 4)
+        arguments.saveSteps = 2
+        try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments, train: data, callbacks: [StopAt(2)]).train()
+        // Same architecture and adapter, different base weights.
+        let other = try TrainingFixture.lora(seed: 2)
+        let embedding = other.root.namedParameters().first { $0.path.hasSuffix("embed_tokens.weight") }!.parameter
+        embedding.value = embedding.value * 1.5
+        #expect {
+            try Trainer(model: other, arguments: arguments, train: data).train(resumingFrom: output)
+        } throws: { error in
+            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
+            return reason.contains("base model")
+        }
+    }
+}

@@ -33,7 +33,19 @@ extension Trainer {
         let shapes = model.trainableParameters().map { "\($0.path)\($0.parameter.shape)" }.joined(separator: ";")
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in shapes.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0100_0000_01B3 }
+        // The frozen base: names, shapes and a sample of values of every frozen tensor, so a
+        // checkpoint of another model of the same architecture is refused too.
+        var base: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ value: UInt64) { base = (base ^ value) &* 0x0100_0000_01B3 }
+        for (path, parameter) in model.module.namedParameters() where !parameter.requiresGrad {
+            for byte in path.utf8 { mix(UInt64(byte)) }
+            parameter.shape.forEach { mix(UInt64($0)) }
+            parameter.value.withUnsafeBufferPointer { values in  // 64 values spread over the tensor
+                for index in stride(from: 0, to: values.count, by: max(1, values.count / 64)) { mix(UInt64(values[index].bitPattern)) }
+            }
+        }
         return [
+            "base model": String(base, radix: 16),
             "trainable tensors": String(hash, radix: 16) + " (\(model.trainableParameters().count) tensors)",
             "training data": trainDataset.fingerprint + " (\(trainDataset.count) examples)",
             "batch size": String(arguments.batchSize),
