@@ -90,7 +90,7 @@ enum EvalCommand {
             if let value = metrics["eval_f1"] { fields["f1"] = value }
             if let value = metrics["eval_precision"] { fields["precision"] = value }
             if let value = metrics["eval_recall"] { fields["recall"] = value }
-            output.standardOutput(JSONLines.object(fields) + "\n")
+            output.standardOutput(JSONLine.object(fields) + "\n")
             return
         }
         output.standardOutput("examples: \(data.count) (\(data.statistics.summary))\n")
@@ -115,16 +115,5 @@ enum EvalCommand {
             names[index] = name
         }
         return names
-    }
-}
-
-/// Flat JSON objects of numbers for machine-readable output.
-enum JSONLines {
-    static func object(_ fields: [String: Double]) -> String {
-        "{" + fields.keys.sorted().map { key in
-            let value = fields[key]!
-            let text = !value.isFinite ? "null" : (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)")
-            return "\"\(key)\": \(text)"
-        }.joined(separator: ", ") + "}"
     }
 }

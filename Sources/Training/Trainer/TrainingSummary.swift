@@ -38,9 +38,11 @@ public struct TrainingSummary: Sendable, Equatable {
     }
 }
 
-/// Writes flat JSON objects of numbers (non-finite values become null), keys sorted.
-enum JSONLine {
-    static func object(_ fields: [String: Double]) -> String {
+/// Writes flat JSON objects of numbers (non-finite values become null, integral values print without
+/// a fraction), keys sorted: the machine-readable lines of `peftkit train` and `peftkit eval`.
+public enum JSONLine {
+    /// `{"a": 1, "b": 0.5}`.
+    public static func object(_ fields: [String: Double]) -> String {
         "{" + fields.keys.sorted().map { "\"\($0)\": \(number(fields[$0]!))" }.joined(separator: ", ") + "}"
     }
 
