@@ -178,7 +178,11 @@ enum TrainCommand {
         let summary = try trainer.train(resumingFrom: resume)
         var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded()]
         if let eval {
-            let metrics = try trainer.evaluate(eval, exactMatch: !classification)
+            // The run's final evaluation, unless it lacks exact match or early stopping put other weights back.
+            let reusable = trainer.lastEvaluation.flatMap {
+                patience == nil && $0.step == summary.steps && (classification || $0.metrics["eval_exact_match"] != nil) ? $0.metrics : nil
+            }
+            let metrics = try reusable ?? trainer.evaluate(eval, exactMatch: !classification)
             for (key, value) in metrics where key != "eval_examples" { extra[key] = value }
         }
         if summary.interrupted && !quiet { output.standardError("interrupted: checkpoint saved; continue with --resume \(outputPath)\n") }

@@ -55,6 +55,8 @@ public final class Trainer {
     public internal(set) var lastGradientNorm: Double?
     /// The learning rate of the last step.
     public internal(set) var lastLearningRate: Float = 0
+    /// The metrics of the most recent evaluation during `train()`, and the step it ran at.
+    public internal(set) var lastEvaluation: (step: Int, metrics: [String: Double])?
 
     /// Creating a trainer calls `AllocatorTuning.keepFreedMemory()`: steps reuse freed memory
     /// instead of faulting in fresh pages.
@@ -287,6 +289,7 @@ public final class Trainer {
     func evaluateAndTrack(exactMatch: Bool) throws -> [TrainerControl] {
         guard let evalDataset else { return [] }
         let metrics = try evaluate(evalDataset, exactMatch: exactMatch)
+        lastEvaluation = (state.step, metrics)
         var control = log(metrics)
         if let value = metrics[arguments.metricForBestModel], value.isFinite {
             let better = state.bestMetric.map { arguments.largerMetricIsBetter ? value > $0 : value < $0 } ?? true
