@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import ModelIO
 import NN
 import PEFT
 import Testing
@@ -66,5 +67,27 @@ private extension Data {
     func replacingLabelIDs() throws -> Data {
         guard let object = try JSONSerialization.jsonObject(with: self) as? [String: Any] else { return self }
         return try JSONSerialization.data(withJSONObject: ["id2label": object["id2label"] ?? [:]])
+    }
+}
+
+@Suite struct TrainableModuleTests {
+    /// Without adapters: the top block and the norm unfrozen, trained, and saved under HF names.
+    @Test func unfrozenLayersTrainAndSave() throws {
+        let model = try TrainingFixture.base()
+        model.freeze()
+        try model.unfreezeTopBlocks(1)
+        let trainable = TrainableModule(model)
+        let before = Dictionary(uniqueKeysWithValues: trainable.trainableParameters().map { ($0.path, $0.parameter.value) })
+        #expect(!before.isEmpty && before.keys.allSatisfy { !$0.contains("layers.0.") })
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let arguments = TrainingArguments(outputDirectory: output.path, learningRate: 1e-2, maxSteps: 2, batchSize: 4)
+        try Trainer(model: trainable, arguments: arguments, train: try TrainingFixture.dataset()).train()
+        let after = trainable.trainableParameters()
+        #expect(after.contains { before[$0.path] != $0.parameter.value })
+        let frozen = model.namedParameters().first { $0.path.contains("layers.0.") }!.parameter
+        #expect(frozen.grad == nil && !frozen.requiresGrad)
+        let saved = try ModelIO.SafetensorsFile(contentsOf: output.appendingPathComponent("model.safetensors"))
+        #expect(Set(saved.tensors.map(\.name)) == Set(after.map(\.path)))
     }
 }
