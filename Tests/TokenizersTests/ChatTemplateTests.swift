@@ -58,6 +58,13 @@ struct ChatTemplateTests {
         #expect(ids.first == 1 && ids.last == 198 && ids.filter { $0 == 1 }.count == 3)
     }
 
+    @Test("escape and e HTML-escape like markupsafe; safe leaves text alone (Jinja2 3.1 results)")
+    func escapeFilters() throws {
+        let source = "{{ messages[0].content | e }}|{{ messages[0].content | escape }}|{{ messages[0].content | safe }}|{{ 3 | e }}"
+        let rendered = try ChatTemplate(source).render(messages: [.user("<b>\"Tom\" & 'Jerry'</b>")], addGenerationPrompt: false)
+        #expect(rendered == "&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;|&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;|<b>\"Tom\" & 'Jerry'</b>|3")
+    }
+
     @Test("unsupported constructs and syntax errors are typed errors naming the problem")
     func errors() {
         func message(_ source: String) -> String {

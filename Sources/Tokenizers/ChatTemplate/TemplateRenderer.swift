@@ -601,7 +601,20 @@ final class TemplateRenderer {
         case "abs":
             if case let .int(i) = value { return .int(try TemplateArithmetic.absolute(i, line: line)) }
             return .double(Swift.abs(number(value) ?? 0))
-        case "safe", "e": return value
+        case "safe": return value
+        case "e", "escape":  // markupsafe.escape: HTML-escapes the value's text (autoescape off does not change this)
+            var escaped = ""
+            for character in value.rendered.unicodeScalars {
+                switch character {
+                case "&": escaped += "&amp;"
+                case "<": escaped += "&lt;"
+                case ">": escaped += "&gt;"
+                case "'": escaped += "&#39;"
+                case "\"": escaped += "&#34;"
+                default: escaped.unicodeScalars.append(character)
+                }
+            }
+            return .string(escaped)
         case "selectattr", "rejectattr":
             guard let attribute = arguments.first?.rendered else { throw TemplateError("\(name) needs an attribute name", line: line) }
             let items = try iterate(value, line: line)
