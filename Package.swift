@@ -51,6 +51,13 @@ let package = Package(
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands", "Tensors"]),
 
         .executableTarget(
+            name: "InstructionTuning",
+            dependencies: ["PEFTKit"],
+            path: "Examples/InstructionTuning",
+            exclude: ["data", "README.md"]
+        ),
+
+        .executableTarget(
             name: "GEMMBenchmark",
             dependencies: [
                 "Tensors",

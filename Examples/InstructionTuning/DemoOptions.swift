@@ -1,0 +1,83 @@
+import Foundation
+import PEFTKit
+
+/// The example's settings: every default can be changed with a flag.
+struct DemoOptions {
+    var model: URL
+    var train: URL
+    var eval: URL
+    var output = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("peftkit-dates-lora")
+    var method = "lora"
+    var rank = 8
+    var alpha = 32.0
+    var targets = ["q_proj", "v_proj"]
+    var steps = 40
+    var batchSize = 8
+    var learningRate: Float = 2e-3
+    var evalExamples = 40
+
+    init(_ arguments: ArraySlice<String>) throws {
+        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        let models = ProcessInfo.processInfo.environment["PEFTKIT_MODELS"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peftkit/models")
+        model = models.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        train = here.appendingPathComponent("data/train.jsonl")
+        eval = here.appendingPathComponent("data/eval.jsonl")
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard flag != "--help" else {
+                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N]")
+                exit(0)
+            }
+            guard let value = rest.popFirst() else { throw DemoError("\(flag) needs a value") }
+            func number<T: LosslessStringConvertible>(_: T.Type) throws -> T {
+                guard let number = T(value) else { throw DemoError("\(flag) expects a number, got '\(value)'") }
+                return number
+            }
+            switch flag {
+            case "--model": model = URL(fileURLWithPath: value)
+            case "--train": train = URL(fileURLWithPath: value)
+            case "--eval": eval = URL(fileURLWithPath: value)
+            case "--output": output = URL(fileURLWithPath: value)
+            case "--method":
+                guard ["lora", "dora", "rslora"].contains(value) else { throw DemoError("--method is lora, dora or rslora") }
+                method = value
+            case "--rank": rank = try number(Int.self)
+            case "--alpha": alpha = try number(Double.self)
+            case "--targets": targets = value.split(separator: ",").map(String.init)
+            case "--steps": steps = try number(Int.self)
+            case "--batch-size": batchSize = try number(Int.self)
+            case "--learning-rate": learningRate = try number(Float.self)
+            case "--eval-examples": evalExamples = try number(Int.self)
+            default: throw DemoError("unknown option \(flag) (see --help)")
+            }
+        }
+        guard rank > 0, steps > 0, batchSize > 0, evalExamples > 0, learningRate > 0 else {
+            throw DemoError("--rank, --steps, --batch-size, --eval-examples and --learning-rate must be positive")
+        }
+        guard FileManager.default.fileExists(atPath: model.path) else {
+            throw DemoError("no model at \(model.path); run Scripts/fetch-models.sh smollm2 (or Scripts/demo.sh, which fetches it)")
+        }
+    }
+}
+
+struct DemoError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prints exact match, eval loss and a few answers next to their references.
+func report(_ title: String, _ metrics: [String: Double], _ answers: [(prompt: [Int], answer: String, reference: String)]) {
+    let exact = metrics["eval_exact_match"].map { String(format: "%.1f %%", 100 * $0) } ?? "-"
+    say("\n\(title): exact match \(exact), eval loss \(String(format: "%.4f", metrics["eval_loss"] ?? .nan))")
+    for answer in answers {
+        say("  answer \(answer.answer.debugDescription.prefix(60))  (reference \(answer.reference))")
+    }
+}
+
+/// Writes a line to standard output at once (unbuffered), so it stays in order with the progress
+/// bar on standard error when both go to one file.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
