@@ -13,27 +13,12 @@
 // the SmolLM2 training shapes on Zen 3 (32 KiB L1d, 512 KiB L2); any value is correct.
 #ifndef PK_KC
 #define PK_KC 384
-
-/// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
-#define PK_SMALL_M 4
-void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
-                      const float *B, long ldb, float beta, float *C, long ldc);
 #endif
 #ifndef PK_MC
 #define PK_MC 144
-
-/// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
-#define PK_SMALL_M 4
-void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
-                      const float *B, long ldb, float beta, float *C, long ldc);
 #endif
 #ifndef PK_NC
 #define PK_NC 768
-
-/// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
-#define PK_SMALL_M 4
-void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
-                      const float *B, long ldb, float beta, float *C, long ldc);
 #endif
 
 /// Computes one full MR×NR tile: c = alpha · a·b + beta · c (c not read when beta == 0).
@@ -52,16 +37,11 @@ void pk_pack_bt_panel_avx2(const float *src, long ldb, long kc, float *dst);
 void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *dst);
 void pk_pack_a_panel_avx2(const float *src, long lda, long kc, float *dst);
 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);
-
-/// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
-#define PK_SMALL_M 4
-void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
-                      const float *B, long ldb, float beta, float *C, long ldc);
 #endif
 
-
 /// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
 #define PK_SMALL_M 4
 void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
                       const float *B, long ldb, float beta, float *C, long ldc);
+
 #endif

@@ -137,7 +137,7 @@ public final class BertModel: Module {
         precondition(batch > 0 && ids.count % batch == 0, "BertModel: \(ids.count) ids do not split into \(batch) rows")
         let steps = ids.count / batch
         guard steps <= configuration.maxPositionEmbeddings else {
-            throw ModelError.invalidGenerationParameter("sequence of \(steps) tokens exceeds \(configuration.maxPositionEmbeddings) positions")
+            throw ModelError.contextOverflow(positions: steps, context: configuration.maxPositionEmbeddings)
         }
         let positionIDs = (0..<batch).flatMap { _ in Array(0..<steps) }
         var x = try embeddings.words(ids, shape: [batch, steps]) + (try embeddings.positions(positionIDs, shape: [batch, steps]))

@@ -45,8 +45,8 @@ extension CausalLanguageModel {
     /// Generates up to `options.maxNewTokens` ids after `prompt` with a KV cache, calling `onToken`
     /// with each new id (return false to stop), and stopping at the model's context length.
     /// Returns the generated ids.
-    /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or one longer than the
-    ///   context.
+    /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or bad options,
+    ///   `ModelError.contextOverflow` for a prompt longer than the context.
     @discardableResult
     ///
     /// - Parameter prefix: virtual-token embeddings `[P, C]` run before the prompt (a prompt-tuning
@@ -57,7 +57,7 @@ extension CausalLanguageModel {
         guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
         let virtualTokens = prefix?.shape.first ?? 0
         guard prompt.count + virtualTokens <= contextLength else {
-            throw ModelError.invalidGenerationParameter("the prompt has \(prompt.count + virtualTokens) tokens; the model's context holds \(contextLength)")
+            throw ModelError.contextOverflow(positions: prompt.count + virtualTokens, context: contextLength)
         }
         let budget = min(options.maxNewTokens, contextLength - prompt.count - virtualTokens)
         eval()

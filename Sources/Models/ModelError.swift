@@ -14,6 +14,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case file(ModelFileError)
     /// Generation was asked for something impossible (empty prompt, bad sampling parameters…).
     case invalidGenerationParameter(String)
+    /// A sequence (prompt, virtual tokens and cached positions together) is longer than the model's context.
+    case contextOverflow(positions: Int, context: Int)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .shapeMismatch(name, expected, found): return "weight '\(name)' has shape \(found), expected \(expected)"
         case let .file(error): return error.description
         case let .invalidGenerationParameter(message): return message
+        case let .contextOverflow(positions, context): return "the sequence has \(positions) positions; the model's context holds \(context)"
         }
     }
 }

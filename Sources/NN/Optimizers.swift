@@ -25,6 +25,7 @@ public struct OptimizerState: Sendable, Equatable {
     /// Step counters and similar, keyed `<parameter path>.<counter name>`.
     public var counters: [String: Int]
 
+    /// A state of optimizer `kind`.
     public init(kind: String, tensors: [String: Tensor] = [:], counters: [String: Int] = [:]) {
         self.kind = kind
         self.tensors = tensors
@@ -36,7 +37,9 @@ public struct OptimizerState: Sendable, Equatable {
 public struct OptimizerStateError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What is wrong.
     public var reason: String
+    /// An error with its reason.
     public init(_ reason: String) { self.reason = reason }
+    /// "optimizer state: <reason>".
     public var description: String { "optimizer state: \(reason)" }
 }
 
@@ -51,18 +54,23 @@ extension Optimizer {
 /// Stochastic gradient descent with optional momentum and (coupled, L2) weight decay, as in PyTorch:
 /// `g ← g + λ·p;  v ← μ·v + g;  p ← p − lr·v`.
 public final class SGD: Optimizer {
+    /// The step size.
     public var learningRate: Float
+    /// Momentum `μ` (0: plain SGD).
     public let momentum: Float
+    /// L2 weight decay `λ`, added to the gradient.
     public let weightDecay: Float
     /// Momentum buffers by parameter path.
     public private(set) var velocities: [String: Tensor] = [:]
 
+    /// An optimizer with the given step size, momentum and weight decay.
     public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
         self.learningRate = learningRate
         self.momentum = momentum
         self.weightDecay = weightDecay
     }
 
+    /// `g ← g + λ·p;  v ← μ·v + g;  p ← p − lr·v` for every parameter with a gradient.
     public func step(_ parameters: [(path: String, parameter: Variable)]) {
         for (path, parameter) in parameters where parameter.requiresGrad {
             guard var gradient = parameter.grad else { continue }
@@ -89,6 +97,7 @@ public final class SGD: Optimizer {
         OptimizerState(kind: "SGD", tensors: Dictionary(uniqueKeysWithValues: velocities.map { ($0.key + ".momentum_buffer", $0.value) }))
     }
 
+    /// Restores momentum buffers saved by `stateDictionary()`.
     public func loadStateDictionary(_ state: OptimizerState) throws {
         guard state.kind == "SGD" else { throw OptimizerStateError("written by \(state.kind), not SGD") }
         var restored: [String: Tensor] = [:]
@@ -104,16 +113,24 @@ public final class SGD: Optimizer {
 /// `p ← p·(1 − lr·λ);  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − lr·m̂/(√v̂ + ε)`
 /// with bias corrections `m̂ = m/(1−β₁ᵗ)`, `v̂ = v/(1−β₂ᵗ)` and `t` counted per parameter.
 public final class AdamW: Optimizer {
+    /// The step size.
     public var learningRate: Float
+    /// Decay of the first moment estimate `β₁`.
     public let beta1: Float
+    /// Decay of the second moment estimate `β₂`.
     public let beta2: Float
+    /// Added to the denominator `ε`.
     public let epsilon: Float
+    /// Decoupled weight decay `λ`.
     public let weightDecay: Float
 
     /// Per-parameter state: step count and first/second moment estimates.
     public struct State: Sendable, Equatable {
+        /// Updates applied to this parameter.
         public var step: Int
+        /// `m`, the running mean of gradients.
         public var firstMoment: Tensor
+        /// `v`, the running mean of squared gradients.
         public var secondMoment: Tensor
     }
     /// State by parameter path.
@@ -128,6 +145,7 @@ public final class AdamW: Optimizer {
         return lowered.hasSuffix("bias") || lowered.hasSuffix("norm.weight") || lowered.contains("layernorm") || lowered.contains("layer_norm")
     }
 
+    /// An optimizer with PyTorch's defaults unless given.
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
         self.learningRate = learningRate
@@ -137,6 +155,7 @@ public final class AdamW: Optimizer {
         self.weightDecay = weightDecay
     }
 
+    /// One AdamW update of every parameter with a gradient (see the type's formula).
     public func step(_ parameters: [(path: String, parameter: Variable)]) {
         for (path, parameter) in parameters where parameter.requiresGrad {
             guard let gradient = parameter.grad else { continue }
@@ -179,6 +198,7 @@ public final class AdamW: Optimizer {
         return state
     }
 
+    /// Restores moments and step counts saved by `stateDictionary()`.
     public func loadStateDictionary(_ state: OptimizerState) throws {
         guard state.kind == "AdamW" else { throw OptimizerStateError("written by \(state.kind), not AdamW") }
         var restored: [String: State] = [:]

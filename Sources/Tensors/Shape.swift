@@ -1,13 +1,11 @@
 /// Shape arithmetic shared by every tensor operation.
 public enum Shape {
-    /// Product of the dimensions, checked for negative sizes and overflow.
+    /// Product of the dimensions; stops with a message for a negative size or an overflow (a
+    /// programming error here — data-dependent shapes go through `checkedElementCount`).
     public static func elementCount(_ shape: [Int]) -> Int {
-        var count = 1
-        for dimension in shape {
-            precondition(dimension >= 0, "Shape \(shape) has a negative dimension")
-            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-            precondition(!overflow, "Shape \(shape) has more elements than Int can count")
-            count = product
+        guard let count = checkedElementCount(shape) else {
+            precondition(shape.allSatisfy { $0 >= 0 }, "Shape \(shape) has a negative dimension")
+            preconditionFailure("Shape \(shape) has more elements than Int can count")
         }
         return count
     }

@@ -95,7 +95,7 @@ struct HostileConfigurationTests {
         let model = try LlamaForCausalLM.load(from: Self.fixtures.appendingPathComponent("tiny-llama"))
         #expect(model.contextLength == 256)
         let reason = failure { _ = try model.generate(prompt: Array(repeating: 5, count: 300), options: GenerationOptions(maxNewTokens: 4)) }
-        #expect(reason == "the prompt has 300 tokens; the model's context holds 256")
+        #expect(reason == "the sequence has 300 positions; the model's context holds 256")
         let output = try model.generate(prompt: Array(repeating: 5, count: 250), options: GenerationOptions(maxNewTokens: 50))
         #expect(output.count == 6)
     }

@@ -121,6 +121,9 @@ public final class Trainer {
     static func check(_ dataset: TrainingDataset, fits head: ModelHead) throws {
         switch (head, dataset.task) {
         case let (.languageModel(model), .languageModeling):
+            if let long = dataset.examples.first(where: { $0.ids.count > model.contextLength }) {
+                throw DatasetError.malformed(path: dataset.source, line: long.line, reason: "the example has \(long.ids.count) tokens but the model's context holds \(model.contextLength); lower the maximum length")
+            }
             if let bad = dataset.examples.first(where: { $0.ids.contains { $0 < 0 || $0 >= model.vocabularySize } }) {
                 throw DatasetError.malformed(path: dataset.source, line: bad.line, reason: "a token id is outside the model's vocabulary of \(model.vocabularySize) (was the data tokenized for another model?)")
             }
