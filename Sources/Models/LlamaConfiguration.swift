@@ -111,3 +111,32 @@ public struct LlamaConfiguration: Sendable, Equatable {
         }
     }
 }
+
+extension LlamaConfiguration {
+    /// The configuration as a Hugging Face `config.json` object for `LlamaForCausalLM` (how a model
+    /// read from a GGUF file is written out as a folder transformers loads).
+    public func huggingFaceJSON(bosTokenID: Int?, eosTokenID: Int?) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("architectures", .array([.string("LlamaForCausalLM")])),
+            ("model_type", .string("llama")),
+            ("vocab_size", .number(Double(vocabularySize))),
+            ("hidden_size", .number(Double(hiddenSize))),
+            ("intermediate_size", .number(Double(intermediateSize))),
+            ("num_hidden_layers", .number(Double(layerCount))),
+            ("num_attention_heads", .number(Double(attentionHeads))),
+            ("num_key_value_heads", .number(Double(keyValueHeads))),
+            ("head_dim", .number(Double(headDimension))),
+            ("hidden_act", .string("silu")),
+            ("max_position_embeddings", .number(Double(maxPositionEmbeddings))),
+            ("rms_norm_eps", .number(Double(rmsNormEpsilon))),
+            ("rope_theta", .number(Double(ropeTheta))),
+            ("tie_word_embeddings", .bool(tieWordEmbeddings)),
+            ("attention_bias", .bool(attentionBias)),
+            ("mlp_bias", .bool(false)),
+            ("torch_dtype", .string("float32")),
+        ]
+        if let bosTokenID { members.append(("bos_token_id", .number(Double(bosTokenID)))) }
+        if let eosTokenID { members.append(("eos_token_id", .number(Double(eosTokenID)))) }
+        return .object(members)
+    }
+}

@@ -34,6 +34,7 @@ public enum CommandLineTool {
       tokenize   Print the token ids of a text as a JSON array
       train      Fine-tune a model with an adapter (LoRA, DoRA, IA3, prompt tuning) on JSON/JSONL data
       eval       Evaluation loss, perplexity and exact match (or accuracy and F1) of a model or adapter
+      merge      Fold an adapter into its base model and write a Hugging Face folder
 
     Run 'peftkit <command> --help' for a command's options.
 
@@ -50,12 +51,13 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize", "generate", "inspect", "train", "eval":
+            case "tokenize", "generate", "inspect", "train", "eval", "merge":
                 let (help, run): (String, ([String], CommandOutput) throws -> Void) = switch command {
                 case "tokenize": (TokenizeCommand.help, TokenizeCommand.run)
                 case "generate": (GenerateCommand.help, GenerateCommand.run)
                 case "train": (TrainCommand.help, TrainCommand.run)
                 case "eval": (EvalCommand.help, EvalCommand.run)
+                case "merge": (MergeCommand.help, MergeCommand.run)
                 default: (InspectCommand.help, InspectCommand.run)
                 }
                 if rest.contains("--help") || rest.contains("-h") {

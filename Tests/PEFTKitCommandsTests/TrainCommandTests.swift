@@ -91,3 +91,28 @@ struct TrainCommandTests {
         #expect(unknown.status == 2 && unknown.error.contains("'ranks'"))
     }
 }
+
+@Suite("peftkit merge")
+struct MergeCommandTests {
+    @Test("merges a Python-peft adapter into a folder that loads as a plain model; refuses to overwrite")
+    func merge() throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cli-merge-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let adapter = fixtures.appendingPathComponent("parity/final").path
+        let result = runTool(["merge", "--model", model, "--adapter", adapter, "--output", output.path])
+        #expect(result.status == 0, "\(result.error)")
+        for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file)")
+        }
+        // The merged folder is a plain model whose answers are the adapted model's.
+        let viaAdapter = runTool(["generate", "--model", model, "--adapter", adapter, "--prompt", "What is 3 plus 4?", "--max-tokens", "6"])
+        let viaMerged = runTool(["generate", "--model", output.path, "--prompt", "What is 3 plus 4?", "--max-tokens", "6"])
+        #expect(viaAdapter.status == 0 && viaAdapter.output == viaMerged.output)
+        let again = runTool(["merge", "--model", model, "--adapter", adapter, "--output", output.path])
+        #expect(again.status == 2 && again.error.contains("--overwrite"))
+        #expect(runTool(["merge", "--model", model, "--adapter", adapter, "--output", output.path, "--overwrite"]).status == 0)
+        let missing = runTool(["merge", "--model", model, "--adapter", "/nonexistent", "--output", output.path, "--overwrite"])
+        #expect(missing.status == 1 && FileManager.default.fileExists(atPath: output.appendingPathComponent("model.safetensors").path),
+                "a failed merge leaves the previous output alone")
+    }
+}
