@@ -50,7 +50,13 @@ enum InspectCommand {
             lines.append("metadata:")
             for key in file.metadataKeys {
                 let value = file.metadata[key]!
-                if let items = value.array { lines.append("  \(key): array of \(items.count)") } else {
+                if let items = value.array {
+                    // Short arrays are shown (`["en"]`); long ones (vocabularies) by their size.
+                    let shown: String? = items.count > 8 ? nil
+                        : items.strings.map { "[" + $0.map { "\"\(oneLine($0, limit: 40))\"" }.joined(separator: ", ") + "]" }
+                        ?? items.integers.map { "\($0)" }
+                    lines.append("  \(key): " + (shown ?? "array of \(items.count)"))
+                } else {
                     let text = value.string ?? value.bool.map { "\($0)" } ?? value.integer.map { "\($0)" } ?? value.double.map { "\($0)" } ?? "\(value)"
                     lines.append("  \(key): \(text.count > 120 ? String(text.prefix(117)) + "…" : text)")
                 }
