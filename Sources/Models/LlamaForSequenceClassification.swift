@@ -7,10 +7,12 @@ import Tensors
 /// A Llama-family model with a linear `score` head read at each row's last non-padding token
 /// (HF `LlamaForSequenceClassification`: `model.*`, `score.weight` without bias).
 public final class LlamaForSequenceClassification: Module {
+    /// The backbone's hyper-parameters.
     public let configuration: LlamaConfiguration
     /// The id that marks padding; rows are read at their last token that is not this id.
     public let padTokenID: Int?
 
+    /// A randomly initialised model with a `score` head of `labels` classes; `padTokenID` marks padding.
     public init(_ configuration: LlamaConfiguration, labels: Int, padTokenID: Int?, seed: UInt64 = 0) throws {
         self.configuration = configuration
         self.padTokenID = padTokenID

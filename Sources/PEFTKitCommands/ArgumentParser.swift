@@ -1,7 +1,10 @@
 /// A command-line usage error: exits with status 2 and this message.
 public struct UsageError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong with the command line.
     public var message: String
+    /// An error with its message.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

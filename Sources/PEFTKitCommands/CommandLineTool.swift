@@ -2,9 +2,12 @@ import Foundation
 
 /// Where a command writes: standard output for results, standard error for diagnostics.
 public struct CommandOutput: Sendable {
+    /// Receives results.
     public var standardOutput: @Sendable (String) -> Void
+    /// Receives diagnostics and progress.
     public var standardError: @Sendable (String) -> Void
 
+    /// Output to the given sinks.
     public init(standardOutput: @escaping @Sendable (String) -> Void, standardError: @escaping @Sendable (String) -> Void) {
         self.standardOutput = standardOutput
         self.standardError = standardError
@@ -40,6 +43,7 @@ public enum CommandLineTool {
 
     """
 
+    /// Runs `peftkit` with `arguments` (without the program name) and returns the exit status.
     public static func run(_ arguments: [String], output: CommandOutput = .console) -> Int32 {
         guard let command = arguments.first else {
             output.standardError(usage)

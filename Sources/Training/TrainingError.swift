@@ -18,6 +18,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The chat template cannot format a record.
     case formatting(path: String, line: Int, reason: String)
 
+    /// The file, line and reason in one sentence.
     public var description: String {
         switch self {
         case let .unreadable(path, reason): "\(path): cannot read the dataset: \(reason)"
@@ -50,6 +51,7 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Writing a file failed.
     case file(path: String, reason: String)
 
+    /// What went wrong, with the step, argument or path.
     public var description: String {
         switch self {
         case let .invalidArgument(name, reason): "training argument '\(name)': \(reason)"

@@ -22,6 +22,11 @@ public final class EarlyStopping: TrainerCallback {
     public private(set) var stoppedAtStep: Int?
     private var bestWeights: [String: Tensor]?
 
+    /// - Parameters:
+    ///   - patience: evaluations without improvement before stopping.
+    ///   - minimumDelta: a change smaller than this is no improvement.
+    ///   - metric: the watched metric (default: the trainer's `metricForBestModel`).
+    ///   - restoresBestWeights: put back the best evaluation's weights when training ends.
     public init(patience: Int, minimumDelta: Double = 0, metric: String? = nil, restoresBestWeights: Bool = true) {
         precondition(patience > 0, "EarlyStopping: patience must be positive")
         self.patience = patience
@@ -38,6 +43,7 @@ public final class EarlyStopping: TrainerCallback {
 
     private func usesTrainerBest(_ trainer: Trainer) -> Bool { metric == nil || metric == trainer.arguments.metricForBestModel }
 
+    /// Counts evaluations without improvement; `.stop` after `patience` of them.
     public func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl {
         let name = metric ?? trainer.arguments.metricForBestModel
         guard let value = metrics[name], value.isFinite else { return .proceed }
@@ -57,17 +63,20 @@ public final class EarlyStopping: TrainerCallback {
         return .proceed
     }
 
+    /// Restores the best weights (when `restoresBestWeights`).
     public func onTrainEnd(_ trainer: Trainer) {
         guard restoresBestWeights else { return }
         if let best = usesTrainerBest(trainer) ? trainer.bestWeights : bestWeights { trainer.restoreTrainable(best) }
     }
 
+    /// The best value and the count of evaluations without improvement.
     public func checkpointState() -> JSONValue? {
         var fields: [(String, JSONValue)] = [("evaluations_without_improvement", .number(Double(evaluationsWithoutImprovement)))]
         if let best { fields.append(("best", .number(best))) }
         return .object(fields)
     }
 
+    /// Restores what `checkpointState()` saved.
     public func restore(checkpointState: JSONValue) throws {
         best = checkpointState["best"]?.number
         evaluationsWithoutImprovement = checkpointState["evaluations_without_improvement"]?.integer ?? 0

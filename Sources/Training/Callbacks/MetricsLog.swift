@@ -13,18 +13,22 @@ public final class MetricsLog: TrainerCallback {
     public let format: Format
     private var rows: [LogEntry] = []
 
+    /// A log written to `url` in `format`.
     public init(url: URL, format: Format = .jsonLines) {
         self.url = url
         self.format = format
     }
 
+    /// Unique per log file.
     public var checkpointKey: String { "MetricsLog:" + url.lastPathComponent }
 
+    /// Writes the rows logged so far (all of them after a resume, so the file matches the run).
     public func onTrainBegin(_ trainer: Trainer) {
         rows = trainer.state.logHistory
         rewrite()
     }
 
+    /// Appends the row.
     public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
         rows.append(entry)
         if format == .jsonLines, let handle = try? FileHandle(forWritingTo: url) {

@@ -25,6 +25,7 @@ public final class ProgressBar: TrainerCallback {
         self.write = write
     }
 
+    /// Prints what the run will do: steps, examples, data statistics, trainable parameters.
     public func onTrainBegin(_ trainer: Trainer) {
         start = Date()
         startStep = trainer.state.step
@@ -33,11 +34,13 @@ public final class ProgressBar: TrainerCallback {
         write("training \(trainer.state.totalSteps) steps on \(d.count) examples (\(d.statistics.summary)); \(trainer.model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count }) trainable parameters\n")
     }
 
+    /// Redraws the line (terminal only).
     public func onStepEnd(_ trainer: Trainer) -> TrainerControl {
         if interactive { write("\r" + line(trainer) + "\u{1B}[K") }
         return .proceed
     }
 
+    /// Prints a line per logged row (every row when not a terminal; evaluations always).
     public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
         if let loss = entry.values["loss"] { lastLoss = loss }
         if let eval = entry.values["eval_loss"] {
@@ -51,6 +54,7 @@ public final class ProgressBar: TrainerCallback {
         return .proceed
     }
 
+    /// Finishes the redrawn line.
     public func onTrainEnd(_ trainer: Trainer) {
         if interactive { write("\r" + line(trainer) + "\u{1B}[K\n") }
     }

@@ -42,13 +42,22 @@ public protocol TrainerCallback: AnyObject {
 }
 
 extension TrainerCallback {
+    /// Does nothing.
     public func onTrainBegin(_ trainer: Trainer) {}
+    /// Carries on.
     public func onStepEnd(_ trainer: Trainer) -> TrainerControl { .proceed }
+    /// Carries on.
     public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl { .proceed }
+    /// Carries on.
     public func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl { .proceed }
+    /// Does nothing.
     public func onSave(_ trainer: Trainer, checkpoint: URL) {}
+    /// Does nothing.
     public func onTrainEnd(_ trainer: Trainer) {}
+    /// No state.
     public func checkpointState() -> JSONValue? { nil }
+    /// Nothing to restore.
     public func restore(checkpointState: JSONValue) throws {}
+    /// The callback's type name.
     public var checkpointKey: String { String(describing: type(of: self)) }
 }

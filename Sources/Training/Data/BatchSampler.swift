@@ -21,6 +21,7 @@ public struct BatchSampler: Sendable, Equatable {
     /// Batches per mega-batch when grouping by length.
     public static let megaBatchFactor = 50
 
+    /// A sampler; every epoch's order follows from `seed`.
     public init(batchSize: Int, shuffle: Bool = true, groupByLength: Bool = true, seed: UInt64 = 0) {
         precondition(batchSize > 0, "BatchSampler: batch size must be positive")
         self.batchSize = batchSize

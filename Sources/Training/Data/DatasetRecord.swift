@@ -25,6 +25,7 @@ public enum ClassLabel: Sendable, Hashable, CustomStringConvertible {
     /// A label index (`1`).
     case index(Int)
 
+    /// The label as written.
     public var description: String {
         switch self {
         case let .name(name): name

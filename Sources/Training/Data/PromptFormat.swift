@@ -12,6 +12,7 @@ public struct TextSegment: Sendable, Equatable {
     /// Message contents inside `text` that must not be read as special tokens.
     public var plainContents: [String]
 
+    /// A segment of `text`.
     public init(_ text: String, trained: Bool, parsesSpecialTokens: Bool = false, plainContents: [String] = []) {
         self.text = text
         self.trained = trained

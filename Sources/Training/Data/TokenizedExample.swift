@@ -19,6 +19,7 @@ public struct TokenizedExample: Sendable, Equatable {
     /// The label value that takes no loss.
     public static let ignoreIndex = -100
 
+    /// An example; `promptLength` defaults to all of `ids` (no answer to generate).
     public init(ids: [Int], labels: [Int], classLabel: Int? = nil, promptLength: Int? = nil, reference: String? = nil, line: Int = 0) {
         precondition(labels.isEmpty || labels.count == ids.count, "TokenizedExample: \(labels.count) labels for \(ids.count) ids")
         self.ids = ids

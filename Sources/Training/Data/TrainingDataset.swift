@@ -15,6 +15,7 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
     /// Tokens that carry a loss.
     public var targetTokens = 0
 
+    /// All zero.
     public init() {}
 
     /// One line for logs: "1,000 records, 1,000 examples, 71,234 tokens (10,500 trained); 3 truncated".

@@ -31,6 +31,7 @@ public struct WarmupSchedule: LearningRateSchedule, Equatable {
     /// All optimizer steps of the run `T`.
     public var totalSteps: Int
 
+    /// A schedule over `totalSteps` steps that warms up for `warmupSteps`.
     public init(peak: Float, shape: Shape, warmupSteps: Int = 0, totalSteps: Int) {
         self.peak = peak
         self.shape = shape
@@ -38,6 +39,7 @@ public struct WarmupSchedule: LearningRateSchedule, Equatable {
         self.totalSteps = max(1, totalSteps)
     }
 
+    /// The rate of update `step` (see the type's formulas).
     public func rate(at step: Int) -> Float {
         if step < warmupSteps { return Float(Double(peak) * Double(step) / Double(max(1, warmupSteps))) }
         let remaining = Double(max(1, totalSteps - warmupSteps))

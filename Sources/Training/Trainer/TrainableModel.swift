@@ -30,14 +30,17 @@ public protocol TrainableModel: AnyObject {
 }
 
 extension PeftModel: TrainableModel {
+    /// The adapted model's module tree.
     public var module: Module { root }
 
+    /// A language model or a classifier, from the base model's type.
     public func head() throws -> ModelHead {
         if let model = root as? any CausalLanguageModel { return .languageModel(model) }
         if let model = root as? any SequenceClassificationModel { return .classifier(model) }
         throw TrainingError.taskMismatch("\(type(of: root)) is neither a causal language model nor a sequence classifier")
     }
 
+    /// The active prompt-tuning adapter's virtual tokens, if any.
     public var prefix: Variable? { activePromptEmbeddings }
 
     /// The active adapter in PEFT's layout (`adapter_config.json`, `adapter_model.safetensors`).
@@ -50,18 +53,23 @@ public final class TrainableModule: TrainableModel {
     /// The model.
     public let module: Module
 
+    /// Trains `module`'s unfrozen parameters.
     public init(_ module: Module) { self.module = module }
 
+    /// A language model or a classifier, from the module's type.
     public func head() throws -> ModelHead {
         if let model = module as? any CausalLanguageModel { return .languageModel(model) }
         if let model = module as? any SequenceClassificationModel { return .classifier(model) }
         throw TrainingError.taskMismatch("\(type(of: module)) is neither a causal language model nor a sequence classifier")
     }
 
+    /// The module's unfrozen parameters.
     public func trainableParameters() -> [(path: String, parameter: Variable)] { module.trainableParameters() }
 
+    /// None.
     public var prefix: Variable? { nil }
 
+    /// Writes the trained tensors to `folder/model.safetensors` (atomically; refuses non-finite values).
     public func saveTrained(to folder: URL) throws {
         let tensors = trainableParameters()
         if let bad = tensors.first(where: { !$0.parameter.value.isFinite }) {

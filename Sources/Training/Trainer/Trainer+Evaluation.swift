@@ -33,6 +33,7 @@ public struct Evaluator {
     /// Most tokens generated per answer.
     public let maxNewTokens: Int
 
+    /// An evaluator of `head` (with prompt-tuning `prefix`), decoding answers with `tokenizer`.
     public init(head: ModelHead, prefix: Variable? = nil, tokenizer: Tokenizer?, batchSize: Int = 8, maxNewTokens: Int = 32) {
         self.head = head
         self.prefix = prefix

@@ -10,6 +10,7 @@ public struct LogEntry: Sendable, Codable, Equatable {
     /// The values.
     public var values: [String: Double]
 
+    /// A row.
     public init(step: Int, epoch: Double, values: [String: Double]) {
         self.step = step
         self.epoch = epoch
@@ -51,6 +52,7 @@ public struct TrainerState: Sendable, Codable, Equatable {
     /// Set when a callback or an interrupt asked to stop.
     public var stopRequested = false
 
+    /// The state before the first step.
     public init() {}
 
     /// Epochs done, fractional (as the logs show it).

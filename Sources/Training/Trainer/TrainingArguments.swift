@@ -95,6 +95,7 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     /// library (it replaces the process's SIGINT handler while training); `peftkit train` turns it on.
     public var handlesInterrupt: Bool = false
 
+    /// Hugging Face's defaults (see each property).
     public init() {}
 
     /// Arguments with the most common fields set.
