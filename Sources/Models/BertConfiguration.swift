@@ -2,17 +2,26 @@ import ModelIO
 
 /// Hyper-parameters of a BERT encoder (BERT, MiniLM, sentence-transformers models).
 public struct BertConfiguration: Sendable, Equatable {
+    /// Token ids with embeddings (`vocab_size`).
     public var vocabularySize: Int
+    /// Width of the encoder (`hidden_size`).
     public var hiddenSize: Int
+    /// Encoder layers (`num_hidden_layers`).
     public var layerCount: Int
+    /// Attention heads (`num_attention_heads`).
     public var attentionHeads: Int
+    /// Width of the feed-forward layer (`intermediate_size`).
     public var intermediateSize: Int
+    /// Longest sequence (`max_position_embeddings`).
     public var maxPositionEmbeddings: Int
+    /// Segment (token type) ids (`type_vocab_size`).
     public var typeVocabularySize: Int
+    /// LayerNorm epsilon (`layer_norm_eps`).
     public var layerNormEpsilon: Float
     /// Number of classes for sequence classification (from `id2label`), if any.
     public var labelCount: Int?
 
+    /// A configuration from its fields.
     public init(vocabularySize: Int, hiddenSize: Int, layerCount: Int, attentionHeads: Int, intermediateSize: Int,
                 maxPositionEmbeddings: Int = 512, typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, labelCount: Int? = nil) {
         self.vocabularySize = vocabularySize

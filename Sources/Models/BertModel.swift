@@ -113,11 +113,13 @@ final class BertEncoder: Module {
 /// A BERT encoder with pooler, named as Hugging Face's `BertModel` (`embeddings.*`, `encoder.layer.N.*`,
 /// `pooler.dense.*`).
 public final class BertModel: Module {
+    /// The hyper-parameters.
     public let configuration: BertConfiguration
     @Child("embeddings") var embeddings: BertEmbeddings
     @Child("encoder") var encoder: BertEncoder
     @Child("pooler") var pooler: BertDense
 
+    /// A randomly initialised encoder (weights are usually loaded afterwards).
     public init(_ configuration: BertConfiguration, seed: UInt64 = 0) {
         self.configuration = configuration
         var generator = SeededRandom(seed: seed)
@@ -171,6 +173,7 @@ public final class BertForSequenceClassification: Module {
     /// The classification head `[labels, hidden]` over the pooled output.
     @Child("classifier") public var classifier: any LinearLayer
 
+    /// A randomly initialised encoder with a classifier of `labels` classes.
     public init(_ configuration: BertConfiguration, labels: Int, seed: UInt64 = 0) {
         var generator = SeededRandom(seed: seed &+ 1)
         super.init()

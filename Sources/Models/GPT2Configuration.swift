@@ -6,13 +6,20 @@ import Tensors
 
 /// Hyper-parameters of GPT-2.
 public struct GPT2Configuration: Sendable, Equatable {
+    /// Token ids with embeddings and logits (`vocab_size`).
     public var vocabularySize: Int
+    /// Positions with embeddings (`n_positions`).
     public var contextLength: Int
+    /// Width of the residual stream (`n_embd`).
     public var embeddingSize: Int
+    /// Blocks (`n_layer`).
     public var layerCount: Int
+    /// Attention heads (`n_head`).
     public var heads: Int
+    /// LayerNorm epsilon (`layer_norm_epsilon`).
     public var layerNormEpsilon: Float
 
+    /// A configuration from its fields.
     public init(vocabularySize: Int, contextLength: Int, embeddingSize: Int, layerCount: Int, heads: Int, layerNormEpsilon: Float = 1e-5) {
         self.vocabularySize = vocabularySize
         self.contextLength = contextLength

@@ -84,11 +84,13 @@ final class GPT2Model: Module {
 /// GPT-2 with its language-model head tied to the token embedding (HF `GPT2LMHeadModel`:
 /// `transformer.wte`, `transformer.wpe`, `transformer.h.N.*`, `transformer.ln_f`).
 public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpointing {
+    /// The hyper-parameters.
     public let configuration: GPT2Configuration
     /// Recompute each block in backward instead of keeping its activations (training only).
     public var gradientCheckpointing = false
     @Child("transformer") var transformer: GPT2Model
 
+    /// A randomly initialised model (weights are usually loaded afterwards).
     public init(_ configuration: GPT2Configuration, seed: UInt64 = 0) {
         self.configuration = configuration
         var generator = SeededRandom(seed: seed)
@@ -96,6 +98,7 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
         registerChild(_transformer, GPT2Model(configuration, generator: &generator))
     }
 
+    /// A cache sized for this model.
     public func makeCache() -> KeyValueCache { KeyValueCache(layers: configuration.layerCount) }
 
     /// `n_positions`.

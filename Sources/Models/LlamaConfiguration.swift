@@ -2,20 +2,32 @@ import ModelIO
 
 /// Hyper-parameters of a Llama-family decoder (Llama, SmolLM2, Mistral, Qwen2 variants).
 public struct LlamaConfiguration: Sendable, Equatable {
+    /// Token ids with embeddings and logits (`vocab_size`).
     public var vocabularySize: Int
+    /// Width of the residual stream (`hidden_size`).
     public var hiddenSize: Int
+    /// Width of the SwiGLU feed-forward layer (`intermediate_size`).
     public var intermediateSize: Int
+    /// Decoder blocks (`num_hidden_layers`).
     public var layerCount: Int
+    /// Query heads (`num_attention_heads`).
     public var attentionHeads: Int
+    /// Key/value heads, fewer than query heads with grouped-query attention (`num_key_value_heads`).
     public var keyValueHeads: Int
+    /// Size of each head (`head_dim`, default hidden size / heads).
     public var headDimension: Int
+    /// Rotary position base (`rope_theta`).
     public var ropeTheta: Float
+    /// Added inside RMSNorm's square root (`rms_norm_eps`).
     public var rmsNormEpsilon: Float
+    /// The context length (`max_position_embeddings`).
     public var maxPositionEmbeddings: Int
+    /// Whether the output head reuses the token embedding (`tie_word_embeddings`).
     public var tieWordEmbeddings: Bool
     /// Qwen2 has biases on q/k/v.
     public var attentionBias: Bool
 
+    /// A configuration from its fields (`validate()` checks them).
     public init(vocabularySize: Int, hiddenSize: Int, intermediateSize: Int, layerCount: Int, attentionHeads: Int,
                 keyValueHeads: Int, headDimension: Int? = nil, ropeTheta: Float = 10_000, rmsNormEpsilon: Float = 1e-6,
                 maxPositionEmbeddings: Int = 2048, tieWordEmbeddings: Bool = false, attentionBias: Bool = false) {

@@ -4,7 +4,9 @@ import Tensors
 /// GPT-2's "Conv1D": a dense layer whose weight is stored `[in, out]` (transposed with respect to
 /// `Linear`), computing `y = x·W + b`. Kept in this layout so parameter shapes equal the checkpoint's.
 public final class Conv1D: Module, LinearLayer {
+    /// Size of each input vector.
     public let inFeatures: Int
+    /// Size of each output vector.
     public let outFeatures: Int
 
     /// The weight `[inFeatures, outFeatures]`.
@@ -31,18 +33,24 @@ public final class Conv1D: Module, LinearLayer {
         registerParameter("bias", Variable(bias, requiresGrad: true))
     }
 
+    /// The weight is stored `[in, out]` (GPT-2's Conv1D).
     public var weightLayout: WeightLayout { .inputsByOutputs }
+    /// False: the weight is a plain float tensor.
     public var isPacked: Bool { false }
+    /// The weight as `[out, in]`.
     public func denseWeight() -> Tensor { weight.value.transposed() }
+    /// Adds an `[out, in]` delta to the weight (merging an adapter).
     public func addToWeight(_ delta: Tensor) throws {
         precondition(delta.shape == [outFeatures, inFeatures], "Conv1D.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
         weight.value += delta.transposed()
     }
+    /// Replaces the weight with an `[out, in]` tensor (unmerging restores the original this way).
     public func assignDenseWeight(_ weight: Tensor) throws {
         precondition(weight.shape == [outFeatures, inFeatures], "Conv1D.assignDenseWeight: \(weight.shape) is not [\(outFeatures), \(inFeatures)]")
         self.weight.value = weight.transposed()
     }
 
+    /// `x·Wᵀ + b` over the last axis of `x` (`[…, in]` → `[…, out]`).
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "Conv1D(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")
         let y = Variable.matmul(x, weight)

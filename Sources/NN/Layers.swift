@@ -3,7 +3,9 @@ import Tensors
 
 /// A dense layer with weight `[out, in]` (PyTorch/Hugging Face layout) and optional bias `[out]`.
 public final class Linear: Module, LinearLayer {
+    /// Size of each input vector.
     public let inFeatures: Int
+    /// Size of each output vector.
     public let outFeatures: Int
 
     /// The weight `[outFeatures, inFeatures]`.
@@ -38,18 +40,24 @@ public final class Linear: Module, LinearLayer {
         if let bias { registerParameter("bias", Variable(bias, requiresGrad: true)) }
     }
 
+    /// The weight is stored `[out, in]`.
     public var weightLayout: WeightLayout { .outputsByInputs }
+    /// False: the weight is a plain float tensor.
     public var isPacked: Bool { false }
+    /// The weight as `[out, in]`.
     public func denseWeight() -> Tensor { weight.value }
+    /// Adds an `[out, in]` delta to the weight (merging an adapter).
     public func addToWeight(_ delta: Tensor) throws {
         precondition(delta.shape == [outFeatures, inFeatures], "Linear.addToWeight: delta \(delta.shape) is not [\(outFeatures), \(inFeatures)]")
         weight.value += delta
     }
+    /// Replaces the weight with an `[out, in]` tensor (unmerging restores the original this way).
     public func assignDenseWeight(_ weight: Tensor) throws {
         precondition(weight.shape == [outFeatures, inFeatures], "Linear.assignDenseWeight: \(weight.shape) is not [\(outFeatures), \(inFeatures)]")
         self.weight.value = weight
     }
 
+    /// `x·Wᵀ + b` over the last axis of `x` (`[…, in]` → `[…, out]`).
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "Linear(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")
         let y = Variable.matmul(x, weight, transposeB: true)
@@ -95,6 +103,7 @@ public final class Embedding: Module, EmbeddingLayer {
         registerParameter("weight", Variable(weight, requiresGrad: true))
     }
 
+    /// The rows of `ids`, shaped `shape + [dimension]`.
     public func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable {
         try embedding(weight, ids: ids, idsShape: shape)
     }
@@ -107,12 +116,14 @@ public final class RMSNorm: Module {
     /// The scale `[dimension]`, initialised to ones.
     public var weight: Variable { parameter("weight") }
 
+    /// A norm over vectors of `dimension`, scale initialised to ones.
     public init(dimension: Int, epsilon: Float = 1e-6) {
         self.epsilon = epsilon
         super.init()
         registerParameter("weight", Variable(.ones([dimension]), requiresGrad: true))
     }
 
+    /// `x / √(mean(x²) + ε) · weight` over the last axis.
     public func callAsFunction(_ x: Variable) -> Variable { rmsNorm(x, weight: weight, epsilon: epsilon) }
 }
 
@@ -125,6 +136,7 @@ public final class LayerNorm: Module {
     /// The shift `[dimension]`, initialised to zeros, if any.
     public var bias: Variable? { optionalParameter("bias") }
 
+    /// A norm over vectors of `dimension`.
     public init(dimension: Int, epsilon: Float = 1e-5, bias: Bool = true) {
         self.epsilon = epsilon
         super.init()
@@ -132,6 +144,7 @@ public final class LayerNorm: Module {
         if bias { registerParameter("bias", Variable(.zeros([dimension]), requiresGrad: true)) }
     }
 
+    /// `(x − mean) / √(var + ε) · weight + bias` over the last axis.
     public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight, bias: bias, epsilon: epsilon) }
 }
 
@@ -143,6 +156,7 @@ public final class Dropout: Module {
     /// The generator that draws masks.
     public var generator: SeededRandom
 
+    /// Dropout with `probability` in [0, 1), its generator seeded by `seed`.
     public init(probability: Float, seed: UInt64 = 0) {
         precondition(probability >= 0 && probability < 1, "Dropout: probability \(probability) is outside [0, 1)")
         self.probability = probability
@@ -150,6 +164,7 @@ public final class Dropout: Module {
         super.init()
     }
 
+    /// In training mode, zeroes elements with the probability and scales the rest by `1/(1−p)`; otherwise `x`.
     public func callAsFunction(_ x: Variable) -> Variable {
         guard isTraining && probability > 0 else { return x }
         return dropout(x, probability: probability, generator: &generator)

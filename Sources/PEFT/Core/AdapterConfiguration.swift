@@ -32,7 +32,9 @@ public protocol AdapterConfiguration: Codable, Sendable {
 }
 
 extension AdapterConfiguration {
+    /// Decodes the `adapter_config.json` object.
     public init(from decoder: Decoder) throws { try self.init(json: try JSONValue(from: decoder)) }
+    /// Encodes the `adapter_config.json` object.
     public func encode(to encoder: Encoder) throws { try json.encode(to: encoder) }
 
     /// The `adapter_config.json` text: keys sorted, indented by two spaces, as PEFT writes it.
