@@ -24,6 +24,7 @@ public enum GradientChecker {
         /// True when every element was within tolerance.
         public var passed: Bool { firstFailure == nil }
 
+        /// A one-line description, as users see it.
         public var description: String {
             if let f = firstFailure {
                 return "gradient check FAILED at input \(f.input) element \(f.element): analytic \(f.analytic) vs numeric \(f.numeric) (max abs error \(maxAbsoluteError), \(checkedElements) elements)"

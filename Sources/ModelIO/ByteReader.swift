@@ -23,6 +23,7 @@ public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible 
     /// A required metadata key is absent or has the wrong type.
     case missingMetadata(key: String)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .unreadable(path, reason): return "cannot read \(path): \(reason)"

@@ -16,6 +16,7 @@ extension JSONValue: Codable {
         throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a JSON value")
     }
 
+    /// Encodes the value for `Codable`.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {

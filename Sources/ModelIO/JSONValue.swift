@@ -10,6 +10,7 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
+    /// Equal when every field is equal.
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
@@ -52,6 +53,7 @@ public enum JSONValue: Sendable, Equatable {
 public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public var offset: Int
     public var reason: String
+    /// A one-line description, as users see it.
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 

@@ -17,6 +17,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A sequence (prompt, virtual tokens and cached positions together) is longer than the model's context.
     case contextOverflow(positions: Int, context: Int)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .unsupportedArchitecture(name): return "unsupported model architecture '\(name)'"

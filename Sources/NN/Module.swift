@@ -331,6 +331,7 @@ public enum ModuleError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The module cannot do what was asked (for example update a packed weight in place).
     case unsupported(String)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .noSuchModule(path): return "no module at path '\(path)'"

@@ -28,6 +28,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable, Equatable {
         spareNormal = nil
     }
 
+    /// Equal when every field is equal.
     public static func == (lhs: SeededRandom, rhs: SeededRandom) -> Bool {
         lhs.s0 == rhs.s0 && lhs.s1 == rhs.s1 && lhs.s2 == rhs.s2 && lhs.s3 == rhs.s3
             && lhs.spareNormal == rhs.spareNormal
@@ -118,6 +119,7 @@ extension SeededRandom: Codable {
         spareNormal = try container.decodeIfPresent(Double.self, forKey: .spareNormal)
     }
 
+    /// Encodes the value for `Codable`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode([s0, s1, s2, s3].map(String.init), forKey: .state)

@@ -6,6 +6,7 @@ public enum TensorError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A shape or element count does not fit what the operation needs.
     case invalidShape(operation: String, shape: [Int], reason: String)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .indexOutOfRange(operation, index, bound, position):

@@ -9,5 +9,6 @@ public struct TemplateError: Error, Equatable, Sendable, CustomStringConvertible
         self.line = line
     }
 
+    /// A one-line description, as users see it.
     public var description: String { line > 0 ? "line \(line): \(message)" : message }
 }

@@ -15,6 +15,7 @@ public struct SpecialTokens: Sendable, Equatable {
         self.unk = unk.map { (token: $0.0, id: $0.1) }
     }
 
+    /// Equal when every field is equal.
     public static func == (lhs: SpecialTokens, rhs: SpecialTokens) -> Bool {
         lhs.bos?.id == rhs.bos?.id && lhs.eos?.id == rhs.eos?.id && lhs.pad?.id == rhs.pad?.id && lhs.unk?.id == rhs.unk?.id
             && lhs.bos?.token == rhs.bos?.token && lhs.eos?.token == rhs.eos?.token

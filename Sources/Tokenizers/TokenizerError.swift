@@ -20,6 +20,7 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// (catastrophic backtracking); matching gave up instead of hanging.
     case patternTooExpensive(pattern: String, inputLength: Int)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .unreadableFile(path, reason): return "cannot read \(path): \(reason)"

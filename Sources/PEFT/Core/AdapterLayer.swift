@@ -32,6 +32,7 @@ public protocol AdapterWrapper: Module {
 }
 
 extension AdapterWrapper {
+    /// Base tensors PEFT also writes with the adapter (none by default).
     public var savedBaseTensors: [(key: String, parameter: Variable)] { [] }
 }
 
@@ -42,15 +43,23 @@ public protocol AdapterLayer: AdapterWrapper, LinearLayer {
 }
 
 extension AdapterLayer {
+    /// The wrapped base layer.
     public var wrappedModule: Module { baseLayer }
+    /// The wrapped layer's input size.
     public var inFeatures: Int { baseLayer.inFeatures }
+    /// The wrapped layer's output size.
     public var outFeatures: Int { baseLayer.outFeatures }
+    /// The wrapped layer's weight layout.
     public var weightLayout: WeightLayout { baseLayer.weightLayout }
+    /// Whether the wrapped layer's weight is packed.
     public var isPacked: Bool { baseLayer.isPacked }
+    /// The wrapped layer's bias.
     public var bias: Variable? { baseLayer.bias }
     /// The base layer's weight (merged adapters included).
     public func denseWeight() -> Tensor { baseLayer.denseWeight() }
+    /// Adds to the wrapped layer's weight.
     public func addToWeight(_ delta: Tensor) throws { try baseLayer.addToWeight(delta) }
+    /// Replaces the wrapped layer's weight.
     public func assignDenseWeight(_ weight: Tensor) throws { try baseLayer.assignDenseWeight(weight) }
 }
 

@@ -50,13 +50,21 @@ public final class ModulesToSaveLayer: Module, LinearLayer {
         return copy
     }
 
+    /// The wrapped layer's input size.
     public var inFeatures: Int { original.inFeatures }
+    /// The wrapped layer's output size.
     public var outFeatures: Int { original.outFeatures }
+    /// The wrapped layer's weight layout.
     public var weightLayout: WeightLayout { original.weightLayout }
+    /// Whether the wrapped layer's weight is packed.
     public var isPacked: Bool { current.isPacked }
+    /// The wrapped layer's bias.
     public var bias: Variable? { current.bias }
+    /// The wrapped layer's weight as `[out, in]`.
     public func denseWeight() -> Tensor { current.denseWeight() }
+    /// Adds to the wrapped layer's weight.
     public func addToWeight(_ delta: Tensor) throws { try current.addToWeight(delta) }
+    /// Replaces the wrapped layer's weight.
     public func assignDenseWeight(_ weight: Tensor) throws { try current.assignDenseWeight(weight) }
     public func callAsFunction(_ x: Variable) -> Variable { current(x) }
 }

@@ -20,6 +20,7 @@ public enum PEFTError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The operation needs the adapters unmerged (or merged) first, or a dense base weight.
     case invalidState(String)
 
+    /// A one-line description, as users see it.
     public var description: String {
         switch self {
         case let .invalidConfiguration(field, reason): return "invalid adapter configuration '\(field)': \(reason)"

@@ -3,9 +3,13 @@ import ModelIO
 /// An IA³ configuration with Hugging Face PEFT's JSON keys: learned vectors that rescale the
 /// outputs of the targets, or the inputs of those also listed in `feedforward_modules`.
 public struct IA3Config: AdapterConfiguration, Equatable {
+    /// `peft_type`.
     public var peftType: PeftType { .ia3 }
+    /// `task_type` (`CAUSAL_LM`, `SEQ_CLS`, …).
     public var taskType: String?
+    /// `base_model_name_or_path`.
     public var baseModelNameOrPath: String?
+    /// `inference_mode`: the adapter loads frozen, for inference.
     public var inferenceMode: Bool
     /// `target_modules`; nil picks the architecture's default (Llama: `k_proj`, `v_proj`, `down_proj`).
     public var targetModules: TargetModules?
@@ -13,6 +17,7 @@ public struct IA3Config: AdapterConfiguration, Equatable {
     public var excludeModules: TargetModules?
     /// `feedforward_modules`: targets whose input (not output) is scaled; nil picks the default.
     public var feedforwardModules: TargetModules?
+    /// `modules_to_save`: modules trained as full copies (a new head).
     public var modulesToSave: [String]?
     /// `init_ia3_weights`: start at ones (identity) when true, random otherwise.
     public var initializeToIdentity: Bool
@@ -35,6 +40,7 @@ public struct IA3Config: AdapterConfiguration, Equatable {
         self.inferenceMode = inferenceMode
     }
 
+    /// Reads the `adapter_config.json` object; errors name the field.
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
         (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
@@ -47,6 +53,7 @@ public struct IA3Config: AdapterConfiguration, Equatable {
         unknownMembers = fields.unreadMembers
     }
 
+    /// The `adapter_config.json` object: PEFT's keys, unknown keys kept.
     public var json: JSONValue {
         var writer = ConfigurationWriter(header: self)
         writer.set("target_modules", targetModules)
@@ -58,6 +65,7 @@ public struct IA3Config: AdapterConfiguration, Equatable {
         return writer.object(extra: unknownMembers)
     }
 
+    /// Checks every field; throws `PEFTError.invalidConfiguration` naming the one that is wrong.
     public func validate() throws {
         try targetModules?.validate(field: "target_modules")
         try excludeModules?.validate(field: "exclude_modules")
@@ -70,5 +78,6 @@ public struct IA3Config: AdapterConfiguration, Equatable {
         }
     }
 
+    /// Equal when every field is equal.
     public static func == (lhs: IA3Config, rhs: IA3Config) -> Bool { lhs.json == rhs.json }
 }

@@ -5,15 +5,20 @@ import Tensors
 /// IA³ around any `LinearLayer`: a learned vector `ia3_l.<adapter>` scales the output (`[out, 1]`)
 /// or, for feed-forward modules, the input (`[1, in]`) of the base layer, as in Hugging Face PEFT.
 public final class IA3Layer: Module, AdapterLayer {
+    /// The wrapped layer (`base_layer` in checkpoints).
     @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("ia3_l") var vectors: Module
 
     /// True when the input (not the output) is scaled.
     public let isFeedforward: Bool
+    /// Names of the adapters this layer holds.
     public private(set) var adapterNames: [String] = []
+    /// Adapters applied in forward.
     public var activeAdapters: [String] = []
+    /// True inside `withAdaptersDisabled`: forward gives the base output only.
     public var adaptersDisabled = false
     private var mergeState = MergeState()
+    /// Adapters folded into the base weight.
     public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet).
@@ -33,12 +38,14 @@ public final class IA3Layer: Module, AdapterLayer {
         adapterNames.append(name)
     }
 
+    /// Removes adapter `name`'s tensors.
     public func deleteAdapter(_ name: String) {
         guard vectors.removeParameter(name) != nil else { return }
         adapterNames.removeAll { $0 == name }
         activeAdapters.removeAll { $0 == name }
     }
 
+    /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
     public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
         vectors.optionalParameter(name).map { [("ia3_l", $0)] } ?? []
     }
@@ -51,6 +58,7 @@ public final class IA3Layer: Module, AdapterLayer {
         return isFeedforward ? baseLayer(x * scaling) : baseLayer(x) * scaling
     }
 
+    /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
         let names = names.filter { adapterNames.contains($0) && !mergedAdapters.contains($0) }
         guard !names.isEmpty else { return }
@@ -62,5 +70,6 @@ public final class IA3Layer: Module, AdapterLayer {
         }
     }
 
+    /// Restores the base weight from before `merge`.
     public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

@@ -25,9 +25,13 @@ public enum LoRAInitialization: Sendable, Equatable {
 ///
 /// `h = W₀x + s·B·A·dropout(x)` with `A: [r, in]`, `B: [out, r]` and `s = α/r` (`α/√r` with rsLoRA).
 public struct LoRAConfig: AdapterConfiguration, Equatable {
+    /// `peft_type`.
     public var peftType: PeftType { .lora }
+    /// `task_type` (`CAUSAL_LM`, `SEQ_CLS`, …).
     public var taskType: String?
+    /// `base_model_name_or_path`.
     public var baseModelNameOrPath: String?
+    /// `inference_mode`: the adapter loads frozen, for inference.
     public var inferenceMode: Bool
     /// `r`: the rank.
     public var rank: Int
@@ -45,6 +49,7 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
     public var useRSLoRA: Bool
     /// `use_dora`: weight-decomposed LoRA (a learned magnitude per output row).
     public var useDoRA: Bool
+    /// `modules_to_save`: modules trained as full copies (a new head).
     public var modulesToSave: [String]?
     /// `layers_to_transform`: only layers with these indices are wrapped.
     public var layersToTransform: [Int]?
@@ -97,6 +102,7 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
                   useRSLoRA: useRSLoRA, useDoRA: useDoRA, modulesToSave: modulesToSave)
     }
 
+    /// Reads the `adapter_config.json` object; errors name the field.
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
         (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
@@ -128,6 +134,7 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
         unknownMembers = fields.unreadMembers
     }
 
+    /// The `adapter_config.json` object: PEFT's keys, unknown keys kept.
     public var json: JSONValue {
         var writer = ConfigurationWriter(header: self)
         writer.set("r", rank)
@@ -152,6 +159,7 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
         return writer.object(extra: unknownMembers)
     }
 
+    /// Checks every field; throws `PEFTError.invalidConfiguration` naming the one that is wrong.
     public func validate() throws {
         guard rank > 0 && rank <= 65_536 else { throw PEFTError.invalidConfiguration(field: "r", reason: "must be in 1...65536, got \(rank)") }
         guard alpha.isFinite else { throw PEFTError.invalidConfiguration(field: "lora_alpha", reason: "must be finite") }
@@ -187,5 +195,6 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
         Float(rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank))
     }
 
+    /// Equal when every field is equal.
     public static func == (lhs: LoRAConfig, rhs: LoRAConfig) -> Bool { lhs.json == rhs.json }
 }

@@ -6,16 +6,21 @@ import Tensors
 /// `lora_embedding_A.<adapter>` `[r, count]` and `lora_embedding_B.<adapter>` `[dimension, r]`.
 /// A starts at zero and B normal, so the adapted model starts equal to the base.
 public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
+    /// The wrapped layer (`base_layer` in checkpoints).
     @Child("base_layer") public var baseLayer: any EmbeddingLayer
     @Child("lora_embedding_A") var tablesA: Module
     @Child("lora_embedding_B") var tablesB: Module
 
     /// `α/r` (or `α/√r`) by adapter name.
     public private(set) var scalings: [String: Float] = [:]
+    /// Names of the adapters this layer holds.
     public private(set) var adapterNames: [String] = []
+    /// Adapters applied in forward.
     public var activeAdapters: [String] = []
+    /// True inside `withAdaptersDisabled`: forward gives the base output only.
     public var adaptersDisabled = false
     private var original: Tensor?
+    /// Adapters folded into the base weight.
     public private(set) var mergedAdapters: [String] = []
 
     /// Wraps `base` (no adapter yet).
@@ -26,6 +31,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
         registerChild(_tablesB, Module())
     }
 
+    /// The wrapped base layer.
     public var wrappedModule: Module { baseLayer }
     /// The base table (tied output heads keep using it, as in PEFT).
     public var weight: Variable { baseLayer.weight }
@@ -41,6 +47,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
         adapterNames.append(name)
     }
 
+    /// Removes adapter `name`'s tensors.
     public func deleteAdapter(_ name: String) {
         guard scalings.removeValue(forKey: name) != nil else { return }
         tablesA.removeParameter(name)
@@ -49,6 +56,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
         activeAdapters.removeAll { $0 == name }
     }
 
+    /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
     public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
         guard scalings[name] != nil else { return [] }
         return [("lora_embedding_A", tablesA.parameter(name)), ("lora_embedding_B", tablesB.parameter(name))]
@@ -74,6 +82,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
         (Tensor.matmul(tablesB.parameter(name).value, tablesA.parameter(name).value) * scalings[name]!).transposed()
     }
 
+    /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
         let names = names.filter { scalings[$0] != nil && !mergedAdapters.contains($0) }
         guard !names.isEmpty else { return }
@@ -82,6 +91,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
         mergedAdapters += names
     }
 
+    /// Restores the base weight from before `merge`.
     public func unmerge() throws {
         if let original { baseLayer.weight.value = original }
         original = nil

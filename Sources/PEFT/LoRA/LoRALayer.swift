@@ -21,6 +21,7 @@ public final class LoRALayer: Module, AdapterLayer {
         public var dropout: Double
     }
 
+    /// The wrapped layer (`base_layer` in checkpoints).
     @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("lora_A") var loraA: Module
     @Child("lora_B") var loraB: Module
@@ -29,10 +30,14 @@ public final class LoRALayer: Module, AdapterLayer {
 
     /// Settings by adapter name.
     public private(set) var settings: [String: Settings] = [:]
+    /// Names of the adapters this layer holds.
     public private(set) var adapterNames: [String] = []
+    /// Adapters applied in forward.
     public var activeAdapters: [String] = []
+    /// True inside `withAdaptersDisabled`: forward gives the base output only.
     public var adaptersDisabled = false
     private var mergeState = MergeState()
+    /// Adapters folded into the base weight.
     public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
@@ -73,6 +78,7 @@ public final class LoRALayer: Module, AdapterLayer {
         }
     }
 
+    /// Removes adapter `name`'s tensors.
     public func deleteAdapter(_ name: String) {
         guard settings.removeValue(forKey: name) != nil else { return }
         for container in [loraA, loraB, loraDropout] { _ = try? container.removeChild(name) }
@@ -81,6 +87,7 @@ public final class LoRALayer: Module, AdapterLayer {
         activeAdapters.removeAll { $0 == name }
     }
 
+    /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
     public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
         guard let setting = settings[name] else { return [] }
         let a: Linear = loraA.child(name), b: Linear = loraB.child(name)
@@ -123,6 +130,7 @@ public final class LoRALayer: Module, AdapterLayer {
         return result
     }
 
+    /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
         let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
         guard !names.isEmpty else { return }
@@ -139,6 +147,7 @@ public final class LoRALayer: Module, AdapterLayer {
         }
     }
 
+    /// Restores the base weight from before `merge`.
     public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }
 

@@ -13,9 +13,13 @@ public enum PromptTuningInitialization: String, Sendable {
 /// A prompt-tuning configuration with Hugging Face PEFT's JSON keys: `num_virtual_tokens` learned
 /// embeddings prepended to the input embeddings.
 public struct PromptTuningConfig: AdapterConfiguration, Equatable {
+    /// `peft_type`.
     public var peftType: PeftType { .promptTuning }
+    /// `task_type` (`CAUSAL_LM`, `SEQ_CLS`, …).
     public var taskType: String?
+    /// `base_model_name_or_path`.
     public var baseModelNameOrPath: String?
+    /// `inference_mode`: the adapter loads frozen, for inference.
     public var inferenceMode: Bool
     /// `num_virtual_tokens`.
     public var virtualTokenCount: Int
@@ -27,6 +31,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
     public var tokenDimension: Int?
     /// `num_transformer_submodules` (1 for decoder-only models).
     public var transformerSubmodules: Int
+    /// `modules_to_save`: modules trained as full copies (a new head).
     public var modulesToSave: [String]? { nil }
     /// Keys read from a file that this type does not know, written back unchanged.
     public var unknownMembers: [(key: String, value: JSONValue)] = []
@@ -42,6 +47,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
         self.inferenceMode = inferenceMode
     }
 
+    /// Reads the `adapter_config.json` object; errors name the field.
     public init(json: JSONValue) throws {
         var fields = try ConfigurationFields(json)
         (taskType, baseModelNameOrPath, inferenceMode) = try fields.header()
@@ -60,6 +66,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
         unknownMembers = fields.unreadMembers
     }
 
+    /// The `adapter_config.json` object: PEFT's keys, unknown keys kept.
     public var json: JSONValue {
         var writer = ConfigurationWriter(header: self)
         writer.set("num_virtual_tokens", virtualTokenCount)
@@ -70,6 +77,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
         return writer.object(extra: unknownMembers)
     }
 
+    /// Checks every field; throws `PEFTError.invalidConfiguration` naming the one that is wrong.
     public func validate() throws {
         guard virtualTokenCount > 0 && virtualTokenCount <= 65_536 else {
             throw PEFTError.invalidConfiguration(field: "num_virtual_tokens", reason: "must be in 1...65536, got \(virtualTokenCount)")
@@ -82,5 +90,6 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
         }
     }
 
+    /// Equal when every field is equal.
     public static func == (lhs: PromptTuningConfig, rhs: PromptTuningConfig) -> Bool { lhs.json == rhs.json }
 }

@@ -15,6 +15,7 @@ public indirect enum TemplateValue: Sendable, Equatable {
     /// A `namespace()` object: mutable attributes shared across scopes.
     case namespace(TemplateNamespace)
 
+    /// Equal when every field is equal.
     public static func == (lhs: TemplateValue, rhs: TemplateValue) -> Bool {
         switch (lhs, rhs) {
         case (.undefined, .undefined), (.none, .none): return true
