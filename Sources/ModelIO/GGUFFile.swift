@@ -32,8 +32,11 @@ public enum GGUFValue: Sendable, Equatable {
         }
     }
 
+    /// The string, if this is one.
     public var string: String? { if case let .string(s) = self { return s } else { return nil } }
+    /// The boolean, if this is one.
     public var bool: Bool? { if case let .bool(b) = self { return b } else { return nil } }
+    /// The array, if this is one.
     public var array: GGUFArray? { if case let .array(a) = self { return a } else { return nil } }
 }
 

@@ -51,7 +51,9 @@ public enum JSONValue: Sendable, Equatable {
 
 /// Why a JSON document could not be parsed (with the byte offset of the problem).
 public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Byte offset of the problem.
     public var offset: Int
+    /// What is wrong.
     public var reason: String
     /// A one-line description, as users see it.
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }

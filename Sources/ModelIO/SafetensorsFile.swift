@@ -19,11 +19,15 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
 
 /// One tensor's entry in a safetensors header.
 public struct SafetensorsTensorInfo: Sendable, Equatable {
+    /// The tensor's name.
     public var name: String
+    /// The element type.
     public var dtype: SafetensorsDType
+    /// The dimensions.
     public var shape: [Int]
     /// Byte range within the data buffer (after the header).
     public var dataRange: Range<Int>
+    /// Elements (product of the dimensions).
     public var elementCount: Int { shape.reduce(1, *) }
 }
 

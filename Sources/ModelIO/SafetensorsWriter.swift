@@ -11,11 +11,16 @@ import Darwin
 public enum SafetensorsWriter {
     /// One tensor to write: its raw little-endian bytes must hold `prod(shape)` elements of `dtype`.
     public struct Entry: Sendable {
+        /// The tensor's name.
         public var name: String
+        /// The element type.
         public var dtype: SafetensorsDType
+        /// The dimensions.
         public var shape: [Int]
+        /// The little-endian element bytes.
         public var bytes: Data
 
+        /// An entry of raw bytes (their count must fit the dtype and shape).
         public init(name: String, dtype: SafetensorsDType, shape: [Int], bytes: Data) {
             self.name = name
             self.dtype = dtype
@@ -72,6 +77,7 @@ public enum SafetensorsWriter {
 
 /// Atomic replacement of a file: write a sibling temporary file, flush it, rename over the target.
 public enum AtomicFile {
+    /// Writes `data` to a sibling temporary file, flushes it and renames it over `url`.
     public static func write(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")

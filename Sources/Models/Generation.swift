@@ -19,6 +19,7 @@ public struct GenerationOptions: Sendable {
     /// Seed for sampling.
     public var seed: UInt64 = 0
 
+    /// Options; the defaults decode greedily.
     public init(maxNewTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
                 repetitionPenalty: Float = 1, stopTokenIDs: Set<Int> = [], seed: UInt64 = 0) {
         self.maxNewTokens = maxNewTokens

@@ -7,6 +7,7 @@ public final class KeyValueCache {
     /// Number of positions already cached.
     public private(set) var length = 0
 
+    /// An empty cache for a model of `layers` blocks.
     public init(layers: Int) {
         keys = Array(repeating: nil, count: layers)
         values = Array(repeating: nil, count: layers)

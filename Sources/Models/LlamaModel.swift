@@ -183,6 +183,7 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckp
         logits(from: try hiddenStates(ids, batch: batch, keyMask: keyMask, cache: cache, prefix: prefix))
     }
 
+    /// Runs `ids` after the cached positions and returns the last position's vocabulary logits.
     public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
         let hidden = try hiddenStates(ids, batch: 1, cache: cache)
         let steps = hidden.shape[1]

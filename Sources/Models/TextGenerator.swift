@@ -4,7 +4,9 @@ import Tokenizers
 /// broken character), stops on the tokenizer's end-of-sequence tokens and on stop strings (which are
 /// not included in the result).
 public struct TextGenerator {
+    /// The model that generates.
     public let model: any CausalLanguageModel
+    /// Encodes prompts and decodes the answer.
     public let tokenizer: Tokenizer
 
     /// - Throws: `ModelError.invalidConfiguration` when the tokenizer produces ids the model has no
@@ -66,6 +68,7 @@ public struct StopStringFilter {
     /// True once a stop string has been seen.
     public private(set) var stopped = false
 
+    /// A filter that holds back text until it cannot start one of `stops`.
     public init(stops: [String]) {
         self.stops = stops.filter { !$0.isEmpty }.map(Array.init)
     }

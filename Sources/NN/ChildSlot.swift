@@ -59,6 +59,7 @@ public struct Child<Value> {
     /// A child that will be registered under `name`.
     public init(_ name: String) { slot = TypedChildSlot(name: name) }
 
+    /// The child module, typed (setting it replaces the registered child).
     @available(*, unavailable, message: "@Child can only be used on properties of Module subclasses")
     public var wrappedValue: Value {
         get { fatalError("unavailable") }

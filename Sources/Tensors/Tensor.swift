@@ -75,12 +75,14 @@ public struct Tensor: Sendable, Equatable {
 
     /// Calls `body` with a pointer to the contiguous elements.
 
+    /// Calls `body` with the elements, row-major (do not let the pointer escape).
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try scalars.withUnsafeBufferPointer(body)
     }
 
     /// Calls `body` with a mutable pointer to the contiguous elements (copying first if the storage is shared).
 
+    /// Calls `body` with mutable elements, copying the storage first if it is shared.
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {

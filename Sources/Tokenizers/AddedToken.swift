@@ -16,6 +16,7 @@ public struct AddedToken: Sendable, Equatable {
     /// Match against normalised text (true) or raw text (false).
     public var normalized: Bool
 
+    /// A token matched before the model runs, with `tokenizer.json`'s flags.
     public init(content: String, id: Int, special: Bool, leftStrip: Bool = false, rightStrip: Bool = false,
                 singleWord: Bool = false, normalized: Bool = false) {
         self.content = content

@@ -3,11 +3,16 @@ import Synchronization
 
 /// The special tokens a model uses, with their ids (nil when the model has none).
 public struct SpecialTokens: Sendable, Equatable {
+    /// Beginning of sequence.
     public var bos: (token: String, id: Int)?
+    /// End of sequence.
     public var eos: (token: String, id: Int)?
+    /// Padding.
     public var pad: (token: String, id: Int)?
+    /// Unknown token.
     public var unk: (token: String, id: Int)?
 
+    /// Special tokens as (text, id) pairs.
     public init(bos: (String, Int)? = nil, eos: (String, Int)? = nil, pad: (String, Int)? = nil, unk: (String, Int)? = nil) {
         self.bos = bos.map { (token: $0.0, id: $0.1) }
         self.eos = eos.map { (token: $0.0, id: $0.1) }

@@ -6,6 +6,7 @@ import Tensors
 /// classification head): `original_module` stays frozen, each adapter trains its own copy under
 /// `modules_to_save.<adapter>`, and the active adapter's copy is used in forward.
 public final class ModulesToSaveLayer: Module, LinearLayer {
+    /// The frozen original module (`original_module` in checkpoints).
     @Child("original_module") public var original: any LinearLayer
     @Child("modules_to_save") var copies: Module
     /// The adapter whose copy forward uses (nil: the original).
@@ -13,6 +14,7 @@ public final class ModulesToSaveLayer: Module, LinearLayer {
     /// When true, forward uses the original.
     public var adaptersDisabled = false
 
+    /// Wraps `original`; copies for adapters are added with `addAdapter`.
     public init(wrapping original: any LinearLayer) {
         super.init()
         registerChild(_original, original)
@@ -66,5 +68,6 @@ public final class ModulesToSaveLayer: Module, LinearLayer {
     public func addToWeight(_ delta: Tensor) throws { try current.addToWeight(delta) }
     /// Replaces the wrapped layer's weight.
     public func assignDenseWeight(_ weight: Tensor) throws { try current.assignDenseWeight(weight) }
+    /// The active adapter's copy, or the original when disabled or none is active.
     public func callAsFunction(_ x: Variable) -> Variable { current(x) }
 }

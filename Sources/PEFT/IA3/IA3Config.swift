@@ -26,6 +26,7 @@ public struct IA3Config: AdapterConfiguration, Equatable {
     /// Keys read from a file that this type does not know, written back unchanged.
     public var unknownMembers: [(key: String, value: JSONValue)] = []
 
+    /// A configuration; `feedforwardModules` (a subset of the targets) are scaled on their input, the others on their output.
     public init(targetModules: TargetModules? = nil, feedforwardModules: TargetModules? = nil, excludeModules: TargetModules? = nil,
                 modulesToSave: [String]? = nil, initializeToIdentity: Bool = true, fanInFanOut: Bool = false,
                 taskType: String? = "CAUSAL_LM", baseModelNameOrPath: String? = nil, inferenceMode: Bool = false) {

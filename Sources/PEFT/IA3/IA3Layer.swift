@@ -51,6 +51,7 @@ public final class IA3Layer: Module, AdapterLayer {
     }
 
     // x: (…, in) → (…, out)
+    /// The base output scaled by the active vectors (feed-forward layers: the input is scaled).
     public func callAsFunction(_ x: Variable) -> Variable {
         let active = activeAdapters.compactMap { vectors.optionalParameter($0) }
         guard !adaptersDisabled, mergedAdapters.isEmpty, !active.isEmpty else { return baseLayer(x) }

@@ -66,6 +66,7 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
     public var savedBaseTensors: [(key: String, parameter: Variable)] { [("\(Module.wrappedLayerName).weight", baseLayer.weight)] }
 
     // ids laid out `shape` → (shape…, dimension)
+    /// The base rows plus, for each active adapter, `B·A` rows read by id times the scaling.
     public func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable {
         var result = try baseLayer(ids, shape: shape)
         guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }

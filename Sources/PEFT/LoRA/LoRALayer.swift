@@ -13,11 +13,15 @@ import Tensors
 public final class LoRALayer: Module, AdapterLayer {
     /// One adapter's hyper-parameters.
     public struct Settings: Sendable, Equatable {
+        /// `r`.
         public var rank: Int
+        /// `lora_alpha`.
         public var alpha: Double
         /// `α/r` or `α/√r`.
         public var scaling: Float
+        /// DoRA: the weight's direction and magnitude are adapted separately.
         public var useDoRA: Bool
+        /// Dropout probability on the adapter input.
         public var dropout: Double
     }
 
@@ -103,6 +107,7 @@ public final class LoRALayer: Module, AdapterLayer {
     }
 
     // x: (…, in) → (…, out)
+    /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (DoRA rescales by the magnitude).
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
         guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }

@@ -36,6 +36,7 @@ public struct PromptTuningConfig: AdapterConfiguration, Equatable {
     /// Keys read from a file that this type does not know, written back unchanged.
     public var unknownMembers: [(key: String, value: JSONValue)] = []
 
+    /// A configuration of `virtualTokenCount` virtual tokens (TEXT initialisation needs the text's token ids when attaching).
     public init(virtualTokenCount: Int, initialization: PromptTuningInitialization = .random, initializationText: String? = nil,
                 taskType: String? = "CAUSAL_LM", baseModelNameOrPath: String? = nil, inferenceMode: Bool = false) {
         self.virtualTokenCount = virtualTokenCount

@@ -175,9 +175,12 @@ public final class TemplateNamespace: @unchecked Sendable {
 
 /// One chat message: a role ("system", "user", "assistant", "tool"…) and its text.
 public struct ChatMessage: Sendable, Equatable {
+    /// `system`, `user` or `assistant`.
     public var role: String
+    /// The message text.
     public var content: String
 
+    /// A message.
     public init(role: String, content: String) {
         self.role = role
         self.content = content
