@@ -58,6 +58,13 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "TextClassification",
+            dependencies: ["PEFTKit"],
+            path: "Examples/TextClassification",
+            exclude: ["data", "README.md"]
+        ),
+
+        .executableTarget(
             name: "GEMMBenchmark",
             dependencies: [
                 "Tensors",
