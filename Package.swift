@@ -65,6 +65,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "RankSweep",
+            dependencies: ["PEFTKit"],
+            path: "Benchmarks/RankSweep"
+        ),
+
+        .executableTarget(
             name: "GEMMBenchmark",
             dependencies: [
                 "Tensors",

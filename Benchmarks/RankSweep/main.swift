@@ -1,0 +1,90 @@
+// Rank sweep: LoRA on SmolLM2-135M-Instruct with the instruction-tuning example's task, one fixed
+// budget per configuration — r ∈ {1, 2, 4, 8, 16, 32, 64} on q_proj,v_proj and on all-linear, and DoRA
+// at r = 8 — reporting trainable parameters, seconds per step, tokens per second, peak RSS, the eval
+// loss curve and exact match. Writes a Markdown table and two SVG charts (no packages).
+//
+//   swift run -c release RankSweep [--steps 30] [--eval-every 10] [--eval-examples 40] [--ranks 1,2,4,8,16,32,64]
+//       [--targets q_proj,v_proj|all-linear|both] [--output Benchmarks/results] [--model PATH]
+import Foundation
+import PEFTKit
+
+AllocatorTuning.keepFreedMemory()
+
+do {
+    let options = try SweepOptions(CommandLine.arguments.dropFirst())
+    let tokenizer = try Tokenizer.load(from: options.model)
+    let train = try TrainingDataset.load(options.data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 256)
+    var eval = try TrainingDataset.load(options.data.appendingPathComponent("eval.jsonl"), tokenizer: tokenizer, maxLength: 256)
+    eval.examples = Array(eval.examples.prefix(options.evalExamples))
+    var results: [SweepResult] = []
+    for configuration in options.configurations {
+        FileHandle.standardError.write(Data("== \(configuration.name)\n".utf8))
+        results.append(try run(configuration, options: options, tokenizer: tokenizer, train: train, eval: eval))
+        try SweepReport(results: results, options: options).write()  // partial results survive an interruption
+    }
+    print(SweepReport(results: results, options: options).markdown)
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
+
+/// Trains one configuration from a freshly loaded model and measures it.
+func run(_ configuration: SweepConfiguration, options: SweepOptions, tokenizer: Tokenizer, train: TrainingDataset,
+         eval: TrainingDataset) throws -> SweepResult {
+    PeakMemory.reset()
+    let model = try CausalLM.load(from: options.model)
+    let adapter = LoRAConfig(rank: configuration.rank, alpha: Double(2 * configuration.rank), dropout: 0.05,
+                             targetModules: configuration.targets, useDoRA: configuration.dora)
+    let peft = try PeftModel(model, configuration: adapter)
+    var arguments = TrainingArguments(learningRate: options.learningRate, maxSteps: options.steps, batchSize: 8)
+    arguments.warmupSteps = max(1, options.steps / 10)
+    arguments.evalSteps = options.evalEvery
+    let timer = StepTimer()
+    let trainer = try Trainer(model: peft, arguments: arguments, train: train, eval: eval, tokenizer: tokenizer, callbacks: [timer])
+    try trainer.train()
+    let curve = trainer.state.logHistory.compactMap { entry in entry.values["eval_loss"].map { (entry.step, $0) } }
+    let final = try trainer.evaluate(eval, exactMatch: true)
+    let secondsPerStep = timer.medianStepSeconds
+    return SweepResult(configuration: configuration, trainableParameters: peft.trainableParameterCount,
+                       secondsPerStep: secondsPerStep,
+                       tokensPerSecond: Double(trainer.state.trainedTokens) / Double(options.steps) / secondsPerStep,
+                       peakResidentMegabytes: PeakMemory.megabytes, evalLossCurve: curve,
+                       evalLoss: final["eval_loss"] ?? .nan, exactMatch: final["eval_exact_match"] ?? .nan)
+}
+
+/// Step durations between consecutive step ends, leaving out intervals that contain an evaluation.
+final class StepTimer: TrainerCallback {
+    private var last: Date?
+    private var evaluated = false
+    private(set) var durations: [Double] = []
+
+    func onStepEnd(_ trainer: Trainer) -> TrainerControl {
+        let now = Date()
+        if let last, !evaluated { durations.append(now.timeIntervalSince(last)) }
+        last = now
+        evaluated = false
+        return .proceed
+    }
+
+    func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl {
+        evaluated = true
+        return .proceed
+    }
+
+    var medianStepSeconds: Double {
+        let sorted = durations.sorted()
+        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+    }
+}
+
+/// Peak resident memory of this process since the last reset (Linux: VmHWM, reset via clear_refs).
+enum PeakMemory {
+    static func reset() { try? Data("5".utf8).write(to: URL(fileURLWithPath: "/proc/self/clear_refs")) }
+
+    static var megabytes: Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+        return kilobytes / 1024
+    }
+}
