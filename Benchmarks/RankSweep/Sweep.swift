@@ -36,9 +36,7 @@ struct SweepOptions {
 
     init(_ arguments: ArraySlice<String>) throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let models = ProcessInfo.processInfo.environment["PEFTKIT_MODELS"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peftkit/models")
-        model = models.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        model = ModelCache.smolLM2
         data = root.appendingPathComponent("Examples/InstructionTuning/data")
         output = root.appendingPathComponent("Benchmarks/results")
         var rest = arguments[...]

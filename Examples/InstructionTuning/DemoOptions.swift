@@ -18,9 +18,7 @@ struct DemoOptions {
 
     init(_ arguments: ArraySlice<String>) throws {
         let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        let models = ProcessInfo.processInfo.environment["PEFTKIT_MODELS"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peftkit/models")
-        model = models.appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        model = ModelCache.smolLM2
         train = here.appendingPathComponent("data/train.jsonl")
         eval = here.appendingPathComponent("data/eval.jsonl")
         var rest = arguments[...]

@@ -15,9 +15,7 @@ struct ClassificationOptions {
 
     init(_ arguments: ArraySlice<String>) throws {
         let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        let models = ProcessInfo.processInfo.environment["PEFTKIT_MODELS"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peftkit/models")
-        model = models.appendingPathComponent("all-MiniLM-L6-v2")
+        model = ModelCache.miniLM
         train = here.appendingPathComponent("data/train.jsonl")
         eval = here.appendingPathComponent("data/eval.jsonl")
         var rest = arguments[...]
