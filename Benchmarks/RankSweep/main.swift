@@ -41,8 +41,9 @@ func run(_ configuration: SweepConfiguration, options: SweepOptions, tokenizer: 
     arguments.evalSteps = options.evalEvery
     let timer = StepTimer()
     let trainer = try Trainer(model: peft, arguments: arguments, train: train, eval: eval, tokenizer: tokenizer, callbacks: [timer])
+    let start = try trainer.evaluate(eval)["eval_loss"] ?? .nan  // the base model: step 0 of the curve
     try trainer.train()
-    let curve = trainer.state.logHistory.compactMap { entry in entry.values["eval_loss"].map { (entry.step, $0) } }
+    let curve = [(0, start)] + trainer.state.logHistory.compactMap { entry in entry.values["eval_loss"].map { (entry.step, $0) } }
     let final = try trainer.evaluate(eval, exactMatch: true)
     let secondsPerStep = timer.medianStepSeconds
     return SweepResult(configuration: configuration, trainableParameters: peft.trainableParameterCount,
