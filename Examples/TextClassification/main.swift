@@ -20,7 +20,7 @@ do {
 
     // 1. The encoder with a new, untrained head of one score per label.
     let model = try BertForSequenceClassification.load(encoderFolder: options.model, labels: labels.count, seed: 1)
-    let before = try Evaluator(head: .classifier(model), tokenizer: tokenizer, batchSize: 32).classification(eval)
+    let before = try Evaluator(head: .classifier(model), tokenizer: tokenizer, batchSize: 32).classification(eval).scores
     show("Before training", before, labels)
 
     // 2. LoRA on query/value; the head trains in full through modules_to_save.
@@ -40,7 +40,7 @@ do {
     try trainer.train()
 
     // 4. After: the adapter (with the head) and label_map.json are in the output folder.
-    let after = try Evaluator(head: .classifier(model), tokenizer: tokenizer, batchSize: 32).classification(eval)
+    let after = try Evaluator(head: .classifier(model), tokenizer: tokenizer, batchSize: 32).classification(eval).scores
     show("After training", after, labels)
     say("adapter: \(options.output.path) (adapter_config.json, adapter_model.safetensors, label_map.json)")
 } catch {

@@ -66,20 +66,21 @@ enum EvalCommand {
         }
         let head: ModelHead = try TrainableModule(module).head()
         let evaluator = Evaluator(head: head, prefix: prefix, tokenizer: tokenizer, batchSize: batchSize, maxNewTokens: maxTokens)
-        var metrics = try evaluator.metrics(data)
+        var metrics: [String: Double]
         var lines: [String] = []
         switch head {
         case let .languageModel(model):
+            metrics = try evaluator.metrics(data)
             if maxTokens > 0 {
                 let answers = try evaluator.answers(model, data)
-                let hits = answers.filter { Evaluator.normalized($0.answer) == Evaluator.normalized($0.reference) }.count
-                metrics["eval_exact_match"] = answers.isEmpty ? .nan : Double(hits) / Double(answers.count)
+                metrics["eval_exact_match"] = Evaluator.exactMatch(answers)
                 for (index, answer) in answers.prefix(samples).enumerated() {
                     lines.append("[\(index + 1)] answer: \(oneLine(answer.answer, limit: 200))\n    reference: \(oneLine(answer.reference, limit: 200))")
                 }
             }
         case .classifier:
-            let scores = try evaluator.classification(data)
+            let (scores, loss) = try evaluator.classification(data)  // one pass: metrics and confusion matrix
+            metrics = Evaluator.classificationMetrics(scores, loss: loss, examples: data.count)
             if case let .classification(names) = data.task { lines.append(scores.table(labels: names)) }
         }
         if parsed.has("json") {

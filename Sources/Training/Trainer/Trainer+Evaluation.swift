@@ -48,58 +48,61 @@ public struct Evaluator {
         case let .languageModel(model): model
         case let .classifier(model): model
         }
+        if case .classifier = head {
+            let (scores, loss) = try classification(dataset)
+            return Self.classificationMetrics(scores, loss: loss, examples: dataset.count)
+        }
         let wasTraining = module.isTraining
         module.eval()
         defer { if wasTraining { module.train() } }
-        var metrics: [String: Double] = ["eval_examples": Double(dataset.count)]
         var lossSum = 0.0, targets = 0
-        var predictions: [Int] = [], truths: [Int] = []
         try withoutGradients {
             for start in stride(from: 0, to: dataset.count, by: batchSize) {
                 let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
                 guard batch.targetCount > 0 else { continue }
-                if case let .classifier(model) = head {
-                    let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
-                    predictions += Self.argmaxRows(logits.value)
-                    truths += batch.classLabels
-                    lossSum += Double(try crossEntropy(logits: logits, targets: batch.classLabels).value.scalar) * Double(batch.rows)
-                } else {
-                    lossSum += Double(try Objective.lossSum(head: head, prefix: prefix, batch: batch).value.scalar)
-                }
+                lossSum += Double(try Objective.lossSum(head: head, prefix: prefix, batch: batch).value.scalar)
                 targets += batch.targetCount
             }
         }
         let loss = targets == 0 ? Double.nan : lossSum / Double(targets)
-        metrics["eval_loss"] = loss
-        switch head {
-        case .languageModel(let model):
-            metrics["eval_perplexity"] = Foundation.exp(loss)
-            if exactMatch { metrics["eval_exact_match"] = try exactMatchRate(model, dataset) }
-        case .classifier:
-            guard case let .classification(labels) = dataset.task else { break }
-            let scores = ClassificationMetrics(predictions: predictions, truths: truths, classes: labels.count)
-            metrics["eval_accuracy"] = scores.accuracy
-            metrics["eval_precision"] = scores.macroPrecision
-            metrics["eval_recall"] = scores.macroRecall
-            metrics["eval_f1"] = scores.macroF1
-        }
+        var metrics: [String: Double] = ["eval_examples": Double(dataset.count), "eval_loss": loss, "eval_perplexity": Foundation.exp(loss)]
+        if exactMatch, case let .languageModel(model) = head { metrics["eval_exact_match"] = Self.exactMatch(try answers(model, dataset)) }
         return metrics
     }
 
-    /// Predicted classes and the metrics object (classification sets).
-    public func classification(_ dataset: TrainingDataset) throws -> ClassificationMetrics {
+    /// A classifier's predictions on a labelled set, in one pass: the scores (with the confusion
+    /// matrix) and the mean cross-entropy.
+    public func classification(_ dataset: TrainingDataset) throws -> (scores: ClassificationMetrics, loss: Double) {
         guard case let .classifier(model) = head, case let .classification(labels) = dataset.task else {
             throw TrainingError.taskMismatch("classification metrics need a classifier and a labelled set")
         }
+        let wasTraining = model.isTraining
         model.eval()
+        defer { if wasTraining { model.train() } }
         var predictions: [Int] = []
+        var lossSum = 0.0
         try withoutGradients {
             for start in stride(from: 0, to: dataset.count, by: batchSize) {
                 let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
-                predictions += Self.argmaxRows(try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask).value)
+                let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
+                predictions += Self.argmaxRows(logits.value)
+                lossSum += Double(try crossEntropy(logits: logits, targets: batch.classLabels).value.scalar) * Double(batch.rows)
             }
         }
-        return ClassificationMetrics(predictions: predictions, truths: dataset.examples.compactMap(\.classLabel), classes: labels.count)
+        let scores = ClassificationMetrics(predictions: predictions, truths: dataset.examples.compactMap(\.classLabel), classes: labels.count)
+        return (scores, dataset.count == 0 ? .nan : lossSum / Double(dataset.count))
+    }
+
+    /// `eval_examples`, `eval_loss`, `eval_accuracy` and macro `eval_precision`, `eval_recall`, `eval_f1`.
+    public static func classificationMetrics(_ scores: ClassificationMetrics, loss: Double, examples: Int) -> [String: Double] {
+        ["eval_examples": Double(examples), "eval_loss": loss, "eval_accuracy": scores.accuracy,
+         "eval_precision": scores.macroPrecision, "eval_recall": scores.macroRecall, "eval_f1": scores.macroF1]
+    }
+
+    /// The fraction of answers equal to their references after trimming (NaN without answers).
+    public static func exactMatch(_ answers: [(prompt: [Int], answer: String, reference: String)]) -> Double {
+        guard !answers.isEmpty else { return .nan }
+        return Double(answers.filter { normalized($0.answer) == normalized($0.reference) }.count) / Double(answers.count)
     }
 
     /// The index of each row's largest score in a `[rows, classes]` tensor (the first on ties).
@@ -128,13 +131,6 @@ public struct Evaluator {
             results.append((prompt, answer, example.reference!))
         }
         return results
-    }
-
-    func exactMatchRate(_ model: any CausalLanguageModel, _ dataset: TrainingDataset) throws -> Double {
-        let results = try answers(model, dataset)
-        guard !results.isEmpty else { return .nan }
-        let hits = results.filter { Self.normalized($0.answer) == Self.normalized($0.reference) }.count
-        return Double(hits) / Double(results.count)
     }
 
     /// Surrounding whitespace removed.

@@ -97,9 +97,7 @@ public final class Trainer {
             guard model.prefix == nil else { throw TrainingError.invalidArgument(name: "packing", reason: "cannot be combined with prompt tuning") }
         }
         self.packedRowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
-        state.batchesPerEpoch = arguments.packing
-            ? sampler.packedBatches(lengths: train.lengths, epoch: 0, rowLength: packedRowLength).count
-            : (train.count + arguments.batchSize - 1) / arguments.batchSize
+        state.batchesPerEpoch = Self.plan(sampler, lengths: train.lengths, epoch: 0, packing: arguments.packing, rowLength: packedRowLength).count
         let stepsPerEpoch = (state.batchesPerEpoch + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
         state.totalSteps = arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up)))
         let warmup = arguments.warmupSteps > 0 ? arguments.warmupSteps : Int((arguments.warmupRatio * Double(state.totalSteps)).rounded(.up))
@@ -213,8 +211,13 @@ public final class Trainer {
 
     /// The batches of `epoch`: rows of example indices (one example per row unless packing).
     func epochPlan(_ epoch: Int) -> [[[Int]]] {
-        if arguments.packing { return sampler.packedBatches(lengths: trainDataset.lengths, epoch: epoch, rowLength: packedRowLength) }
-        return sampler.batches(lengths: trainDataset.lengths, epoch: epoch).map { $0.map { [$0] } }
+        Self.plan(sampler, lengths: trainDataset.lengths, epoch: epoch, packing: arguments.packing, rowLength: packedRowLength)
+    }
+
+    /// One epoch's batches as rows of example indices (one example per row unless packing).
+    static func plan(_ sampler: BatchSampler, lengths: [Int], epoch: Int, packing: Bool, rowLength: Int) -> [[[Int]]] {
+        if packing { return sampler.packedBatches(lengths: lengths, epoch: epoch, rowLength: rowLength) }
+        return sampler.batches(lengths: lengths, epoch: epoch).map { $0.map { [$0] } }
     }
 
     /// The padded (or packed) batch of planned rows.
