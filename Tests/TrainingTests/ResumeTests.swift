@@ -195,3 +195,30 @@ import Autograd
         }
     }
 }
+
+@Suite struct DamagedCheckpointTests {
+    @Test func aCorruptManifestOrTensorFileIsATypedError() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        var arguments = TrainingArguments(outputDirectory: output.path, maxSteps: 4, batchSize: 4)
+        arguments.saveSteps = 2
+        try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments, train: data, callbacks: [StopAt(2)]).train()
+        let checkpoint = Trainer.checkpoints(in: output).last!.url
+        func damaged() -> Bool {
+            do {
+                try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments, train: data).resume(from: checkpoint)
+                return false
+            } catch let error as TrainingError {
+                if case .damagedCheckpoint = error { return true } else { return false }
+            } catch { return false }
+        }
+        let optimizer = checkpoint.appendingPathComponent("optimizer.safetensors")
+        let saved = try Data(contentsOf: optimizer)
+        try Data(saved.prefix(20)).write(to: optimizer)
+        #expect(damaged(), "a truncated optimizer file")
+        try saved.write(to: optimizer)
+        try Data("{\"format\": 1, \"state\": ".utf8).write(to: checkpoint.appendingPathComponent("trainer_state.json"))
+        #expect(damaged(), "a truncated trainer_state.json")
+    }
+}
