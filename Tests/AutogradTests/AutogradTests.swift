@@ -33,8 +33,12 @@ struct AutogradTests {
             w.value.addScaled(Tensor.ones([2, 2]), by: 0.5)  // an optimizer step before backward
             y.backward()
         }
+        #if DEBUG  // optimized builds drop precondition messages; the process still stops
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(message.contains("matmul") && message.contains("modified after the forward pass"))
+        #else
+        _ = result
+        #endif
     }
 
     @Test("backward uses the values captured at forward time; an unchanged version passes")

@@ -9,16 +9,24 @@ struct PreconditionTests {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
         }
+        #if DEBUG  // optimized builds drop precondition messages; the process still stops
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(message.contains("[2, 3]") && message.contains("[4]"))
+        #else
+        _ = result
+        #endif
     }
 
     @Test func mismatchedMatmul() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             _ = Tensor.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))
         }
+        #if DEBUG  // optimized builds drop precondition messages; the process still stops
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(message.contains("inner dimensions differ"))
+        #else
+        _ = result
+        #endif
     }
 
     @Test func invalidAxis() async {
