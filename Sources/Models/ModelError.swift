@@ -16,6 +16,8 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidGenerationParameter(String)
     /// A sequence (prompt, virtual tokens and cached positions together) is longer than the model's context.
     case contextOverflow(positions: Int, context: Int)
+    /// A model folder could not be written (nothing was published at the destination).
+    case cannotSave(path: String, reason: String)
 
     /// A one-line description, as users see it.
     public var description: String {
@@ -27,6 +29,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .file(error): return error.description
         case let .invalidGenerationParameter(message): return message
         case let .contextOverflow(positions, context): return "the sequence has \(positions) positions; the model's context holds \(context)"
+        case let .cannotSave(path, reason): return "cannot write \(path): \(reason)"
         }
     }
 }

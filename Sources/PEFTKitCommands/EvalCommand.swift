@@ -27,6 +27,7 @@ enum EvalCommand {
       --max-tokens N        Most tokens generated per answer (default 32; 0 skips exact match)
       --batch-size N        Examples per forward pass (default 8)
       --samples N           Print the first N answers next to their references (default 0)
+      --answers FILE        Write every greedy answer as JSON Lines: line, prompt_ids, answer, reference
       --json                Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples
       --help                Show this help
 
@@ -35,7 +36,7 @@ enum EvalCommand {
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "eval"
         let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "max-length", "max-tokens",
-                                                              "batch-size", "samples"],
+                                                              "batch-size", "samples", "answers"],
                                          flags: ["json"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
         guard let dataPath = parsed.value("data") else { throw UsageError("eval: --data is required") }
@@ -46,6 +47,8 @@ enum EvalCommand {
         let batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
         let samples = try parsed.integer("samples", command: command, default: 0)
         let adapter = parsed.value("adapter").map { URL(fileURLWithPath: $0) }
+        let answersFile = parsed.value("answers").map { URL(fileURLWithPath: $0) }
+        if answersFile != nil && maxTokens == 0 { throw UsageError("eval: --answers needs answers; --max-tokens is 0") }
 
         let modelURL = URL(fileURLWithPath: modelPath)
         let tokenizer = try Tokenizer.load(from: modelURL)
@@ -74,6 +77,7 @@ enum EvalCommand {
             if maxTokens > 0 {
                 let answers = try evaluator.answers(model, data)
                 metrics["eval_exact_match"] = Evaluator.exactMatch(answers)
+                if let answersFile { try writeAnswers(answers, data: data, to: answersFile) }
                 for (index, answer) in answers.prefix(samples).enumerated() {
                     lines.append("[\(index + 1)] answer: \(oneLine(answer.answer, limit: 200))\n    reference: \(oneLine(answer.reference, limit: 200))")
                 }
@@ -116,5 +120,22 @@ enum EvalCommand {
             names[index] = name
         }
         return names
+    }
+
+    /// One JSON object per example: its line in the data file, the prompt's token ids, the greedy
+    /// answer and the reference (so another implementation can be run on exactly the same ids).
+    static func writeAnswers(_ answers: [(prompt: [Int], answer: String, reference: String)], data: TrainingDataset, to url: URL) throws {
+        var text = ""
+        for (answer, example) in zip(answers, data.examples) {
+            let object: JSONValue = .object([("line", .number(Double(example.line))),
+                                             ("prompt_ids", .array(answer.prompt.map { .number(Double($0)) })),
+                                             ("answer", .string(answer.answer)), ("reference", .string(answer.reference))])
+            text += object.serialized() + "\n"
+        }
+        do {
+            try Data(text.utf8).write(to: url, options: .atomic)
+        } catch {
+            throw TrainingError.file(path: url.path, reason: "cannot be written: \(error.localizedDescription)")
+        }
     }
 }

@@ -15,9 +15,15 @@ struct PatternSplitter: Sendable {
     let engine: Engine
     /// The pattern, shortened for error messages.
     let summary: String
+    /// The pattern as given (for writing `tokenizer.json` back).
+    let pattern: String
+    /// Whether `pattern` is a regular expression (`Regex`) or a literal (`String`).
+    let isRegex: Bool
 
     /// A splitter for `pattern`; `isRegex` false means the pattern is a literal string.
     init(pattern: String, isRegex: Bool) throws {
+        self.pattern = pattern
+        self.isRegex = isRegex
         summary = pattern.count > 80 ? String(pattern.prefix(80)) + "…" : pattern
         if !isRegex {
             engine = .literal(pattern)

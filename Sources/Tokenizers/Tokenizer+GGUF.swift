@@ -57,11 +57,10 @@ extension Tokenizer {
             var merges: [(String, String)] = []
             merges.reserveCapacity(mergeTexts.count)
             for (index, text) in mergeTexts.enumerated() {
-                let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
+                guard let parts = TokenizerJSON.splitMerge(text) else {
                     throw TokenizerError.invalidValue(field: "tokenizer.ggml.merges[\(index)]", reason: "'\(text)' is not two tokens")
                 }
-                merges.append((String(parts[0]), String(parts[1])))
+                merges.append(parts)
             }
             let vocabulary = try Vocabulary(tokens.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
             let model = try BPEModel(vocabulary: vocabulary, merges: merges, unknownToken: nil, continuingSubwordPrefix: "",

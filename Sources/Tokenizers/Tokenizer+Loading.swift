@@ -112,11 +112,10 @@ enum TokenizerJSON {
             var merges: [(String, String)] = []
             for (index, merge) in (json["merges"]?.array ?? []).enumerated() {
                 if let text = merge.string {
-                    let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                    guard parts.count == 2 else {
+                    guard let parts = TokenizerJSON.splitMerge(text) else {
                         throw TokenizerError.invalidValue(field: "model.merges[\(index)]", reason: "'\(text)' is not two tokens separated by a space")
                     }
-                    merges.append((String(parts[0]), String(parts[1])))
+                    merges.append(parts)
                 } else if let pair = merge.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
                     merges.append((a, b))
                 } else {
@@ -149,6 +148,14 @@ enum TokenizerJSON {
         default:
             throw TokenizerError.unsupportedComponent(kind: "model", type: type)
         }
+    }
+
+    /// A merge written as `"a b"`, split at its first space scalar (not at a `Character`: a space
+    /// followed by a combining mark is one grapheme in Swift, but two tokens in the file).
+    static func splitMerge(_ text: String) -> (String, String)? {
+        let scalars = text.unicodeScalars
+        guard let space = scalars.firstIndex(of: " ") else { return nil }
+        return (String(scalars[..<space]), String(scalars[scalars.index(after: space)...]))
     }
 
     static func stringToIntMap(_ json: JSONValue?, field: String) throws -> Vocabulary {

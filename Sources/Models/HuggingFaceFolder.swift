@@ -1,0 +1,77 @@
+import Foundation
+import ModelIO
+import NN
+import Tokenizers
+
+/// Writes a model as a Hugging Face folder that transformers loads with `from_pretrained`:
+/// `model.safetensors` (float32, Hugging Face names), `config.json`, the tokenizer files and
+/// `generation_config.json` when the source has one.
+///
+/// From a Hugging Face source folder, `config.json` and the tokenizer files are copied. From a GGUF
+/// file, `config.json` is written from the model's configuration and the GGUF vocabulary is converted
+/// to `tokenizer.json` + `tokenizer_config.json` (chat template and special tokens included; a GGUF
+/// that carries no vocabulary gives no tokenizer files).
+public enum HuggingFaceFolder {
+    /// Files copied from a Hugging Face source folder when present.
+    public static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                                        "generation_config.json", "vocab.txt", "merges.txt", "vocab.json", "tokenizer.model"]
+
+    /// Writes `model` to `destination`, taking configuration and tokenizer from `source` (the file or
+    /// folder the model was loaded from). The folder is assembled under a temporary name beside
+    /// `destination` and renamed into place when complete; an existing `destination` is replaced only
+    /// when `replacing` is true.
+    ///
+    /// - Throws: `ModelError.cannotSave` (non-finite weights, an existing destination, a write
+    ///   failure; nothing is published), or the tokenizer's error when a GGUF vocabulary cannot be read.
+    public static func write(_ model: any CausalLanguageModel, source: URL, to destination: URL, replacing: Bool = false) throws {
+        let files = FileManager.default
+        if files.fileExists(atPath: destination.path) && !replacing {
+            throw ModelError.cannotSave(path: destination.path, reason: "it already exists")
+        }
+        let tensors = model.stateDictionary()
+        if let bad = tensors.first(where: { !$0.value.isFinite }) {
+            throw ModelError.cannotSave(path: destination.path, reason: "weight '\(bad.key)' holds non-finite values; nothing was written")
+        }
+        let partial = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
+        do {
+            try files.createDirectory(at: partial, withIntermediateDirectories: true)
+            let entries = tensors.keys.sorted().map { SafetensorsWriter.Entry(name: $0, shape: tensors[$0]!.shape, floats: tensors[$0]!.scalars) }
+            try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: partial.appendingPathComponent("model.safetensors"))
+            var isFolder: ObjCBool = false
+            if files.fileExists(atPath: source.path, isDirectory: &isFolder), isFolder.boolValue {
+                try files.copyItem(at: source.appendingPathComponent("config.json"), to: partial.appendingPathComponent("config.json"))
+                for name in companionFiles where files.fileExists(atPath: source.appendingPathComponent(name).path) {
+                    try files.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
+                }
+            } else {
+                guard let llama = model as? LlamaForCausalLM else {
+                    throw ModelError.cannotSave(path: destination.path, reason: "only Llama-family models loaded from GGUF can be written as a Hugging Face folder")
+                }
+                // A GGUF without a vocabulary (tokenizer.ggml.model absent) gives a folder without tokenizer files.
+                let tokenizer: Tokenizer?
+                do { tokenizer = try Tokenizer.load(from: source) } catch TokenizerError.missingField(field: "tokenizer.ggml.model") { tokenizer = nil }
+                let specials = tokenizer?.specialTokens
+                let config = llama.configuration.huggingFaceJSON(bosTokenID: specials?.bos?.id, eosTokenID: specials?.eos?.id)
+                try Data((config.prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("config.json"), options: .atomic)
+                try tokenizer?.saveHuggingFaceFiles(to: partial)
+            }
+            if files.fileExists(atPath: destination.path) {
+                let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).replaced-\(UUID().uuidString)")
+                try files.moveItem(at: destination, to: old)
+                try files.moveItem(at: partial, to: destination)
+                try? files.removeItem(at: old)
+            } else {
+                try files.moveItem(at: partial, to: destination)
+            }
+        } catch let error as ModelError {
+            try? files.removeItem(at: partial)
+            throw error
+        } catch let error as TokenizerError {
+            try? files.removeItem(at: partial)
+            throw error
+        } catch {
+            try? files.removeItem(at: partial)
+            throw ModelError.cannotSave(path: destination.path, reason: error.localizedDescription)
+        }
+    }
+}
