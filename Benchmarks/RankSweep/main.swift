@@ -32,7 +32,7 @@ do {
 func run(_ configuration: SweepConfiguration, options: SweepOptions, tokenizer: Tokenizer, train: TrainingDataset,
          eval: TrainingDataset) throws -> SweepResult {
     PeakMemory.reset()
-    let model = try CausalLM.load(from: options.model)
+    let model = try AutoModelForCausalLM.load(from: options.model)
     let adapter = LoRAConfig(rank: configuration.rank, alpha: Double(2 * configuration.rank), dropout: 0.05,
                              targetModules: configuration.targets, useDoRA: configuration.dora)
     let peft = try PeftModel(model, configuration: adapter)

@@ -14,7 +14,7 @@ AllocatorTuning.keepFreedMemory()  // steps and decoding reuse freed memory inst
 do {
     let options = try DemoOptions(CommandLine.arguments.dropFirst())
     let tokenizer = try Tokenizer.load(from: options.model)
-    let model = try CausalLM.load(from: options.model)
+    let model = try AutoModelForCausalLM.load(from: options.model)
     let train = try TrainingDataset.load(options.train, tokenizer: tokenizer, maxLength: 256)
     var eval = try TrainingDataset.load(options.eval, tokenizer: tokenizer, maxLength: 256)
     eval.examples = Array(eval.examples.prefix(options.evalExamples))

@@ -45,7 +45,7 @@ enum GenerateCommand {
             seed: try parsed.unsigned("seed", command: command, default: 0))
 
         let url = URL(fileURLWithPath: modelPath)
-        var model = try CausalLM.load(from: url)
+        var model = try AutoModelForCausalLM.load(from: url)
         if let adapter = parsed.value("adapter") {
             let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapter))
             guard peft.activePromptEmbeddings == nil else {

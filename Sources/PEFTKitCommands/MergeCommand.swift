@@ -38,7 +38,7 @@ enum MergeCommand {
             throw UsageError("merge: \(outputPath) exists; pass --overwrite to replace it")
         }
         let source = URL(fileURLWithPath: modelPath)
-        let base = try CausalLM.load(from: source)
+        let base = try AutoModelForCausalLM.load(from: source)
         let peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: adapterPath))
         guard peft.activePromptEmbeddings == nil else {
             throw UsageError("merge: prompt-tuning adapters have nothing to merge into the weights")

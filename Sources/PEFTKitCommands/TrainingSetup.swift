@@ -11,7 +11,7 @@ enum TrainingSetup {
     /// The model at `path` ready for `task`: a causal language model, or (for classification data) a
     /// BERT encoder with a classification head of `labels` classes.
     static func model(at url: URL, classification labels: Int?) throws -> Module {
-        guard let labels else { return try CausalLM.load(from: url) }
+        guard let labels else { return try AutoModelForCausalLM.load(from: url) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
               (try? JSONValue.parse(Data(contentsOf: url.appendingPathComponent("config.json"))))?["model_type"]?.string == "bert" else {

@@ -61,18 +61,18 @@ struct GPT2ParityTests {
     }
 }
 
-@Suite("CausalLM.load picks the architecture")
+@Suite("AutoModelForCausalLM.load picks the architecture")
 struct CausalLMLoadingTests {
     @Test func picksArchitecture() throws {
         let fixtures = TinyModelParityTests.fixtures
-        #expect(try CausalLM.load(from: fixtures.appendingPathComponent("tiny-llama")) is LlamaForCausalLM)
-        #expect(try CausalLM.load(from: fixtures.appendingPathComponent("tiny-gpt2")) is GPT2LMHeadModel)
-        #expect(throws: ModelError.self) { try CausalLM.load(from: fixtures.appendingPathComponent("tiny-bert")) }
+        #expect(try AutoModelForCausalLM.load(from: fixtures.appendingPathComponent("tiny-llama")) is LlamaForCausalLM)
+        #expect(try AutoModelForCausalLM.load(from: fixtures.appendingPathComponent("tiny-gpt2")) is GPT2LMHeadModel)
+        #expect(throws: ModelError.self) { try AutoModelForCausalLM.load(from: fixtures.appendingPathComponent("tiny-bert")) }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("arch-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         try Data(#"{"model_type": "mamba"}"#.utf8).write(to: folder.appendingPathComponent("config.json"))
-        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try CausalLM.load(from: folder) }
+        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try AutoModelForCausalLM.load(from: folder) }
     }
 }
 

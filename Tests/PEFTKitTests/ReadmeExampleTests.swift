@@ -22,7 +22,7 @@ struct ReadmeExampleTests {
 
         // From here on, the README's lines.
         let tokenizer = try Tokenizer.load(from: modelFile)
-        let model = try CausalLM.load(from: modelFile)
+        let model = try AutoModelForCausalLM.load(from: modelFile)
         let peft = try PeftModel(model, configuration: LoRAConfig(rank: 8, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "v_proj"]))
         print(peft.trainableParameterSummary)                  // the base is frozen: only lora_A and lora_B train
 
@@ -37,7 +37,7 @@ struct ReadmeExampleTests {
         let assistant = try TextGenerator(model: model, tokenizer: tokenizer)
         let answer = try assistant.chat([.user("Convert March 3, 2021 to DD/MM/YYYY.")], options: GenerationOptions(maxNewTokens: 16))
 
-        let reloaded = try PeftModel.load(try CausalLM.load(from: modelFile), adapter: adapterFolder)
+        let reloaded = try PeftModel.load(try AutoModelForCausalLM.load(from: modelFile), adapter: adapterFolder)
         let merged = try reloaded.mergeAndUnload()             // a plain model whose weights are W + s·B·A
 
         // What the snippet promises: a trained, saved adapter that reloads and merges to the same model.

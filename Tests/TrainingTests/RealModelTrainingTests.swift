@@ -24,7 +24,7 @@ struct RealModelTrainingTests {
     func smolLM2LoRA() throws {
         let url = URL(fileURLWithPath: Self.environment["PEFTKIT_SMOLLM2_GGUF"]!)
         let tokenizer = try Tokenizer.load(from: url)
-        let model = try CausalLM.load(from: url)
+        let model = try AutoModelForCausalLM.load(from: url)
         let data = Self.examples.appendingPathComponent("InstructionTuning/data")
         var train = try TrainingDataset.load(data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 128)
         train.examples = Array(train.examples.prefix(96))

@@ -1,8 +1,9 @@
 import Foundation
 import ModelIO
 
-/// Loads whichever causal language model a path holds, choosing the architecture from its config.
-public enum CausalLM {
+/// Loads whichever causal language model a path holds, choosing the architecture from its config
+/// (transformers' `AutoModelForCausalLM`). The models it returns conform to `CausalLanguageModel`.
+public enum AutoModelForCausalLM {
     /// A `.gguf` file (Llama family) or a Hugging Face folder whose `config.json` names `llama`,
     /// `mistral`, `qwen2` or `gpt2`.
     /// - Throws: `ModelError.unsupportedArchitecture` naming the `model_type` for anything else.
@@ -22,3 +23,7 @@ public enum CausalLM {
         }
     }
 }
+
+/// The loader's earlier name.
+@available(*, deprecated, renamed: "AutoModelForCausalLM")
+public typealias CausalLM = AutoModelForCausalLM
