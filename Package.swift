@@ -92,7 +92,7 @@ let package = Package(
             path: "Benchmarks/TrainingStepBenchmark"
         ),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "ModelIO"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensors"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),

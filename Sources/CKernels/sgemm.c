@@ -147,6 +147,19 @@ static void pack_b(int transB, int simd, const float *B, long ldb, long p0, long
     }
 }
 
+/// The float source of B for the driver: op(B) with B row-major (`pack_b`).
+typedef struct {
+    int transB;
+    int simd;
+    const float *B;
+    long ldb;
+} float_b_source;
+
+static void pack_float_b(const void *context, long p0, long j0, long kc, long nc, float *dst) {
+    const float_b_source *source = context;
+    pack_b(source->transB, source->simd, source->B, source->ldb, p0, j0, kc, nc, dst);
+}
+
 // MARK: - Fallbacks
 
 static void scale_c(long M, long N, float beta, float *C, long ldc) {
@@ -204,10 +217,23 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         sgemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    float *packed_a = buffer;
-    float *packed_b = buffer + PK_PACK_A_FLOATS;
     const pk_gemm_kernel active =
         requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
+    const float_b_source source = {transB, active == PK_GEMM_KERNEL_AVX2, B, ldb};
+    const pk_b_packer packer = {pack_float_b, &source};
+    pk_sgemm_blocked(active, buffer, transA, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
+}
+
+pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
+    return requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
+}
+
+float *pk_sgemm_thread_buffer(void) { return thread_pack_buffer(); }
+
+void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
+                      const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc) {
+    float *packed_a = buffer;
+    float *packed_b = buffer + PK_PACK_A_FLOATS;
     const pk_microkernel kernel = microkernel_for(active);
     const int simd = active == PK_GEMM_KERNEL_AVX2;
     _Alignas(64) float edge[PK_MR * PK_NR];
@@ -217,7 +243,7 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         for (long pc = 0; pc < K; pc += PK_KC) {
             const long kc = (K - pc < PK_KC) ? K - pc : PK_KC;
             const float block_beta = (pc == 0) ? beta : 1.0f;
-            pack_b(transB, simd, B, ldb, pc, jc, kc, nc, packed_b);
+            packer->pack(packer->context, pc, jc, kc, nc, packed_b);
             for (long ic = 0; ic < M; ic += PK_MC) {
                 const long mc = (M - ic < PK_MC) ? M - ic : PK_MC;
                 pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);

@@ -39,6 +39,24 @@ void pk_pack_a_panel_avx2(const float *src, long lda, long kc, float *dst);
 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);
 #endif
 
+/// Where the blocked driver gets op(B) from: `pack` writes op(B)[p0:p0+kc, j0:j0+nc] as
+/// ceil(nc/NR) panels of kc rows of NR values, zero-padding columns past nc (float matrices, or
+/// quantized ones dequantized panel by panel).
+typedef struct {
+    void (*pack)(const void *context, long p0, long j0, long kc, long nc, float *dst);
+    const void *context;
+} pk_b_packer;
+
+/// The kernel a request resolves to (AUTO: the active one).
+pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested);
+
+/// This thread's packing buffer (A block then B block), or NULL when it cannot be allocated.
+float *pk_sgemm_thread_buffer(void);
+
+/// The Goto/BLIS loops of `pk_sgemm` with B coming from `packer` (A row-major, or transposed).
+void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
+                      const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc);
+
 /// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
 #define PK_SMALL_M 4
 void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,

@@ -52,6 +52,31 @@ void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
                           float beta,
                           float *C, long ldc);
 
+/// Block-quantized matrix formats (GGUF's, 32 values per block).
+typedef enum {
+    PK_QUANT_Q8_0 = 8,  ///< fp16 scale + 32 int8: 34 bytes per block
+    PK_QUANT_Q4_0 = 2,  ///< fp16 scale + 32 4-bit values offset by 8: 18 bytes per block
+    PK_QUANT_Q4_1 = 3   ///< fp16 scale + fp16 minimum + 32 4-bit values: 20 bytes per block
+} pk_quant_format;
+
+/// Bytes of one 32-value block of `format` (0 for an unknown format).
+long pk_quant_block_bytes(pk_quant_format format);
+
+/// Dequantizes rows [row0, row0+rows) × columns [col0, col0+cols) of a row-major quantized matrix
+/// (`row_bytes` bytes per row, blocks along rows) into `out` (leading dimension `ldo`).
+void pk_dequantize_rows(pk_quant_format format, const void *matrix, long row_bytes, long row0, long rows,
+                        long col0, long cols, float *out, long ldo);
+
+/// C[M×N] = alpha · A[M×K] · op(W) + beta · C with W block-quantized, row-major, `row_bytes` per row;
+/// W's element (r, c) is the quantized matrix's (row0 + r, col0 + c).
+///   transW = 1: op(W) = Wᵀ, W is N×K (a linear layer's forward, x·Wᵀ).
+///   transW = 0: op(W) = W,  W is K×N (its input gradient, dY·W).
+/// W is dequantized panel by panel into the packing buffer; the result equals `pk_sgemm` on the
+/// dequantized matrix bit for bit. Returns 0, or -1 when a buffer cannot be allocated (C untouched).
+int pk_sgemm_quantized(pk_gemm_kernel kernel, int transW, long M, long N, long K, float alpha,
+                       const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
+                       long row0, long col0, float beta, float *C, long ldc);
+
 /// Per-thread flag used by the Swift parallel-for to refuse nested parallelism.
 int pk_thread_in_parallel_region(void);
 void pk_thread_set_parallel_region(int inside);

@@ -1,0 +1,165 @@
+// GEMM with a block-quantized matrix (GGUF Q8_0, Q4_0, Q4_1) as the right operand, never dequantized
+// whole: the blocked driver asks for one B panel at a time and the panel is dequantized straight
+// into the packing buffer. The values packed are exactly those of ggml's dequantize_row_* (no fused
+// multiply-add in the formulas), so the product equals the float GEMM on the dequantized matrix bit
+// for bit, while the matrix occupies 8.5 (Q8_0), 4.5 (Q4_0) or 5 (Q4_1) bits per value.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "CKernels.h"
+#include "sgemm_internal.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+long pk_quant_block_bytes(pk_quant_format format) {
+    switch (format) {
+    case PK_QUANT_Q8_0: return 34;
+    case PK_QUANT_Q4_0: return 18;
+    case PK_QUANT_Q4_1: return 20;
+    }
+    return 0;
+}
+
+/// IEEE half → float, exact for every input (subnormals, infinities, NaN payloads).
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        exponent = 113;
+        while ((mantissa & 0x400) == 0) { mantissa <<= 1; exponent--; }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float load_half(const uint8_t *p) { return half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
+
+/// The 32 values of one block.
+static void dequantize_block(pk_quant_format format, const uint8_t *block, float *out) {
+    switch (format) {
+    case PK_QUANT_Q8_0: {
+        const float d = load_half(block);
+        for (int j = 0; j < 32; j++) out[j] = d * (float)(int8_t)block[2 + j];
+        break;
+    }
+    case PK_QUANT_Q4_0: {
+        const float d = load_half(block);
+        for (int j = 0; j < 16; j++) {
+            out[j] = (float)((int)(block[2 + j] & 0xF) - 8) * d;
+            out[j + 16] = (float)((int)(block[2 + j] >> 4) - 8) * d;
+        }
+        break;
+    }
+    case PK_QUANT_Q4_1: {
+        const float d = load_half(block), m = load_half(block + 2);
+        for (int j = 0; j < 16; j++) {
+            out[j] = (float)(block[4 + j] & 0xF) * d + m;
+            out[j + 16] = (float)(block[4 + j] >> 4) * d + m;
+        }
+        break;
+    }
+    }
+}
+
+/// Values [c0, c0+n) of one quantized row.
+static void dequantize_range(pk_quant_format format, const uint8_t *row, long c0, long n, float *out) {
+    const long block_bytes = pk_quant_block_bytes(format);
+    long c = c0;
+    const long end = c0 + n;
+    while (c < end) {
+        const long block = c / 32, offset = c % 32;
+        const long take = (end - c < 32 - offset) ? end - c : 32 - offset;
+        if (offset == 0 && take == 32) {
+            dequantize_block(format, row + block * block_bytes, out);
+        } else {
+            float values[32];
+            dequantize_block(format, row + block * block_bytes, values);
+            memcpy(out, values + offset, (size_t)take * sizeof(float));
+        }
+        out += take;
+        c += take;
+    }
+}
+
+void pk_dequantize_rows(pk_quant_format format, const void *matrix, long row_bytes, long row0, long rows,
+                        long col0, long cols, float *out, long ldo) {
+    const uint8_t *base = matrix;
+    for (long r = 0; r < rows; r++) dequantize_range(format, base + (row0 + r) * row_bytes, col0, cols, out + r * ldo);
+}
+
+typedef struct {
+    pk_quant_format format;
+    const uint8_t *matrix;
+    long row_bytes;
+    long row0, col0;   // the sub-matrix's first row and column
+    int transposed;    // op(W) = Wᵀ
+} quantized_b_source;
+
+/// Packs op(W)[p0:p0+kc, j0:j0+nc] into NR-wide panels, as pack_b does for floats.
+static void pack_quantized_b(const void *context, long p0, long j0, long kc, long nc, float *dst) {
+    const quantized_b_source *source = context;
+    for (long jp = 0; jp < nc; jp += PK_NR) {
+        const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
+        if (source->transposed) {
+            // op(W)[k][j] = W[j][k]: dequantize kc values of each of the NR rows, then interleave.
+            float row[PK_KC];
+            for (long j = 0; j < PK_NR; j++) {
+                if (j < cols) {
+                    const uint8_t *src = source->matrix + (source->row0 + j0 + jp + j) * source->row_bytes;
+                    dequantize_range(source->format, src, source->col0 + p0, kc, row);
+                    for (long k = 0; k < kc; k++) dst[k * PK_NR + j] = row[k];
+                } else {
+                    for (long k = 0; k < kc; k++) dst[k * PK_NR + j] = 0.0f;
+                }
+            }
+        } else {
+            // op(W)[k][j] = W[k][j]: NR consecutive values of each of the kc rows.
+            for (long k = 0; k < kc; k++) {
+                const uint8_t *src = source->matrix + (source->row0 + p0 + k) * source->row_bytes;
+                dequantize_range(source->format, src, source->col0 + j0 + jp, cols, dst + k * PK_NR);
+                for (long j = cols; j < PK_NR; j++) dst[k * PK_NR + j] = 0.0f;
+            }
+        }
+        dst += kc * PK_NR;
+    }
+}
+
+int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, long K, float alpha,
+                       const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
+                       long row0, long col0, float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    const pk_gemm_kernel active = pk_sgemm_resolve(requested);
+    if (K <= 0 || alpha == 0.0f) {
+        // Nothing to multiply: C = beta·C, as pk_sgemm does.
+        pk_sgemm_with_kernel(active, 0, 0, M, N, 0, alpha, A, lda, A, 1, beta, C, ldc);
+        return 0;
+    }
+    const uint8_t *matrix = W;
+    if (M <= PK_SMALL_M && transW) {
+        // Decoding: each output is a dot product with one row of W, dequantized into a row buffer
+        // and handed to the float path (the same arithmetic as on the dequantized matrix).
+        float *row = malloc((size_t)K * sizeof(float));
+        if (row == NULL) return -1;
+        for (long n = 0; n < N; n++) {
+            dequantize_range(format, matrix + (row0 + n) * row_bytes, col0, K, row);
+            pk_sgemm_small_m(active, M, 1, K, alpha, A, lda, row, K, beta, C + n, ldc);
+        }
+        free(row);
+        return 0;
+    }
+    float *buffer = pk_sgemm_thread_buffer();
+    if (buffer == NULL) return -1;
+    const quantized_b_source source = {format, matrix, row_bytes, row0, col0, transW};
+    const pk_b_packer packer = {pack_quantized_b, &source};
+    pk_sgemm_blocked(active, buffer, 0, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
+    return 0;
+}

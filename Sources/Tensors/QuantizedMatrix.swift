@@ -1,0 +1,148 @@
+import CKernels
+
+/// A row-major matrix kept in one of GGUF's block-quantized formats: every row is a run of blocks
+/// of 32 values, each block a half-precision scale (and minimum) plus small integers.
+///
+/// Products with it never materialise the float matrix: `Tensor.matmul(_:_:transposeW:)` dequantizes
+/// one GEMM panel at a time into the packing buffer, and gives exactly (bit for bit) the product
+/// with `dequantized()`. This is how a frozen base weight stays 4–8 bits per value while LoRA trains
+/// on top of it.
+public struct QuantizedMatrix: Sendable, Equatable {
+    /// A block-quantized storage format.
+    public enum Format: String, Sendable, CaseIterable {
+        /// 8-bit integers and one scale per block (8.5 bits per value).
+        case q8_0 = "Q8_0"
+        /// 4-bit integers offset by 8 and one scale per block (4.5 bits per value).
+        case q4_0 = "Q4_0"
+        /// 4-bit integers, a scale and a minimum per block (5 bits per value).
+        case q4_1 = "Q4_1"
+
+        /// Bytes of one 32-value block.
+        public var blockBytes: Int {
+            switch self {
+            case .q8_0: return 34
+            case .q4_0: return 18
+            case .q4_1: return 20
+            }
+        }
+
+        var kernelFormat: pk_quant_format {
+            switch self {
+            case .q8_0: return PK_QUANT_Q8_0
+            case .q4_0: return PK_QUANT_Q4_0
+            case .q4_1: return PK_QUANT_Q4_1
+            }
+        }
+    }
+
+    /// Values per block.
+    public static let blockSize = 32
+
+    /// The storage format.
+    public let format: Format
+    /// Number of rows.
+    public let rows: Int
+    /// Number of columns (a multiple of 32).
+    public let columns: Int
+    /// The blocks, row after row (`rows · rowBytes` bytes, GGUF's layout).
+    public let bytes: [UInt8]
+
+    /// Bytes of one row.
+    public var rowBytes: Int { columns / Self.blockSize * format.blockBytes }
+
+    /// The shape `[rows, columns]`.
+    public var shape: [Int] { [rows, columns] }
+
+    /// Wraps quantized blocks as read from a GGUF tensor.
+    /// - Throws: `TensorError.invalidShape` when `columns` is not a positive multiple of 32 or
+    ///   `bytes` does not hold exactly `rows × columns` values.
+    public init(format: Format, rows: Int, columns: Int, bytes: [UInt8]) throws {
+        guard rows > 0, columns > 0, columns % Self.blockSize == 0 else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
+                                           reason: "\(format.rawValue) needs a positive row count and a positive multiple of 32 columns")
+        }
+        let (rowBytes, overflow) = (columns / Self.blockSize * format.blockBytes).multipliedReportingOverflow(by: rows)
+        guard !overflow, bytes.count == rowBytes else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
+                                           reason: "\(bytes.count) bytes do not hold \(rows)×\(columns) \(format.rawValue) values")
+        }
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        self.bytes = bytes
+    }
+
+    /// The float matrix the blocks encode (ggml's `dequantize_row_*` formulas).
+    public func dequantized() -> Tensor {
+        Tensor(shape: shape) { out in
+            bytes.withUnsafeBytes { raw in
+                pk_dequantize_rows(format.kernelFormat, raw.baseAddress!, rowBytes, 0, rows, 0, columns, out.baseAddress!, columns)
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// `a · Wᵀ` (`transposeW`, a linear layer's forward with `W: [out, in]`) or `a · W` (its input
+    /// gradient), for `a: (…, K)`, with the quantized matrix dequantized panel by panel.
+    /// Equal bit for bit to `Tensor.matmul(a, w.dequantized(), transposeB: transposeW)` on the same
+    /// GEMM kernel, for any thread count.
+    public static func matmul(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool) -> Tensor {
+        let k = a.shape.last ?? 0
+        let inner = transposeW ? w.columns : w.rows
+        let n = transposeW ? w.rows : w.columns
+        precondition(a.rank >= 1 && k == inner,
+                     "Tensor.matmul: inner dimensions differ: a \(a.shape), quantized W \(w.shape)\(transposeW ? "ᵀ" : "")")
+        let m = a.count / Swift.max(k, 1)
+        var shape = a.shape
+        shape[shape.count - 1] = n
+        return Tensor(shape: shape) { out in
+            a.withUnsafeBufferPointer { aBuffer in
+                w.bytes.withUnsafeBytes { raw in
+                    QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
+                                      bytes: raw.baseAddress!, c: out.baseAddress!)
+                }
+            }
+        }
+    }
+}
+
+/// Splits a quantized product over the worker pool as `GEMM` splits a float one (column blocks of
+/// whole register tiles, or row blocks), so results do not depend on the thread count.
+enum QuantizedGEMM {
+    static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
+                    bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
+        guard m > 0 && n > 0 else { return }
+        let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
+        let threads = Parallel.isInsideParallelRegion || work < GEMM.parallelThreshold ? 1 : Parallel.threadCount
+        // Column blocks of W stay block-aligned for a·W: split in multiples of 32 columns there.
+        let splitColumns = n >= m
+        let tile = splitColumns ? (transposeW ? 16 : 32) : 6
+        let extent = splitColumns ? n : m
+        let tiles = (extent + tile - 1) / tile
+        let chunks = max(1, min(threads, tiles))
+        let format = w.format.kernelFormat, rowBytes = w.rowBytes
+        let aAddress = UInt(bitPattern: a), bAddress = UInt(bitPattern: bytes), cAddress = UInt(bitPattern: c)
+        let kernel = pk_sgemm_active_kernel()
+        func part(_ start: Int, _ end: Int) {
+            let a = UnsafePointer<Float>(bitPattern: aAddress)!
+            let bytes = UnsafeRawPointer(bitPattern: bAddress)!
+            let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
+            let status: Int32
+            if splitColumns {
+                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, m, end - start, k, 1, a, k, format, bytes, rowBytes,
+                                            transposeW ? start : 0, transposeW ? 0 : start, 0, c + start, n)
+            } else {
+                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, end - start, n, k, 1, a + start * k, k, format, bytes,
+                                            rowBytes, 0, 0, 0, c + start * n, n)
+            }
+            precondition(status == 0, "Tensor.matmul: out of memory for the quantized GEMM's buffers")
+        }
+        if chunks == 1 { part(0, extent); return }
+        Parallel.forEach(chunks: chunks) { chunk in
+            let start = min(extent, tiles * chunk / chunks * tile)
+            let end = min(extent, tiles * (chunk + 1) / chunks * tile)
+            if start < end { part(start, end) }
+        }
+    }
+}
