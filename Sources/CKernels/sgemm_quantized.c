@@ -5,6 +5,7 @@
 // for bit, while the matrix occupies 8.5 (Q8_0), 4.5 (Q4_0) or 5 (Q4_1) bits per value.
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "CKernels.h"
@@ -161,5 +162,65 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     const quantized_b_source source = {format, matrix, row_bytes, row0, col0, transW};
     const pk_b_packer packer = {pack_quantized_b, &source};
     pk_sgemm_blocked(active, buffer, 0, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
+    return 0;
+}
+
+/// float → IEEE half, rounding to nearest even (as ggml's GGML_FP32_TO_FP16 on x86 F16C).
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000;
+    const uint32_t abs = x & 0x7FFFFFFF;
+    if (abs >= 0x7F800000) return (uint16_t)(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));  // inf / NaN
+    if (abs >= 0x477FF000) return (uint16_t)(sign | 0x7C00);                                     // overflow → inf
+    if (abs < 0x38800000) {                                                                        // subnormal or zero
+        if (abs < 0x33000000) return (uint16_t)sign;
+        const uint32_t shift = 113 - (abs >> 23);
+        const uint32_t mantissa = (abs & 0x7FFFFF) | 0x800000;
+        uint32_t half = mantissa >> (shift + 13);
+        const uint32_t rest = mantissa & ((1u << (shift + 13)) - 1), halfway = 1u << (shift + 12);
+        if (rest > halfway || (rest == halfway && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((abs - 0x38000000) >> 13);
+    const uint32_t rest = abs & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;
+    return (uint16_t)(sign | half);
+}
+
+static void store_half(uint8_t *p, float f) {
+    const uint16_t h = float_to_half(f);
+    p[0] = (uint8_t)(h & 0xFF);
+    p[1] = (uint8_t)(h >> 8);
+}
+
+int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long cols, void *out) {
+    if (cols % 32 != 0 || (format != PK_QUANT_Q8_0 && format != PK_QUANT_Q4_1)) return -1;
+    uint8_t *dst = out;
+    const long blocks = rows * (cols / 32);
+    for (long b = 0; b < blocks; b++) {
+        const float *v = x + b * 32;
+        if (format == PK_QUANT_Q8_0) {
+            // ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d).
+            float amax = 0.0f;
+            for (int j = 0; j < 32; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+            const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            store_half(dst, d);
+            for (int j = 0; j < 32; j++) dst[2 + j] = (uint8_t)(int8_t)roundf(v[j] * id);
+            dst += 34;
+        } else {
+            // ggml's quantize_row_q4_1_ref: m = min, d = (max - min) / 15, q = (x - m) / d rounded.
+            float lo = v[0], hi = v[0];
+            for (int j = 1; j < 32; j++) { lo = v[j] < lo ? v[j] : lo; hi = v[j] > hi ? v[j] : hi; }
+            const float d = (hi - lo) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            store_half(dst, d);
+            store_half(dst + 2, lo);
+            for (int j = 0; j < 16; j++) {
+                const int q0 = (int)((v[j] - lo) * id + 0.5f), q1 = (int)((v[j + 16] - lo) * id + 0.5f);
+                dst[4 + j] = (uint8_t)((q0 > 15 ? 15 : q0) | (q1 > 15 ? 15 : q1) << 4);
+            }
+            dst += 20;
+        }
+    }
     return 0;
 }

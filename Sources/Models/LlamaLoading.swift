@@ -6,13 +6,13 @@ import Tensors
 extension LlamaForCausalLM {
     /// Loads a model from a `.gguf` file or a Hugging Face folder (`config.json` + `model.safetensors`,
     /// possibly sharded through `model.safetensors.index.json`).
-    public static func load(from url: URL) throws -> LlamaForCausalLM {
+    public static func load(from url: URL, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ModelError.file(.unreadable(path: url.path, reason: "no such file or folder"))
         }
-        if isDirectory.boolValue { return try load(folder: url) }
-        do { return try load(gguf: try GGUFFile(contentsOf: url)) } catch let error as ModelFileError { throw ModelError.file(error) }
+        if isDirectory.boolValue { return try load(folder: url, quantization: quantization) }
+        do { return try load(gguf: try GGUFFile(contentsOf: url), quantization: quantization) } catch let error as ModelFileError { throw ModelError.file(error) }
     }
 
     /// GGUF tensor names → Hugging Face names, for the Llama family.
@@ -31,9 +31,10 @@ extension LlamaForCausalLM {
     }
 
     /// Undoes llama.cpp's q/k row permutation: GGUF row `2i + s` of each head holds HF row `s·hd/2 + i`.
-    static func unpermute(_ values: [Float], rows: Int, columns: Int, heads: Int) -> [Float] {
+    /// Rows move whole, so this works on float rows and on rows of quantized blocks (`columns` bytes).
+    static func unpermute<Element>(_ values: [Element], rows: Int, columns: Int, heads: Int) -> [Element] {
         let headDimension = rows / heads
-        var out = [Float](repeating: 0, count: values.count)
+        var out = values
         for head in 0..<heads {
             for s in 0..<2 {
                 for i in 0..<(headDimension / 2) {
@@ -46,8 +47,9 @@ extension LlamaForCausalLM {
         return out
     }
 
-    /// Builds the model described by a GGUF file and loads its (dequantized) weights.
-    public static func load(gguf: GGUFFile) throws -> LlamaForCausalLM {
+    /// Builds the model described by a GGUF file and loads its weights: dequantized (`.none`), the
+    /// blocks' linear weights kept packed as stored (`.keepGGUF`), or quantized (`.quantize`).
+    public static func load(gguf: GGUFFile, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
         let configuration = try LlamaConfiguration(gguf: gguf)
         var shapes: [String: [Int]] = [:]
         for tensor in gguf.tensors {
@@ -61,6 +63,22 @@ extension LlamaForCausalLM {
         for tensor in gguf.tensors {
             guard let name = huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
+            if quantization == .keepGGUF, let format = QuantizedMatrix.Format(gguf: tensor.type),
+               name.hasPrefix("model.layers."), name.hasSuffix("_proj.weight"), shape.count == 2 {
+                var bytes = [UInt8](gguf.bytes(of: tensor))
+                if arch == "llama" && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
+                    let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
+                    bytes = unpermute(bytes, rows: shape[0], columns: bytes.count / shape[0], heads: heads)
+                }
+                let matrix: QuantizedMatrix
+                do { matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: bytes) } catch let error as TensorError {
+                    throw ModelError.invalidConfiguration(field: tensor.name, reason: error.description)
+                }
+                let path = String(name.dropLast(".weight".count))
+                let hasBias = configuration.attentionBias && ["q_proj", "k_proj", "v_proj"].contains(where: { path.hasSuffix($0) })
+                try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: hasBias ? Tensor.zeros([shape[0]]) : nil))
+                continue
+            }
             var values: [Float]
             do { values = try gguf.floats(of: tensor) } catch let error as ModelFileError { throw ModelError.file(error) }
             if arch == "llama" && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
@@ -70,16 +88,19 @@ extension LlamaForCausalLM {
             state[name] = Tensor(values, shape: shape)
         }
         try model.load(state: state, unexpected: unexpected)
+        if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
         return model
     }
 
-    /// Loads `config.json` and safetensors weights from a Hugging Face folder.
-    public static func load(folder: URL) throws -> LlamaForCausalLM {
+    /// Loads `config.json` and safetensors weights from a Hugging Face folder, then quantizes the
+    /// blocks' linear layers when `quantization` is `.quantize`.
+    public static func load(folder: URL, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
         let configuration = try LlamaConfiguration(json: try Checkpoint.configuration(in: folder))
         let files = try Checkpoint.files(in: folder)
         try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
         let model = try LlamaForCausalLM(configuration)
         try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
+        if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
         return model
     }
 

@@ -14,6 +14,8 @@ open class Module {
     private var childSlots: [String: ChildSlot] = [:]
     private var parameterOrder: [String] = []
     private var parametersByName: [String: Variable] = [:]
+    private var packedOrder: [String] = []
+    private var packedByName: [String: QuantizedMatrix] = [:]
 
     /// True in training mode (dropout active), false in evaluation mode.
     public private(set) var isTraining = true
@@ -30,10 +32,36 @@ open class Module {
     /// Adds a parameter under `name` (no dots). Parameters require gradients unless frozen later.
     public func registerParameter(_ name: String, _ parameter: Variable) {
         precondition(!name.isEmpty && !name.contains("."), "registerParameter: invalid name '\(name)'")
-        precondition(parametersByName[name] == nil && childSlots[name] == nil,
+        precondition(parametersByName[name] == nil && childSlots[name] == nil && packedByName[name] == nil,
                      "registerParameter: '\(name)' is already registered on \(type(of: self))")
         parameterOrder.append(name)
         parametersByName[name] = parameter
+    }
+
+    /// Adds a packed (quantized) weight under `name` (no dots): frozen by nature, counted by
+    /// `parameterCount`, written dequantized by `stateDictionary()`, listed by
+    /// `namedPackedParameters()`; never returned by `namedParameters()` (nothing can train it).
+    public func registerPackedParameter(_ name: String, _ matrix: QuantizedMatrix) {
+        precondition(!name.isEmpty && !name.contains("."), "registerPackedParameter: invalid name '\(name)'")
+        precondition(parametersByName[name] == nil && childSlots[name] == nil && packedByName[name] == nil,
+                     "registerPackedParameter: '\(name)' is already registered on \(type(of: self))")
+        packedOrder.append(name)
+        packedByName[name] = matrix
+    }
+
+    /// The packed weight registered as `name` on this module.
+    public func packedParameter(_ name: String) -> QuantizedMatrix {
+        guard let matrix = packedByName[name] else { preconditionFailure("\(type(of: self)) has no packed parameter '\(name)'") }
+        return matrix
+    }
+
+    /// Every packed weight of the tree with its dotted path, depth-first in registration order.
+    public func namedPackedParameters() -> [(path: String, matrix: QuantizedMatrix)] {
+        var result: [(String, QuantizedMatrix)] = packedOrder.map { ($0, packedByName[$0]!) }
+        for (name, child) in children {
+            result += child.namedPackedParameters().map { ("\(name).\($0.path)", $0.matrix) }
+        }
+        return result
     }
 
     /// Removes the parameter registered as `name` and returns it (nil when there is none).
@@ -56,7 +84,7 @@ open class Module {
 
     private func register(_ slot: ChildSlot, _ child: Module) {
         let name = slot.name
-        precondition(parametersByName[name] == nil && childSlots[name] == nil,
+        precondition(parametersByName[name] == nil && childSlots[name] == nil && packedByName[name] == nil,
                      "registerChild: '\(name)' is already registered on \(type(of: self))")
         precondition(slot.module == nil, "registerChild: the slot '\(name)' already belongs to a module")
         precondition(slot.assign(child), "registerChild: '\(name)' must be \(slot.requiredTypeName), got \(type(of: child))")
@@ -139,8 +167,10 @@ open class Module {
         namedParameters().filter { $0.parameter.requiresGrad }
     }
 
-    /// Total number of scalars in all parameters.
-    public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.value.count } }
+    /// Total number of scalars in all parameters, packed (quantized) weights included.
+    public var parameterCount: Int {
+        namedParameters().reduce(0) { $0 + $1.parameter.value.count } + namedPackedParameters().reduce(0) { $0 + $1.matrix.rows * $1.matrix.columns }
+    }
 
     /// Number of scalars in trainable parameters.
     public var trainableParameterCount: Int { trainableParameters().reduce(0) { $0 + $1.parameter.value.count } }
@@ -240,9 +270,11 @@ open class Module {
 
     // MARK: State dictionary
 
-    /// Every parameter's value by dotted path.
+    /// Every parameter's value by dotted path; packed weights are dequantized.
     public func stateDictionary() -> [String: Tensor] {
-        Dictionary(namedParameters().map { ($0.path, $0.parameter.value) }, uniquingKeysWith: { first, _ in first })
+        var state = Dictionary(namedParameters().map { ($0.path, $0.parameter.value) }, uniquingKeysWith: { first, _ in first })
+        for (path, matrix) in namedPackedParameters() where state[path] == nil { state[path] = matrix.dequantized() }
+        return state
     }
 
     /// The checkpoint name of a parameter path: wrapper segments (`base_layer`) removed, so an

@@ -28,6 +28,7 @@ enum EvalCommand {
       --batch-size N        Examples per forward pass (default 8)
       --samples N           Print the first N answers next to their references (default 0)
       --answers FILE        Write every greedy answer as JSON Lines: line, prompt_ids, answer, reference
+      --quantization NAME   float (default), gguf (keep a GGUF's quantized blocks packed), q8_0 or q4_1
       --json                Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples
       --help                Show this help
 
@@ -36,7 +37,7 @@ enum EvalCommand {
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "eval"
         let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "max-length", "max-tokens",
-                                                              "batch-size", "samples", "answers"],
+                                                              "batch-size", "samples", "answers", "quantization"],
                                          flags: ["json"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
         guard let dataPath = parsed.value("data") else { throw UsageError("eval: --data is required") }
@@ -60,12 +61,13 @@ enum EvalCommand {
         if classes != nil && adapter != nil && labels == nil {
             throw UsageError("eval: \(adapter!.path) has no label_map.json; classification needs the labels the adapter was trained with")
         }
-        var module = try TrainingSetup.model(at: modelURL, classification: classes)
+        var module = try TrainingSetup.model(at: modelURL, classification: classes, quantization: try TrainingSetup.quantization(parsed, command: command))
         var prefix: Variable? = nil
         if let adapter {
             let peft = try PeftModel.load(module, adapter: adapter)
             prefix = peft.activePromptEmbeddings
-            if prefix == nil { module = try peft.mergeAndUnload() }
+            // A packed base keeps the adapter beside it (merging would re-quantize); a float base merges.
+            if prefix == nil && module.namedPackedParameters().isEmpty { module = try peft.mergeAndUnload() }
         }
         let head: ModelHead = try TrainableModule(module).head()
         let evaluator = Evaluator(head: head, prefix: prefix, tokenizer: tokenizer, batchSize: batchSize, maxNewTokens: maxTokens)

@@ -23,6 +23,7 @@ enum GenerateCommand {
       --top-p P                   Nucleus sampling threshold in (0, 1] (default 1)
       --repetition-penalty R      > 1 discourages repeating tokens (default 1)
       --seed S                    Sampling seed (default 0)
+      --quantization NAME         float (default), gguf (keep a GGUF's quantized blocks packed), q8_0 or q4_1
       --stop TEXT                 Stop when the output contains TEXT (not printed)
       --help                      Show this help
 
@@ -31,7 +32,7 @@ enum GenerateCommand {
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "generate"
         let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
-                                                              "repetition-penalty", "seed", "stop"],
+                                                              "repetition-penalty", "seed", "stop", "quantization"],
                                          flags: ["raw"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
         guard let prompt = parsed.value("prompt") else { throw UsageError("generate: --prompt is required") }
@@ -45,13 +46,15 @@ enum GenerateCommand {
             seed: try parsed.unsigned("seed", command: command, default: 0))
 
         let url = URL(fileURLWithPath: modelPath)
-        var model = try AutoModelForCausalLM.load(from: url)
+        let quantization = try TrainingSetup.quantization(parsed, command: command)
+        var model = try AutoModelForCausalLM.load(from: url, quantization: quantization)
         if let adapter = parsed.value("adapter") {
             let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapter))
             guard peft.activePromptEmbeddings == nil else {
                 throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
             }
-            model = try peft.mergeAndUnload()
+            // A packed base keeps the adapter beside it (merging would re-quantize); a float base merges.
+            if quantization == .none { model = try peft.mergeAndUnload() }
         }
         let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []

@@ -54,6 +54,8 @@ enum TrainCommand {
       --save-total-limit K          Keep the newest K checkpoints and the best (default 2)
       --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
+      --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
+                                    q8_0 or q4_1 (quantize the blocks' linear weights at load)
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
@@ -67,7 +69,7 @@ enum TrainCommand {
         "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method", "rank", "alpha",
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
-        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config",
+        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
@@ -148,7 +150,8 @@ enum TrainCommand {
         let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
         if !quiet { output.standardError(statistics + "\n") }
 
-        let base = try TrainingSetup.model(at: modelURL, classification: labels?.count)
+        let base = try TrainingSetup.model(at: modelURL, classification: labels?.count,
+                                           quantization: try TrainingSetup.quantization(parsed, command: command))
         let classification = labels != nil
         let targets = try parsed.value("targets").map(TrainingSetup.targets) ?? .names(TrainingSetup.defaultTargets(base, method: method))
         let taskType = classification ? "SEQ_CLS" : "CAUSAL_LM"

@@ -10,14 +10,25 @@ import Training
 enum TrainingSetup {
     /// The model at `path` ready for `task`: a causal language model, or (for classification data) a
     /// BERT encoder with a classification head of `labels` classes.
-    static func model(at url: URL, classification labels: Int?) throws -> Module {
-        guard let labels else { return try AutoModelForCausalLM.load(from: url) }
+    static func model(at url: URL, classification labels: Int?, quantization: WeightQuantization = .none) throws -> Module {
+        guard let labels else { return try AutoModelForCausalLM.load(from: url, quantization: quantization) }
+        guard quantization == .none else { throw UsageError("--quantization applies to causal language models, not to classification with BERT") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
               (try? JSONValue.parse(Data(contentsOf: url.appendingPathComponent("config.json"))))?["model_type"]?.string == "bert" else {
             throw UsageError("classification data needs a BERT folder (model_type \"bert\", such as all-MiniLM-L6-v2) as --model")
         }
         return try BertForSequenceClassification.load(encoderFolder: url, labels: labels)
+    }
+
+    /// `--quantization float|gguf|q8_0|q4_1`: how the frozen base's block linears are stored.
+    static func quantization(_ parsed: ParsedArguments, command: String) throws -> WeightQuantization {
+        switch try parsed.choice("quantization", command: command, default: "float", among: ["float", "gguf", "q8_0", "q4_1"]) {
+        case "gguf": return .keepGGUF
+        case "q8_0": return .quantize(.q8_0)
+        case "q4_1": return .quantize(.q4_1)
+        default: return .none
+        }
     }
 
     /// Default adapter targets for a model: the attention query and value projections.

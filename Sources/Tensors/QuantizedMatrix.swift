@@ -72,6 +72,32 @@ public struct QuantizedMatrix: Sendable, Equatable {
         self.bytes = bytes
     }
 
+    /// Quantizes a `[rows, columns]` float matrix (columns a multiple of 32) to Q8_0 or Q4_1 with
+    /// ggml's reference quantizers: per block of 32, Q8_0 stores `d = max|x|/127` and `round(x/d)`;
+    /// Q4_1 stores `m = min`, `d = (max − min)/15` and `round((x − m)/d)`. The error per value is at
+    /// most `d/2` (plus the half-precision rounding of `d` and `m`).
+    /// - Throws: `TensorError.invalidShape` for another rank, a column count that is not a multiple
+    ///   of 32, non-finite values, or Q4_0 (not offered: Q4_1 is at least as accurate at 0.5 more bits).
+    public static func quantizing(_ matrix: Tensor, to format: Format) throws -> QuantizedMatrix {
+        guard matrix.rank == 2, matrix.shape[0] > 0, matrix.shape[1] > 0, matrix.shape[1] % blockSize == 0 else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape,
+                                           reason: "needs a [rows, columns] matrix with a positive multiple of 32 columns")
+        }
+        guard format != .q4_0 else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "Q4_0 quantization is not offered; use Q4_1 or Q8_0")
+        }
+        guard matrix.isFinite else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "the matrix holds non-finite values")
+        }
+        let rows = matrix.shape[0], columns = matrix.shape[1]
+        var bytes = [UInt8](repeating: 0, count: rows * (columns / blockSize) * format.blockBytes)
+        let status = matrix.withUnsafeBufferPointer { x in
+            bytes.withUnsafeMutableBytes { out in pk_quantize_rows(format.kernelFormat, x.baseAddress!, rows, columns, out.baseAddress!) }
+        }
+        precondition(status == 0, "QuantizedMatrix.quantizing: the kernel refused \(format.rawValue)")
+        return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
+    }
+
     /// The float matrix the blocks encode (ggml's `dequantize_row_*` formulas).
     public func dequantized() -> Tensor {
         Tensor(shape: shape) { out in

@@ -118,4 +118,19 @@ struct SmolLM2ParityTests {
         let answer = try model.generate(prompt: reference.question_ids, options: GenerationOptions(maxNewTokens: 16, stopTokenIDs: [2]))
         #expect(answer == Array(reference.greedy_ids.prefix(answer.count)))
     }
+
+    @Test("keeping the GGUF's Q4_1 blocks packed gives the dequantized model's logits exactly, at a fraction of the bytes")
+    func packedBase() throws {
+        let url = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"]!)
+        let packed = try LlamaForCausalLM.load(from: url, quantization: .keepGGUF)
+        let float = try LlamaForCausalLM.load(from: url)
+        let matrices = packed.namedPackedParameters()
+        #expect(matrices.count == 7 * packed.configuration.layerCount && matrices.allSatisfy { $0.matrix.format == .q4_1 })
+        #expect(packed.parameterCount == float.parameterCount)
+        let ids = try Self.reference().prompt_ids
+        let a = try withoutGradients { try packed(ids).value }, b = try withoutGradients { try float(ids).value }
+        #expect(a.scalars == b.scalars)
+        let bytes = matrices.reduce(0) { $0 + $1.matrix.bytes.count }, values = matrices.reduce(0) { $0 + $1.matrix.rows * $1.matrix.columns }
+        print("SmolLM2 blocks packed: \(values) weights in \(bytes) bytes (\(String(format: "%.2f", Double(bytes * 8) / Double(values))) bits each)")
+    }
 }

@@ -46,6 +46,26 @@ struct TrainCommandTests {
         #expect(wrong.status == 1 && wrong.error.contains("cannot resume"))
     }
 
+    @Test("--quantization q8_0 trains LoRA on a packed base; eval and generate use the adapter beside it; --answers writes every answer")
+    func quantizedBase() throws {
+        let output = temporary()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--max-steps", "4", "--batch-size", "4",
+                              "--learning-rate", "1e-2", "--rank", "4", "--alpha", "8", "--quantization", "q8_0", "--quiet"])
+        #expect(result.status == 0, "\(result.error)")
+        let answers = output.appendingPathComponent("answers.jsonl")
+        let evaluation = runTool(["eval", "--model", model, "--adapter", output.path, "--data", data, "--json", "--max-tokens", "3",
+                                  "--quantization", "q8_0", "--answers", answers.path])
+        #expect(evaluation.status == 0, "\(evaluation.error)")
+        let lines = try String(contentsOf: answers, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 40 && lines[0].contains("\"prompt_ids\"") && lines[0].contains("\"reference\""))
+        let generated = runTool(["generate", "--model", model, "--adapter", output.path, "--prompt", "What is 3 plus 4?", "--max-tokens", "4",
+                                 "--quantization", "q8_0"])
+        #expect(generated.status == 0, "\(generated.error)")
+        let bad = runTool(["train", "--model", model, "--train", data, "--output", temporary().path, "--quantization", "int3", "--quiet"])
+        #expect(bad.status == 2 && bad.error.contains("--quantization"))
+    }
+
     @Test("bad flags and values are exit 2 with a message; every command has --help")
     func usageErrors() {
         #expect(runTool(["train", "--help"]).output.contains("--gradient-accumulation"))

@@ -67,6 +67,11 @@ long pk_quant_block_bytes(pk_quant_format format);
 void pk_dequantize_rows(pk_quant_format format, const void *matrix, long row_bytes, long row0, long rows,
                         long col0, long cols, float *out, long ldo);
 
+/// Quantizes `rows` × `cols` floats (row-major, cols a multiple of 32) to Q8_0 or Q4_1 as ggml's
+/// reference quantizers do, writing `rows · cols / 32` blocks to `out`. Returns 0, or -1 for another
+/// format or a column count that is not a multiple of 32.
+int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long cols, void *out);
+
 /// C[M×N] = alpha · A[M×K] · op(W) + beta · C with W block-quantized, row-major, `row_bytes` per row;
 /// W's element (r, c) is the quantized matrix's (row0 + r, col0 + c).
 ///   transW = 1: op(W) = Wᵀ, W is N×K (a linear layer's forward, x·Wᵀ).

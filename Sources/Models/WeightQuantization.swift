@@ -1,0 +1,53 @@
+import ModelIO
+import NN
+import Tensors
+
+/// How a loader stores the frozen weights of the transformer blocks' linear layers (attention and
+/// MLP projections). Embeddings, norms and the output head stay float.
+public enum WeightQuantization: Sendable, Equatable {
+    /// Float32 everywhere; a GGUF file's quantized weights are dequantized at load.
+    case none
+    /// A GGUF file's Q8_0, Q4_0 and Q4_1 block weights stay packed as stored (`QuantizedLinear`);
+    /// other types are dequantized. For a Hugging Face folder this is `.none`.
+    case keepGGUF
+    /// Float weights (from a folder, or a GGUF dequantized) are quantized to this format at load.
+    case quantize(QuantizedMatrix.Format)
+}
+
+extension QuantizedMatrix.Format {
+    /// The packed format of a GGUF tensor type, if the quantized GEMM reads it.
+    init?(gguf type: GGUFTensorType) {
+        switch type {
+        case .q8_0: self = .q8_0
+        case .q4_0: self = .q4_0
+        case .q4_1: self = .q4_1
+        default: return nil
+        }
+    }
+}
+
+extension Module {
+    /// Replaces every dense `Linear` under the module at `prefix` by a `QuantizedLinear` holding its
+    /// weight quantized to `format` (its bias kept in float). A layer whose input size is not a
+    /// multiple of 32 (the block size) stays float, as llama.cpp leaves such tensors unquantized.
+    /// - Returns: the paths quantized and the paths left float.
+    /// - Throws: `ModelError.invalidConfiguration` naming a layer whose weight holds non-finite
+    ///   values (layers before it stay quantized).
+    @discardableResult
+    public func quantizeLinearLayers(under prefix: String, to format: QuantizedMatrix.Format) throws -> (quantized: [String], keptFloat: [String]) {
+        var quantized: [String] = [], keptFloat: [String] = []
+        for (path, module) in namedModules() where path.hasPrefix(prefix) {
+            guard let linear = module as? Linear else { continue }
+            guard linear.inFeatures % QuantizedMatrix.blockSize == 0 else { keptFloat.append(path); continue }
+            let matrix: QuantizedMatrix
+            do { matrix = try QuantizedMatrix.quantizing(linear.weight.value, to: format) } catch let error as TensorError {
+                throw ModelError.invalidConfiguration(field: path, reason: "cannot be quantized to \(format.rawValue): \(error.description)")
+            }
+            let replacement = QuantizedLinear(weight: matrix, bias: linear.bias?.value)
+            if let bias = replacement.bias, let original = linear.bias { bias.requiresGrad = original.requiresGrad }
+            try replaceModule(at: path, with: replacement)
+            quantized.append(path)
+        }
+        return (quantized, keptFloat)
+    }
+}

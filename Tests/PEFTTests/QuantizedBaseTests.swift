@@ -1,0 +1,88 @@
+import Autograd
+import Foundation
+import Models
+import NN
+import PEFT
+import Testing
+import Tensors
+
+/// A base whose block linears are quantized (QLoRA): the same function as a float base holding the
+/// dequantized weights — logits, loss and LoRA gradients equal bit for bit — at a fraction of the
+/// bytes; counts, state dictionaries and saving see the packed weights; merging into them is refused.
+@Suite("Quantized bases")
+struct QuantizedBaseTests {
+    static let folder = Fixture.models.appendingPathComponent("tiny-llama")
+
+    /// The float model equivalent to a quantized one: each packed weight dequantized into a `Linear`.
+    static func dequantizedTwin(of model: LlamaForCausalLM) throws -> LlamaForCausalLM {
+        let twin = try LlamaForCausalLM.load(folder: folder)
+        for (path, module) in model.namedModules() {
+            guard let layer = module as? QuantizedLinear else { continue }
+            try twin.replaceModule(at: path, with: Linear(weight: layer.denseWeight(), bias: layer.bias?.value))
+        }
+        return twin
+    }
+
+    @Test("Q8_0 and Q4_1 bases give the logits of their dequantized twins exactly", arguments: [QuantizedMatrix.Format.q8_0, .q4_1])
+    func logits(_ format: QuantizedMatrix.Format) throws {
+        let model = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(format))
+        // Every block linear but down_proj, whose 48 inputs are not a multiple of the 32-value block.
+        let packed = model.namedModules().filter { $0.module is QuantizedLinear }
+        #expect(packed.count == 6 * model.configuration.layerCount)
+        let float = model.namedModules().filter { $0.module is Linear && $0.path.hasPrefix("model.layers.") }.map(\.path)
+        #expect(float.allSatisfy { $0.hasSuffix("down_proj") } && float.count == model.configuration.layerCount)
+        let twin = try Self.dequantizedTwin(of: model)
+        #expect(try Fixture.logits(model, base: "tiny-llama").scalars == (try Fixture.logits(twin, base: "tiny-llama")).scalars)
+        // Close to the float original: the quantization error, not a different function.
+        let original = try Fixture.logits(try LlamaForCausalLM.load(folder: Self.folder), base: "tiny-llama")
+        let worst = Fixture.maxDifference(try Fixture.logits(model, base: "tiny-llama"), original.scalars)
+        #expect(worst < (format == .q8_0 ? 0.02 : 0.2), "\(format): max |Δlogit| against float = \(worst)")
+        // Counted and saved like the float model (saving writes float weights).
+        #expect(model.parameterCount == twin.parameterCount)
+        #expect(Set(model.stateDictionary().keys) == Set(twin.stateDictionary().keys))
+        #expect(model.namedParameters().count < twin.namedParameters().count)
+    }
+
+    @Test("LoRA on a Q4_1 base: the loss and every adapter gradient equal those on its dequantized twin")
+    func loraGradients() throws {
+        let quantized = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(.q4_1))
+        let twin = try Self.dequantizedTwin(of: quantized)
+        var losses: [Float] = []
+        var gradients: [[String: Tensor]] = []
+        for model in [quantized, twin] {
+            let peft = try PeftModel(model, configuration: LoRAConfig(rank: 4, alpha: 8, targetModules: .allLinear, initialization: .random), seed: 5)
+            let inputs = try Fixture.inputs("tiny-llama")
+            let logits = try model(inputs.input_ids, batch: 2)
+            let targets = Array(inputs.input_ids.dropFirst()) + [-100]
+            let loss = try crossEntropy(logits: logits.reshaped([-1, model.configuration.vocabularySize]), targets: targets)
+            loss.backward()
+            losses.append(loss.value.scalars[0])
+            gradients.append(Dictionary(uniqueKeysWithValues: peft.root.trainableParameters().map { ($0.path, $0.parameter.grad!) }))
+        }
+        #expect(losses[0] == losses[1])
+        #expect(gradients[0].keys.sorted() == gradients[1].keys.sorted() && gradients[0].count == 14 * quantized.configuration.layerCount)
+        for (path, gradient) in gradients[0] { #expect(gradient.scalars == gradients[1][path]!.scalars, "\(path)") }
+    }
+
+    @Test("merging into a packed weight is refused with a typed error; the adapter stays usable")
+    func mergeRefused() throws {
+        let model = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(.q8_0))
+        let peft = try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 4, targetModules: .names(["q_proj"]), initialization: .random))
+        let before = try Fixture.logits(model, base: "tiny-llama")
+        #expect(throws: (any Error).self) { try peft.merge() }
+        #expect(try Fixture.logits(model, base: "tiny-llama").scalars == before.scalars)
+    }
+
+    @Test("a layer of odd width stays float; a non-finite weight is an error naming its layer")
+    func unquantizable() throws {
+        let holder = Module()
+        holder.registerChild("narrow", Linear(weight: Tensor.ones([4, 20])))   // 20 inputs: not a multiple of 32
+        holder.registerChild("broken", Linear(weight: Tensor(repeating: .nan, shape: [4, 32])))
+        #expect(throws: ModelError.invalidConfiguration(field: "broken", reason: "cannot be quantized to Q8_0: QuantizedMatrix.quantizing: invalid shape [4, 32]: the matrix holds non-finite values")) {
+            try holder.quantizeLinearLayers(under: "", to: .q8_0)
+        }
+        try holder.replaceModule(at: "broken", with: Linear(weight: Tensor.ones([4, 32])))
+        let result = try holder.quantizeLinearLayers(under: "", to: .q8_0)
+        #expect(result.quantized == ["broken"] && result.keptFloat == ["narrow"])
+    }
+}
