@@ -32,7 +32,7 @@ public enum HuggingFaceFolder {
         if let bad = tensors.first(where: { !$0.value.isFinite }) {
             throw ModelError.cannotSave(path: destination.path, reason: "weight '\(bad.key)' holds non-finite values; nothing was written")
         }
-        let partial = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).partial-\(UUID().uuidString)")
+        let partial = FolderPublishing.partialFolder(for: destination)
         do {
             try files.createDirectory(at: partial, withIntermediateDirectories: true)
             let entries = tensors.keys.sorted().map { SafetensorsWriter.Entry(name: $0, shape: tensors[$0]!.shape, floats: tensors[$0]!.scalars) }
@@ -55,14 +55,7 @@ public enum HuggingFaceFolder {
                 try Data((config.prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("config.json"), options: .atomic)
                 try tokenizer?.saveHuggingFaceFiles(to: partial)
             }
-            if files.fileExists(atPath: destination.path) {
-                let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).replaced-\(UUID().uuidString)")
-                try files.moveItem(at: destination, to: old)
-                try files.moveItem(at: partial, to: destination)
-                try? files.removeItem(at: old)
-            } else {
-                try files.moveItem(at: partial, to: destination)
-            }
+            try FolderPublishing.publish(partial, as: destination)
         } catch let error as ModelError {
             try? files.removeItem(at: partial)
             throw error

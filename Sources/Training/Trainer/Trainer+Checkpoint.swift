@@ -94,14 +94,7 @@ extension Trainer {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(manifest).write(to: partial.appendingPathComponent(Self.manifestName), options: .atomic)
             // Publish: the complete folder takes the checkpoint's name in one rename.
-            if files.fileExists(atPath: final.path) {
-                let old = output.appendingPathComponent(".\(name).replaced-\(UUID().uuidString)")
-                try files.moveItem(at: final, to: old)
-                try files.moveItem(at: partial, to: final)
-                try? files.removeItem(at: old)
-            } else {
-                try files.moveItem(at: partial, to: final)
-            }
+            try FolderPublishing.publish(partial, as: final)
         } catch let error as TrainingError {
             try? files.removeItem(at: partial)
             throw error
