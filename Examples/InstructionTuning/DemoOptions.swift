@@ -15,6 +15,7 @@ struct DemoOptions {
     var batchSize = 8
     var learningRate: Float = 2e-3
     var evalExamples = 40
+    var quantization = WeightQuantization.none
 
     init(_ arguments: ArraySlice<String>) throws {
         let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -24,7 +25,7 @@ struct DemoOptions {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
             guard flag != "--help" else {
-                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N]")
+                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N] [--quantization float|gguf|q8_0|q4_1]")
                 exit(0)
             }
             guard let value = rest.popFirst() else { throw DemoError("\(flag) needs a value") }
@@ -47,6 +48,14 @@ struct DemoOptions {
             case "--batch-size": batchSize = try number(Int.self)
             case "--learning-rate": learningRate = try number(Float.self)
             case "--eval-examples": evalExamples = try number(Int.self)
+            case "--quantization":
+                switch value {
+                case "float": quantization = .none
+                case "gguf": quantization = .keepGGUF
+                case "q8_0": quantization = .quantize(.q8_0)
+                case "q4_1": quantization = .quantize(.q4_1)
+                default: throw DemoError("--quantization is float, gguf, q8_0 or q4_1")
+                }
             default: throw DemoError("unknown option \(flag) (see --help)")
             }
         }
