@@ -2,7 +2,9 @@
 # The same LoRA training with peftkit (release build) and with PyTorch + transformers + peft, one after
 # the other on this machine, and a Markdown table of their summaries.
 #
-#   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [-- extra flags for both]
+#   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [--quantized gguf|q8_0|q4_1] [-- extra flags for both]
+#
+# --quantized adds a second peftkit run with that --quantization (QLoRA on a packed base) and a column.
 #
 # Defaults: SmolLM2-135M-Instruct (Q4_1 GGUF; transformers dequantizes it to float32, PEFTKit too),
 # the instruction task of Examples/InstructionTuning, LoRA r=8 α=32 on q_proj,v_proj, batch 8,
@@ -12,10 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 python="${PYTHON:-python3}"
 steps=30
+quantized=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --python) python="$2"; shift 2 ;;
         --steps) steps="$2"; shift 2 ;;
+        --quantized) quantized="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -32,20 +36,33 @@ swift build -c release --product peftkit >&2
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores" >&2
 echo "== peftkit" >&2
 .build/release/peftkit train "${flags[@]}" --output "$work/peftkit" --quiet > "$work/peftkit.json"
+if [ -n "$quantized" ]; then
+    echo "== peftkit --quantization $quantized" >&2
+    .build/release/peftkit train "${flags[@]}" --quantization "$quantized" --output "$work/packed" --quiet > "$work/packed.json"
+fi
 echo "== PyTorch + peft" >&2
 "$python" Benchmarks/reference/train_reference.py "${flags[@]}" --output "$work/torch" > "$work/torch.json" 2> "$work/torch.err" \
     || { cat "$work/torch.err" >&2; exit 1; }
-"$python" - "$work/peftkit.json" "$work/torch.json" <<'PY'
-import json, sys
-ours, theirs = (json.loads(open(p).read().strip().splitlines()[-1]) for p in sys.argv[1:3])
+"$python" - "$work/peftkit.json" "$work/torch.json" "$work/packed.json" "$quantized" <<'PY'
+import json, os, sys
+last = lambda p: json.loads(open(p).read().strip().splitlines()[-1])
+ours, theirs = last(sys.argv[1]), last(sys.argv[2])
+packed = last(sys.argv[3]) if sys.argv[4] and os.path.exists(sys.argv[3]) else None
 keys = ["train_runtime", "train_steps_per_second", "train_samples_per_second", "train_loss", "eval_loss", "eval_exact_match",
         "peak_rss_mb", "trainable_parameters"]
-print("| metric | PEFTKit | PyTorch + peft | ratio |")
-print("|---|---|---|---|")
-for key in keys:
-    a, b = ours.get(key), theirs.get(key)
-    ratio = f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-    print(f"| {key} | {fmt(a)} | {fmt(b)} | {ratio} |")
+fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+ratio = lambda a, b: f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
+if packed is None:
+    print("| metric | PEFTKit | PyTorch + peft | ratio |")
+    print("|---|---|---|---|")
+    for key in keys:
+        print(f"| {key} | {fmt(ours.get(key))} | {fmt(theirs.get(key))} | {ratio(ours.get(key), theirs.get(key))} |")
+else:
+    name = sys.argv[4]
+    print(f"| metric | PEFTKit float | PEFTKit {name} | PyTorch + peft | float ÷ PyTorch | {name} ÷ PyTorch |")
+    print("|---|---|---|---|---|---|")
+    for key in keys:
+        a, q, b = ours.get(key), packed.get(key), theirs.get(key)
+        print(f"| {key} | {fmt(a)} | {fmt(q)} | {fmt(b)} | {ratio(a, b)} | {ratio(q, b)} |")
 PY
 rm -rf "$work"
