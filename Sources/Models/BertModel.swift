@@ -159,7 +159,7 @@ public final class BertModel: Module {
         func modelName(_ name: String) -> String? { name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name }
         let files = try Checkpoint.files(in: folder)
         try configuration.parameterPlan().verify(against: Checkpoint.renamed(Checkpoint.tensorShapes(of: files), modelName))
-        let model = BertModel(configuration)
+        let model = ParameterInitialization.deferred { BertModel(configuration) }  // every weight is loaded strictly below
         try model.loadCheckpointWeights(Checkpoint.renamed(try Checkpoint.weights(of: files), modelName))
         return model
     }

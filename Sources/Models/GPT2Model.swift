@@ -183,7 +183,7 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
         }
         let files = try Checkpoint.files(in: folder)
         try configuration.parameterPlan().verify(against: Checkpoint.renamed(Checkpoint.tensorShapes(of: files), modelName))
-        let model = GPT2LMHeadModel(configuration)
+        let model = ParameterInitialization.deferred { GPT2LMHeadModel(configuration) }  // every weight is loaded strictly below
         try model.loadCheckpointWeights(Checkpoint.renamed(try Checkpoint.weights(of: files), modelName))
         return model
     }

@@ -56,7 +56,7 @@ extension LlamaForCausalLM {
             if let name = huggingFaceName(forGGUF: tensor.name) { shapes[name] = Array(tensor.dimensions.reversed()) }
         }
         try configuration.parameterPlan().verify(against: shapes)  // before anything is allocated
-        let model = try LlamaForCausalLM(configuration)
+        let model = try ParameterInitialization.deferred { try LlamaForCausalLM(configuration) }  // every weight is loaded strictly below
         let arch = gguf.metadata["general.architecture"]?.string ?? "llama"
         var state: [String: Tensor] = [:]
         var unexpected: [String] = []
@@ -98,7 +98,7 @@ extension LlamaForCausalLM {
         let configuration = try LlamaConfiguration(json: try Checkpoint.configuration(in: folder))
         let files = try Checkpoint.files(in: folder)
         try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
-        let model = try LlamaForCausalLM(configuration)
+        let model = try ParameterInitialization.deferred { try LlamaForCausalLM(configuration) }  // every weight is loaded strictly below
         try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
         if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
         return model

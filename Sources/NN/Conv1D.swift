@@ -19,7 +19,9 @@ public final class Conv1D: Module, LinearLayer {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         super.init()
-        registerParameter("weight", Variable(.randomNormal([inFeatures, outFeatures], std: 0.02, generator: &generator), requiresGrad: true))
+        registerParameter("weight", Variable(ParameterInitialization.weight([inFeatures, outFeatures]) {
+            .randomNormal([inFeatures, outFeatures], std: 0.02, generator: &generator)
+        }, requiresGrad: true))
         registerParameter("bias", Variable(.zeros([outFeatures]), requiresGrad: true))
     }
 

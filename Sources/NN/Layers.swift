@@ -21,11 +21,13 @@ public final class Linear: Module, LinearLayer {
         self.outFeatures = outFeatures
         super.init()
         let bound = 1 / Float(inFeatures).squareRoot()
-        registerParameter("weight", Variable(
-            .randomUniform([outFeatures, inFeatures], low: -bound, high: bound, generator: &generator), requiresGrad: true))
+        registerParameter("weight", Variable(ParameterInitialization.weight([outFeatures, inFeatures]) {
+            .randomUniform([outFeatures, inFeatures], low: -bound, high: bound, generator: &generator)
+        }, requiresGrad: true))
         if bias {
-            registerParameter("bias", Variable(
-                .randomUniform([outFeatures], low: -bound, high: bound, generator: &generator), requiresGrad: true))
+            registerParameter("bias", Variable(ParameterInitialization.weight([outFeatures]) {
+                .randomUniform([outFeatures], low: -bound, high: bound, generator: &generator)
+            }, requiresGrad: true))
         }
     }
 
@@ -93,7 +95,9 @@ public final class Embedding: Module, EmbeddingLayer {
     /// Creates a table initialised from `N(0, 1)` like PyTorch.
     public init(count: Int, dimension: Int, generator: inout SeededRandom) {
         super.init()
-        registerParameter("weight", Variable(.randomNormal([count, dimension], generator: &generator), requiresGrad: true))
+        registerParameter("weight", Variable(ParameterInitialization.weight([count, dimension]) {
+            .randomNormal([count, dimension], generator: &generator)
+        }, requiresGrad: true))
     }
 
     /// Creates a layer from an existing table.

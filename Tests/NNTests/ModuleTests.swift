@@ -199,3 +199,21 @@ struct ModuleTests {
         #expect(norm(Variable(Tensor([1, 3], shape: [1, 2]))).value.isClose(to: Tensor([-1, 1], shape: [1, 2]), atol: 1e-4))
     }
 }
+
+@Suite("Deferred initialisation")
+struct DeferredInitializationTests {
+    @Test("inside deferred { }, layers draw no random numbers (the loader supplies every weight); outside they do")
+    func deferredDrawsNothing() {
+        var deferredGenerator = SeededRandom(seed: 1), eagerGenerator = SeededRandom(seed: 1)
+        let untouched = SeededRandom(seed: 1)
+        let deferred = ParameterInitialization.deferred { Linear(inFeatures: 64, outFeatures: 32, generator: &deferredGenerator) }
+        _ = Linear(inFeatures: 64, outFeatures: 32, generator: &eagerGenerator)
+        #expect(deferredGenerator == untouched && eagerGenerator != untouched)
+        #expect(deferred.weight.shape == [32, 64] && deferred.bias?.shape == [32])
+        // Strict loading then gives every parameter a value.
+        let values = Tensor.ones([32, 64])
+        #expect(throws: ModuleError.self) { try deferred.loadStateDictionary(["weight": values]) }
+        _ = try? deferred.loadStateDictionary(["weight": values, "bias": Tensor.zeros([32])])
+        #expect(deferred.weight.value.scalars.allSatisfy { $0 == 1 })
+    }
+}
