@@ -134,6 +134,70 @@ static void pack_quantized_b(const void *context, long p0, long j0, long kc, lon
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/// The 32 values of one block as four vectors (values 0–7, 8–15, 16–23, 24–31), computed with the
+/// same operations as `dequantize_block` (a product, then a sum for Q4_1; never a fused one).
+__attribute__((target("avx2,fma")))
+static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *block, __m256 v[4]) {
+    const __m256 d = _mm256_set1_ps(load_half(block));
+    if (format == PK_QUANT_Q8_0) {
+        for (int i = 0; i < 4; i++) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * i)));
+            v[i] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(q));
+        }
+        return;
+    }
+    const uint8_t *qs = block + (format == PK_QUANT_Q4_1 ? 4 : 2);
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
+    const __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+    __m256i q[4] = {_mm256_cvtepu8_epi32(low), _mm256_cvtepu8_epi32(_mm_srli_si128(low, 8)),
+                    _mm256_cvtepu8_epi32(high), _mm256_cvtepu8_epi32(_mm_srli_si128(high, 8))};
+    if (format == PK_QUANT_Q4_0) {
+        const __m256i eight = _mm256_set1_epi32(8);
+        for (int i = 0; i < 4; i++) v[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], eight)), d);
+    } else {
+        const __m256 m = _mm256_set1_ps(load_half(block + 2));
+        for (int i = 0; i < 4; i++) v[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
+    }
+}
+
+/// Decode rows (M ≤ PK_SMALL_M) against whole rows of W, dequantized in registers. The sums run in
+/// exactly the order of the float small-M kernel (two accumulators over steps of 16, the same final
+/// reduction), so results equal the float path on the dequantized matrix bit for bit.
+__attribute__((target("avx2,fma")))
+static void small_m_quantized_avx2(pk_quant_format format, long M, long N, long K, float alpha, const float *A, long lda,
+                                   const uint8_t *matrix, long row_bytes, long row0, long col0, float beta, float *C, long ldc) {
+    const long block_bytes = pk_quant_block_bytes(format);
+    for (long n = 0; n < N; n++) {
+        const uint8_t *row = matrix + (row0 + n) * row_bytes + (col0 / 32) * block_bytes;
+        __m256 s0[PK_SMALL_M], s1[PK_SMALL_M];
+        for (long m = 0; m < M; m++) { s0[m] = _mm256_setzero_ps(); s1[m] = _mm256_setzero_ps(); }
+        for (long k = 0; k < K; k += 32) {
+            __m256 v[4];
+            dequantize_block_avx2(format, row + (k / 32) * block_bytes, v);
+            for (long m = 0; m < M; m++) {
+                const float *a = A + m * lda + k;
+                s0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a), v[0], s0[m]);
+                s1[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8), v[1], s1[m]);
+                s0[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 16), v[2], s0[m]);
+                s1[m] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 24), v[3], s1[m]);
+            }
+        }
+        for (long m = 0; m < M; m++) {
+            __m256 s = _mm256_add_ps(s0[m], s1[m]);
+            __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+            h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+            float *c = C + m * ldc + n;
+            *c = alpha * _mm_cvtss_f32(h) + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+    }
+}
+#endif
+
 int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, long K, float alpha,
                        const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                        long row0, long col0, float beta, float *C, long ldc) {
@@ -145,6 +209,12 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
         return 0;
     }
     const uint8_t *matrix = W;
+#if defined(__x86_64__) || defined(__i386__)
+    if (M <= PK_SMALL_M && transW && active == PK_GEMM_KERNEL_AVX2 && col0 % 32 == 0 && K % 32 == 0) {
+        small_m_quantized_avx2(format, M, N, K, alpha, A, lda, matrix, row_bytes, row0, col0, beta, C, ldc);
+        return 0;
+    }
+#endif
     if (M <= PK_SMALL_M && transW) {
         // Decoding: each output is a dot product with one row of W, dequantized into a row buffer
         // and handed to the float path (the same arithmetic as on the dequantized matrix).
