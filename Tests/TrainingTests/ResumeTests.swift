@@ -194,6 +194,27 @@ import Autograd
             return reason.contains("base model")
         }
     }
+
+    @Test func aCheckpointOfAQ8BaseDoesNotResumeOnAQ4Base() throws {
+        let data = try TrainingFixture.dataset()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        func lora(_ format: QuantizedMatrix.Format) throws -> PeftModel<LlamaForCausalLM> {
+            let base = try LlamaForCausalLM.load(folder: TrainingFixture.model, quantization: .quantize(format))
+            return try PeftModel(base, configuration: LoRAConfig(rank: 4, alpha: 8, targetModules: ["q_proj", "v_proj"]), seed: 2)
+        }
+        var arguments = TrainingArguments(outputDirectory: output.path, maxSteps: 4, batchSize: 4)
+        arguments.saveSteps = 2
+        try Trainer(model: try lora(.q8_0), arguments: arguments, train: data, callbacks: [StopAt(2)]).train()
+        // The same packed base resumes; another quantization of it is another base.
+        #expect(try Trainer(model: try lora(.q8_0), arguments: arguments, train: data).train(resumingFrom: output).steps == 4)
+        #expect {
+            try Trainer(model: try lora(.q4_1), arguments: arguments, train: data).train(resumingFrom: output)
+        } throws: { error in
+            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
+            return reason.contains("base model")
+        }
+    }
 }
 
 @Suite struct DamagedCheckpointTests {

@@ -44,6 +44,12 @@ extension Trainer {
                 for index in stride(from: 0, to: values.count, by: max(1, values.count / 64)) { mix(UInt64(values[index].bitPattern)) }
             }
         }
+        // Packed (quantized) weights: path, format, shape and 64 bytes spread over the blocks.
+        for (path, matrix) in model.module.namedPackedParameters() {
+            for byte in (path + matrix.format.rawValue).utf8 { mix(UInt64(byte)) }
+            matrix.shape.forEach { mix(UInt64($0)) }
+            for index in stride(from: 0, to: matrix.bytes.count, by: max(1, matrix.bytes.count / 64)) { mix(UInt64(matrix.bytes[index])) }
+        }
         return [
             "base model": String(base, radix: 16),
             "trainable tensors": String(hash, radix: 16) + " (\(model.trainableParameters().count) tensors)",
