@@ -49,13 +49,10 @@ struct DemoOptions {
             case "--learning-rate": learningRate = try number(Float.self)
             case "--eval-examples": evalExamples = try number(Int.self)
             case "--quantization":
-                switch value {
-                case "float": quantization = .none
-                case "gguf": quantization = .keepGGUF
-                case "q8_0": quantization = .quantize(.q8_0)
-                case "q4_1": quantization = .quantize(.q4_1)
-                default: throw DemoError("--quantization is float, gguf, q8_0 or q4_1")
+                guard let choice = WeightQuantization(name: value) else {
+                    throw DemoError("--quantization is one of \(WeightQuantization.names.joined(separator: ", "))")
                 }
+                quantization = choice
             default: throw DemoError("unknown option \(flag) (see --help)")
             }
         }

@@ -208,8 +208,7 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         return;
     }
     if (M <= PK_SMALL_M && transB && !transA) {
-        pk_gemm_kernel resolved = requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
-        pk_sgemm_small_m(resolved, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        pk_sgemm_small_m(pk_sgemm_resolve(requested), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     float *buffer = thread_pack_buffer();
@@ -217,8 +216,7 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         sgemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    const pk_gemm_kernel active =
-        requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
+    const pk_gemm_kernel active = pk_sgemm_resolve(requested);
     const float_b_source source = {transB, active == PK_GEMM_KERNEL_AVX2, B, ldb};
     const pk_b_packer packer = {pack_float_b, &source};
     pk_sgemm_blocked(active, buffer, transA, M, N, K, alpha, A, lda, &packer, beta, C, ldc);

@@ -12,6 +12,20 @@ public enum WeightQuantization: Sendable, Equatable {
     case keepGGUF
     /// Float weights (from a folder, or a GGUF dequantized) are quantized to this format at load.
     case quantize(QuantizedMatrix.Format)
+
+    /// The names command lines use: `float`, `gguf`, `q8_0`, `q4_1`.
+    public static let names = ["float", "gguf", "q8_0", "q4_1"]
+
+    /// The choice a command-line name stands for (nil for any other text).
+    public init?(name: String) {
+        switch name {
+        case "float": self = .none
+        case "gguf": self = .keepGGUF
+        case "q8_0": self = .quantize(.q8_0)
+        case "q4_1": self = .quantize(.q4_1)
+        default: return nil
+        }
+    }
 }
 
 extension QuantizedMatrix.Format {

@@ -54,7 +54,7 @@ enum GenerateCommand {
                 throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
             }
             // A packed base keeps the adapter beside it (merging would re-quantize); a float base merges.
-            if quantization == .none { model = try peft.mergeAndUnload() }
+            if model.namedPackedParameters().isEmpty { model = try peft.mergeAndUnload() }
         }
         let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []

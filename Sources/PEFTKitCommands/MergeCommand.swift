@@ -45,8 +45,6 @@ enum MergeCommand {
         }
         let merged = try peft.mergeAndUnload()
         try HuggingFaceFolder.write(merged, source: source, to: destination, replacing: true)
-        let tensors = merged.stateDictionary()
-        let count = tensors.values.reduce(0) { $0 + $1.count }
-        output.standardOutput("merged \(adapterPath) into \(modelPath): \(tensors.count) tensors, \(count) parameters → \(outputPath)\n")
+        output.standardOutput("merged \(adapterPath) into \(modelPath): \(merged.namedParameters().count) tensors, \(merged.parameterCount) parameters → \(outputPath)\n")
     }
 }

@@ -23,12 +23,7 @@ enum TrainingSetup {
 
     /// `--quantization float|gguf|q8_0|q4_1`: how the frozen base's block linears are stored.
     static func quantization(_ parsed: ParsedArguments, command: String) throws -> WeightQuantization {
-        switch try parsed.choice("quantization", command: command, default: "float", among: ["float", "gguf", "q8_0", "q4_1"]) {
-        case "gguf": return .keepGGUF
-        case "q8_0": return .quantize(.q8_0)
-        case "q4_1": return .quantize(.q4_1)
-        default: return .none
-        }
+        WeightQuantization(name: try parsed.choice("quantization", command: command, default: "float", among: WeightQuantization.names))!
     }
 
     /// Default adapter targets for a model: the attention query and value projections.

@@ -141,7 +141,7 @@ enum QuantizedGEMM {
         guard m > 0 && n > 0 else { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < GEMM.parallelThreshold ? 1 : Parallel.threadCount
-        // Column blocks of W stay block-aligned for a·W: split in multiples of 32 columns there.
+        // For a·W, column chunks in multiples of 32 start on block boundaries (no half-used blocks).
         let splitColumns = n >= m
         let tile = splitColumns ? (transposeW ? 16 : 32) : 6
         let extent = splitColumns ? n : m

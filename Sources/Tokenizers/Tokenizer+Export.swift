@@ -54,7 +54,7 @@ extension Tokenizer {
 
     /// The text of a token id: an added token's content or the model's token.
     func tokenText(_ id: Int) -> String? {
-        addedTokens.first(where: { $0.id == id })?.content ?? model.token(for: id)
+        addedByID[id]?.content ?? model.token(for: id)
     }
 }
 

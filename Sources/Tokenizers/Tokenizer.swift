@@ -53,7 +53,7 @@ public final class Tokenizer: Sendable {
     private let rawMatcherNonSpecial: AddedTokenMatcher
     private let normalizedMatcherAll: AddedTokenMatcher
     private let normalizedMatcherNonSpecial: AddedTokenMatcher
-    private let addedByID: [Int: AddedToken]
+    let addedByID: [Int: AddedToken]
     private let addedByContent: [ExactString: AddedToken]
 
     init(normalizer: Normalizer?, preTokenizer: PreTokenizer?, model: TokenizationModel, postProcessor: PostProcessor?,

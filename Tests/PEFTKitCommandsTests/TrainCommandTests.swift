@@ -62,6 +62,10 @@ struct TrainCommandTests {
         let generated = runTool(["generate", "--model", model, "--adapter", output.path, "--prompt", "What is 3 plus 4?", "--max-tokens", "4",
                                  "--quantization", "q8_0"])
         #expect(generated.status == 0, "\(generated.error)")
+        let unwritable = runTool(["eval", "--model", model, "--data", data, "--max-tokens", "2", "--answers", "/nonexistent/folder/answers.jsonl"])
+        #expect(unwritable.status == 1 && unwritable.error.contains("/nonexistent/folder/answers.jsonl"))
+        let noAnswers = runTool(["eval", "--model", model, "--data", data, "--max-tokens", "0", "--answers", answers.path])
+        #expect(noAnswers.status == 2 && noAnswers.error.contains("--answers"))
         let bad = runTool(["train", "--model", model, "--train", data, "--output", temporary().path, "--quantization", "int3", "--quiet"])
         #expect(bad.status == 2 && bad.error.contains("--quantization"))
     }

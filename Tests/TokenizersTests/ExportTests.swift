@@ -42,3 +42,20 @@ struct ExportTests {
         #expect(throws: TokenizerError.self) { try tokenizer.saveHuggingFaceFiles(to: folder.appendingPathComponent("missing/deeper")) }
     }
 }
+
+@Suite("tokenizer.json merges")
+struct MergeSplittingTests {
+    static func tokenizer(merges: [String]) throws -> Tokenizer {
+        let entries = merges.map { "\"\($0)\"" }.joined(separator: ", ")
+        let json = #"{"model": {"type": "BPE", "vocab": {"ด": 0, "ี": 1, "ดี": 2, "a": 3}, "merges": ["# + entries + "]}}"
+        return try Tokenizer(json: try JSONValue.parse(json))
+    }
+
+    @Test("a merge is split at the space scalar, even when a combining mark follows it; a merge without a space names its index")
+    func splitting() throws {
+        #expect(try Self.tokenizer(merges: ["ด ี"]).encode("ดี", addSpecialTokens: false) == [2])
+        #expect(throws: TokenizerError.invalidValue(field: "model.merges[1]", reason: "'ดี' is not two tokens separated by a space")) {
+            try Self.tokenizer(merges: ["ด ี", "ดี"])
+        }
+    }
+}

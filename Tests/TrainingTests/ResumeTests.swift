@@ -176,6 +176,16 @@ import Autograd
 }
 
 @Suite struct ForeignCheckpointTests {
+    /// `resume` must fail with `incompatibleCheckpoint` naming the base model.
+    func expectBaseModelRefusal(_ resume: () throws -> TrainingSummary) {
+        #expect {
+            _ = try resume()
+        } throws: { error in
+            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
+            return reason.contains("base model")
+        }
+    }
+
     @Test func aCheckpointOfAnotherBaseModelIsRefused() throws {
         let data = try TrainingFixture.dataset()
         let output = TrainingFixture.temporaryFolder()
@@ -187,12 +197,7 @@ import Autograd
         let other = try TrainingFixture.lora(seed: 2)
         let embedding = other.root.namedParameters().first { $0.path.hasSuffix("embed_tokens.weight") }!.parameter
         embedding.value = embedding.value * 1.5
-        #expect {
-            try Trainer(model: other, arguments: arguments, train: data).train(resumingFrom: output)
-        } throws: { error in
-            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
-            return reason.contains("base model")
-        }
+        expectBaseModelRefusal { try Trainer(model: other, arguments: arguments, train: data).train(resumingFrom: output) }
     }
 
     @Test func aCheckpointOfAQ8BaseDoesNotResumeOnAQ4Base() throws {
@@ -208,12 +213,7 @@ import Autograd
         try Trainer(model: try lora(.q8_0), arguments: arguments, train: data, callbacks: [StopAt(2)]).train()
         // The same packed base resumes; another quantization of it is another base.
         #expect(try Trainer(model: try lora(.q8_0), arguments: arguments, train: data).train(resumingFrom: output).steps == 4)
-        #expect {
-            try Trainer(model: try lora(.q4_1), arguments: arguments, train: data).train(resumingFrom: output)
-        } throws: { error in
-            guard case let .incompatibleCheckpoint(_, reason) = error as? TrainingError else { return false }
-            return reason.contains("base model")
-        }
+        expectBaseModelRefusal { try Trainer(model: try lora(.q4_1), arguments: arguments, train: data).train(resumingFrom: output) }
     }
 }
 
