@@ -5,6 +5,8 @@
 //   swift run -c release --traits OpenBLAS GEMMBenchmark     # + OpenBLAS through PEFTKit and direct cblas_sgemm
 //
 // Options: --threads 1,2   --quick (one shorter trial)   --only TEXT (shapes whose label contains TEXT)
+//          --kernels avx512,avx2 (built-in kernels to compare; default: the best one, plus AVX2 when
+//          the best is AVX-512)
 import Dispatch
 import Foundation
 import Tensors
@@ -46,6 +48,11 @@ if let index = arguments.firstIndex(of: "--threads"), index + 1 < arguments.coun
     threadCounts = arguments[index + 1].split(separator: ",").compactMap { Int($0) }
 }
 
+var kernels: [GEMM.Kernel] = GEMM.bestKernel == .avx512 ? [.avx512, .avx2] : [GEMM.bestKernel]
+if let index = arguments.firstIndex(of: "--kernels"), index + 1 < arguments.count {
+    kernels = arguments[index + 1].split(separator: ",").compactMap { GEMM.Kernel(rawValue: String($0)) }
+}
+
 func seconds(_ body: () -> Void) -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     body()
@@ -66,7 +73,7 @@ func measureInterleaved(_ contenders: [() -> Void]) -> [Double] {
 
 func gflops(_ problem: Problem, _ time: Double) -> Double { problem.flops / time / 1e9 }
 
-print("PEFTKit GEMM benchmark — built-in kernel: \(GEMM.builtinKernel.rawValue), processors: \(Parallel.availableProcessors), OpenBLAS trait: \(GEMM.isOpenBLASAvailable ? "on" : "off")")
+print("PEFTKit GEMM benchmark — built-in kernels: \(kernels.map(\.rawValue).joined(separator: ", ")), processors: \(Parallel.availableProcessors), OpenBLAS trait: \(GEMM.isOpenBLASAvailable ? "on" : "off")")
 var worstBuiltinRatio = Double.infinity
 var worstWrapperRatio = Double.infinity
 
@@ -76,7 +83,9 @@ for threads in threadCounts {
     openblas_set_num_threads(Int32(threads))
     #endif
     print("\n== \(threads) thread\(threads == 1 ? "" : "s") == (GFLOP/s, best of interleaved rounds)")
-    var header = "shape".padding(toLength: 46, withPad: " ", startingAt: 0) + "  built-in"
+    var header = "shape".padding(toLength: 46, withPad: " ", startingAt: 0)
+        + kernels.map { $0.rawValue.leftPadded(to: 10) }.joined()
+    if kernels.count > 1 { header += "  \(kernels[0].rawValue)/\(kernels[1].rawValue)" }
     if GEMM.isOpenBLASAvailable { header += "  OpenBLAS(PEFTKit)  cblas direct  built-in/BLAS  wrapper/direct" }
     print(header)
     for problem in problems where only.map({ problem.label.contains($0) }) ?? true {
@@ -91,12 +100,12 @@ for threads in threadCounts {
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { cBuffer in
                     let cBase = cBuffer.baseAddress!
-                    func viaPEFTKit(_ backend: GEMM.Backend) -> () -> Void {
+                    func viaPEFTKit(_ backend: GEMM.Backend, _ kernel: GEMM.Kernel? = nil) -> () -> Void {
                         {
                             GEMM.sgemm(transposeA: problem.transposeA, transposeB: problem.transposeB,
                                        m: problem.m, n: problem.n, k: problem.k,
                                        a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                                       c: cBase, ldc: problem.n, backend: backend)
+                                       c: cBase, ldc: problem.n, backend: backend, kernel: kernel)
                         }
                     }
                     // OpenBLAS workers busy-wait for a while after each call; measuring the built-in
@@ -104,10 +113,10 @@ for threads in threadCounts {
                     // So each trial runs the built-in kernel first, alone, after a pause; then OpenBLAS
                     // via PEFTKit and direct, interleaved. Two trials; the best of each contender counts,
                     // so one noisy window on a shared machine does not decide a ratio.
-                    var times = [Double](repeating: .infinity, count: GEMM.isOpenBLASAvailable ? 3 : 1)
+                    var times = [Double](repeating: .infinity, count: kernels.count + (GEMM.isOpenBLASAvailable ? 2 : 0))
                     for _ in 0..<(quick ? 1 : 2) {
                         usleep(300_000)
-                        var trial = measureInterleaved([viaPEFTKit(.builtin)])
+                        var trial = measureInterleaved(kernels.map { viaPEFTKit(.builtin, $0) })
                         #if OpenBLAS
                         var contenders = [viaPEFTKit(.openBLAS)]
                         contenders.append {
@@ -127,9 +136,10 @@ for threads in threadCounts {
         }
         let builtin = gflops(problem, times[0])
         var line = problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
-            + String(format: "  %8.1f", builtin)
+            + kernels.indices.map { String(format: "  %8.1f", gflops(problem, times[$0])) }.joined()
+        if kernels.count > 1 { line += String(format: "  %12.2f×", times[1] / times[0]) }
         #if OpenBLAS
-        let wrapped = gflops(problem, times[1]), direct = gflops(problem, times[2])
+        let wrapped = gflops(problem, times[kernels.count]), direct = gflops(problem, times[kernels.count + 1])
         let best = max(wrapped, direct)
         worstBuiltinRatio = min(worstBuiltinRatio, builtin / best)
         worstWrapperRatio = min(worstWrapperRatio, wrapped / direct)
@@ -173,4 +183,8 @@ for threads in threadCounts {
         print(problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
               + String(format: "  %8.1f %8.1f %8.1f  %10.0f%%  %9.0f%%", rates[0], rates[1], rates[2], 100 * rates[1] / rates[0], 100 * rates[2] / rates[0]))
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

@@ -43,6 +43,19 @@ public func silu(_ x: Variable) -> Variable {
     }
 }
 
+/// `silu(gate) · up` (the SwiGLU feed-forward's gating) in one fused, vectorised pass; the backward
+/// recomputes σ(gate) instead of keeping it, so only `gate` and `up` stay alive for it.
+///
+///   d up = g·gate·σ(gate)    d gate = g·up·σ(gate)·(1 + gate·(1 − σ(gate)))
+public func swiGLU(gate: Variable, up: Variable) -> Variable {
+    let gateValue = gate.value, upValue = up.value
+    return Variable.operation("swiGLU", value: Tensor.swiGLU(gate: gateValue, up: upValue), inputs: [gate, up]) { g in
+        let (dGate, dUp) = Tensor.swiGLUGradients(gate: gateValue, up: upValue, gradient: g,
+                                                   wantGate: gate.requiresGrad, wantUp: up.requiresGrad)
+        return [dGate, dUp]
+    }
+}
+
 /// `max(x, 0)`.
 public func relu(_ x: Variable) -> Variable {
     let input = x.value

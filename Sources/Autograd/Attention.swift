@@ -72,12 +72,8 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                                         p.update(repeating: 0, count: s)
                                         continue
                                     }
-                                    var total: Float = 0
-                                    for col in 0..<s {
-                                        let e = p[col] == -.infinity ? 0 : Foundation.exp(p[col] - maximum)
-                                        p[col] = e
-                                        total += e
-                                    }
+                                    // Masked scores are −∞ and become exactly 0.
+                                    let total = Tensor.exponentiateShifted(p, count: s, shift: maximum)
                                     let inv = 1 / total
                                     for col in 0..<s { p[col] *= inv }
                                 }

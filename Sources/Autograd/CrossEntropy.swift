@@ -21,34 +21,46 @@ public func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = -1
     }
     let counted = targets.filter { $0 != ignoreIndex }.count
     let input = logits.value
-    // Per-row log-sum-exp, computed only on counted rows.
+    // Per-row log-sum-exp, computed only on counted rows (rows in parallel, a scratch row each).
     var logSumExp = [Float](repeating: 0, count: rows)
-    var total = 0.0
     input.withUnsafeBufferPointer { p in
-        for r in 0..<rows where targets[r] != ignoreIndex {
-            let row = p.baseAddress! + r * vocabulary
-            var maximum = -Float.infinity
-            for j in 0..<vocabulary { maximum = Swift.max(maximum, row[j]) }
-            var sum: Float = 0
-            for j in 0..<vocabulary { sum += Foundation.exp(row[j] - maximum) }
-            logSumExp[r] = maximum + Foundation.log(sum)
-            total += Double(logSumExp[r] - row[targets[r]])
+        logSumExp.withUnsafeMutableBufferPointer { lse in
+            let (base, sums) = (p.baseAddress!, lse.baseAddress!)
+            Parallel.forEachRange(rows, minimumPerChunk: max(1, 32_768 / vocabulary)) { range in
+                var scratch = [Float](repeating: 0, count: vocabulary)
+                scratch.withUnsafeMutableBufferPointer { buffer in
+                    for r in range where targets[r] != ignoreIndex {
+                        let row = base + r * vocabulary
+                        var maximum = -Float.infinity
+                        for j in 0..<vocabulary { maximum = Swift.max(maximum, row[j]) }
+                        buffer.baseAddress!.update(from: row, count: vocabulary)
+                        let sum = Tensor.exponentiateShifted(buffer.baseAddress!, count: vocabulary, shift: maximum)
+                        sums[r] = maximum + Foundation.log(sum)
+                    }
+                }
+            }
         }
     }
+    var total = 0.0
+    for r in 0..<rows where targets[r] != ignoreIndex { total += Double(logSumExp[r] - input.scalars[r * vocabulary + targets[r]]) }
     let loss = counted == 0 ? 0 : Float(total / Double(counted))
     return Variable.operation("crossEntropy", value: Tensor(scalar: loss), inputs: [logits]) { g in
         let scale = counted == 0 ? 0 : g.scalar / Float(counted)
         return [Tensor(shape: shape) { out in
             input.withUnsafeBufferPointer { p in
-                for r in 0..<rows {
-                    let row = p.baseAddress! + r * vocabulary
-                    let dst = out.baseAddress! + r * vocabulary
-                    if targets[r] == ignoreIndex {
-                        dst.update(repeating: 0, count: vocabulary)
-                        continue
+                let (base, result) = (p.baseAddress!, out.baseAddress!)
+                Parallel.forEachRange(rows, minimumPerChunk: max(1, 32_768 / vocabulary)) { range in
+                    for r in range {
+                        let dst = result + r * vocabulary
+                        if targets[r] == ignoreIndex {
+                            dst.update(repeating: 0, count: vocabulary)
+                            continue
+                        }
+                        dst.update(from: base + r * vocabulary, count: vocabulary)
+                        Tensor.exponentiateShifted(dst, count: vocabulary, shift: logSumExp[r])
+                        for j in 0..<vocabulary { dst[j] *= scale }
+                        dst[targets[r]] -= scale
                     }
-                    for j in 0..<vocabulary { dst[j] = Foundation.exp(row[j] - logSumExp[r]) * scale }
-                    dst[targets[r]] -= scale
                 }
             }
         }]

@@ -10,41 +10,10 @@ public func rmsNorm(_ x: Variable, weight: Variable, epsilon: Float) -> Variable
     precondition(weight.shape == [c], "rmsNorm: weight \(weight.shape) does not match the last axis of \(x.shape)")
     let rows = c == 0 ? 0 : x.value.count / c
     let input = x.value, w = weight.value
-    var inverseRMS = [Float](repeating: 0, count: rows)
-    let output = Tensor(shape: x.shape) { out in
-        input.withUnsafeBufferPointer { p in
-            w.withUnsafeBufferPointer { pw in
-                for r in 0..<rows {
-                    let row = p.baseAddress! + r * c
-                    var sumSquares: Float = 0
-                    for j in 0..<c { sumSquares += row[j] * row[j] }
-                    let inv = 1 / (sumSquares / Float(c) + epsilon).squareRoot()
-                    inverseRMS[r] = inv
-                    for j in 0..<c { out[r * c + j] = row[j] * inv * pw[j] }
-                }
-            }
-        }
-    }
+    let (output, inverseRMS) = Tensor.rmsNorm(input, weight: w, epsilon: epsilon)
     return Variable.operation("rmsNorm", value: output, inputs: [x, weight]) { g in
-        var dx: Tensor? = nil, dw: Tensor? = nil
-        if x.requiresGrad {
-            dx = Tensor(shape: input.shape) { out in
-                input.withUnsafeBufferPointer { p in
-                    g.withUnsafeBufferPointer { pg in
-                        w.withUnsafeBufferPointer { pw in
-                            for r in 0..<rows {
-                                let row = p.baseAddress! + r * c, grow = pg.baseAddress! + r * c
-                                let inv = inverseRMS[r]
-                                var dot: Float = 0
-                                for j in 0..<c { dot += grow[j] * pw[j] * row[j] }
-                                let k = inv * inv * inv * dot / Float(c)
-                                for j in 0..<c { out[r * c + j] = inv * grow[j] * pw[j] - row[j] * k }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let dx = x.requiresGrad ? Tensor.rmsNormInputGradient(input, weight: w, gradient: g, inverseRMS: inverseRMS) : nil
+        var dw: Tensor? = nil
         if weight.requiresGrad {
             var sums = [Double](repeating: 0, count: c)
             for r in 0..<rows {

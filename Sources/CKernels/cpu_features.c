@@ -10,6 +10,19 @@ int pk_cpu_has_avx2_fma(void) {
 #endif
 }
 
+int pk_cpu_has_avx512f(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !pk_cpu_has_avx2_fma()) return 0;
+    // The OS must enable the opmask and ZMM state (XCR0 bits 5-7) besides SSE/AVX (bits 1-2).
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (eax & 0xE6u) == 0xE6u;
+#else
+    return 0;
+#endif
+}
+
 static _Thread_local int in_parallel_region = 0;
 
 int pk_thread_in_parallel_region(void) { return in_parallel_region; }

@@ -21,8 +21,9 @@
 static _Atomic int active_kernel = PK_GEMM_KERNEL_AUTO;
 
 static pk_gemm_kernel resolve(pk_gemm_kernel requested) {
-    if (requested == PK_GEMM_KERNEL_PORTABLE) return PK_GEMM_KERNEL_PORTABLE;
-    return pk_cpu_has_avx2_fma() ? PK_GEMM_KERNEL_AVX2 : PK_GEMM_KERNEL_PORTABLE;
+    if (requested == PK_GEMM_KERNEL_PORTABLE || !pk_cpu_has_avx2_fma()) return PK_GEMM_KERNEL_PORTABLE;
+    if (requested == PK_GEMM_KERNEL_AVX2) return PK_GEMM_KERNEL_AVX2;
+    return pk_cpu_has_avx512f() ? PK_GEMM_KERNEL_AVX512 : PK_GEMM_KERNEL_AVX2;
 }
 
 pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel) {
@@ -39,7 +40,7 @@ pk_gemm_kernel pk_sgemm_active_kernel(void) {
 
 static pk_microkernel microkernel_for(pk_gemm_kernel kernel) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (kernel == PK_GEMM_KERNEL_AVX2) return pk_microkernel_avx2;
+    if (pk_kernel_uses_avx2(kernel)) return pk_microkernel_avx2;
 #endif
     (void)kernel;
     return pk_microkernel_portable;
@@ -217,7 +218,7 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         return;
     }
     const pk_gemm_kernel active = pk_sgemm_resolve(requested);
-    const float_b_source source = {transB, active == PK_GEMM_KERNEL_AVX2, B, ldb};
+    const float_b_source source = {transB, pk_kernel_uses_avx2(active), B, ldb};
     const pk_b_packer packer = {pack_float_b, &source};
     pk_sgemm_blocked(active, buffer, transA, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
 }
@@ -228,13 +229,39 @@ pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
 
 float *pk_sgemm_thread_buffer(void) { return thread_pack_buffer(); }
 
+/// One MR×NR tile of C from packed panels; edge tiles (mr < MR or nr < NR) go through a scratch tile.
+static inline void run_tile(pk_microkernel kernel, long kc, const float *a_panel, const float *b_panel,
+                            float *c_tile, long ldc, long mr, long nr, float alpha, float beta) {
+    if (mr == PK_MR && nr == PK_NR) {
+        kernel(kc, a_panel, b_panel, c_tile, ldc, alpha, beta);
+        return;
+    }
+    _Alignas(64) float edge[PK_MR * PK_NR];
+    kernel(kc, a_panel, b_panel, edge, PK_NR, alpha, 0.0f);
+    for (long i = 0; i < mr; i++) {
+        float *c_row = c_tile + i * ldc;
+        const float *e_row = edge + i * PK_NR;
+        if (beta == 0.0f) {
+            for (long j = 0; j < nr; j++) c_row[j] = e_row[j];
+        } else {
+            for (long j = 0; j < nr; j++) c_row[j] = e_row[j] + beta * c_row[j];
+        }
+    }
+}
+
 void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc) {
     float *packed_a = buffer;
     float *packed_b = buffer + PK_PACK_A_FLOATS;
     const pk_microkernel kernel = microkernel_for(active);
-    const int simd = active == PK_GEMM_KERNEL_AVX2;
-    _Alignas(64) float edge[PK_MR * PK_NR];
+    const int simd = pk_kernel_uses_avx2(active);
+#if defined(__x86_64__)
+    // AVX-512 covers 2×2 register tiles (12×32) per call; AVX2 finishes the edges.
+    const int wide = active == PK_GEMM_KERNEL_AVX512;
+#else
+    const int wide = 0;
+#endif
+    const long step_n = wide ? 2 * PK_NR : PK_NR, step_m = wide ? 2 * PK_MR : PK_MR;
 
     for (long jc = 0; jc < N; jc += PK_NC) {
         const long nc = (N - jc < PK_NC) ? N - jc : PK_NC;
@@ -245,25 +272,21 @@ void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, 
             for (long ic = 0; ic < M; ic += PK_MC) {
                 const long mc = (M - ic < PK_MC) ? M - ic : PK_MC;
                 pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);
-                for (long jr = 0; jr < nc; jr += PK_NR) {
-                    const long nr = (nc - jr < PK_NR) ? nc - jr : PK_NR;
-                    const float *b_panel = packed_b + jr * kc;
-                    for (long ir = 0; ir < mc; ir += PK_MR) {
-                        const long mr = (mc - ir < PK_MR) ? mc - ir : PK_MR;
-                        const float *a_panel = packed_a + ir * kc;
-                        float *c_tile = C + (ic + ir) * ldc + jc + jr;
-                        if (mr == PK_MR && nr == PK_NR) {
-                            kernel(kc, a_panel, b_panel, c_tile, ldc, alpha, block_beta);
-                        } else {
-                            kernel(kc, a_panel, b_panel, edge, PK_NR, alpha, 0.0f);
-                            for (long i = 0; i < mr; i++) {
-                                float *c_row = c_tile + i * ldc;
-                                const float *e_row = edge + i * PK_NR;
-                                if (block_beta == 0.0f) {
-                                    for (long j = 0; j < nr; j++) c_row[j] = e_row[j];
-                                } else {
-                                    for (long j = 0; j < nr; j++) c_row[j] = e_row[j] + block_beta * c_row[j];
-                                }
+                for (long jr = 0; jr < nc; jr += step_n) {
+                    for (long ir = 0; ir < mc; ir += step_m) {
+#if defined(__x86_64__)
+                        if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
+                            pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc,
+                                                  C + (ic + ir) * ldc + jc + jr, ldc, alpha, block_beta);
+                            continue;
+                        }
+#endif
+                        for (long j = jr; j < jr + step_n && j < nc; j += PK_NR) {
+                            const long nr = (nc - j < PK_NR) ? nc - j : PK_NR;
+                            for (long i = ir; i < ir + step_m && i < mc; i += PK_MR) {
+                                const long mr = (mc - i < PK_MR) ? mc - i : PK_MR;
+                                run_tile(kernel, kc, packed_a + i * kc, packed_b + j * kc,
+                                         C + (ic + i) * ldc + jc + j, ldc, mr, nr, alpha, block_beta);
                             }
                         }
                     }

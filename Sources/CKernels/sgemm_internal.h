@@ -38,6 +38,16 @@ void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *dst);
 void pk_pack_a_panel_avx2(const float *src, long lda, long kc, float *dst);
 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);
 #endif
+#if defined(__x86_64__)
+/// 12×32: the A panels at `a` and `a + kc·MR`, the B panels at `b` and `b + kc·NR` (ordinary packing).
+void pk_microkernel_avx512(long kc, const float *a, const float *b,
+                           float *c, long ldc, float alpha, float beta);
+#endif
+
+/// True for the kernels that run the AVX2 packers and 6×16 microkernel (AVX-512 uses them at edges).
+static inline int pk_kernel_uses_avx2(pk_gemm_kernel kernel) {
+    return kernel == PK_GEMM_KERNEL_AVX2 || kernel == PK_GEMM_KERNEL_AVX512;
+}
 
 /// Where the blocked driver gets op(B) from: `pack` writes op(B)[p0:p0+kc, j0:j0+nc] as
 /// ceil(nc/NR) panels of kc rows of NR values, zero-padding columns past nc (float matrices, or

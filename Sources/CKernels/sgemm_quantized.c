@@ -210,7 +210,7 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     }
     const uint8_t *matrix = W;
 #if defined(__x86_64__) || defined(__i386__)
-    if (M <= PK_SMALL_M && transW && active == PK_GEMM_KERNEL_AVX2 && col0 % 32 == 0 && K % 32 == 0) {
+    if (M <= PK_SMALL_M && transW && pk_kernel_uses_avx2(active) && col0 % 32 == 0 && K % 32 == 0) {
         small_m_quantized_avx2(format, M, N, K, alpha, A, lda, matrix, row_bytes, row0, col0, beta, C, ldc);
         return 0;
     }

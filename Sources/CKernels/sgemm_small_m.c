@@ -54,7 +54,7 @@ static void small_m_portable(long M, long N, long K, float alpha, const float *A
 void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
                       const float *B, long ldb, float beta, float *C, long ldc) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (kernel == PK_GEMM_KERNEL_AVX2) {
+    if (pk_kernel_uses_avx2(kernel)) {
         small_m_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

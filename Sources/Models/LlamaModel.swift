@@ -57,7 +57,7 @@ public final class LlamaMLP: Module {
     }
 
     func callAsFunction(_ x: Variable) -> Variable {
-        downProj(silu(gateProj(x)) * upProj(x))
+        downProj(swiGLU(gate: gateProj(x), up: upProj(x)))
     }
 }
 

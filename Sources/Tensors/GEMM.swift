@@ -25,6 +25,25 @@ public enum GEMM {
         case portable
         /// x86-64 AVX2 + FMA.
         case avx2
+        /// x86-64 AVX-512F: 12×32 register tiles, with the AVX2 kernel at the edges. Each element is
+        /// the same chain of fused multiply-adds as in `avx2`, so the two give bit-identical results.
+        case avx512
+
+        var cValue: pk_gemm_kernel {
+            switch self {
+            case .portable: PK_GEMM_KERNEL_PORTABLE
+            case .avx2: PK_GEMM_KERNEL_AVX2
+            case .avx512: PK_GEMM_KERNEL_AVX512
+            }
+        }
+
+        init(_ value: pk_gemm_kernel) {
+            self = switch value {
+            case PK_GEMM_KERNEL_AVX512: .avx512
+            case PK_GEMM_KERNEL_AVX2: .avx2
+            default: .portable
+            }
+        }
     }
 
     /// True when the package was built with the `OpenBLAS` trait.
@@ -50,14 +69,21 @@ public enum GEMM {
         }
     }
 
-    /// The built-in microkernel in use; assign to force the portable path (for testing) or back to the best one.
+    /// The built-in microkernel in use (the best the CPU supports unless assigned). Assign to force a
+    /// kernel (for testing or comparison); a kernel the CPU lacks falls back to the best one below it.
     public static var builtinKernel: Kernel {
-        get { pk_sgemm_active_kernel() == PK_GEMM_KERNEL_AVX2 ? .avx2 : .portable }
-        set { _ = pk_sgemm_set_kernel(newValue == .avx2 ? PK_GEMM_KERNEL_AVX2 : PK_GEMM_KERNEL_PORTABLE) }
+        get { Kernel(pk_sgemm_active_kernel()) }
+        set { _ = pk_sgemm_set_kernel(newValue.cValue) }
     }
+
+    /// The best kernel this CPU supports.
+    public static var bestKernel: Kernel { cpuSupportsAVX512 ? .avx512 : cpuSupportsAVX2 ? .avx2 : .portable }
 
     /// True when the CPU supports the AVX2+FMA kernel.
     public static var cpuSupportsAVX2: Bool { pk_cpu_has_avx2_fma() != 0 }
+
+    /// True when the CPU (and OS) support the AVX-512F kernel.
+    public static var cpuSupportsAVX512: Bool { pk_cpu_has_avx512f() != 0 }
 
     /// `C[M×N] = alpha · op(A) · op(B) + beta · C` on row-major buffers with leading dimensions
     /// `lda`, `ldb`, `ldc`. `op(A)` is `A` (M×K) or `Aᵀ` (A stored K×M); likewise for B (K×N or N×K).
@@ -110,21 +136,17 @@ public enum GEMM {
     /// Below this many multiply-adds a single thread is faster than waking workers.
     static let parallelThreshold = 1 << 18
 
-    /// Splits C into contiguous row or column blocks (multiples of the 6×16 register tile) and runs
+    /// Splits C into contiguous row or column blocks (multiples of the 12×32 AVX-512 tile) and runs
     /// one independent `pk_sgemm` per worker. Each element's reduction order is the same for any
     /// number of threads, so results are bit-identical across thread counts.
     private static func builtin(_ kernel: Kernel?, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        let choice: pk_gemm_kernel = switch kernel {
-        case nil: PK_GEMM_KERNEL_AUTO
-        case .portable: PK_GEMM_KERNEL_PORTABLE
-        case .avx2: PK_GEMM_KERNEL_AVX2
-        }
+        let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < parallelThreshold ? 1 : Parallel.threadCount
         let splitColumns = n >= m
-        let tile = splitColumns ? 16 : 6
+        let tile = splitColumns ? 32 : 12
         let extent = splitColumns ? n : m
         let tiles = (extent + tile - 1) / tile
         let chunks = max(1, min(threads, tiles))

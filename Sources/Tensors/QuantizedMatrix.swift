@@ -141,9 +141,10 @@ enum QuantizedGEMM {
         guard m > 0 && n > 0 else { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < GEMM.parallelThreshold ? 1 : Parallel.threadCount
-        // For a·W, column chunks in multiples of 32 start on block boundaries (no half-used blocks).
+        // Chunks of whole 12×32 register tiles; for a·W, column chunks in multiples of 32 also start
+        // on block boundaries (no half-used blocks).
         let splitColumns = n >= m
-        let tile = splitColumns ? (transposeW ? 16 : 32) : 6
+        let tile = splitColumns ? 32 : 12
         let extent = splitColumns ? n : m
         let tiles = (extent + tile - 1) / tile
         let chunks = max(1, min(threads, tiles))

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Elementwise arithmetic with NumPy-style broadcasting: trailing dimensions are aligned and
@@ -12,7 +13,10 @@ extension Tensor {
             return Tensor(shape: a.shape) { out in
                 a.withUnsafeBufferPointer { pa in
                     b.withUnsafeBufferPointer { pb in
-                        for i in 0..<out.count { out[i] = op(pa[i], pb[i]) }
+                        let (x, y, o) = (pa.baseAddress, pb.baseAddress, out.baseAddress)
+                        Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                            for i in range { o![i] = op(x![i], y![i]) }
+                        }
                     }
                 }
             }
@@ -22,9 +26,7 @@ extension Tensor {
         }
         if b.count == 1 {
             let s = b.scalars[0]
-            return Tensor(shape: shape) { out in
-                a.withUnsafeBufferPointer { pa in for i in 0..<out.count { out[i] = op(pa[i], s) } }
-            }
+            return a.parallelMap { op($0, s) }
         }
         if a.count == 1 {
             let s = a.scalars[0]
@@ -58,11 +60,24 @@ extension Tensor {
         }
     }
 
-    /// Applies `op` to every element.
+    /// Applies `op` to every element, in order, on the calling thread.
     @inline(__always)
     public func map(_ op: (Float) -> Float) -> Tensor {
         Tensor(shape: shape) { out in
             withUnsafeBufferPointer { p in for i in 0..<out.count { out[i] = op(p[i]) } }
+        }
+    }
+
+    /// `map` for a pure `op`, with large tensors split across the worker pool.
+    @inline(__always)
+    func parallelMap(_ op: (Float) -> Float) -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { p in
+                let (x, o) = (p.baseAddress, out.baseAddress)
+                Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                    for i in range { o![i] = op(x![i]) }
+                }
+            }
         }
     }
 
@@ -76,23 +91,28 @@ extension Tensor {
     public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "divide", /) }
 
     /// Adds a scalar to every element.
-    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 + s } }
     /// Subtracts a scalar from every element.
-    public static func - (a: Tensor, s: Float) -> Tensor { a.map { $0 - s } }
+    public static func - (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 - s } }
     /// Multiplies every element by a scalar.
-    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 * s } }
     /// Multiplies every element by a scalar.
-    public static func * (s: Float, a: Tensor) -> Tensor { a.map { $0 * s } }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.parallelMap { $0 * s } }
     /// Divides every element by a scalar.
-    public static func / (a: Tensor, s: Float) -> Tensor { a.map { $0 / s } }
+    public static func / (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 / s } }
     /// Negates every element.
-    public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
+    public static prefix func - (a: Tensor) -> Tensor { a.parallelMap { -$0 } }
 
     /// `self += other`, with `other` broadcast to `self`'s shape.
     public static func += (a: inout Tensor, b: Tensor) {
         if a.shape == b.shape {
             a.withUnsafeMutableBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in for i in 0..<pa.count { pa[i] += pb[i] } }
+                b.withUnsafeBufferPointer { pb in
+                    let (x, y) = (pa.baseAddress, pb.baseAddress)
+                    Parallel.forEachRange(pa.count, minimumPerChunk: parallelElementThreshold) { range in
+                        for i in range { x![i] += y![i] }
+                    }
+                }
             }
         } else {
             let sum = a + b
@@ -105,16 +125,30 @@ extension Tensor {
     public mutating func addScaled(_ other: Tensor, by alpha: Float) {
         precondition(shape == other.shape, "addScaled: shapes \(shape) and \(other.shape) differ")
         withUnsafeMutableBufferPointer { pa in
-            other.withUnsafeBufferPointer { pb in for i in 0..<pa.count { pa[i] += alpha * pb[i] } }
+            other.withUnsafeBufferPointer { pb in
+                let (x, y) = (pa.baseAddress, pb.baseAddress)
+                Parallel.forEachRange(pa.count, minimumPerChunk: parallelElementThreshold) { range in
+                    for i in range { x![i] += alpha * y![i] }
+                }
+            }
         }
     }
 
     /// Elementwise square.
-    public func squared() -> Tensor { map { $0 * $0 } }
+    public func squared() -> Tensor { parallelMap { $0 * $0 } }
     /// Elementwise square root.
-    public func squareRoot() -> Tensor { map { $0.squareRoot() } }
+    public func squareRoot() -> Tensor { parallelMap { $0.squareRoot() } }
     /// Elementwise `e^x`.
-    public func exp() -> Tensor { map { Foundation.exp($0) } }
+    public func exp() -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { p in
+                let (x, o) = (p.baseAddress, out.baseAddress)
+                Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                    pk_exp(x! + range.lowerBound, o! + range.lowerBound, range.count)
+                }
+            }
+        }
+    }
     /// Elementwise natural logarithm.
     public func log() -> Tensor { map { Foundation.log($0) } }
     /// Elementwise hyperbolic tangent.

@@ -9,12 +9,8 @@ extension Tensor {
             var maximum = -Float.infinity
             for j in 0..<n { maximum = Swift.max(maximum, row[j]) }
             if maximum == -Float.infinity { maximum = 0 }  // fully masked row: all zeros
-            var total: Float = 0
-            for j in 0..<n {
-                let e = Foundation.exp(row[j] - maximum)
-                out[j] = e
-                total += e
-            }
+            out.update(from: row, count: n)
+            let total = Tensor.exponentiateShifted(out, count: n, shift: maximum)
             let scale = total > 0 ? 1 / total : 0
             for j in 0..<n { out[j] *= scale }
         }
@@ -25,8 +21,8 @@ extension Tensor {
         rowwise("logSoftmax") { row, out, n in
             var maximum = -Float.infinity
             for j in 0..<n { maximum = Swift.max(maximum, row[j]) }
-            var total: Float = 0
-            for j in 0..<n { total += Foundation.exp(row[j] - maximum) }
+            out.update(from: row, count: n)
+            let total = Tensor.exponentiateShifted(out, count: n, shift: maximum)
             let shift = maximum + Foundation.log(total)
             for j in 0..<n { out[j] = row[j] - shift }
         }

@@ -71,6 +71,9 @@ struct GradientCheckTests {
     @Test func normalization() {
         let x = Self.input([3, 8], seed: 12), w = Self.input([8], seed: 13, offset: 1), bias = Self.input([8], seed: 14)
         expectPasses([x, w]) { v in rmsNorm(v[0], weight: v[1], epsilon: 1e-5) }
+        // 13 columns: the vectorised body (8) and the scalar tail (5).
+        let wide = Self.input([3, 13], seed: 21), wideWeight = Self.input([13], seed: 22, offset: 1)
+        expectPasses([wide, wideWeight]) { v in rmsNorm(v[0], weight: v[1], epsilon: 1e-5) }
         expectPasses([x, w, bias]) { v in layerNorm(v[0], weight: v[1], bias: v[2], epsilon: 1e-5) }
         expectPasses([x, w]) { v in layerNorm(v[0], weight: v[1], bias: nil, epsilon: 1e-5) }
     }
@@ -80,6 +83,8 @@ struct GradientCheckTests {
         expectPasses([x]) { v in gelu(v[0], approximation: .exact) }
         expectPasses([x]) { v in gelu(v[0], approximation: .tanh) }
         expectPasses([x]) { v in silu(v[0]) }
+        let gate = Self.input([3, 13], seed: 23, scale: 2), up = Self.input([3, 13], seed: 24)
+        expectPasses([gate, up]) { v in swiGLU(gate: v[0], up: v[1]) }
         expectPasses([x]) { v in tanh(v[0]) }
         expectPasses([x]) { v in relu(v[0]) }
         expectPasses([x]) { v in softmax(v[0]) }

@@ -74,17 +74,19 @@ struct TrainCommandTests {
     func usageErrors() {
         #expect(runTool(["train", "--help"]).output.contains("--gradient-accumulation"))
         #expect(runTool(["eval", "--help"]).output.contains("--max-tokens"))
+        // An output folder that never exists, so no leftover on the machine changes the message.
+        let unused = FileManager.default.temporaryDirectory.appendingPathComponent("peftkit-unused-\(UUID().uuidString)").path
         let cases: [([String], String)] = [
-            (["train", "--train", data, "--output", "/tmp/x"], "--model is required"),
-            (["train", "--model", model, "--output", "/tmp/x"], "--train is required"),
+            (["train", "--train", data, "--output", unused], "--model is required"),
+            (["train", "--model", model, "--output", unused], "--train is required"),
             (["train", "--model", model, "--train", data], "--output is required"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--rank", "0"], "--rank"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--learning-rate", "fast"], "--learning-rate"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--method", "magic"], "--method"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--schedule", "wavy"], "--schedule"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--epochs", "2", "--max-steps", "3"], "not both"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--bogus"], "unknown option"),
-            (["train", "--model", model, "--train", data, "--output", "/tmp/x", "--early-stopping-patience", "2"], "needs --eval"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--rank", "0"], "--rank"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--learning-rate", "fast"], "--learning-rate"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--method", "magic"], "--method"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--schedule", "wavy"], "--schedule"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--epochs", "2", "--max-steps", "3"], "not both"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--bogus"], "unknown option"),
+            (["train", "--model", model, "--train", data, "--output", unused, "--early-stopping-patience", "2"], "needs --eval"),
             (["eval", "--model", model], "--data is required"),
             (["eval", "--model", model, "--data", data, "--max-tokens", "-1"], "--max-tokens"),
         ]

@@ -35,10 +35,12 @@ func product(_ a: Tensor, _ b: Tensor, backend: GEMM.Backend, kernel: GEMM.Kerne
 
 @Suite("GEMM", .serialized)
 struct GEMMTests {
-    /// Sizes straddle the 6×16 register tile and the K (384), M (144) and N (768) cache blocks so every edge path runs.
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 384), (50, 3, 70), (19, 40, 785), (7, 790, 390), (150, 20, 390), (3, 33, 70), (4, 17, 9)]
+    /// Sizes straddle the 6×16 and 12×32 register tiles and the K (384), M (144) and N (768) cache
+    /// blocks so every edge path runs.
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (7, 17, 5), (13, 33, 300), (6, 16, 384), (12, 32, 385), (25, 70, 40),
+                                            (50, 3, 70), (19, 40, 785), (7, 790, 390), (150, 20, 390), (150, 800, 17), (3, 33, 70), (4, 17, 9)]
 
-    @Test("all transpose combinations, alpha/beta, both microkernels", arguments: [GEMM.Kernel.portable, .avx2])
+    @Test("all transpose combinations, alpha/beta, every microkernel", arguments: [GEMM.Kernel.portable, .avx2, .avx512])
     func matchesReference(kernel: GEMM.Kernel) {
         var generator = SeededRandom(seed: 7)
         for (m, n, k) in Self.shapes {
@@ -105,6 +107,35 @@ struct GEMMTests {
         let portable = product(a, b, backend: .builtin, kernel: .portable)
         let avx2 = product(a, b, backend: .builtin, kernel: .avx2)
         #expect(portable.maxAbsDifference(avx2) < 1e-3)
+    }
+
+    @Test("the AVX-512 and AVX2 kernels give bit-identical results (one FMA chain per element in both)")
+    func avx512MatchesAVX2Bits() {
+        guard GEMM.cpuSupportsAVX512 else { return }
+        var generator = SeededRandom(seed: 13)
+        for (m, n, k) in Self.shapes + [(146, 800, 400)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = Tensor.randomNormal([m * k], generator: &generator).scalars
+                    let b = Tensor.randomNormal([k * n], generator: &generator).scalars
+                    let c = Tensor.randomNormal([m * n], generator: &generator).scalars
+                    let results = [GEMM.Kernel.avx2, .avx512].map { kernel in
+                        var out = c
+                        a.withUnsafeBufferPointer { pa in
+                            b.withUnsafeBufferPointer { pb in
+                                out.withUnsafeMutableBufferPointer { pc in
+                                    GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: 0.75,
+                                               a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
+                                               beta: 0.5, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
+                                }
+                            }
+                        }
+                        return out
+                    }
+                    #expect(results[0] == results[1], "m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB)")
+                }
+            }
+        }
     }
 
     #if OpenBLAS

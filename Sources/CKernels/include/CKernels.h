@@ -16,11 +16,15 @@ extern "C" {
 typedef enum {
     PK_GEMM_KERNEL_AUTO = 0,     ///< best kernel the CPU supports
     PK_GEMM_KERNEL_PORTABLE = 1, ///< plain C, any CPU
-    PK_GEMM_KERNEL_AVX2 = 2      ///< x86-64 AVX2 + FMA (falls back to portable when unsupported)
+    PK_GEMM_KERNEL_AVX2 = 2,     ///< x86-64 AVX2 + FMA (falls back to portable when unsupported)
+    PK_GEMM_KERNEL_AVX512 = 3    ///< x86-64 AVX-512F: 12×32 tiles, AVX2 for the rest (falls back to AVX2)
 } pk_gemm_kernel;
 
 /// Non-zero when the running CPU (and OS) support AVX2 and FMA.
 int pk_cpu_has_avx2_fma(void);
+
+/// Non-zero when the running CPU supports AVX-512F and the OS saves its registers (XCR0).
+int pk_cpu_has_avx512f(void);
 
 /// Selects the kernel used by `pk_sgemm` in this process. Returns the kernel actually in effect.
 pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel);
@@ -81,6 +85,27 @@ int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long col
 int pk_sgemm_quantized(pk_gemm_kernel kernel, int transW, long M, long N, long K, float alpha,
                        const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                        long row0, long col0, float beta, float *C, long ldc);
+
+// MARK: - Elementwise and row kernels (AVX2 when available; callers split ranges across threads)
+
+/// out[i] = silu(gate[i]) · up[i], silu(x) = x·σ(x).
+void pk_swiglu_forward(const float *gate, const float *up, float *out, long n);
+
+/// Gradients of `pk_swiglu_forward` for the incoming gradient g, with s = σ(gate):
+///   dup = g·gate·s    dgate = g·up·s·(1 + gate·(1 − s))    (either output may be NULL).
+void pk_swiglu_backward(const float *gate, const float *up, const float *g, float *dgate, float *dup, long n);
+
+/// x[i] = e^(x[i] − shift) in place; returns the sum. Arguments ≤ −87.3 (and −∞) give exactly 0.
+float pk_exp_shifted(float *x, long n, float shift);
+
+/// out[i] = e^x[i] (about 2 ulp).
+void pk_exp(const float *x, float *out, long n);
+
+/// RMSNorm of `rows` rows of `c`: out = x · r · w with r = 1/√(mean(x²) + ε) stored in inverse[row].
+void pk_rmsnorm_forward(const float *x, const float *w, float *out, float *inverse, long rows, long c, float epsilon);
+
+/// RMSNorm's input gradient: dx = r·(g⊙w) − x·r³·Σ(g⊙w⊙x)/c per row.
+void pk_rmsnorm_backward(const float *x, const float *w, const float *g, const float *inverse, float *dx, long rows, long c);
 
 /// Per-thread flag used by the Swift parallel-for to refuse nested parallelism.
 int pk_thread_in_parallel_region(void);

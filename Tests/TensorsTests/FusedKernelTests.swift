@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import Tensors
+
+/// The vectorised kernels against Float64 references, at their edge cases, and for any thread count.
+@Suite("Fused kernels", .serialized)
+struct FusedKernelTests {
+    /// Relative error of `value` against `reference` in units of Float's epsilon.
+    static func ulps(_ value: Float, _ reference: Double) -> Double {
+        abs(Double(value) - reference) / (abs(reference) * Double(Float.ulpOfOne))
+    }
+
+    @Test("exp is within 3 ulp on [−87, 88]; −∞ and very negative give 0, large gives +∞, NaN stays NaN")
+    func exponential() {
+        let grid = stride(from: -87.0, through: 88.5, by: 0.00731).map(Float.init) + [0, -0, 1e-30, -1e-30, 1, -1]
+        let values = Tensor(grid).exp()
+        var worst = 0.0
+        for (x, e) in zip(grid, values.scalars) { worst = max(worst, Self.ulps(e, Foundation.exp(Double(x)))) }
+        #expect(worst <= 3, "worst error \(worst) ulp")
+        let edges = Tensor([-.infinity, -88, -1000, 89, 1000, .infinity, .nan, 0]).exp().scalars
+        #expect(edges[0] == 0 && edges[1] == 0 && edges[2] == 0)
+        #expect(edges[3] == .infinity && edges[4] == .infinity && edges[5] == .infinity)
+        #expect(edges[6].isNaN && edges[7] == 1)
+    }
+
+    @Test("exponentiateShifted: softmax rows sum to 1, masked (−∞) entries become exactly 0")
+    func shiftedRows() {
+        var row: [Float] = [1, 2, -.infinity, 3, 0.5, -.infinity, 2, 2, 1, 0, -3]
+        let total = row.withUnsafeMutableBufferPointer { Tensor.exponentiateShifted($0.baseAddress!, count: $0.count, shift: 3) }
+        let reference = [1.0, 2, 3, 0.5, 2, 2, 1, 0, -3].map { Foundation.exp($0 - 3) }.reduce(0, +)
+        #expect(abs(Double(total) - reference) < 1e-6)
+        #expect(row[2] == 0 && row[5] == 0 && row[3] == 1)
+    }
+
+    @Test("swiGLU and its gradients match Float64 formulas, and do not depend on the thread count")
+    func swiGLU() {
+        var generator = SeededRandom(seed: 5)
+        // 70,003 elements: split across workers, with a scalar tail.
+        let gate = Tensor.randomNormal([7, 10_001], std: 3, generator: &generator)
+        let up = Tensor.randomNormal([7, 10_001], generator: &generator)
+        let g = Tensor.randomNormal([7, 10_001], generator: &generator)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        Parallel.threadCount = 2
+        let out = Tensor.swiGLU(gate: gate, up: up)
+        let (dGate, dUp) = Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        Parallel.threadCount = 1
+        #expect(Tensor.swiGLU(gate: gate, up: up) == out)
+        let single = Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        #expect(single.gate == dGate && single.up == dUp)
+        #expect(Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: false, wantUp: true).gate == nil)
+        for i in stride(from: 0, to: gate.count, by: 97) {
+            let x = Double(gate.scalars[i]), u = Double(up.scalars[i]), gi = Double(g.scalars[i])
+            let s = 1 / (1 + Foundation.exp(-x))
+            #expect(abs(Double(out.scalars[i]) - x * s * u) <= 1e-5 * (abs(x * s * u) + 1e-3))
+            #expect(abs(Double(dUp!.scalars[i]) - gi * x * s) <= 1e-5 * (abs(gi * x * s) + 1e-3))
+            let expected = gi * u * s * (1 + x * (1 - s))
+            #expect(abs(Double(dGate!.scalars[i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+        }
+    }
+
+    @Test("rmsNorm and its input gradient match Float64, for 1 and 2 threads")
+    func rmsNorm() {
+        var generator = SeededRandom(seed: 9)
+        let x = Tensor.randomNormal([300, 203], generator: &generator)
+        let w = Tensor.randomNormal([203], generator: &generator)
+        let g = Tensor.randomNormal([300, 203], generator: &generator)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        Parallel.threadCount = 2
+        let (y, inverse) = Tensor.rmsNorm(x, weight: w, epsilon: 1e-5)
+        let dx = Tensor.rmsNormInputGradient(x, weight: w, gradient: g, inverseRMS: inverse)
+        Parallel.threadCount = 1
+        #expect(Tensor.rmsNorm(x, weight: w, epsilon: 1e-5).output == y)
+        #expect(Tensor.rmsNormInputGradient(x, weight: w, gradient: g, inverseRMS: inverse) == dx)
+        for r in stride(from: 0, to: 300, by: 37) {
+            let row = (0..<203).map { Double(x.scalars[r * 203 + $0]) }
+            let inv = 1 / ((row.map { $0 * $0 }.reduce(0, +) / 203) + 1e-5).squareRoot()
+            #expect(abs(Double(inverse[r]) - inv) <= 1e-5 * inv)
+            let dot = (0..<203).map { Double(g.scalars[r * 203 + $0]) * Double(w.scalars[$0]) * row[$0] }.reduce(0, +)
+            for j in [0, 7, 8, 200, 202] {
+                let expected = row[j] * inv * Double(w.scalars[j])
+                #expect(abs(Double(y.scalars[r * 203 + j]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+                let gradient = inv * Double(g.scalars[r * 203 + j]) * Double(w.scalars[j]) - row[j] * inv * inv * inv * dot / 203
+                #expect(abs(Double(dx.scalars[r * 203 + j]) - gradient) <= 1e-4 * (abs(gradient) + 1e-2))
+            }
+        }
+    }
+}
