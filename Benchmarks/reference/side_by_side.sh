@@ -48,7 +48,9 @@ import json, os, sys
 last = lambda p: json.loads(open(p).read().strip().splitlines()[-1])
 ours, theirs = last(sys.argv[1]), last(sys.argv[2])
 packed = last(sys.argv[3]) if sys.argv[4] and os.path.exists(sys.argv[3]) else None
-keys = ["train_runtime", "train_steps_per_second", "train_samples_per_second", "train_loss", "eval_loss", "eval_exact_match",
+# step_* time optimizer steps alone on both sides (the speed comparison); train_runtime also holds
+# PEFTKit's end-of-run evaluation and saving.
+keys = ["step_runtime", "step_samples_per_second", "train_runtime", "train_loss", "eval_loss", "eval_exact_match",
         "peak_rss_mb", "trainable_parameters"]
 fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
 ratio = lambda a, b: f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""

@@ -141,7 +141,10 @@ def main():
         cursor += len(part)
         samples += sum(len(b) for b in part)
     model.save_pretrained(args.output)
+    # Only optimizer steps are timed here, so step_runtime is train_runtime (PEFTKit's train_runtime also
+    # holds its end-of-run evaluation and saving; its step_runtime does not).
     summary = {"train_runtime": runtime, "train_samples_per_second": samples / runtime, "train_steps_per_second": steps / runtime,
+               "step_runtime": runtime, "step_samples_per_second": samples / runtime,
                "train_loss": sum(losses) / len(losses), "global_step": steps, "trainable_parameters": trainable}
     if evaluation:
         summary.update(evaluate(model, tokenizer, evaluation, args.batch_size, args.max_new_tokens))

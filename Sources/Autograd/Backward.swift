@@ -19,41 +19,41 @@ extension Variable {
         }
         guard requiresGrad else { return }
         guard node != nil else {
-            accumulate(start)
+            slot.accumulate(start)
             return
         }
 
         // Reverse topological order of the recorded nodes (iterative DFS, no recursion limit).
-        var order: [Variable] = []
+        var order: [GraphSlot] = []
         var visited = Set<ObjectIdentifier>()
-        var stack: [(Variable, Bool)] = [(self, false)]
-        while let (variable, expanded) = stack.popLast() {
+        var stack: [(GraphSlot, Bool)] = [(slot, false)]
+        while let (current, expanded) = stack.popLast() {
             if expanded {
-                order.append(variable)
+                order.append(current)
                 continue
             }
-            guard let node = variable.node, visited.insert(ObjectIdentifier(variable)).inserted else { continue }
-            stack.append((variable, true))
+            guard let node = current.node, visited.insert(ObjectIdentifier(current)).inserted else { continue }
+            stack.append((current, true))
             for input in node.inputs where input.node != nil && input.requiresGrad {
                 stack.append((input, false))
             }
         }
 
-        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): start]
-        for variable in order.reversed() {
-            guard let node = variable.node,
-                  let gradient = pending.removeValue(forKey: ObjectIdentifier(variable)) else { continue }
-            for (input, recorded) in zip(node.inputs, node.inputVersions) where input.version != recorded {
-                preconditionFailure("backward of \(node.name): an input of shape \(input.shape) was modified after the forward pass "
+        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(slot): start]
+        for current in order.reversed() {
+            guard let node = current.node,
+                  let gradient = pending.removeValue(forKey: ObjectIdentifier(current)) else { continue }
+            for (index, (input, recorded)) in zip(node.inputs, node.inputVersions).enumerated() where input.version != recorded {
+                preconditionFailure("backward of \(node.name): an input of shape \(node.inputShapes[index]) was modified after the forward pass "
                                     + "(version \(recorded) → \(input.version)); merge adapters or step the optimizer only after backward()")
             }
             let inputGradients = node.backward(gradient)
             precondition(inputGradients.count == node.inputs.count,
                          "backward of \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
-            for (input, inputGradient) in zip(node.inputs, inputGradients) {
+            for (index, (input, inputGradient)) in zip(node.inputs, inputGradients).enumerated() {
                 guard input.requiresGrad, let inputGradient else { continue }
-                precondition(inputGradient.shape == input.value.shape,
-                             "backward of \(node.name): gradient shape \(inputGradient.shape) does not match input shape \(input.value.shape)")
+                precondition(inputGradient.shape == node.inputShapes[index],
+                             "backward of \(node.name): gradient shape \(inputGradient.shape) does not match input shape \(node.inputShapes[index])")
                 if input.node == nil {
                     input.accumulate(inputGradient)
                 } else {
@@ -63,8 +63,10 @@ extension Variable {
             }
         }
     }
+}
 
-    private func accumulate(_ gradient: Tensor) {
+extension GraphSlot {
+    fileprivate func accumulate(_ gradient: Tensor) {
         if grad == nil { grad = gradient } else { grad! += gradient }
     }
 }

@@ -48,12 +48,13 @@ extension Variable {
         precondition(!variables.isEmpty, "concatenate: no variables")
         let resolved = Shape.normalizedAxis(axis, rank: variables[0].shape.count, operation: "concatenate")
         let sizes = variables.map { $0.shape[resolved] }
+        let needed = variables.map(\.requiresGrad)  // flags, not the variables: their values are not needed
         return operation("concatenate", value: Tensor.concatenate(variables.map(\.value), axis: resolved),
                          inputs: variables) { g in
             var start = 0
-            return zip(variables, sizes).map { variable, size in
+            return zip(needed, sizes).map { need, size in
                 defer { start += size }
-                return variable.requiresGrad ? g.slice(axis: resolved, start..<(start + size)) : nil
+                return need ? g.slice(axis: resolved, start..<(start + size)) : nil
             }
         }
     }

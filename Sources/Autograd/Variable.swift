@@ -8,29 +8,37 @@ import Tensors
 /// no gradient work is done for them (each op skips the terms of inputs that do not need them).
 public final class Variable {
     /// The current value. Every assignment or in-place mutation bumps `version`.
-    public var value: Tensor { didSet { version &+= 1 } }
+    public var value: Tensor { didSet { slot.version &+= 1 } }
     /// Counts changes to `value`. An operation records its inputs' versions, and `backward()` stops
     /// with a message naming the operation when an input changed in between (for example an adapter
     /// merge or an optimizer step between forward and backward), instead of computing wrong gradients.
-    public private(set) var version: UInt64 = 0
+    public var version: UInt64 { slot.version }
     /// The accumulated gradient of the last `backward()` (leaves only); nil until one reaches it.
-    public var grad: Tensor?
+    public var grad: Tensor? {
+        get { slot.grad }
+        set { slot.grad = newValue }
+    }
     /// Whether gradients flow into this variable. Set it to false to freeze a parameter.
-    public var requiresGrad: Bool
+    public var requiresGrad: Bool {
+        get { slot.requiresGrad }
+        set { slot.requiresGrad = newValue }
+    }
+    /// What the graph keeps of this variable. The graph holds slots, not variables, so an
+    /// intermediate value lives only as long as its variable or a backward that captured it: the
+    /// activations a backward does not need are freed during the forward pass, as in PyTorch.
+    let slot: GraphSlot
     /// The recorded operation that produced this variable, nil for leaves.
-    var node: Node?
+    var node: Node? { slot.node }
 
     /// A leaf variable.
     public init(_ value: Tensor, requiresGrad: Bool = false) {
         self.value = value
-        self.requiresGrad = requiresGrad
-        self.node = nil
+        self.slot = GraphSlot(node: nil, requiresGrad: requiresGrad)
     }
 
     init(value: Tensor, node: Node?) {
         self.value = value
-        self.requiresGrad = node != nil
-        self.node = node
+        self.slot = GraphSlot(node: node, requiresGrad: node != nil)
     }
 
     /// The value's shape.
@@ -49,6 +57,8 @@ public final class Variable {
     /// module is built and how other modules add fused operations.
     ///
     /// The result records a graph node only if gradient mode is on and some input requires a gradient.
+    /// The node keeps the inputs' graph slots (not their values): `backward` must capture whatever
+    /// values it needs, and should capture only those.
     public static func operation(
         _ name: String, value: Tensor, inputs: [Variable],
         backward: @escaping (_ outputGradient: Tensor) -> [Tensor?]
@@ -60,18 +70,35 @@ public final class Variable {
     }
 }
 
+/// The graph's view of a variable: the operation that produced it, whether it needs a gradient, the
+/// version of its value and, for leaves, the accumulated gradient. No value.
+final class GraphSlot {
+    var node: Node?
+    var requiresGrad: Bool
+    var version: UInt64 = 0
+    var grad: Tensor?
+
+    init(node: Node?, requiresGrad: Bool) {
+        self.node = node
+        self.requiresGrad = requiresGrad
+    }
+}
+
 /// One recorded operation in the graph.
 final class Node {
     let name: String
-    var inputs: [Variable]
+    var inputs: [GraphSlot]
     /// The inputs' `version` when the operation ran.
     let inputVersions: [UInt64]
+    /// The inputs' shapes when the operation ran (their gradients must have these shapes).
+    let inputShapes: [[Int]]
     let backward: (Tensor) -> [Tensor?]
 
     init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        self.inputs = inputs.map(\.slot)
         self.inputVersions = inputs.map(\.version)
+        self.inputShapes = inputs.map(\.shape)
         self.backward = backward
     }
 
@@ -81,9 +108,9 @@ final class Node {
         guard !inputs.isEmpty else { return }
         var stack = inputs
         inputs = []
-        while var variable = stack.popLast() {
-            guard isKnownUniquelyReferenced(&variable), var node = variable.node else { continue }
-            variable.node = nil
+        while var slot = stack.popLast() {
+            guard isKnownUniquelyReferenced(&slot), var node = slot.node else { continue }
+            slot.node = nil
             if isKnownUniquelyReferenced(&node) {
                 stack.append(contentsOf: node.inputs)
                 node.inputs = []

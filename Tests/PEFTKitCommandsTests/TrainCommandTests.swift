@@ -19,9 +19,13 @@ struct TrainCommandTests {
                               "--save-every", "3", "--max-new-tokens", "3", "--quiet"])
         #expect(result.status == 0, "\(result.error)")
         let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-        for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "trainable_parameters", "eval_loss"] {
+        for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "trainable_parameters", "eval_loss",
+                    "step_runtime", "step_samples_per_second"] {
             #expect(summary?[key] != nil, "summary has \(key)")
         }
+        // Step time excludes the evaluations and saving that the run's wall time holds.
+        let stepRuntime = summary?["step_runtime"] as? Double ?? 0, runtime = summary?["train_runtime"] as? Double ?? 0
+        #expect(stepRuntime > 0 && stepRuntime < runtime)
         #expect(summary?["trainable_parameters"] as? Int == 896, "LoRA r=4 on q_proj (32→32) and v_proj (32→16) of 2 layers")
         for file in ["adapter_config.json", "adapter_model.safetensors", "metrics.jsonl", "metrics.csv", "checkpoint-6/trainer_state.json"] {
             #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), "\(file)")

@@ -1,5 +1,6 @@
 import Autograd
 import CSignals
+import Dispatch
 import Foundation
 import Models
 import NN
@@ -169,8 +170,10 @@ public final class Trainer {
                 state.batchesPerEpoch = batches.count
             }
             let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
+            let stepStart = DispatchTime.now().uptimeNanoseconds
             let micro = batches[state.batchCursor..<end].map(makeBatch)
             let loss = try step(micro)
+            clock.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
             state.batchCursor = end
             clock.tokens += micro.reduce(0) { $0 + $1.tokenCount }
             var control: [TrainerControl] = callbacks.map { $0.onStepEnd(self) }
@@ -336,6 +339,8 @@ public final class Trainer {
             steps: state.step, epochs: state.fractionalEpoch, trainRuntime: seconds,
             trainSamplesPerSecond: seconds > 0 ? Double(state.trainedExamples - clock.examplesAtStart) / seconds : 0,
             trainStepsPerSecond: seconds > 0 ? Double(state.step - clock.stepAtStart) / seconds : 0,
+            stepRuntime: clock.stepSeconds,
+            stepSamplesPerSecond: clock.stepSeconds > 0 ? Double(state.trainedExamples - clock.examplesAtStart) / clock.stepSeconds : 0,
             trainLoss: losses.isEmpty ? .nan : losses.reduce(0, +) / Double(losses.count),
             trainableParameters: model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count },
             bestMetric: state.bestMetric, bestStep: state.bestStep, skippedSteps: state.skippedSteps.count, interrupted: interrupted)
@@ -348,5 +353,7 @@ struct RunClock {
     var stepAtStart = 0
     var examplesAtStart = 0
     var tokens = 0
+    /// Seconds inside optimizer steps (no evaluation, checkpoints or saving).
+    var stepSeconds = 0.0
     var elapsed: Double { Date().timeIntervalSince(start) }
 }

@@ -12,6 +12,11 @@ public struct TrainingSummary: Sendable, Equatable {
     public var trainSamplesPerSecond: Double
     /// Optimizer steps per second in this call.
     public var trainStepsPerSecond: Double
+    /// Seconds this call spent in optimizer steps alone (batching, forward, backward, update):
+    /// `trainRuntime` without evaluation, checkpoints and saving. What speed comparisons use.
+    public var stepRuntime: Double = 0
+    /// Examples per second of `stepRuntime`.
+    public var stepSamplesPerSecond: Double = 0
     /// Mean of the steps' training losses (the whole run, resumed steps included).
     public var trainLoss: Double
     /// Trainable scalars.
@@ -32,6 +37,7 @@ public struct TrainingSummary: Sendable, Equatable {
             "train_runtime": trainRuntime, "train_samples_per_second": trainSamplesPerSecond,
             "train_steps_per_second": trainStepsPerSecond, "train_loss": trainLoss, "epoch": epochs,
             "global_step": Double(steps), "trainable_parameters": Double(trainableParameters),
+            "step_runtime": stepRuntime, "step_samples_per_second": stepSamplesPerSecond,
         ]
         fields.merge(extra) { _, new in new }
         return JSONLine.object(fields)
