@@ -87,6 +87,23 @@ struct AutogradTests {
         #expect(GradMode.isEnabled)
     }
 
+    @Test("the graph does not keep intermediate variables (or their values) alive; backward still reaches the leaves")
+    func graphKeepsNoIntermediateValues() {
+        let x = Variable(Tensor([1, 2, 3], shape: [3]), requiresGrad: true)
+        let frozen = Variable(Tensor([4, 5, 6], shape: [3]))
+        var intermediate: Variable? = x * 2 + 1
+        weak let watched = intermediate
+        // A matmul with a frozen right operand needs only that operand; a sum needs nothing.
+        var product: Variable? = Variable.matmul(intermediate!.reshaped([1, 3]), frozen.reshaped([3, 1]))
+        weak let watchedProduct = product
+        let loss = product!.sum()
+        intermediate = nil
+        product = nil
+        #expect(watched == nil && watchedProduct == nil)
+        loss.backward()
+        #expect(x.grad?.scalars == [8, 10, 12])
+    }
+
     @Test("deep graphs do not overflow the stack")
     func deepGraph() {
         let x = Variable(Tensor([1], shape: [1]), requiresGrad: true)
