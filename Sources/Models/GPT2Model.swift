@@ -165,7 +165,7 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
 
     /// Projects hidden states to vocabulary logits with the tied token embedding.
     public func logits(from hidden: Variable) -> Variable {
-        Variable.matmul(hidden, transformer.tokenEmbedding.weight, transposeB: true)
+        transformer.tokenEmbedding.tiedLogits(hidden)
     }
 
     /// Only the last position goes through the vocabulary head (a prompt's other positions need none).

@@ -48,7 +48,8 @@ extension LlamaForCausalLM {
     }
 
     /// Builds the model described by a GGUF file and loads its weights: dequantized (`.none`), the
-    /// blocks' linear weights kept packed as stored (`.keepGGUF`), or quantized (`.quantize`).
+    /// blocks' linear weights and the token table (with the head tied to it) kept packed as stored
+    /// (`.keepGGUF`), or the blocks' linear weights quantized (`.quantize`).
     public static func load(gguf: GGUFFile, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
         let configuration = try LlamaConfiguration(gguf: gguf)
         var shapes: [String: [Int]] = [:]
@@ -63,6 +64,16 @@ extension LlamaForCausalLM {
         for tensor in gguf.tensors {
             guard let name = huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
+            if quantization == .keepGGUF, name == "model.embed_tokens.weight", shape.count == 2,
+               let format = QuantizedMatrix.Format(gguf: tensor.type) {
+                // The token table (and the head tied to it) stays packed as the file stores it.
+                let matrix: QuantizedMatrix
+                do { matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: [UInt8](gguf.bytes(of: tensor))) } catch let error as TensorError {
+                    throw ModelError.invalidConfiguration(field: tensor.name, reason: error.description)
+                }
+                try model.replaceModule(at: "model.embed_tokens", with: QuantizedEmbedding(table: matrix))
+                continue
+            }
             if quantization == .keepGGUF, let format = QuantizedMatrix.Format(gguf: tensor.type),
                name.hasPrefix("model.layers."), name.hasSuffix("_proj.weight"), shape.count == 2 {
                 var bytes = [UInt8](gguf.bytes(of: tensor))

@@ -193,7 +193,7 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckp
     /// Projects hidden states to vocabulary logits.
     public func logits(from hidden: Variable) -> Variable {
         if configuration.tieWordEmbeddings {
-            return Variable.matmul(hidden, body.embedTokens.weight, transposeB: true)
+            return body.embedTokens.tiedLogits(hidden)
         }
         return head(hidden)
     }

@@ -3,12 +3,13 @@ import NN
 import Tensors
 
 /// How a loader stores the frozen weights of the transformer blocks' linear layers (attention and
-/// MLP projections). Embeddings, norms and the output head stay float.
+/// MLP projections), and with `.keepGGUF` a quantized token table. Norms stay float.
 public enum WeightQuantization: Sendable, Equatable {
     /// Float32 everywhere; a GGUF file's quantized weights are dequantized at load.
     case none
-    /// A GGUF file's Q8_0, Q4_0 and Q4_1 block weights stay packed as stored (`QuantizedLinear`);
-    /// other types are dequantized. For a Hugging Face folder this is `.none`.
+    /// A GGUF file's Q8_0, Q4_0 and Q4_1 block weights stay packed as stored (`QuantizedLinear`),
+    /// and so does a token table in those formats (`QuantizedEmbedding`, which also serves a head
+    /// tied to it); other types are dequantized. For a Hugging Face folder this is `.none`.
     case keepGGUF
     /// Float weights (from a folder, or a GGUF dequantized) are quantized to this format at load.
     case quantize(QuantizedMatrix.Format)

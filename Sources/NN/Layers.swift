@@ -76,6 +76,13 @@ public protocol EmbeddingLayer: Module {
     /// Looks up `ids` laid out in `shape` (default `[ids.count]`), giving `shape + [dimension]`.
     /// - Throws: `TensorError.indexOutOfRange` for an id outside the table.
     func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable
+    /// Number of rows (ids).
+    var count: Int { get }
+    /// Size of each vector.
+    var dimension: Int { get }
+    /// `hidden · tableᵀ`: the logits of an output head tied to this table (`[…, dimension]` →
+    /// `[…, count]`).
+    func tiedLogits(_ hidden: Variable) -> Variable
 }
 
 extension EmbeddingLayer {
@@ -83,6 +90,8 @@ extension EmbeddingLayer {
     public var count: Int { weight.shape[0] }
     /// Size of each vector.
     public var dimension: Int { weight.shape[1] }
+    /// `hidden · weightᵀ`.
+    public func tiedLogits(_ hidden: Variable) -> Variable { Variable.matmul(hidden, weight, transposeB: true) }
     /// Looks up `ids` as one row `[ids.count, dimension]`.
     public func callAsFunction(_ ids: [Int]) throws -> Variable { try self(ids, shape: nil) }
 }

@@ -98,6 +98,23 @@ public struct QuantizedMatrix: Sendable, Equatable {
         return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
     }
 
+    /// The float rows `ids` (`[ids.count, columns]`): an embedding lookup on a packed table. Each
+    /// row equals the same row of `dequantized()`.
+    /// - Throws: `TensorError.indexOutOfRange` for an id outside `0..<rows`, naming it and its position.
+    public func dequantizedRows(_ ids: [Int]) throws -> Tensor {
+        for (position, id) in ids.enumerated() where id < 0 || id >= rows {
+            throw TensorError.indexOutOfRange(operation: "quantized row lookup", index: id, bound: rows, position: position)
+        }
+        return Tensor(shape: [ids.count, columns]) { out in
+            bytes.withUnsafeBytes { raw in
+                for (index, id) in ids.enumerated() {
+                    pk_dequantize_rows(format.kernelFormat, raw.baseAddress!, rowBytes, id, 1, 0, columns,
+                                       out.baseAddress! + index * columns, columns)
+                }
+            }
+        }
+    }
+
     /// The float matrix the blocks encode (ggml's `dequantize_row_*` formulas).
     public func dequantized() -> Tensor {
         Tensor(shape: shape) { out in

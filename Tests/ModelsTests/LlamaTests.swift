@@ -124,8 +124,11 @@ struct SmolLM2ParityTests {
         let url = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"]!)
         let packed = try LlamaForCausalLM.load(from: url, quantization: .keepGGUF)
         let float = try LlamaForCausalLM.load(from: url)
-        let matrices = packed.namedPackedParameters()
+        let all = packed.namedPackedParameters()
+        let matrices = all.filter { $0.path.hasPrefix("model.layers.") }
         #expect(matrices.count == 7 * packed.configuration.layerCount && matrices.allSatisfy { $0.matrix.format == .q4_1 })
+        // The file's Q8_0 token table stays packed too, and serves the tied head.
+        #expect(all.count == matrices.count + 1 && all.contains { $0.path == "model.embed_tokens.weight" && $0.matrix.format == .q8_0 })
         #expect(packed.parameterCount == float.parameterCount)
         let ids = try Self.reference().prompt_ids
         let a = try withoutGradients { try packed(ids).value }, b = try withoutGradients { try float(ids).value }

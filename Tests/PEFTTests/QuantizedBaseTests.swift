@@ -64,6 +64,33 @@ struct QuantizedBaseTests {
         for (path, gradient) in gradients[0] { #expect(gradient.scalars == gradients[1][path]!.scalars, "\(path)") }
     }
 
+    @Test("a packed token table: lookups, tied logits and their input gradient equal the float table's bit for bit; LoRA refuses it")
+    func packedEmbedding() throws {
+        var generator = SeededRandom(seed: 31)
+        let table = try QuantizedMatrix.quantizing(Tensor.randomNormal([70, 64], generator: &generator), to: .q8_0)
+        let packed = QuantizedEmbedding(table: table), float = Embedding(weight: table.dequantized())
+        #expect(packed.count == 70 && packed.dimension == 64)
+        let ids = [3, 69, 0, 3, 41, 12]
+        #expect(try packed(ids, shape: [2, 3]).value == (try float(ids, shape: [2, 3])).value)
+        #expect(throws: TensorError.self) { try packed([5, 70]) }
+        #expect(throws: TensorError.self) { try packed([-1]) }
+        // Tied head: logits and the gradient reaching the hidden states.
+        let hidden = Tensor.randomNormal([2, 5, 64], generator: &generator)
+        let h0 = Variable(hidden, requiresGrad: true), h1 = Variable(hidden, requiresGrad: true)
+        let y0 = packed.tiedLogits(h0), y1 = float.tiedLogits(h1)
+        #expect(y0.value == y1.value && y0.shape == [2, 5, 70])
+        (y0 * y0).sum().backward()
+        (y1 * y1).sum().backward()
+        #expect(h0.grad == h1.grad && h0.grad != nil)
+        // The table is frozen and packed: no parameters, one packed tensor, saved dequantized.
+        #expect(packed.namedParameters().isEmpty && packed.namedPackedParameters().count == 1)
+        #expect(packed.stateDictionary()["weight"] == table.dequantized())
+        // LoRA does not wrap a packed table.
+        let root = Module()
+        root.registerChild("embed_tokens", packed)
+        #expect(throws: PEFTError.self) { try PeftModel(root, configuration: LoRAConfig(rank: 2, alpha: 4, targetModules: ["embed_tokens"])) }
+    }
+
     @Test("merging into a packed weight is refused with a typed error; the adapter stays usable")
     func mergeRefused() throws {
         let model = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(.q8_0))

@@ -90,7 +90,7 @@ enum Injection {
             }
             if module is any LinearLayer {
                 selected.append((path, module))
-            } else if let lora, !lora.useDoRA, module is any EmbeddingLayer {
+            } else if let lora, !lora.useDoRA, module is any EmbeddingLayer, !(module is QuantizedEmbedding) {
                 selected.append((path, module))
             } else {
                 let method = lora?.useDoRA == true ? "DoRA" : configuration.peftType.rawValue

@@ -35,6 +35,8 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
     public var wrappedModule: Module { baseLayer }
     /// The base table (tied output heads keep using it, as in PEFT).
     public var weight: Variable { baseLayer.weight }
+    /// The base table's tied head (adapters change lookups, not the tied head).
+    public func tiedLogits(_ hidden: Variable) -> Variable { baseLayer.tiedLogits(hidden) }
 
     /// Adds an adapter; `.random` draws both tables from N(0, 1), otherwise A is zero and B N(0, 1).
     public func addAdapter(_ name: String, rank: Int, alpha: Double, rsLoRA: Bool, initialization: LoRAInitialization,
