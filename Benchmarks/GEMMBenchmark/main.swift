@@ -154,13 +154,13 @@ if GEMM.isOpenBLASAvailable {
 }
 
 // Quantized weights: the forward x·Wᵀ and input gradient dY·W of the block linears with W kept in
-// Q8_0 / Q4_1 and dequantized panel by panel inside the GEMM, against the built-in float GEMM on the
+// Q8_0 / Q4_1 / NF4 and dequantized panel by panel inside the GEMM, against the built-in float GEMM on the
 // same (dequantized) matrix; both allocate their output, as the layers do. Goal: ≥ 90 %.
 GEMM.backend = .builtin
 for threads in threadCounts {
     Parallel.threadCount = threads
     print("\n== quantized weights, \(threads) thread\(threads == 1 ? "" : "s") == (GFLOP/s; quantized ÷ float)")
-    print("shape".padding(toLength: 46, withPad: " ", startingAt: 0) + "     float     Q8_0     Q4_1   Q8_0/float  Q4_1/float")
+    print("shape".padding(toLength: 46, withPad: " ", startingAt: 0) + "     float     Q8_0     Q4_1      NF4   Q8_0/float  Q4_1/float  NF4/float")
     for problem in problems where !problem.transposeA && !problem.label.contains("lm_head") && !problem.label.contains("square")
         && (only.map { problem.label.contains($0) } ?? true) {
         var generator = SeededRandom(seed: 42)
@@ -169,19 +169,22 @@ for threads in threadCounts {
         let x = Tensor.randomUniform([problem.m, problem.k], low: -1, high: 1, generator: &generator)
         let weight = Tensor.randomUniform(weightShape, low: -0.1, high: 0.1, generator: &generator)
         let q8 = try! QuantizedMatrix.quantizing(weight, to: .q8_0), q41 = try! QuantizedMatrix.quantizing(weight, to: .q4_1)
+        let nf4 = try! QuantizedMatrix.quantizing(weight, to: .nf4)
         let dense = q8.dequantized()
-        var times = [Double](repeating: .infinity, count: 3)
+        var times = [Double](repeating: .infinity, count: 4)
         for _ in 0..<(quick ? 1 : 2) {
             let trial = measureInterleaved([
                 { _ = Tensor.matmul(x, dense, transposeB: problem.transposeB) },
                 { _ = Tensor.matmul(x, q8, transposeW: problem.transposeB) },
                 { _ = Tensor.matmul(x, q41, transposeW: problem.transposeB) },
+                { _ = Tensor.matmul(x, nf4, transposeW: problem.transposeB) },
             ])
             times = zip(times, trial).map { min($0, $1) }
         }
         let rates = times.map { gflops(problem, $0) }
         print(problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
-              + String(format: "  %8.1f %8.1f %8.1f  %10.0f%%  %9.0f%%", rates[0], rates[1], rates[2], 100 * rates[1] / rates[0], 100 * rates[2] / rates[0]))
+              + String(format: "  %8.1f %8.1f %8.1f %8.1f  %10.0f%%  %9.0f%%  %8.0f%%", rates[0], rates[1], rates[2], rates[3],
+                       100 * rates[1] / rates[0], 100 * rates[2] / rates[0], 100 * rates[3] / rates[0]))
     }
 }
 

@@ -25,7 +25,7 @@ struct DemoOptions {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
             guard flag != "--help" else {
-                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N] [--quantization float|gguf|q8_0|q4_1]")
+                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N] [--quantization float|gguf|q8_0|q4_1|nf4]")
                 exit(0)
             }
             guard let value = rest.popFirst() else { throw DemoError("\(flag) needs a value") }

@@ -2,7 +2,7 @@
 //
 //   swift run -c release InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--method lora|dora|rslora]
 //       [--rank 8] [--alpha 32] [--targets q_proj,v_proj] [--steps 40] [--batch-size 8] [--learning-rate 2e-3]
-//       [--eval-examples 40] [--quantization float|gguf|q8_0|q4_1] [--output DIR]
+//       [--eval-examples 40] [--quantization float|gguf|q8_0|q4_1|nf4] [--output DIR]
 //
 // (Scripts/demo.sh fetches the model first and runs this.) The steps below are the whole recipe:
 // load, measure the base model, attach LoRA, train, measure again, save the adapter.

@@ -1,4 +1,4 @@
-// GEMM with a block-quantized matrix (GGUF Q8_0, Q4_0, Q4_1) as the right operand, never dequantized
+// GEMM with a block-quantized matrix (GGUF Q8_0, Q4_0, Q4_1, or QLoRA's NF4) as the right operand, never dequantized
 // whole: the blocked driver asks for one B panel at a time and the panel is dequantized straight
 // into the packing buffer. The values packed are exactly those of ggml's dequantize_row_* (no fused
 // multiply-add in the formulas), so the product equals the float GEMM on the dequantized matrix bit
@@ -18,8 +18,31 @@ long pk_quant_block_bytes(pk_quant_format format) {
     case PK_QUANT_Q8_0: return 34;
     case PK_QUANT_Q4_0: return 18;
     case PK_QUANT_Q4_1: return 20;
+    case PK_QUANT_NF4: return 36;
     }
     return 0;
+}
+
+long pk_quant_block_values(pk_quant_format format) { return format == PK_QUANT_NF4 ? 64 : 32; }
+
+/// The 16 levels of 4-bit NormalFloat (Dettmers et al., QLoRA, 2023): quantiles of N(0, 1) scaled
+/// to [−1, 1], with an exact zero.
+static const float nf4_levels[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+static float load_float(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, sizeof f);
+    return f;
+}
+
+/// Value j of an NF4 block: [absmax: float32][32 bytes, value 2i in the low nibble, 2i+1 in the high].
+static inline float nf4_value(const uint8_t *block, long j) {
+    const uint8_t byte = block[4 + j / 2];
+    return nf4_levels[(j & 1) ? byte >> 4 : byte & 0xF] * load_float(block);
 }
 
 /// IEEE half → float, exact for every input (subnormals, infinities, NaN payloads).
@@ -44,9 +67,12 @@ static float half_to_float(uint16_t h) {
 
 static float load_half(const uint8_t *p) { return half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
-/// The 32 values of one block.
+/// The 32 (NF4: 64) values of one block.
 static void dequantize_block(pk_quant_format format, const uint8_t *block, float *out) {
     switch (format) {
+    case PK_QUANT_NF4:
+        for (int j = 0; j < 64; j++) out[j] = nf4_value(block, j);
+        break;
     case PK_QUANT_Q8_0: {
         const float d = load_half(block);
         for (int j = 0; j < 32; j++) out[j] = d * (float)(int8_t)block[2 + j];
@@ -74,6 +100,11 @@ static void dequantize_block(pk_quant_format format, const uint8_t *block, float
 /// Values [c0, c0+n) of one quantized row.
 static void dequantize_range(pk_quant_format format, const uint8_t *row, long c0, long n, float *out) {
     const long block_bytes = pk_quant_block_bytes(format);
+    if (format == PK_QUANT_NF4) {
+        // Each value stands alone: decode only the ones asked for.
+        for (long c = c0; c < c0 + n; c++) *out++ = nf4_value(row + (c / 64) * block_bytes, c % 64);
+        return;
+    }
     long c = c0;
     const long end = c0 + n;
     while (c < end) {
@@ -210,7 +241,7 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     }
     const uint8_t *matrix = W;
 #if defined(__x86_64__) || defined(__i386__)
-    if (M <= PK_SMALL_M && transW && pk_kernel_uses_avx2(active) && col0 % 32 == 0 && K % 32 == 0) {
+    if (M <= PK_SMALL_M && transW && pk_kernel_uses_avx2(active) && format != PK_QUANT_NF4 && col0 % 32 == 0 && K % 32 == 0) {
         small_m_quantized_avx2(format, M, N, K, alpha, A, lda, matrix, row_bytes, row0, col0, beta, C, ldc);
         return 0;
     }
@@ -264,7 +295,34 @@ static void store_half(uint8_t *p, float f) {
     p[1] = (uint8_t)(h >> 8);
 }
 
+/// QLoRA's NF4 quantizer: absmax per block of 64, each value the nearest level of x / absmax.
+static void quantize_nf4_block(const float *v, uint8_t *dst) {
+    float amax = 0.0f;
+    for (int j = 0; j < 64; j++) amax = fabsf(v[j]) > amax ? fabsf(v[j]) : amax;
+    memcpy(dst, &amax, sizeof amax);
+    const float inverse = amax != 0.0f ? 1.0f / amax : 0.0f;
+    for (int j = 0; j < 32; j++) {
+        uint8_t codes[2];
+        for (int h = 0; h < 2; h++) {
+            const float x = v[2 * j + h] * inverse;
+            int best = 7;
+            float error = fabsf(x);
+            for (int level = 0; level < 16; level++) {
+                const float e = fabsf(x - nf4_levels[level]);
+                if (e < error) { error = e; best = level; }
+            }
+            codes[h] = (uint8_t)best;
+        }
+        dst[4 + j] = (uint8_t)(codes[0] | (codes[1] << 4));
+    }
+}
+
 int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long cols, void *out) {
+    if (format == PK_QUANT_NF4) {
+        if (cols % 64 != 0) return -1;
+        for (long b = 0; b < rows * (cols / 64); b++) quantize_nf4_block(x + b * 64, (uint8_t *)out + b * 36);
+        return 0;
+    }
     if (cols % 32 != 0 || (format != PK_QUANT_Q8_0 && format != PK_QUANT_Q4_1)) return -1;
     uint8_t *dst = out;
     const long blocks = rows * (cols / 32);

@@ -14,8 +14,8 @@ public enum WeightQuantization: Sendable, Equatable {
     /// Float weights (from a folder, or a GGUF dequantized) are quantized to this format at load.
     case quantize(QuantizedMatrix.Format)
 
-    /// The names command lines use: `float`, `gguf`, `q8_0`, `q4_1`.
-    public static let names = ["float", "gguf", "q8_0", "q4_1"]
+    /// The names command lines use: `float`, `gguf`, `q8_0`, `q4_1`, `nf4`.
+    public static let names = ["float", "gguf", "q8_0", "q4_1", "nf4"]
 
     /// The choice a command-line name stands for (nil for any other text).
     public init?(name: String) {
@@ -24,6 +24,7 @@ public enum WeightQuantization: Sendable, Equatable {
         case "gguf": self = .keepGGUF
         case "q8_0": self = .quantize(.q8_0)
         case "q4_1": self = .quantize(.q4_1)
+        case "nf4": self = .quantize(.nf4)
         default: return nil
         }
     }
@@ -44,7 +45,7 @@ extension QuantizedMatrix.Format {
 extension Module {
     /// Replaces every dense `Linear` under the module at `prefix` by a `QuantizedLinear` holding its
     /// weight quantized to `format` (its bias kept in float). A layer whose input size is not a
-    /// multiple of 32 (the block size) stays float, as llama.cpp leaves such tensors unquantized.
+    /// multiple of the block (32, NF4: 64) stays float, as llama.cpp leaves such tensors unquantized.
     /// - Returns: the paths quantized and the paths left float.
     /// - Throws: `ModelError.invalidConfiguration` naming a layer whose weight holds non-finite
     ///   values (layers before it stay quantized).
@@ -53,7 +54,7 @@ extension Module {
         var quantized: [String] = [], keptFloat: [String] = []
         for (path, module) in namedModules() where path.hasPrefix(prefix) {
             guard let linear = module as? Linear else { continue }
-            guard linear.inFeatures % QuantizedMatrix.blockSize == 0 else { keptFloat.append(path); continue }
+            guard linear.inFeatures % format.blockValues == 0 else { keptFloat.append(path); continue }
             let matrix: QuantizedMatrix
             do { matrix = try QuantizedMatrix.quantizing(linear.weight.value, to: format) } catch let error as TensorError {
                 throw ModelError.invalidConfiguration(field: path, reason: "cannot be quantized to \(format.rawValue): \(error.description)")

@@ -28,7 +28,7 @@ enum EvalCommand {
       --batch-size N        Examples per forward pass (default 8)
       --samples N           Print the first N answers next to their references (default 0)
       --answers FILE        Write every greedy answer as JSON Lines: line, prompt_ids, answer, reference
-      --quantization NAME   float (default), gguf (keep a GGUF's quantized blocks packed), q8_0 or q4_1
+      --quantization NAME   float (default), gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4
       --json                Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples
       --help                Show this help
 

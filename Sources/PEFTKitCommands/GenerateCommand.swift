@@ -23,7 +23,7 @@ enum GenerateCommand {
       --top-p P                   Nucleus sampling threshold in (0, 1] (default 1)
       --repetition-penalty R      > 1 discourages repeating tokens (default 1)
       --seed S                    Sampling seed (default 0)
-      --quantization NAME         float (default), gguf (keep a GGUF's quantized blocks packed), q8_0 or q4_1
+      --quantization NAME         float (default), gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4
       --stop TEXT                 Stop when the output contains TEXT (not printed)
       --help                      Show this help
 

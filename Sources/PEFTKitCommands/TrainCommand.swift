@@ -55,7 +55,7 @@ enum TrainCommand {
       --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
-                                    q8_0 or q4_1 (quantize the blocks' linear weights at load)
+                                    q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)

@@ -1,7 +1,8 @@
 import CKernels
 
-/// A row-major matrix kept in one of GGUF's block-quantized formats: every row is a run of blocks
-/// of 32 values, each block a half-precision scale (and minimum) plus small integers.
+/// A row-major matrix kept in a block-quantized format: every row is a run of blocks, each a scale
+/// (and minimum) plus small integers — GGUF's Q8_0, Q4_0 and Q4_1 (blocks of 32), or QLoRA's NF4
+/// (blocks of 64).
 ///
 /// Products with it never materialise the float matrix: `Tensor.matmul(_:_:transposeW:)` dequantizes
 /// one GEMM panel at a time into the packing buffer, and gives exactly (bit for bit) the product
@@ -16,52 +17,61 @@ public struct QuantizedMatrix: Sendable, Equatable {
         case q4_0 = "Q4_0"
         /// 4-bit integers, a scale and a minimum per block (5 bits per value).
         case q4_1 = "Q4_1"
+        /// QLoRA's 4-bit NormalFloat: per block of 64, a float32 absmax and 4-bit indices into 16
+        /// levels that are quantiles of a normal distribution scaled to [−1, 1] (4.5 bits per value;
+        /// without the optional double quantization of the absmax). Not a GGUF type.
+        case nf4 = "NF4"
 
-        /// Bytes of one 32-value block.
+        /// Bytes of one block.
         public var blockBytes: Int {
             switch self {
             case .q8_0: return 34
             case .q4_0: return 18
             case .q4_1: return 20
+            case .nf4: return 36
             }
         }
+
+        /// Values per block: 32, or 64 for NF4.
+        public var blockValues: Int { self == .nf4 ? 64 : 32 }
 
         var kernelFormat: pk_quant_format {
             switch self {
             case .q8_0: return PK_QUANT_Q8_0
             case .q4_0: return PK_QUANT_Q4_0
             case .q4_1: return PK_QUANT_Q4_1
+            case .nf4: return PK_QUANT_NF4
             }
         }
     }
 
-    /// Values per block.
+    /// Values per block of the GGUF formats (NF4 blocks hold `Format.blockValues` = 64).
     public static let blockSize = 32
 
     /// The storage format.
     public let format: Format
     /// Number of rows.
     public let rows: Int
-    /// Number of columns (a multiple of 32).
+    /// Number of columns (a multiple of the format's block).
     public let columns: Int
     /// The blocks, row after row (`rows · rowBytes` bytes, GGUF's layout).
     public let bytes: [UInt8]
 
     /// Bytes of one row.
-    public var rowBytes: Int { columns / Self.blockSize * format.blockBytes }
+    public var rowBytes: Int { columns / format.blockValues * format.blockBytes }
 
     /// The shape `[rows, columns]`.
     public var shape: [Int] { [rows, columns] }
 
     /// Wraps quantized blocks as read from a GGUF tensor.
-    /// - Throws: `TensorError.invalidShape` when `columns` is not a positive multiple of 32 or
-    ///   `bytes` does not hold exactly `rows × columns` values.
+    /// - Throws: `TensorError.invalidShape` when `columns` is not a positive multiple of the block
+    ///   (32, NF4: 64) or `bytes` does not hold exactly `rows × columns` values.
     public init(format: Format, rows: Int, columns: Int, bytes: [UInt8]) throws {
-        guard rows > 0, columns > 0, columns % Self.blockSize == 0 else {
+        guard rows > 0, columns > 0, columns % format.blockValues == 0 else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
-                                           reason: "\(format.rawValue) needs a positive row count and a positive multiple of 32 columns")
+                                           reason: "\(format.rawValue) needs a positive row count and a positive multiple of \(format.blockValues) columns")
         }
-        let (rowBytes, overflow) = (columns / Self.blockSize * format.blockBytes).multipliedReportingOverflow(by: rows)
+        let (rowBytes, overflow) = (columns / format.blockValues * format.blockBytes).multipliedReportingOverflow(by: rows)
         guard !overflow, bytes.count == rowBytes else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
                                            reason: "\(bytes.count) bytes do not hold \(rows)×\(columns) \(format.rawValue) values")
@@ -72,16 +82,18 @@ public struct QuantizedMatrix: Sendable, Equatable {
         self.bytes = bytes
     }
 
-    /// Quantizes a `[rows, columns]` float matrix (columns a multiple of 32) to Q8_0 or Q4_1 with
-    /// ggml's reference quantizers: per block of 32, Q8_0 stores `d = max|x|/127` and `round(x/d)`;
-    /// Q4_1 stores `m = min`, `d = (max − min)/15` and `round((x − m)/d)`. The error per value is at
-    /// most `d/2` (plus the half-precision rounding of `d` and `m`).
+    /// Quantizes a `[rows, columns]` float matrix (columns a multiple of the block) to Q8_0 or Q4_1
+    /// with ggml's reference quantizers, or to NF4 as QLoRA does. Per block of 32, Q8_0 stores
+    /// `d = max|x|/127` and `round(x/d)`; Q4_1 stores `m = min`, `d = (max − min)/15` and
+    /// `round((x − m)/d)`: the error per value is at most `d/2` (plus the half-precision rounding of
+    /// `d` and `m`). Per block of 64, NF4 stores `a = max|x|` and the nearest of its 16 levels to
+    /// `x/a`: the error is at most `a` times half the widest gap between levels (0.152·a).
     /// - Throws: `TensorError.invalidShape` for another rank, a column count that is not a multiple
-    ///   of 32, non-finite values, or Q4_0 (not offered: Q4_1 is at least as accurate at 0.5 more bits).
+    ///   of the block, non-finite values, or Q4_0 (not offered: Q4_1 is at least as accurate at 0.5 more bits).
     public static func quantizing(_ matrix: Tensor, to format: Format) throws -> QuantizedMatrix {
-        guard matrix.rank == 2, matrix.shape[0] > 0, matrix.shape[1] > 0, matrix.shape[1] % blockSize == 0 else {
+        guard matrix.rank == 2, matrix.shape[0] > 0, matrix.shape[1] > 0, matrix.shape[1] % format.blockValues == 0 else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape,
-                                           reason: "needs a [rows, columns] matrix with a positive multiple of 32 columns")
+                                           reason: "needs a [rows, columns] matrix with a positive multiple of \(format.blockValues) columns for \(format.rawValue)")
         }
         guard format != .q4_0 else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "Q4_0 quantization is not offered; use Q4_1 or Q8_0")
@@ -90,7 +102,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
             throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "the matrix holds non-finite values")
         }
         let rows = matrix.shape[0], columns = matrix.shape[1]
-        var bytes = [UInt8](repeating: 0, count: rows * (columns / blockSize) * format.blockBytes)
+        var bytes = [UInt8](repeating: 0, count: rows * (columns / format.blockValues) * format.blockBytes)
         let status = matrix.withUnsafeBufferPointer { x in
             bytes.withUnsafeMutableBytes { out in pk_quantize_rows(format.kernelFormat, x.baseAddress!, rows, columns, out.baseAddress!) }
         }
@@ -158,10 +170,10 @@ enum QuantizedGEMM {
         guard m > 0 && n > 0 else { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < GEMM.parallelThreshold ? 1 : Parallel.threadCount
-        // Chunks of whole 12×32 register tiles; for a·W, column chunks in multiples of 32 also start
-        // on block boundaries (no half-used blocks).
+        // Chunks of whole 12×32 register tiles; for a·W, column chunks in multiples of 64 also start
+        // on block boundaries (no half-used blocks, NF4's 64 included).
         let splitColumns = n >= m
-        let tile = splitColumns ? 32 : 12
+        let tile = splitColumns ? 64 : 12
         let extent = splitColumns ? n : m
         let tiles = (extent + tile - 1) / tile
         let chunks = max(1, min(threads, tiles))

@@ -64,6 +64,49 @@ struct QuantizedBaseTests {
         for (path, gradient) in gradients[0] { #expect(gradient.scalars == gradients[1][path]!.scalars, "\(path)") }
     }
 
+    @Test("QLoRA on an NF4 base: loss and adapter gradients equal the dequantized twin's bit for bit, and training lowers the loss as on the float base")
+    func nf4Base() throws {
+        let configuration = LlamaConfiguration(vocabularySize: 96, hiddenSize: 64, intermediateSize: 128, layerCount: 2, attentionHeads: 4,
+                                               keyValueHeads: 2, ropeTheta: 10_000, rmsNormEpsilon: 1e-5, maxPositionEmbeddings: 64, tieWordEmbeddings: true)
+        let quantized = try LlamaForCausalLM(configuration, seed: 3)
+        let result = try quantized.quantizeLinearLayers(under: "model.layers.", to: .nf4)
+        #expect(result.quantized.count == 14 && result.keptFloat.isEmpty)
+        #expect(quantized.namedPackedParameters().allSatisfy { $0.matrix.format == .nf4 })
+        let twin = try LlamaForCausalLM(configuration, seed: 3)
+        for (path, module) in quantized.namedModules() {
+            if let layer = module as? QuantizedLinear { try twin.replaceModule(at: path, with: Linear(weight: layer.denseWeight())) }
+        }
+        let original = try LlamaForCausalLM(configuration, seed: 3)
+        var generator = SeededRandom(seed: 8)
+        let ids = (0..<48).map { _ in Int(generator.next() % 96) }
+        let targets = Array(ids.dropFirst()) + [-100]
+        var curves: [[Float]] = []
+        var firstGradients: [[String: Tensor]] = []
+        for model in [quantized, twin, original] {
+            let peft = try PeftModel(model, configuration: LoRAConfig(rank: 4, alpha: 8, targetModules: ["q_proj", "v_proj"]), seed: 5)
+            let optimizer = AdamW(learningRate: 1e-2)
+            var losses: [Float] = []
+            for step in 0..<15 {
+                let logits = try model(ids, batch: 2)
+                let loss = try crossEntropy(logits: logits.reshaped([-1, 96]), targets: targets)
+                loss.backward()
+                if step == 0 {
+                    firstGradients.append(Dictionary(uniqueKeysWithValues: peft.root.trainableParameters().map { ($0.path, $0.parameter.grad!) }))
+                }
+                optimizer.step(peft.root)
+                optimizer.zeroGradients(peft.root)
+                losses.append(loss.value.scalar)
+            }
+            curves.append(losses)
+        }
+        #expect(curves[0] == curves[1], "NF4 base and its dequantized twin train identically")
+        for (path, gradient) in firstGradients[0] { #expect(gradient.scalars == firstGradients[1][path]!.scalars, "\(path)") }
+        // The quantization error changes the function a little, not how well LoRA learns on it.
+        let dropNF4 = curves[0].last! / curves[0].first!, dropFloat = curves[2].last! / curves[2].first!
+        #expect(dropNF4 < 0.7 && dropFloat < 0.7, "loss ratio after 15 steps: NF4 \(dropNF4), float \(dropFloat)")
+        #expect(abs(dropNF4 - dropFloat) < 0.1, "NF4 \(dropNF4) against float \(dropFloat)")
+    }
+
     @Test("a packed token table: lookups, tied logits and their input gradient equal the float table's bit for bit; LoRA refuses it")
     func packedEmbedding() throws {
         var generator = SeededRandom(seed: 31)

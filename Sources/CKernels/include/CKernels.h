@@ -56,24 +56,29 @@ void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
                           float beta,
                           float *C, long ldc);
 
-/// Block-quantized matrix formats (GGUF's, 32 values per block).
+/// Block-quantized matrix formats (GGUF's, 32 values per block, and QLoRA's NF4, 64 per block).
 typedef enum {
     PK_QUANT_Q8_0 = 8,  ///< fp16 scale + 32 int8: 34 bytes per block
     PK_QUANT_Q4_0 = 2,  ///< fp16 scale + 32 4-bit values offset by 8: 18 bytes per block
-    PK_QUANT_Q4_1 = 3   ///< fp16 scale + fp16 minimum + 32 4-bit values: 20 bytes per block
+    PK_QUANT_Q4_1 = 3,  ///< fp16 scale + fp16 minimum + 32 4-bit values: 20 bytes per block
+    PK_QUANT_NF4 = 100  ///< float32 absmax + 64 4-bit NormalFloat codes: 36 bytes per block (not a GGUF type)
 } pk_quant_format;
 
-/// Bytes of one 32-value block of `format` (0 for an unknown format).
+/// Bytes of one block of `format` (0 for an unknown format).
 long pk_quant_block_bytes(pk_quant_format format);
+
+/// Values in one block of `format`: 32, or 64 for NF4.
+long pk_quant_block_values(pk_quant_format format);
 
 /// Dequantizes rows [row0, row0+rows) × columns [col0, col0+cols) of a row-major quantized matrix
 /// (`row_bytes` bytes per row, blocks along rows) into `out` (leading dimension `ldo`).
 void pk_dequantize_rows(pk_quant_format format, const void *matrix, long row_bytes, long row0, long rows,
                         long col0, long cols, float *out, long ldo);
 
-/// Quantizes `rows` × `cols` floats (row-major, cols a multiple of 32) to Q8_0 or Q4_1 as ggml's
-/// reference quantizers do, writing `rows · cols / 32` blocks to `out`. Returns 0, or -1 for another
-/// format or a column count that is not a multiple of 32.
+/// Quantizes `rows` × `cols` floats (row-major, cols a multiple of the block size) to Q8_0 or Q4_1
+/// as ggml's reference quantizers do, or to NF4 as QLoRA does (absmax per 64, nearest level),
+/// writing `rows · cols / block` blocks to `out`. Returns 0, or -1 for another format or a column
+/// count that is not a multiple of the block size.
 int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long cols, void *out);
 
 /// C[M×N] = alpha · A[M×K] · op(W) + beta · C with W block-quantized, row-major, `row_bytes` per row;
