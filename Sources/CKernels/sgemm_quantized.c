@@ -195,6 +195,117 @@ static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *
     }
 }
 
+/// The 64 values of one NF4 block as eight vectors (values 0–7, …, 56–63): level × absmax, the
+/// product `nf4_value` computes.
+__attribute__((target("avx2,fma")))
+static inline void dequantize_nf4_block_avx2(const uint8_t *block, __m256 v[8]) {
+    const __m256 absmax = _mm256_set1_ps(load_float(block));
+    const __m256 levels_low = _mm256_loadu_ps(nf4_levels), levels_high = _mm256_loadu_ps(nf4_levels + 8);
+    const __m256i bytes = _mm256_loadu_si256((const __m256i *)(block + 4));
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const __m256i low = _mm256_and_si256(bytes, mask), high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+    // Codes in value order: value 2i is byte i's low nibble, 2i+1 its high one.
+    const __m256i a = _mm256_unpacklo_epi8(low, high), b = _mm256_unpackhi_epi8(low, high);
+    const __m128i groups[4] = {_mm256_castsi256_si128(a), _mm256_castsi256_si128(b),
+                               _mm256_extracti128_si256(a, 1), _mm256_extracti128_si256(b, 1)};
+    for (int g = 0; g < 4; g++) {
+        for (int h = 0; h < 2; h++) {
+            const __m256i index = _mm256_cvtepu8_epi32(h == 0 ? groups[g] : _mm_srli_si128(groups[g], 8));
+            const __m256 level = _mm256_blendv_ps(_mm256_permutevar8x32_ps(levels_low, index),
+                                                  _mm256_permutevar8x32_ps(levels_high, index),
+                                                  _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));
+            v[2 * g + h] = _mm256_mul_ps(level, absmax);
+        }
+    }
+}
+
+/// One whole block (32 or 64 values) dequantized into `out`, vectorised.
+__attribute__((target("avx2,fma")))
+static inline void dequantize_block_to_avx2(pk_quant_format format, const uint8_t *block, float *out) {
+    if (format == PK_QUANT_NF4) {
+        __m256 v[8];
+        dequantize_nf4_block_avx2(block, v);
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + 8 * i, v[i]);
+    } else {
+        __m256 v[4];
+        dequantize_block_avx2(format, block, v);
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(out + 8 * i, v[i]);
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static inline void transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/// `pack_quantized_b` with whole blocks dequantized in registers. Needs the packed k range
+/// (transposed) or column range (not transposed) to start on a block boundary, which the driver's
+/// KC and NC blocks and the Swift thread split guarantee; `pack_quantized_b` serves other cases.
+__attribute__((target("avx2,fma")))
+static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc, long nc, float *dst) {
+    const quantized_b_source *source = context;
+    const long block = pk_quant_block_values(source->format), block_bytes = pk_quant_block_bytes(source->format);
+    if (source->transposed) {
+        if ((source->col0 + p0) % block != 0 || kc % block != 0) { pack_quantized_b(context, p0, j0, kc, nc, dst); return; }
+        // op(W)[k][j] = W[j][k]: eight rows of a block at a time, transposed 8×8 into the panel.
+        _Alignas(32) float values[8][64];
+        for (long jp = 0; jp < nc; jp += PK_NR) {
+            const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
+            for (long half = 0; half < PK_NR; half += 8) {
+                for (long kb = 0; kb < kc; kb += block) {
+                    for (long r = 0; r < 8; r++) {
+                        if (half + r < cols) {
+                            const uint8_t *row = source->matrix + (source->row0 + j0 + jp + half + r) * source->row_bytes;
+                            dequantize_block_to_avx2(source->format, row + ((source->col0 + p0 + kb) / block) * block_bytes, values[r]);
+                        } else {
+                            memset(values[r], 0, sizeof values[r]);
+                        }
+                    }
+                    for (long sub = 0; sub < block; sub += 8) {
+                        __m256 r8[8];
+                        for (int r = 0; r < 8; r++) r8[r] = _mm256_load_ps(values[r] + sub);
+                        transpose8x8(r8);
+                        for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (kb + sub + i) * PK_NR + half, r8[i]);
+                    }
+                }
+            }
+            dst += kc * PK_NR;
+        }
+        return;
+    }
+    if ((source->col0 + j0) % block != 0) { pack_quantized_b(context, p0, j0, kc, nc, dst); return; }
+    // op(W)[k][j] = W[k][j]: each row's blocks dequantized once into a row buffer, then copied
+    // 16 values per panel.
+    _Alignas(32) float row_values[PK_NC + 64];
+    const long blocks = (nc + block - 1) / block;
+    for (long k = 0; k < kc; k++) {
+        const uint8_t *row = source->matrix + (source->row0 + p0 + k) * source->row_bytes + ((source->col0 + j0) / block) * block_bytes;
+        for (long b = 0; b < blocks; b++) dequantize_block_to_avx2(source->format, row + b * block_bytes, row_values + b * block);
+        for (long jp = 0; jp < nc; jp += PK_NR) {
+            float *panel = dst + jp * kc + k * PK_NR;
+            if (nc - jp >= PK_NR) {
+                _mm256_storeu_ps(panel, _mm256_load_ps(row_values + jp));
+                _mm256_storeu_ps(panel + 8, _mm256_load_ps(row_values + jp + 8));
+            } else {
+                long j = 0;
+                for (; j < nc - jp; j++) panel[j] = row_values[jp + j];
+                for (; j < PK_NR; j++) panel[j] = 0.0f;
+            }
+        }
+    }
+}
+
 /// Decode rows (M ≤ PK_SMALL_M) against whole rows of W, dequantized in registers. The sums run in
 /// exactly the order of the float small-M kernel (two accumulators over steps of 16, the same final
 /// reduction), so results equal the float path on the dequantized matrix bit for bit.
@@ -261,7 +372,11 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     float *buffer = pk_sgemm_thread_buffer();
     if (buffer == NULL) return -1;
     const quantized_b_source source = {format, matrix, row_bytes, row0, col0, transW};
+#if defined(__x86_64__) || defined(__i386__)
+    const pk_b_packer packer = {pk_kernel_uses_avx2(active) ? pack_quantized_b_avx2 : pack_quantized_b, &source};
+#else
     const pk_b_packer packer = {pack_quantized_b, &source};
+#endif
     pk_sgemm_blocked(active, buffer, 0, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
     return 0;
 }
