@@ -88,7 +88,7 @@ let package = Package(
 
         .executableTarget(
             name: "TrainingStepBenchmark",
-            dependencies: ["Tensors", "Autograd", "NN", "Models"],
+            dependencies: ["Tensors", "Autograd", "NN", "Models", "PEFT"],
             path: "Benchmarks/TrainingStepBenchmark"
         ),
 

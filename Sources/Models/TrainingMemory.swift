@@ -1,0 +1,51 @@
+import NN
+
+/// The peak resident memory of a LoRA training step on a Llama model, predicted from the model's
+/// size, the batch and the sequence length (no gradient checkpointing).
+///
+/// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
+/// it is alive at once:
+///
+///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · N · V · 4 bytes
+///
+/// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
+/// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
+///   output (read by the adapters on `q_proj`/`v_proj`), 3h; the query, key and value, h + 2·h_kv
+///   (h_kv = key-value heads × head size); the attention probabilities, H·T; the SwiGLU gate and up
+///   projections, 2I; the attention output feeding the adapters' input gradient, h. Frozen
+///   projections keep nothing (their input gradient needs only the weight).
+/// - The vocabulary head runs only at the N labelled positions: logits, their exponentials and their
+///   gradient, 3 · N · V floats.
+/// - `runtime`: the process itself (Swift runtime, tokenizer, dataset, packing buffers), about 70 MB.
+///
+/// The estimate is checked against the measured peak by `TrainingStepBenchmark`.
+public struct TrainingMemory: Sendable, Equatable {
+    /// Bytes of the weights as stored (float parameters and packed matrices).
+    public var weights: Int
+    /// Bytes the forward pass keeps for the backward pass.
+    public var activations: Int
+    /// Bytes of the vocabulary logits, their exponentials and their gradient at the labelled positions.
+    public var logits: Int
+    /// The process's own memory (runtime, tokenizer, data, buffers), a constant.
+    public var runtime: Int
+
+    /// The predicted peak resident bytes.
+    public var total: Int { weights + activations + logits + runtime }
+
+    /// The process's own memory that `runtime` assumes.
+    public static let runtimeBytes = 70 << 20
+
+    /// The estimate for `model` training on `batch` rows of `length` tokens, `labelled` of which
+    /// carry a loss.
+    public static func estimate(for model: LlamaForCausalLM, batch: Int, length: Int, labelled: Int) -> TrainingMemory {
+        let c = model.configuration
+        let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
+        let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.bytes.count }
+        let keyValue = c.keyValueHeads * c.headDimension
+        let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + c.attentionHeads * length
+        return TrainingMemory(weights: 4 * floats + packed,
+                              activations: c.layerCount * batch * length * perToken * 4,
+                              logits: 3 * labelled * c.vocabularySize * 4,
+                              runtime: runtimeBytes)
+    }
+}
