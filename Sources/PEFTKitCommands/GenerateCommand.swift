@@ -13,7 +13,10 @@ enum GenerateCommand {
 
     OPTIONS:
       --model PATH                A .gguf file or a Hugging Face folder (config.json, safetensors, tokenizer.json)
-      --adapter DIR               A PEFT adapter folder (LoRA, DoRA, IA3) applied to the model (merged for speed)
+      --adapter DIR               A PEFT adapter folder (LoRA, DoRA, IA3) applied to the model (merged for speed;
+                                  on a packed base it stays beside it unless --requantize)
+      --requantize                Merge the adapter into a packed base by re-quantizing the merged weights,
+                                  and print the error that introduces (measured against the exact merge)
       --prompt TEXT               The user message (or the raw text with --raw)
       --system TEXT               A system message
       --raw                       Do not apply the chat template
@@ -33,7 +36,7 @@ enum GenerateCommand {
         let command = "generate"
         let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
                                                               "repetition-penalty", "seed", "stop", "quantization"],
-                                         flags: ["raw"], command: command)
+                                         flags: ["raw", "requantize"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
         guard let prompt = parsed.value("prompt") else { throw UsageError("generate: --prompt is required") }
         if parsed.has("raw") && parsed.value("system") != nil { throw UsageError("generate: --system cannot be used with --raw") }
@@ -53,8 +56,15 @@ enum GenerateCommand {
             guard peft.activePromptEmbeddings == nil else {
                 throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
             }
-            // A packed base keeps the adapter beside it (merging would re-quantize); a float base merges.
-            if model.namedPackedParameters().isEmpty { model = try peft.mergeAndUnload() }
+            // A packed base keeps the adapter beside it (merging would re-quantize) unless --requantize
+            // asks for that, with the error it introduces measured; a float base merges exactly.
+            if model.namedPackedParameters().isEmpty {
+                model = try peft.mergeAndUnload()
+            } else if parsed.has("requantize") {
+                let (merged, reports) = try peft.mergeAndUnloadRequantizing()
+                model = merged
+                output.standardError("generate: warning: \(RequantizationReport.summary(reports))\n")
+            }
         }
         let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
         let stops = parsed.value("stop").map { [$0] } ?? []

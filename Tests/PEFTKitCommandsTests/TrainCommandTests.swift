@@ -66,6 +66,10 @@ struct TrainCommandTests {
         let generated = runTool(["generate", "--model", model, "--adapter", output.path, "--prompt", "What is 3 plus 4?", "--max-tokens", "4",
                                  "--quantization", "q8_0"])
         #expect(generated.status == 0, "\(generated.error)")
+        // --requantize merges into the packed base and says what that cost, measured.
+        let requantized = runTool(["generate", "--model", model, "--adapter", output.path, "--prompt", "What is 3 plus 4?", "--max-tokens", "4",
+                                   "--quantization", "q8_0", "--requantize"])
+        #expect(requantized.status == 0 && requantized.error.contains("re-quantized") && requantized.error.contains("RMS error"), "\(requantized.error)")
         let unwritable = runTool(["eval", "--model", model, "--data", data, "--max-tokens", "2", "--answers", "/nonexistent/folder/answers.jsonl"])
         #expect(unwritable.status == 1 && unwritable.error.contains("/nonexistent/folder/answers.jsonl"))
         let noAnswers = runTool(["eval", "--model", model, "--data", data, "--max-tokens", "0", "--answers", answers.path])

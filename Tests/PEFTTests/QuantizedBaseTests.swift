@@ -143,6 +143,33 @@ struct QuantizedBaseTests {
         #expect(try Fixture.logits(model, base: "tiny-llama").scalars == before.scalars)
     }
 
+    @Test("merging into a packed base re-quantizes explicitly: each layer's error is measured against the exact float merge", arguments: [QuantizedMatrix.Format.q8_0, .q4_1])
+    func requantizedMerge(_ format: QuantizedMatrix.Format) throws {
+        let configuration = LoRAConfig(rank: 4, alpha: 8, targetModules: .names(["q_proj", "v_proj"]), initialization: .random)
+        // The exact merge: the same adapter on the dequantized twin, merged in float.
+        let packedBase = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(format))
+        let twin = try Self.dequantizedTwin(of: packedBase)
+        let exact = try PeftModel(twin, configuration: configuration, seed: 9).mergeAndUnload()
+        let (merged, reports) = try PeftModel(packedBase, configuration: configuration, seed: 9).mergeAndUnloadRequantizing()
+        // q_proj and v_proj of every layer were packed, merged, and packed again in the same format.
+        #expect(reports.count == 2 * merged.configuration.layerCount)
+        #expect(merged.namedModules().allSatisfy { !($0.module is any AdapterWrapper) })
+        for (path, report) in reports {
+            let layer = try #require(merged.module(at: path) as? QuantizedLinear)
+            let reference = try #require(exact.module(at: path) as? Linear).weight.value
+            let difference = layer.denseWeight() - reference
+            // The report is the measured difference, not an assumption.
+            #expect(report.format == format && report.maxAbsoluteError == difference.scalars.map(Swift.abs).max())
+            #expect(report.rmsError > 0 && report.updateRMS > 0 && report.errorRelativeToUpdate.isFinite)
+            // Within the format's step: Q8_0 d/2 (d = absmax/127), Q4_1 (max − min)/30 per block, with the half-precision slack.
+            let bound: Float = format == .q8_0 ? reference.scalars.map(Swift.abs).max()! / 127 * 0.6 : 2 * reference.scalars.map(Swift.abs).max()! / 15 * 0.6
+            #expect(report.maxAbsoluteError <= bound, "\(path): \(report)")
+        }
+        // The merged packed model stays close to the exact merge: the re-quantization error only.
+        let worst = Fixture.maxDifference(try Fixture.logits(merged, base: "tiny-llama"), try Fixture.logits(exact, base: "tiny-llama").scalars)
+        #expect(worst < (format == .q8_0 ? 0.02 : 0.2), "\(format): max |Δlogit| = \(worst)")
+    }
+
     @Test("a layer of odd width stays float; a non-finite weight is an error naming its layer")
     func unquantizable() throws {
         let holder = Module()
