@@ -168,11 +168,19 @@ static void pack_quantized_b(const void *context, long p0, long j0, long kc, lon
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+/// IEEE half → float by F16C (exact, as `half_to_float`).
+__attribute__((target("avx2,fma,f16c")))
+static inline float load_half_f16c(const uint8_t *p) {
+    uint16_t bits;
+    memcpy(&bits, p, sizeof bits);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)));
+}
+
 /// The 32 values of one block as four vectors (values 0–7, 8–15, 16–23, 24–31), computed with the
 /// same operations as `dequantize_block` (a product, then a sum for Q4_1; never a fused one).
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *block, __m256 v[4]) {
-    const __m256 d = _mm256_set1_ps(load_half(block));
+    const __m256 d = _mm256_set1_ps(load_half_f16c(block));
     if (format == PK_QUANT_Q8_0) {
         for (int i = 0; i < 4; i++) {
             const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * i)));
@@ -190,14 +198,14 @@ static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *
         const __m256i eight = _mm256_set1_epi32(8);
         for (int i = 0; i < 4; i++) v[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], eight)), d);
     } else {
-        const __m256 m = _mm256_set1_ps(load_half(block + 2));
+        const __m256 m = _mm256_set1_ps(load_half_f16c(block + 2));
         for (int i = 0; i < 4; i++) v[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
     }
 }
 
 /// The 64 values of one NF4 block as eight vectors (values 0–7, …, 56–63): level × absmax, the
 /// product `nf4_value` computes.
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_nf4_block_avx2(const uint8_t *block, __m256 v[8]) {
     const __m256 absmax = _mm256_set1_ps(load_float(block));
     const __m256 levels_low = _mm256_loadu_ps(nf4_levels), levels_high = _mm256_loadu_ps(nf4_levels + 8);
@@ -220,7 +228,7 @@ static inline void dequantize_nf4_block_avx2(const uint8_t *block, __m256 v[8]) 
 }
 
 /// One whole block (32 or 64 values) dequantized into `out`, vectorised.
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_block_to_avx2(pk_quant_format format, const uint8_t *block, float *out) {
     if (format == PK_QUANT_NF4) {
         __m256 v[8];
@@ -233,7 +241,7 @@ static inline void dequantize_block_to_avx2(pk_quant_format format, const uint8_
     }
 }
 
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static inline void transpose8x8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
     __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -252,7 +260,7 @@ static inline void transpose8x8(__m256 r[8]) {
 /// `pack_quantized_b` with whole blocks dequantized in registers. Needs the packed k range
 /// (transposed) or column range (not transposed) to start on a block boundary, which the driver's
 /// KC and NC blocks and the Swift thread split guarantee; `pack_quantized_b` serves other cases.
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc, long nc, float *dst) {
     const quantized_b_source *source = context;
     const long block = pk_quant_block_values(source->format), block_bytes = pk_quant_block_bytes(source->format);
@@ -309,11 +317,43 @@ static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc
 /// Decode rows (M ≤ PK_SMALL_M) against whole rows of W, dequantized in registers. The sums run in
 /// exactly the order of the float small-M kernel (two accumulators over steps of 16, the same final
 /// reduction), so results equal the float path on the dequantized matrix bit for bit.
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2,fma,f16c")))
 static void small_m_quantized_avx2(pk_quant_format format, long M, long N, long K, float alpha, const float *A, long lda,
                                    const uint8_t *matrix, long row_bytes, long row0, long col0, float beta, float *C, long ldc) {
     const long block_bytes = pk_quant_block_bytes(format);
-    for (long n = 0; n < N; n++) {
+    long n = 0;
+    if (M == 1) {
+        // One decode row: two rows of W at a time, so four independent FMA chains hide the latency
+        // (each output keeps its own two chains, in the float kernel's order).
+        for (; n + 2 <= N; n += 2) {
+            const uint8_t *row_a = matrix + (row0 + n) * row_bytes + (col0 / 32) * block_bytes;
+            const uint8_t *row_b = row_a + row_bytes;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+            for (long k = 0; k < K; k += 32) {
+                __m256 va[4], vb[4];
+                // Stay ahead of the two row streams (the loop is bound by their latency otherwise).
+                _mm_prefetch((const char *)(row_a + (k / 32) * block_bytes + 1024), _MM_HINT_T0);
+                _mm_prefetch((const char *)(row_b + (k / 32) * block_bytes + 1024), _MM_HINT_T0);
+                dequantize_block_avx2(format, row_a + (k / 32) * block_bytes, va);
+                dequantize_block_avx2(format, row_b + (k / 32) * block_bytes, vb);
+                const float *a = A + k;
+                const __m256 x0 = _mm256_loadu_ps(a), x1 = _mm256_loadu_ps(a + 8), x2 = _mm256_loadu_ps(a + 16), x3 = _mm256_loadu_ps(a + 24);
+                a0 = _mm256_fmadd_ps(x0, va[0], a0); b0 = _mm256_fmadd_ps(x0, vb[0], b0);
+                a1 = _mm256_fmadd_ps(x1, va[1], a1); b1 = _mm256_fmadd_ps(x1, vb[1], b1);
+                a0 = _mm256_fmadd_ps(x2, va[2], a0); b0 = _mm256_fmadd_ps(x2, vb[2], b0);
+                a1 = _mm256_fmadd_ps(x3, va[3], a1); b1 = _mm256_fmadd_ps(x3, vb[3], b1);
+            }
+            const __m256 sums[2] = {_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1)};
+            for (int r = 0; r < 2; r++) {
+                __m128 h = _mm_add_ps(_mm256_castps256_ps128(sums[r]), _mm256_extractf128_ps(sums[r], 1));
+                h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+                h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+                float *c = C + n + r;
+                *c = alpha * _mm_cvtss_f32(h) + (beta == 0.0f ? 0.0f : beta * *c);
+            }
+        }
+    }
+    for (; n < N; n++) {
         const uint8_t *row = matrix + (row0 + n) * row_bytes + (col0 / 32) * block_bytes;
         __m256 s0[PK_SMALL_M], s1[PK_SMALL_M];
         for (long m = 0; m < M; m++) { s0[m] = _mm256_setzero_ps(); s1[m] = _mm256_setzero_ps(); }

@@ -20,7 +20,7 @@ typedef enum {
     PK_GEMM_KERNEL_AVX512 = 3    ///< x86-64 AVX-512F: 12×32 tiles, AVX2 for the rest (falls back to AVX2)
 } pk_gemm_kernel;
 
-/// Non-zero when the running CPU (and OS) support AVX2 and FMA.
+/// Non-zero when the running CPU (and OS) support AVX2, FMA and F16C (the AVX2 kernels' baseline).
 int pk_cpu_has_avx2_fma(void);
 
 /// Non-zero when the running CPU supports AVX-512F and the OS saves its registers (XCR0).
