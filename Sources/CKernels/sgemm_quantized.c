@@ -19,11 +19,19 @@ long pk_quant_block_bytes(pk_quant_format format) {
     case PK_QUANT_Q4_0: return 18;
     case PK_QUANT_Q4_1: return 20;
     case PK_QUANT_NF4: return 36;
+    case PK_QUANT_Q4_K: return 144;
+    case PK_QUANT_Q6_K: return 210;
     }
     return 0;
 }
 
-long pk_quant_block_values(pk_quant_format format) { return format == PK_QUANT_NF4 ? 64 : 32; }
+long pk_quant_block_values(pk_quant_format format) {
+    switch (format) {
+    case PK_QUANT_NF4: return 64;
+    case PK_QUANT_Q4_K: case PK_QUANT_Q6_K: return 256;
+    default: return 32;
+    }
+}
 
 /// The 16 levels of 4-bit NormalFloat (Dettmers et al., QLoRA, 2023): quantiles of N(0, 1) scaled
 /// to [−1, 1], with an exact zero.
@@ -67,9 +75,68 @@ static float half_to_float(uint16_t h) {
 
 static float load_half(const uint8_t *p) { return half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
-/// The 32 (NF4: 64) values of one block.
+/// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does.
+static void q4_k_scale_min(const uint8_t *scales, int j, float *scale, float *minimum) {
+    if (j < 4) {
+        *scale = (float)(scales[j] & 63);
+        *minimum = (float)(scales[j + 4] & 63);
+    } else {
+        *scale = (float)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
+        *minimum = (float)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+    }
+}
+
+/// The 256 values of a Q4_K super-block: [d: half][dmin: half][12 bytes of 6-bit scales and
+/// minimums][128 bytes of 4-bit values]; value = d·scale·q − dmin·minimum per sub-block of 32.
+static void dequantize_q4_k(const uint8_t *block, float *out) {
+    const float d = load_half(block), dmin = load_half(block + 2);
+    const uint8_t *q = block + 16;
+    for (int pair = 0; pair < 4; pair++) {
+        float sc1, m1, sc2, m2;
+        q4_k_scale_min(block + 4, 2 * pair, &sc1, &m1);
+        q4_k_scale_min(block + 4, 2 * pair + 1, &sc2, &m2);
+        const float d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
+        for (int l = 0; l < 32; l++) out[l] = d1 * (float)(q[l] & 0xF) - min1;
+        for (int l = 0; l < 32; l++) out[32 + l] = d2 * (float)(q[l] >> 4) - min2;
+        q += 32;
+        out += 64;
+    }
+}
+
+/// The 256 values of a Q6_K super-block: [128 bytes of low 4 bits][64 bytes of high 2 bits]
+/// [16 int8 scales][d: half]; value = d·scale·(q − 32) per sub-block of 16.
+static void dequantize_q6_k(const uint8_t *block, float *out) {
+    const uint8_t *ql = block, *qh = block + 128;
+    const int8_t *sc = (const int8_t *)(block + 192);
+    const float d = load_half(block + 208);
+    for (int half = 0; half < 2; half++) {
+        for (int l = 0; l < 32; l++) {
+            const int s = l / 16;
+            const int q1 = (int)((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+            const int q2 = (int)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = (int)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = (int)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            out[l] = d * (float)sc[s] * (float)q1;
+            out[l + 32] = d * (float)sc[s + 2] * (float)q2;
+            out[l + 64] = d * (float)sc[s + 4] * (float)q3;
+            out[l + 96] = d * (float)sc[s + 6] * (float)q4;
+        }
+        out += 128;
+        ql += 64;
+        qh += 32;
+        sc += 8;
+    }
+}
+
+/// The values of one block (32; NF4 64; K-quants 256).
 static void dequantize_block(pk_quant_format format, const uint8_t *block, float *out) {
     switch (format) {
+    case PK_QUANT_Q4_K:
+        dequantize_q4_k(block, out);
+        break;
+    case PK_QUANT_Q6_K:
+        dequantize_q6_k(block, out);
+        break;
     case PK_QUANT_NF4:
         for (int j = 0; j < 64; j++) out[j] = nf4_value(block, j);
         break;
@@ -105,15 +172,16 @@ static void dequantize_range(pk_quant_format format, const uint8_t *row, long c0
         for (long c = c0; c < c0 + n; c++) *out++ = nf4_value(row + (c / 64) * block_bytes, c % 64);
         return;
     }
+    const long size = pk_quant_block_values(format);
     long c = c0;
     const long end = c0 + n;
     while (c < end) {
-        const long block = c / 32, offset = c % 32;
-        const long take = (end - c < 32 - offset) ? end - c : 32 - offset;
-        if (offset == 0 && take == 32) {
+        const long block = c / size, offset = c % size;
+        const long take = (end - c < size - offset) ? end - c : size - offset;
+        if (offset == 0 && take == size) {
             dequantize_block(format, row + block * block_bytes, out);
         } else {
-            float values[32];
+            float values[256];
             dequantize_block(format, row + block * block_bytes, values);
             memcpy(out, values + offset, (size_t)take * sizeof(float));
         }
@@ -230,7 +298,9 @@ static inline void dequantize_nf4_block_avx2(const uint8_t *block, __m256 v[8]) 
 /// One whole block (32 or 64 values) dequantized into `out`, vectorised.
 __attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_block_to_avx2(pk_quant_format format, const uint8_t *block, float *out) {
-    if (format == PK_QUANT_NF4) {
+    if (format == PK_QUANT_Q4_K || format == PK_QUANT_Q6_K) {
+        dequantize_block(format, block, out);
+    } else if (format == PK_QUANT_NF4) {
         __m256 v[8];
         dequantize_nf4_block_avx2(block, v);
         for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + 8 * i, v[i]);
@@ -267,7 +337,7 @@ static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc
     if (source->transposed) {
         if ((source->col0 + p0) % block != 0 || kc % block != 0) { pack_quantized_b(context, p0, j0, kc, nc, dst); return; }
         // op(W)[k][j] = W[j][k]: eight rows of a block at a time, transposed 8×8 into the panel.
-        _Alignas(32) float values[8][64];
+        _Alignas(32) float values[8][256];
         for (long jp = 0; jp < nc; jp += PK_NR) {
             const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
             for (long half = 0; half < PK_NR; half += 8) {
@@ -295,7 +365,7 @@ static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc
     if ((source->col0 + j0) % block != 0) { pack_quantized_b(context, p0, j0, kc, nc, dst); return; }
     // op(W)[k][j] = W[k][j]: each row's blocks dequantized once into a row buffer, then copied
     // 16 values per panel.
-    _Alignas(32) float row_values[PK_NC + 64];
+    _Alignas(32) float row_values[PK_NC + 256];
     const long blocks = (nc + block - 1) / block;
     for (long k = 0; k < kc; k++) {
         const uint8_t *row = source->matrix + (source->row0 + p0 + k) * source->row_bytes + ((source->col0 + j0) / block) * block_bytes;
@@ -392,7 +462,7 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     }
     const uint8_t *matrix = W;
 #if defined(__x86_64__) || defined(__i386__)
-    if (M <= PK_SMALL_M && transW && pk_kernel_uses_avx2(active) && format != PK_QUANT_NF4 && col0 % 32 == 0 && K % 32 == 0) {
+    if (M <= PK_SMALL_M && transW && pk_kernel_uses_avx2(active) && pk_quant_block_values(format) == 32 && col0 % 32 == 0 && K % 32 == 0) {
         small_m_quantized_avx2(format, M, N, K, alpha, A, lda, matrix, row_bytes, row0, col0, beta, C, ldc);
         return 0;
     }

@@ -1,8 +1,8 @@
 import CKernels
 
 /// A row-major matrix kept in a block-quantized format: every row is a run of blocks, each a scale
-/// (and minimum) plus small integers — GGUF's Q8_0, Q4_0 and Q4_1 (blocks of 32), or QLoRA's NF4
-/// (blocks of 64).
+/// (and minimum) plus small integers — GGUF's Q8_0, Q4_0 and Q4_1 (blocks of 32), Q4_K and Q6_K
+/// (super-blocks of 256), or QLoRA's NF4 (blocks of 64).
 ///
 /// Products with it never materialise the float matrix: `Tensor.matmul(_:_:transposeW:)` dequantizes
 /// one GEMM panel at a time into the packing buffer, and gives exactly (bit for bit) the product
@@ -21,6 +21,12 @@ public struct QuantizedMatrix: Sendable, Equatable {
         /// levels that are quantiles of a normal distribution scaled to [−1, 1] (4.5 bits per value;
         /// without the optional double quantization of the absmax). Not a GGUF type.
         case nf4 = "NF4"
+        /// GGUF's Q4_K: super-blocks of 256 in 8 sub-blocks of 32, each with a 6-bit scale and
+        /// minimum under half-precision `d` and `dmin` (4.5 bits per value). Read from GGUF only.
+        case q4_K = "Q4_K"
+        /// GGUF's Q6_K: super-blocks of 256 6-bit values in 16 sub-blocks with int8 scales under a
+        /// half-precision `d` (6.5625 bits per value). Read from GGUF only.
+        case q6_K = "Q6_K"
 
         /// Bytes of one block.
         public var blockBytes: Int {
@@ -29,11 +35,19 @@ public struct QuantizedMatrix: Sendable, Equatable {
             case .q4_0: return 18
             case .q4_1: return 20
             case .nf4: return 36
+            case .q4_K: return 144
+            case .q6_K: return 210
             }
         }
 
-        /// Values per block: 32, or 64 for NF4.
-        public var blockValues: Int { self == .nf4 ? 64 : 32 }
+        /// Values per block: 32, 64 for NF4, 256 for the K-quants.
+        public var blockValues: Int {
+            switch self {
+            case .nf4: return 64
+            case .q4_K, .q6_K: return 256
+            default: return 32
+            }
+        }
 
         var kernelFormat: pk_quant_format {
             switch self {
@@ -41,6 +55,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
             case .q4_0: return PK_QUANT_Q4_0
             case .q4_1: return PK_QUANT_Q4_1
             case .nf4: return PK_QUANT_NF4
+            case .q4_K: return PK_QUANT_Q4_K
+            case .q6_K: return PK_QUANT_Q6_K
             }
         }
     }
@@ -89,14 +105,16 @@ public struct QuantizedMatrix: Sendable, Equatable {
     /// `d` and `m`). Per block of 64, NF4 stores `a = max|x|` and the nearest of its 16 levels to
     /// `x/a`: the error is at most `a` times half the widest gap between levels (0.152·a).
     /// - Throws: `TensorError.invalidShape` for another rank, a column count that is not a multiple
-    ///   of the block, non-finite values, or Q4_0 (not offered: Q4_1 is at least as accurate at 0.5 more bits).
+    ///   of the block, non-finite values, or Q4_0 and the K-quants (not offered: they are read from GGUF
+    ///   files; Q4_1 is at least as accurate as Q4_0 at 0.5 more bits).
     public static func quantizing(_ matrix: Tensor, to format: Format) throws -> QuantizedMatrix {
         guard matrix.rank == 2, matrix.shape[0] > 0, matrix.shape[1] > 0, matrix.shape[1] % format.blockValues == 0 else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape,
                                            reason: "needs a [rows, columns] matrix with a positive multiple of \(format.blockValues) columns for \(format.rawValue)")
         }
-        guard format != .q4_0 else {
-            throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "Q4_0 quantization is not offered; use Q4_1 or Q8_0")
+        guard [.q8_0, .q4_1, .nf4].contains(format) else {
+            throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape,
+                                           reason: "\(format.rawValue) quantization is not offered (it is read from GGUF files); use Q8_0, Q4_1 or NF4")
         }
         guard matrix.isFinite else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix.quantizing", shape: matrix.shape, reason: "the matrix holds non-finite values")

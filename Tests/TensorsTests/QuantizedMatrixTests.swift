@@ -28,6 +28,13 @@ struct QuantizedMatrixTests {
                 let bits = sign | exponent << 10 | UInt16(generator.next() % 1024)
                 return [UInt8(bits & 0xFF), UInt8(bits >> 8)]
             }
+            if format == .q4_K || format == .q6_K {
+                // d (and dmin) as finite halves; scales, minimums and values as random bytes.
+                if format == .q4_K { bytes += half() + half() }
+                for _ in 0..<(format == .q4_K ? 140 : 208) { bytes.append(UInt8(truncatingIfNeeded: generator.next())) }
+                if format == .q6_K { bytes += half() }
+                continue
+            }
             bytes += half()
             if format == .q4_1 { bytes += half() }
             let payload = format == .q8_0 ? 32 : 16
@@ -41,6 +48,8 @@ struct QuantizedMatrixTests {
         case .q8_0: return .q8_0
         case .q4_0: return .q4_0
         case .q4_1: return .q4_1
+        case .q4_K: return .q4_K
+        case .q6_K: return .q6_K
         case .nf4: return nil
         }
     }
@@ -64,12 +73,15 @@ struct QuantizedMatrixTests {
         }
     }
 
-    @Test("dequantization equals the GGUF reference", arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1])
+    @Test("dequantization equals the GGUF reference", arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
     func dequantization(_ format: QuantizedMatrix.Format) throws {
-        let matrix = try Self.randomMatrix(format, rows: 7, columns: 96, seed: 1)
-        let reference = try matrix.bytes.withUnsafeBytes { try GGUFDequantization.floats($0, type: Self.ggufType(format)!, count: 7 * 96) }
+        let columns = format.blockValues * 3
+        let matrix = try Self.randomMatrix(format, rows: 7, columns: columns, seed: 1)
+        let reference = try matrix.bytes.withUnsafeBytes { try GGUFDequantization.floats($0, type: Self.ggufType(format)!, count: 7 * columns) }
         #expect(matrix.dequantized().scalars == reference)
-        #expect(matrix.dequantized().shape == [7, 96])
+        #expect(matrix.dequantized().shape == [7, columns])
+        // Partial rows (a thread's column range) read the same values.
+        #expect(try matrix.dequantizedRows([6, 1]).scalars == Array(reference[(6 * columns)..<(7 * columns)] + reference[columns..<(2 * columns)]))
     }
 
     @Test("NF4 dequantizes to level × absmax, value by value (float32 absmax, low nibble first)")

@@ -11,7 +11,7 @@ public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     if let tokenizer = try? Tokenizer(gguf: file) { _ = try? tokenizer.encode("Hello world, 123 <|im_start|>") }
     for tensor in file.tensors where tensor.elementCount <= 1 << 16 {
         _ = try? file.floats(of: tensor)
-        let formats: [GGUFTensorType: QuantizedMatrix.Format] = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1]
+        let formats: [GGUFTensorType: QuantizedMatrix.Format] = [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .q4_K: .q4_K, .q6_K: .q6_K]
         guard let format = formats[tensor.type], tensor.dimensions.count == 2,
               let matrix = try? QuantizedMatrix(format: format, rows: tensor.dimensions[1], columns: tensor.dimensions[0],
                                                 bytes: [UInt8](file.bytes(of: tensor))) else { continue }

@@ -56,18 +56,20 @@ void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
                           float beta,
                           float *C, long ldc);
 
-/// Block-quantized matrix formats (GGUF's, 32 values per block, and QLoRA's NF4, 64 per block).
+/// Block-quantized matrix formats (GGUF's, 32 values per block or 256 for K-quants, and QLoRA's NF4, 64 per block).
 typedef enum {
     PK_QUANT_Q8_0 = 8,  ///< fp16 scale + 32 int8: 34 bytes per block
     PK_QUANT_Q4_0 = 2,  ///< fp16 scale + 32 4-bit values offset by 8: 18 bytes per block
     PK_QUANT_Q4_1 = 3,  ///< fp16 scale + fp16 minimum + 32 4-bit values: 20 bytes per block
+    PK_QUANT_Q4_K = 12, ///< GGUF K-quant: 256 values in 8 sub-blocks with 6-bit scales and minimums, 144 bytes
+    PK_QUANT_Q6_K = 14, ///< GGUF K-quant: 256 6-bit values in 16 sub-blocks with int8 scales, 210 bytes
     PK_QUANT_NF4 = 100  ///< float32 absmax + 64 4-bit NormalFloat codes: 36 bytes per block (not a GGUF type)
 } pk_quant_format;
 
 /// Bytes of one block of `format` (0 for an unknown format).
 long pk_quant_block_bytes(pk_quant_format format);
 
-/// Values in one block of `format`: 32, or 64 for NF4.
+/// Values in one block of `format`: 32, 64 for NF4, 256 for the K-quants.
 long pk_quant_block_values(pk_quant_format format);
 
 /// Dequantizes rows [row0, row0+rows) × columns [col0, col0+cols) of a row-major quantized matrix
