@@ -9,7 +9,8 @@
 # Defaults: SmolLM2-135M-Instruct (Q4_1 GGUF; transformers dequantizes it to float32, PEFTKit too),
 # the instruction task of Examples/InstructionTuning, LoRA r=8 α=32 on q_proj,v_proj, batch 8,
 # AdamW 1e-3 with 10 warm-up steps, 30 steps, eval on the first 50 held-out records with exact match.
-# Dropout is 0 so both runs compute the same function (PyTorch draws its own dropout masks).
+# Dropout is 0 so both runs compute the same function (PyTorch draws its own dropout masks), and
+# both start from PyTorch's initial adapter.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python="${PYTHON:-python3}"
@@ -34,15 +35,17 @@ flags=(--model "$model" --train "$data/train.jsonl" --eval "$work/eval.jsonl" --
        --max-new-tokens 16 --logging-steps 10 "$@")
 swift build -c release --product peftkit >&2
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores" >&2
+# PyTorch first: it saves its freshly initialised adapter, and peftkit starts from those weights
+# (--init-adapter), so both runs train the same function from the same point.
+echo "== PyTorch + peft" >&2
+"$python" Benchmarks/reference/train_reference.py "${flags[@]}" --output "$work/torch" --save-initial "$work/initial" \
+    > "$work/torch.json" 2> "$work/torch.err" || { cat "$work/torch.err" >&2; exit 1; }
 echo "== peftkit" >&2
-.build/release/peftkit train "${flags[@]}" --output "$work/peftkit" --quiet > "$work/peftkit.json"
+.build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --output "$work/peftkit" --quiet > "$work/peftkit.json"
 if [ -n "$quantized" ]; then
     echo "== peftkit --quantization $quantized" >&2
-    .build/release/peftkit train "${flags[@]}" --quantization "$quantized" --output "$work/packed" --quiet > "$work/packed.json"
+    .build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --quantization "$quantized" --output "$work/packed" --quiet > "$work/packed.json"
 fi
-echo "== PyTorch + peft" >&2
-"$python" Benchmarks/reference/train_reference.py "${flags[@]}" --output "$work/torch" > "$work/torch.json" 2> "$work/torch.err" \
-    || { cat "$work/torch.err" >&2; exit 1; }
 "$python" - "$work/peftkit.json" "$work/torch.json" "$work/packed.json" "$quantized" <<'PY'
 import json, os, sys
 last = lambda p: json.loads(open(p).read().strip().splitlines()[-1])

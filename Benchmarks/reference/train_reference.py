@@ -81,6 +81,8 @@ def main():
     parser.add_argument("--train", required=True)
     parser.add_argument("--eval")
     parser.add_argument("--output", required=True)
+    parser.add_argument("--save-initial", help="also save the freshly initialised adapter here, before training "
+                        "(peftkit train --init-adapter starts from it, so both runs share one initialisation)")
     parser.add_argument("--method", default="lora", choices=["lora", "dora", "rslora"])
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16)
@@ -111,6 +113,8 @@ def main():
     config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=args.dropout, target_modules=targets,
                         use_rslora=args.method == "rslora", use_dora=args.method == "dora", task_type="CAUSAL_LM")
     model = get_peft_model(model, config)
+    if args.save_initial:
+        model.save_pretrained(args.save_initial)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     batches_per_epoch = math.ceil(len(train) / args.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / args.gradient_accumulation)

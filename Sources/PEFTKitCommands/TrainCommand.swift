@@ -59,6 +59,8 @@ enum TrainCommand {
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
+      --init-adapter DIR            Start from this PEFT adapter's configuration and weights instead of a fresh
+                                    initialization (adapter flags given must agree with it)
       --config FILE.json            Options from a JSON object ({"rank": 16, "learning-rate": 1e-4}); flags win
       --quiet                       No progress output
       --help                        Show this help
@@ -69,7 +71,7 @@ enum TrainCommand {
         "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method", "rank", "alpha",
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
-        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization",
+        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
@@ -166,7 +168,30 @@ enum TrainCommand {
             LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targetModules: targets, useRSLoRA: method == "rslora",
                        useDoRA: method == "dora", modulesToSave: modulesToSave, taskType: taskType, baseModelNameOrPath: modelPath)
         }
-        let peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
+        let peft: PeftModel<Module>
+        if let initial = parsed.value("init-adapter") {
+            // Continue from an existing PEFT adapter: its configuration and weights, trainable. Flags
+            // that describe the adapter must agree with it rather than be silently ignored.
+            peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: initial), isTrainable: true)
+            if let lora = peft.configuration(peft.activeAdapter) as? LoRAConfig {
+                var conflicts: [String] = []
+                if parsed.value("rank") != nil && lora.rank != rank { conflicts.append("--rank \(rank) (the adapter has r=\(lora.rank))") }
+                if parsed.value("alpha") != nil && lora.alpha != alpha { conflicts.append("--alpha \(alpha) (the adapter has \(lora.alpha))") }
+                if parsed.value("dropout") != nil && lora.dropout != dropout { conflicts.append("--dropout \(dropout) (the adapter has \(lora.dropout))") }
+                if parsed.value("method") != nil && method != (lora.useDoRA ? "dora" : lora.useRSLoRA ? "rslora" : "lora") {
+                    conflicts.append("--method \(method)")
+                }
+                if parsed.value("targets") != nil, case let .names(wanted) = targets, case let .names(stored)? = lora.targetModules,
+                   Set(wanted) != Set(stored) {
+                    conflicts.append("--targets \(wanted.joined(separator: ",")) (the adapter targets \(stored.sorted().joined(separator: ",")))")
+                }
+                if !conflicts.isEmpty { throw UsageError("train: --init-adapter \(initial) disagrees with " + conflicts.joined(separator: ", ")) }
+            } else if parsed.value("method") != nil && method != "lora" {
+                throw UsageError("train: --method cannot be combined with --init-adapter (the adapter's configuration is used)")
+            }
+        } else {
+            peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
+        }
         var callbacks: [any TrainerCallback] = []
         if !quiet { callbacks.append(ProgressBar()) }
         let outputURL = URL(fileURLWithPath: outputPath)

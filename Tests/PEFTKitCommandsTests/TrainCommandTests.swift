@@ -78,6 +78,28 @@ struct TrainCommandTests {
         #expect(bad.status == 2 && bad.error.contains("--quantization"))
     }
 
+    @Test("--init-adapter starts from an existing adapter's configuration and weights; flags that disagree with it are exit 2")
+    func initialAdapter() throws {
+        let first = temporary(), second = temporary(), third = temporary()
+        defer { for url in [first, second, third] { try? FileManager.default.removeItem(at: url) } }
+        let trained = runTool(["train", "--model", model, "--train", data, "--output", first.path, "--max-steps", "4", "--batch-size", "4",
+                               "--learning-rate", "1e-2", "--rank", "4", "--alpha", "8", "--dropout", "0", "--quiet"])
+        #expect(trained.status == 0, "\(trained.error)")
+        // Zero steps of learning rate 0: the adapter written is the one it started from.
+        let unchanged = runTool(["train", "--model", model, "--train", data, "--output", second.path, "--max-steps", "1", "--batch-size", "4",
+                                 "--learning-rate", "0", "--init-adapter", first.path, "--rank", "4", "--quiet"])
+        #expect(unchanged.status == 0, "\(unchanged.error)")
+        let before = try Data(contentsOf: first.appendingPathComponent("adapter_model.safetensors"))
+        let after = try Data(contentsOf: second.appendingPathComponent("adapter_model.safetensors"))
+        #expect(before == after, "the adapter continues from the given weights")
+        let conflicting = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
+                                   "--init-adapter", first.path, "--rank", "8", "--quiet"])
+        #expect(conflicting.status == 2 && conflicting.error.contains("--rank 8") && conflicting.error.contains("r=4"), "\(conflicting.error)")
+        let missing = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
+                               "--init-adapter", "/nonexistent/adapter", "--quiet"])
+        #expect(missing.status == 1 && missing.error.contains("/nonexistent/adapter"), "\(missing.error)")
+    }
+
     @Test("bad flags and values are exit 2 with a message; every command has --help")
     func usageErrors() {
         #expect(runTool(["train", "--help"]).output.contains("--gradient-accumulation"))
