@@ -311,22 +311,6 @@ static inline void dequantize_block_to_avx2(pk_quant_format format, const uint8_
     }
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static inline void transpose8x8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /// `pack_quantized_b` with whole blocks dequantized in registers. Needs the packed k range
 /// (transposed) or column range (not transposed) to start on a block boundary, which the driver's
 /// KC and NC blocks and the Swift thread split guarantee; `pack_quantized_b` serves other cases.
@@ -353,7 +337,7 @@ static void pack_quantized_b_avx2(const void *context, long p0, long j0, long kc
                     for (long sub = 0; sub < block; sub += 8) {
                         __m256 r8[8];
                         for (int r = 0; r < 8; r++) r8[r] = _mm256_load_ps(values[r] + sub);
-                        transpose8x8(r8);
+                        pk_transpose8x8(r8);
                         for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (kb + sub + i) * PK_NR + half, r8[i]);
                     }
                 }
