@@ -41,7 +41,8 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                         let addresses = (UInt(bitPattern: pp.baseAddress), UInt(bitPattern: po.baseAddress),
                                          UInt(bitPattern: pq.baseAddress), UInt(bitPattern: pk.baseAddress),
                                          UInt(bitPattern: pv.baseAddress))
-                        Parallel.forEachRange(b * hq) { range in
+                        // Heads in parallel when each is worth a wake-up (not for one decode position).
+                        Parallel.forEachRange(b * hq, minimumPerChunk: max(1, 65_536 / max(1, t * s * d))) { range in
                             for bh in range {
                                 let batch = bh / hq, head = bh % hq, kvHead = head / group
                                 let probs = UnsafeMutablePointer<Float>(bitPattern: addresses.0)! + bh * t * s

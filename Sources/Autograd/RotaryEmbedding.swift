@@ -56,14 +56,20 @@ public func applyRotaryEmbedding(_ x: Variable, positions: [Int], rotary: Rotary
         let heads = input.count / (steps * d)
         return Tensor(shape: input.shape) { out in
             input.withUnsafeBufferPointer { p in
-                for head in 0..<heads {
-                    for t in 0..<steps {
-                        let base = (head * steps + t) * d
-                        for i in 0..<half {
-                            let c = cosines[t * half + i], s = direction * sines[t * half + i]
-                            let a = p[base + i], b = p[base + i + half]
-                            out[base + i] = a * c - b * s
-                            out[base + i + half] = b * c + a * s
+                cosines.withUnsafeBufferPointer { cosTable in
+                    sines.withUnsafeBufferPointer { sinTable in
+                        let (x, y, cs, sn) = (p.baseAddress!, out.baseAddress!, cosTable.baseAddress!, sinTable.baseAddress!)
+                        // Rows (head, position) in parallel.
+                        Parallel.forEachRange(heads * steps, minimumPerChunk: Swift.max(1, 16_384 / Swift.max(d, 1))) { rows in
+                            for row in rows {
+                                let base = row * d, t = row % steps
+                                for i in 0..<half {
+                                    let c = cs[t * half + i], s = direction * sn[t * half + i]
+                                    let a = x[base + i], b = x[base + i + half]
+                                    y[base + i] = a * c - b * s
+                                    y[base + i + half] = b * c + a * s
+                                }
+                            }
                         }
                     }
                 }

@@ -17,6 +17,22 @@ struct Odometer {
         index = [Int](repeating: 0, count: shape.count)
     }
 
+    /// An odometer already at row `row` (row-major over the outer axes), for a worker that starts
+    /// mid-way through the iteration.
+    init(shape: [Int], stridesA: [Int], stridesB: [Int]? = nil, startingAtRow row: Int) {
+        self.init(shape: shape, stridesA: stridesA, stridesB: stridesB)
+        var rest = row
+        var axis = shape.count - 2
+        while axis >= 0 && rest > 0 {
+            let position = rest % shape[axis]
+            rest /= shape[axis]
+            index[axis] = position
+            offsetA += position * self.stridesA[axis]
+            offsetB += position * self.stridesB[axis]
+            axis -= 1
+        }
+    }
+
     /// Moves to the next row (the next combination of the outer axes).
     @inline(__always)
     mutating func advance() {

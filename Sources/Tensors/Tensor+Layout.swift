@@ -33,16 +33,24 @@ extension Tensor {
         return Tensor(shape: newShape) { out in
             guard out.count > 0 else { return }
             withUnsafeBufferPointer { p in
-                var odometer = Odometer(shape: newShape, stridesA: strides)
-                var position = 0
-                while position < out.count {
-                    var source = odometer.offsetA
-                    for j in 0..<inner {
-                        out[position + j] = p[source]
-                        source += innerStride
+                let (input, output) = (p.baseAddress!, out.baseAddress!)
+                // Rows of the output (all axes but the last) in parallel; a contiguous inner axis is
+                // copied as one run.
+                Parallel.forEachRange(out.count / inner, minimumPerChunk: Swift.max(1, parallelElementThreshold / inner)) { rows in
+                    var odometer = Odometer(shape: newShape, stridesA: strides, startingAtRow: rows.lowerBound)
+                    for row in rows {
+                        let destination = output + row * inner
+                        if innerStride == 1 {
+                            destination.update(from: input + odometer.offsetA, count: inner)
+                        } else {
+                            var source = odometer.offsetA
+                            for j in 0..<inner {
+                                destination[j] = input[source]
+                                source += innerStride
+                            }
+                        }
+                        odometer.advance()
                     }
-                    position += inner
-                    odometer.advance()
                 }
             }
         }
