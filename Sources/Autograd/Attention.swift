@@ -38,50 +38,11 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
             qv.withUnsafeBufferPointer { pq in
                 kv.withUnsafeBufferPointer { pk in
                     vv.withUnsafeBufferPointer { pv in
-                        let addresses = (UInt(bitPattern: pp.baseAddress), UInt(bitPattern: po.baseAddress),
-                                         UInt(bitPattern: pq.baseAddress), UInt(bitPattern: pk.baseAddress),
-                                         UInt(bitPattern: pv.baseAddress))
-                        // Heads in parallel when each is worth a wake-up (not for one decode position).
-                        Parallel.forEachRange(b * hq, minimumPerChunk: max(1, 65_536 / max(1, t * s * d))) { range in
-                            for bh in range {
-                                let batch = bh / hq, head = bh % hq, kvHead = head / group
-                                let probs = UnsafeMutablePointer<Float>(bitPattern: addresses.0)! + bh * t * s
-                                let out = UnsafeMutablePointer<Float>(bitPattern: addresses.1)! + bh * t * d
-                                let query = UnsafePointer<Float>(bitPattern: addresses.2)! + bh * t * d
-                                let kvOffset = (batch * hkv + kvHead) * s * d
-                                let keys = UnsafePointer<Float>(bitPattern: addresses.3)! + kvOffset
-                                let values = UnsafePointer<Float>(bitPattern: addresses.4)! + kvOffset
-                                GEMM.sgemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
-                                           a: query, lda: d, b: keys, ldb: d, c: probs, ldc: s)
-                                for row in 0..<t {
-                                    let p = probs + row * s
-                                    let limit = causal ? row + (s - t) : s - 1
-                                    var maximum = -Float.infinity
-                                    var anyVisible = false
-                                    for col in 0..<s {
-                                        let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
-                                            && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
-                                        if visible {
-                                            anyVisible = true
-                                            // NaN scores must reach the output (not read as a masked row).
-                                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
-                                        } else {
-                                            p[col] = -.infinity
-                                        }
-                                    }
-                                    if !anyVisible {
-                                        p.update(repeating: 0, count: s)
-                                        continue
-                                    }
-                                    // Masked scores are −∞ and become exactly 0.
-                                    let total = Tensor.exponentiateShifted(p, count: s, shift: maximum)
-                                    let inv = 1 / total
-                                    for col in 0..<s { p[col] *= inv }
-                                }
-                                GEMM.sgemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
-                                           a: probs, lda: s, b: values, ldb: d, c: out, ldc: d)
-                            }
-                        }
+                        let layout = AttentionLayout(batch: b, queryHeads: hq, queries: t, keyValueHeads: hkv, keys: s, dimension: d)
+                        attentionForward(layout, query: pq.baseAddress!, keys: pk.baseAddress!, values: pv.baseAddress!,
+                                         keyOffset: { batch, head in (batch * hkv + head) * s * d }, keyStride: d,
+                                         causal: causal, keyMask: keyMask, segments: segments, scale: scale,
+                                         probabilities: pp.baseAddress!, output: po.baseAddress!)
                     }
                 }
             }
@@ -157,4 +118,113 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
         }
         return [needQ ? dq : nil, needK ? dk : nil, needV ? dv : nil]
     }
+}
+
+/// Sizes of one attention call.
+struct AttentionLayout {
+    let batch: Int, queryHeads: Int, queries: Int, keyValueHeads: Int, keys: Int, dimension: Int
+}
+
+/// The forward pass shared by both key layouts: for each (batch, query head), scores = q·kᵀ·scale,
+/// masked softmax, then P·v. Keys and values of (batch, kv head) start at `keyOffset(batch, head)`,
+/// one position every `keyStride` floats. Heads run in parallel when each is worth a wake-up.
+func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                      keyOffset: (Int, Int) -> Int, keyStride: Int, causal: Bool, keyMask: [Bool]?, segments: [Int]?,
+                      scale: Float, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    let (hq, t, s, d) = (l.queryHeads, l.queries, l.keys, l.dimension)
+    let group = hq / l.keyValueHeads
+    Parallel.forEachRange(l.batch * hq, minimumPerChunk: max(1, 65_536 / max(1, t * s * d))) { range in
+        for bh in range {
+            let batch = bh / hq, head = bh % hq, kvHead = head / group
+            let probs = probabilities + bh * t * s
+            let out = output + bh * t * d
+            let q = query + bh * t * d
+            let offset = keyOffset(batch, kvHead)
+            GEMM.sgemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
+                       a: q, lda: d, b: keys + offset, ldb: keyStride, c: probs, ldc: s)
+            for row in 0..<t {
+                let p = probs + row * s
+                let limit = causal ? row + (s - t) : s - 1
+                var maximum = -Float.infinity
+                var anyVisible = false
+                for col in 0..<s {
+                    let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
+                        && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
+                    if visible {
+                        anyVisible = true
+                        // NaN scores must reach the output (not read as a masked row).
+                        maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
+                    } else {
+                        p[col] = -.infinity
+                    }
+                }
+                if !anyVisible {
+                    p.update(repeating: 0, count: s)
+                    continue
+                }
+                // Masked scores are −∞ and become exactly 0.
+                let total = Tensor.exponentiateShifted(p, count: s, shift: maximum)
+                let inv = 1 / total
+                for col in 0..<s { p[col] *= inv }
+            }
+            GEMM.sgemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+                       a: probs, lda: s, b: values + offset, ldb: keyStride, c: out, ldc: d)
+        }
+    }
+}
+
+/// Keys and values of earlier positions laid out position-major, `(S, B, H, D)`: the layout a
+/// growing cache appends to without moving what it holds.
+public struct PositionMajorKeysValues {
+    /// `S·B·H·D` keys.
+    public let keys: [Float]
+    /// `S·B·H·D` values.
+    public let values: [Float]
+    /// Positions `S`.
+    public let length: Int
+    /// Batch rows `B`.
+    public let batch: Int
+    /// Key-value heads `H`.
+    public let heads: Int
+    /// Size of each head `D`.
+    public let dimension: Int
+
+    /// Wraps buffers of `length · batch · heads · dimension` floats each.
+    public init(keys: [Float], values: [Float], length: Int, batch: Int, heads: Int, dimension: Int) {
+        precondition(keys.count == length * batch * heads * dimension && values.count == keys.count,
+                     "PositionMajorKeysValues: \(keys.count) keys and \(values.count) values for S·B·H·D = \(length)·\(batch)·\(heads)·\(dimension)")
+        (self.keys, self.values, self.length, self.batch, self.heads, self.dimension) = (keys, values, length, batch, heads, dimension)
+    }
+}
+
+/// `scaledDotProductAttention` over cached keys and values in position-major layout, read in place
+/// (no transpose, no copy): the decode path of a key-value cache. Same arithmetic as the
+/// `(B, H, S, D)` form, bit for bit. Inference only: no gradient flows into the cache or the query.
+public func scaledDotProductAttention(query q: Variable, cached kv: PositionMajorKeysValues, causal: Bool,
+                                      keyMask: [Bool]? = nil, scale: Float? = nil) -> Variable {
+    precondition(q.shape.count == 4 && q.shape[0] == kv.batch && q.shape[3] == kv.dimension && kv.heads > 0 && q.shape[1] % kv.heads == 0,
+                 "attention: q \(q.shape) does not fit cached keys (B \(kv.batch), H \(kv.heads), D \(kv.dimension))")
+    let (b, hq, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    let (hkv, s) = (kv.heads, kv.length)
+    precondition(!causal || s >= t, "attention: causal attention needs S ≥ T, got S = \(s), T = \(t)")
+    if let keyMask { precondition(keyMask.count == b * s, "attention: key mask has \(keyMask.count) flags for B·S = \(b * s)") }
+    let scale = scale ?? 1 / Float(d).squareRoot()
+    var probabilities = Tensor(shape: [b, hq, t, s]) { _ in }
+    var output = Tensor(shape: [b, hq, t, d]) { _ in }
+    probabilities.withUnsafeMutableBufferPointer { pp in
+        output.withUnsafeMutableBufferPointer { po in
+            q.value.withUnsafeBufferPointer { pq in
+                kv.keys.withUnsafeBufferPointer { pk in
+                    kv.values.withUnsafeBufferPointer { pv in
+                        let layout = AttentionLayout(batch: b, queryHeads: hq, queries: t, keyValueHeads: hkv, keys: s, dimension: d)
+                        attentionForward(layout, query: pq.baseAddress!, keys: pk.baseAddress!, values: pv.baseAddress!,
+                                         keyOffset: { batch, head in (batch * hkv + head) * d }, keyStride: b * hkv * d,
+                                         causal: causal, keyMask: keyMask, segments: nil, scale: scale,
+                                         probabilities: pp.baseAddress!, output: po.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+    return Variable(output)
 }

@@ -53,13 +53,14 @@ final class GPT2Block: Module {
         func split(_ index: Int) -> Variable {
             qkv.slice(axis: 2, (index * c)..<((index + 1) * c)).reshaped([b, t, heads, c / heads]).transposed(1, 2)
         }
-        var k = split(1), v = split(2)
+        let attended: Variable
         if let cache {
-            let (allKeys, allValues) = cache.append(layer: layer, keys: k.value, values: v.value)
-            k = Variable(allKeys)
-            v = Variable(allValues)
+            precondition(segments == nil, "GPT2Block: packed segments cannot be used with a key-value cache")
+            let cached = cache.append(layer: layer, keys: split(1).value, values: split(2).value)
+            attended = scaledDotProductAttention(query: split(0), cached: cached, causal: true, keyMask: keyMask)
+        } else {
+            attended = scaledDotProductAttention(query: split(0), key: split(1), value: split(2), causal: true, keyMask: keyMask, segments: segments)
         }
-        let attended = scaledDotProductAttention(query: split(0), key: k, value: v, causal: true, keyMask: keyMask, segments: segments)
         let h = x + attention.projection(attended.transposed(1, 2).reshaped([b, t, c]))
         return h + mlp(norm2(h))
     }

@@ -31,14 +31,16 @@ public final class LlamaAttention: Module {
             y.reshaped([b, t, count, c.headDimension]).transposed(1, 2)
         }
         let q = applyRotaryEmbedding(heads(qProj(x), c.attentionHeads), positions: positions, rotary: rotary)
-        var k = applyRotaryEmbedding(heads(kProj(x), c.keyValueHeads), positions: positions, rotary: rotary)
-        var v = heads(vProj(x), c.keyValueHeads)
+        let k = applyRotaryEmbedding(heads(kProj(x), c.keyValueHeads), positions: positions, rotary: rotary)
+        let v = heads(vProj(x), c.keyValueHeads)
+        let attended: Variable
         if let cache {
-            let (allKeys, allValues) = cache.append(layer: layer, keys: k.value, values: v.value)
-            k = Variable(allKeys)
-            v = Variable(allValues)
+            precondition(segments == nil, "LlamaAttention: packed segments cannot be used with a key-value cache")
+            let cached = cache.append(layer: layer, keys: k.value, values: v.value)
+            attended = scaledDotProductAttention(query: q, cached: cached, causal: true, keyMask: keyMask)
+        } else {
+            attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask, segments: segments)
         }
-        let attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask, segments: segments)
         return oProj(attended.transposed(1, 2).reshaped([b, t, c.attentionHeads * c.headDimension]))
     }
 }

@@ -41,6 +41,23 @@ struct LlamaTests {
         #expect(combined.maxAbsDifference(full) < 1e-4)
     }
 
+    @Test("the cache holds two rows position-major: steps of a batch of 2 equal its uncached forward")
+    func batchedCacheMatchesFullForward() throws {
+        let model = try LlamaForCausalLM(Self.tiny, seed: 4)
+        let rows = [(0..<24).map { ($0 * 5 + 1) % 50 }, (0..<24).map { ($0 * 11 + 2) % 50 }]
+        let full = try withoutGradients { try model(rows[0] + rows[1], batch: 2).value }
+        let cache = model.makeCache()
+        var stepwise: [Tensor] = []
+        try withoutGradients {
+            stepwise.append(try model(Array(rows[0].prefix(10)) + Array(rows[1].prefix(10)), batch: 2, cache: cache).value)
+            for t in 10..<24 { stepwise.append(try model([rows[0][t], rows[1][t]], batch: 2, cache: cache).value) }
+        }
+        #expect(cache.length == 24)
+        let combined = Tensor.concatenate(stepwise, axis: 1)
+        #expect(combined.shape == full.shape)
+        #expect(combined.maxAbsDifference(full) < 1e-4)
+    }
+
     @Test("GGUF names map to HF names; q/k un-permutation inverts llama.cpp's permutation")
     func ggufMapping() {
         #expect(LlamaForCausalLM.huggingFaceName(forGGUF: "blk.3.attn_q.weight") == "model.layers.3.self_attn.q_proj.weight")
