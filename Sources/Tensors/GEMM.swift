@@ -135,6 +135,10 @@ public enum GEMM {
 
     /// Below this many multiply-adds a single thread is faster than waking workers.
     static let parallelThreshold = 1 << 18
+    /// The same for products of at most 4 rows (decoding), which are bound by reading the weight: a
+    /// block's projections (under a million multiply-adds) run faster on one thread than the wake-up
+    /// of a second costs; the vocabulary head still splits.
+    static let decodeParallelThreshold = 1 << 20
 
     /// Splits C into contiguous row or column blocks (multiples of the 12×32 AVX-512 tile) and runs
     /// one independent `pk_sgemm` per worker. Each element's reduction order is the same for any
@@ -144,7 +148,7 @@ public enum GEMM {
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
-        let threads = Parallel.isInsideParallelRegion || work < parallelThreshold ? 1 : Parallel.threadCount
+        let threads = Parallel.isInsideParallelRegion || work < (m <= 4 ? decodeParallelThreshold : parallelThreshold) ? 1 : Parallel.threadCount
         let splitColumns = n >= m
         let tile = splitColumns ? 32 : 12
         let extent = splitColumns ? n : m

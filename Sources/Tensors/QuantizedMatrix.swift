@@ -187,7 +187,7 @@ enum QuantizedGEMM {
                     bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
-        let threads = Parallel.isInsideParallelRegion || work < GEMM.parallelThreshold ? 1 : Parallel.threadCount
+        let threads = Parallel.isInsideParallelRegion || work < (m <= 4 ? GEMM.decodeParallelThreshold : GEMM.parallelThreshold) ? 1 : Parallel.threadCount
         // Chunks of whole 12×32 register tiles; for a·W, column chunks in multiples of 64 also start
         // on block boundaries (no half-used blocks, NF4's 64 included).
         let splitColumns = n >= m
