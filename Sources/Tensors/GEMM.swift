@@ -140,43 +140,48 @@ public enum GEMM {
     /// of a second costs; the vocabulary head still splits.
     static let decodeParallelThreshold = 1 << 20
 
-    /// Splits C into contiguous row or column blocks (multiples of the 12×32 AVX-512 tile) and runs
-    /// one independent `pk_sgemm` per worker. Each element's reduction order is the same for any
-    /// number of threads, so results are bit-identical across thread counts.
+    /// Runs one independent `pk_sgemm` per block of C from `forEachPart` (column blocks of whole
+    /// 32-column tiles, or row blocks).
     private static func builtin(_ kernel: Kernel?, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
+        forEachPart(m: m, n: n, k: k, columnTile: 32) { splitColumns, part in
+            if splitColumns {
+                // Columns of C need columns of op(B).
+                let bPart = transB ? b + part.lowerBound * ldb : b + part.lowerBound
+                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, m, part.count, k, alpha,
+                                     a, lda, bPart, ldb, beta, c + part.lowerBound, ldc)
+            } else {
+                // Rows of C need rows of op(A).
+                let aPart = transA ? a + part.lowerBound : a + part.lowerBound * lda
+                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, part.count, n, k, alpha,
+                                     aPart, lda, b, ldb, beta, c + part.lowerBound * ldc, ldc)
+            }
+        }
+    }
+
+    /// Splits a product C[m×n] (k multiply-adds per element) over the worker pool: contiguous column
+    /// blocks (multiples of `columnTile`) when C is at least as wide as tall, row blocks (multiples of
+    /// the 12-row AVX-512 tile) otherwise, one `body(splitColumns, range)` per worker — or one call
+    /// with the whole extent when the product is too small to be worth waking workers. Each element's
+    /// reduction order does not depend on the split, so results are bit-identical for any thread count.
+    static func forEachPart(m: Int, n: Int, k: Int, columnTile: Int, _ body: (_ splitColumns: Bool, _ part: Range<Int>) -> Void) {
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
         let threads = Parallel.isInsideParallelRegion || work < (m <= 4 ? decodeParallelThreshold : parallelThreshold) ? 1 : Parallel.threadCount
         let splitColumns = n >= m
-        let tile = splitColumns ? 32 : 12
+        let tile = splitColumns ? columnTile : 12
         let extent = splitColumns ? n : m
         let tiles = (extent + tile - 1) / tile
         let chunks = max(1, min(threads, tiles))
         if chunks == 1 {
-            pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            body(splitColumns, 0..<extent)
             return
         }
-        let aAddress = UInt(bitPattern: a), bAddress = UInt(bitPattern: b), cAddress = UInt(bitPattern: c)
         Parallel.forEach(chunks: chunks) { chunk in
             let start = min(extent, tiles * chunk / chunks * tile)
             let end = min(extent, tiles * (chunk + 1) / chunks * tile)
-            guard start < end else { return }
-            let a = UnsafePointer<Float>(bitPattern: aAddress)!
-            let b = UnsafePointer<Float>(bitPattern: bAddress)!
-            let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
-            if splitColumns {
-                // Columns [start, end) of C need columns of op(B).
-                let bPart = transB ? b + start * ldb : b + start
-                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, m, end - start, k, alpha,
-                         a, lda, bPart, ldb, beta, c + start, ldc)
-            } else {
-                // Rows [start, end) of C need rows of op(A).
-                let aPart = transA ? a + start : a + start * lda
-                pk_sgemm_with_kernel(choice, transA ? 1 : 0, transB ? 1 : 0, end - start, n, k, alpha,
-                         aPart, lda, b, ldb, beta, c + start * ldc, ldc)
-            }
+            if start < end { body(splitColumns, start..<end) }
         }
     }
 }

@@ -180,43 +180,26 @@ extension Tensor {
     }
 }
 
-/// Splits a quantized product over the worker pool as `GEMM` splits a float one (column blocks of
-/// whole register tiles, or row blocks), so results do not depend on the thread count.
+/// Splits a quantized product over the worker pool with `GEMM.forEachPart`, as a float one, so
+/// results do not depend on the thread count.
 enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
-        let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k).partialValue
-        let threads = Parallel.isInsideParallelRegion || work < (m <= 4 ? GEMM.decodeParallelThreshold : GEMM.parallelThreshold) ? 1 : Parallel.threadCount
-        // Chunks of whole 12×32 register tiles; for a·W, column chunks in multiples of 64 also start
-        // on block boundaries (no half-used blocks, NF4's 64 included).
-        let splitColumns = n >= m
-        let tile = splitColumns ? 64 : 12
-        let extent = splitColumns ? n : m
-        let tiles = (extent + tile - 1) / tile
-        let chunks = max(1, min(threads, tiles))
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
-        let aAddress = UInt(bitPattern: a), bAddress = UInt(bitPattern: bytes), cAddress = UInt(bitPattern: c)
         let kernel = pk_sgemm_active_kernel()
-        func part(_ start: Int, _ end: Int) {
-            let a = UnsafePointer<Float>(bitPattern: aAddress)!
-            let bytes = UnsafeRawPointer(bitPattern: bAddress)!
-            let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
+        // Column blocks in multiples of 64 start on block boundaries (no half-used blocks, NF4's
+        // 64 included).
+        GEMM.forEachPart(m: m, n: n, k: k, columnTile: 64) { splitColumns, part in
             let status: Int32
             if splitColumns {
-                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, m, end - start, k, 1, a, k, format, bytes, rowBytes,
-                                            transposeW ? start : 0, transposeW ? 0 : start, 0, c + start, n)
+                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, m, part.count, k, 1, a, k, format, bytes, rowBytes,
+                                            transposeW ? part.lowerBound : 0, transposeW ? 0 : part.lowerBound, 0, c + part.lowerBound, n)
             } else {
-                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, end - start, n, k, 1, a + start * k, k, format, bytes,
-                                            rowBytes, 0, 0, 0, c + start * n, n)
+                status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, part.count, n, k, 1, a + part.lowerBound * k, k, format, bytes,
+                                            rowBytes, 0, 0, 0, c + part.lowerBound * n, n)
             }
             precondition(status == 0, "Tensor.matmul: out of memory for the quantized GEMM's buffers")
-        }
-        if chunks == 1 { part(0, extent); return }
-        Parallel.forEach(chunks: chunks) { chunk in
-            let start = min(extent, tiles * chunk / chunks * tile)
-            let end = min(extent, tiles * (chunk + 1) / chunks * tile)
-            if start < end { part(start, end) }
         }
     }
 }
