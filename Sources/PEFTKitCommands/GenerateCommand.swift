@@ -40,6 +40,7 @@ enum GenerateCommand {
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
         guard let prompt = parsed.value("prompt") else { throw UsageError("generate: --prompt is required") }
         if parsed.has("raw") && parsed.value("system") != nil { throw UsageError("generate: --system cannot be used with --raw") }
+        if parsed.has("requantize") && parsed.value("adapter") == nil { throw UsageError("generate: --requantize needs --adapter (it merges an adapter into a packed base)") }
         let options = GenerationOptions(
             maxNewTokens: try parsed.integer("max-tokens", command: command, default: 128),
             temperature: try parsed.float("temperature", command: command, default: 0, range: 0...100),

@@ -60,6 +60,7 @@ struct ModelCommandTests {
         (["generate", "--model", "m", "--prompt", "p", "--top-p", "1.5"], "--top-p expects a number"),
         (["generate", "--model", "m", "--prompt", "p", "--seed", "-1"], "--seed expects a non-negative integer"),
         (["generate", "--model", "m", "--prompt", "p", "--raw", "--system", "s"], "--system cannot be used with --raw"),
+        (["generate", "--model", "m", "--prompt", "p", "--requantize"], "--requantize needs --adapter"),
         (["inspect"], "--model or --adapter is required"),
         (["inspect", "--model", "m", "--deep"], "unknown option '--deep'"),
     ])

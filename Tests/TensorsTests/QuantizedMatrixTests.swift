@@ -162,5 +162,9 @@ struct QuantizedMatrixTests {
         #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q4_1, rows: 2, columns: 64, bytes: [UInt8](repeating: 0, count: 79)) }
         #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q4_0, rows: 0, columns: 32, bytes: []) }
         #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q4_0, rows: Int.max / 2, columns: 64, bytes: []) }
+        // K-quant rows are whole 256-value super-blocks; the K-quants are read, never made.
+        #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q4_K, rows: 1, columns: 128, bytes: [UInt8](repeating: 0, count: 72)) }
+        #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q6_K, rows: 1, columns: 256, bytes: [UInt8](repeating: 0, count: 209)) }
+        #expect(throws: TensorError.self) { try QuantizedMatrix.quantizing(Tensor.zeros([1, 256]), to: .q4_K) }
     }
 }
