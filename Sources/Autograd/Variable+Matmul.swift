@@ -48,4 +48,13 @@ extension Variable {
             return [gradA, gradB]
         }
     }
+
+    /// `x · Wᵀ` over the last axis of `x` with a frozen packed `W` (`[out, in]`), dequantized panel by
+    /// panel inside the GEMM; the backward gives `x` the gradient `dY · W` the same way. A quantized
+    /// linear layer and a head tied to a packed table both run this.
+    public static func matmul(_ x: Variable, packed w: QuantizedMatrix) -> Variable {
+        operation("packedMatmul", value: Tensor.matmul(x.value, w, transposeW: true), inputs: [x]) { gradient in
+            [Tensor.matmul(gradient, w, transposeW: false)]
+        }
+    }
 }

@@ -64,18 +64,11 @@ extension LlamaForCausalLM {
         for tensor in gguf.tensors {
             guard let name = huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
-            if quantization == .keepGGUF, name == "model.embed_tokens.weight", shape.count == 2,
-               let format = QuantizedMatrix.Format(gguf: tensor.type) {
-                // The token table (and the head tied to it) stays packed as the file stores it.
-                let matrix: QuantizedMatrix
-                do { matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: [UInt8](gguf.bytes(of: tensor))) } catch let error as TensorError {
-                    throw ModelError.invalidConfiguration(field: tensor.name, reason: error.description)
-                }
-                try model.replaceModule(at: "model.embed_tokens", with: QuantizedEmbedding(table: matrix))
-                continue
-            }
-            if quantization == .keepGGUF, let format = QuantizedMatrix.Format(gguf: tensor.type),
-               name.hasPrefix("model.layers."), name.hasSuffix("_proj.weight"), shape.count == 2 {
+            // .keepGGUF: the blocks' linear weights and the token table (with the head tied to it)
+            // stay packed as the file stores them.
+            let isBlockLinear = name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight")
+            if quantization == .keepGGUF, let format = QuantizedMatrix.Format(gguf: tensor.type), shape.count == 2,
+               isBlockLinear || name == "model.embed_tokens.weight" {
                 var bytes = [UInt8](gguf.bytes(of: tensor))
                 if arch == "llama" && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
                     let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
@@ -86,6 +79,10 @@ extension LlamaForCausalLM {
                     throw ModelError.invalidConfiguration(field: tensor.name, reason: error.description)
                 }
                 let path = String(name.dropLast(".weight".count))
+                if !isBlockLinear {
+                    try model.replaceModule(at: path, with: QuantizedEmbedding(table: matrix))
+                    continue
+                }
                 let hasBias = configuration.attentionBias && ["q_proj", "k_proj", "v_proj"].contains(where: { path.hasSuffix($0) })
                 try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: hasBias ? Tensor.zeros([shape[0]]) : nil))
                 continue

@@ -12,8 +12,8 @@ import NN
 /// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
 ///   output (read by the adapters on `q_proj`/`v_proj`), 3h; the query, key and value, h + 2·h_kv
 ///   (h_kv = key-value heads × head size); the attention probabilities, H·T; the SwiGLU gate and up
-///   projections, 2I; the attention output feeding the adapters' input gradient, h. Frozen
-///   projections keep nothing (their input gradient needs only the weight).
+///   projections, 2I. Frozen projections keep nothing (their input gradient needs only the
+///   weight), and the adapters' rank-r intermediates are negligible.
 /// - The vocabulary head runs only at the N labelled positions: logits, their exponentials and their
 ///   gradient, 3 · N · V floats.
 /// - `runtime`: the process itself (Swift runtime, tokenizer, dataset, packing buffers), about 70 MB.

@@ -1,7 +1,7 @@
 import Autograd
 import Tensors
 
-/// A frozen lookup table whose rows stay block-quantized (Q8_0, Q4_0, Q4_1), as a GGUF file stores
+/// A frozen lookup table whose rows stay block-quantized (any `QuantizedMatrix.Format`), as a GGUF file stores
 /// `token_embd`: lookups dequantize only the rows they read, and a tied output head multiplies by the
 /// packed table with the fused GEMM (forward and input gradient).
 ///
@@ -38,9 +38,6 @@ public final class QuantizedEmbedding: Module, EmbeddingLayer {
     /// `dY · table`.
     public func tiedLogits(_ hidden: Variable) -> Variable {
         precondition(hidden.shape.last == dimension, "QuantizedEmbedding: hidden shape \(hidden.shape) does not end in \(dimension)")
-        let table = self.table
-        return Variable.operation("quantizedTiedLogits", value: Tensor.matmul(hidden.value, table, transposeW: true), inputs: [hidden]) { gradient in
-            [Tensor.matmul(gradient, table, transposeW: false)]
-        }
+        return Variable.matmul(hidden, packed: table)
     }
 }

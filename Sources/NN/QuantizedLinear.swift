@@ -51,10 +51,7 @@ public final class QuantizedLinear: Module, LinearLayer {
     /// gradient `dY·W` (and the bias its gradient when it trains).
     public func callAsFunction(_ x: Variable) -> Variable {
         precondition(x.shape.last == inFeatures, "QuantizedLinear(\(inFeatures)→\(outFeatures)): input shape \(x.shape) does not end in \(inFeatures)")
-        let weight = self.weight
-        let y = Variable.operation("quantizedLinear", value: Tensor.matmul(x.value, weight, transposeW: true), inputs: [x]) { gradient in
-            [Tensor.matmul(gradient, weight, transposeW: false)]
-        }
+        let y = Variable.matmul(x, packed: weight)
         if let bias { return y + bias }
         return y
     }
