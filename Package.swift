@@ -87,6 +87,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "DecodeBenchmark",
+            dependencies: ["Models", "Tensors"],
+            path: "Benchmarks/DecodeBenchmark"
+        ),
+
+        .executableTarget(
             name: "TrainingStepBenchmark",
             dependencies: ["Tensors", "Autograd", "NN", "Models", "PEFT"],
             path: "Benchmarks/TrainingStepBenchmark"

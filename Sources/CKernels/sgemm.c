@@ -212,6 +212,9 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
         pk_sgemm_small_m(pk_sgemm_resolve(requested), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    if (M <= PK_SMALL_M && !transB && !transA && pk_sgemm_small_m_nn(pk_sgemm_resolve(requested), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) {
+        return;
+    }
     float *buffer = thread_pack_buffer();
     if (buffer == NULL) {
         sgemm_unpacked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -87,6 +87,11 @@ float *pk_sgemm_thread_buffer(void);
 void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc);
 
+/// Direct path for C = alpha·A·B + beta·C (B stored K×N) with few rows of A (M ≤ PK_SMALL_M); returns 0
+/// when the kernel has none (the caller packs as usual).
+int pk_sgemm_small_m_nn(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
+                        const float *B, long ldb, float beta, float *C, long ldc);
+
 /// Direct dot-product path for C = alpha·A·Bᵀ + beta·C with few rows of A (M ≤ PK_SMALL_M).
 #define PK_SMALL_M 4
 void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,

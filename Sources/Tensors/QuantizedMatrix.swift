@@ -186,6 +186,10 @@ enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
+        if transposeW && w.usesInt8Activations(rows: m) && k > 0 {
+            runInt8(m: m, n: n, k: k, a: a, w: w, bytes: bytes, c: c)
+            return
+        }
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
         let kernel = pk_sgemm_active_kernel()
         // Column blocks in multiples of 64 start on block boundaries (no half-used blocks, NF4's

@@ -109,6 +109,43 @@ struct GEMMTests {
         #expect(portable.maxAbsDifference(avx2) < 1e-3)
     }
 
+    @Test("a decode-sized A·B (M ≤ 4, B not transposed) equals the rows of a packed product bit for bit on full tiles")
+    func smallRowsTimesMatrix() {
+        guard GEMM.cpuSupportsAVX2 else { return }
+        var generator = SeededRandom(seed: 14)
+        // K crosses the 384 block; N = 80 is five full 16-wide tiles, N = 70 ends on a partial one.
+        for (n, k) in [(80, 800), (64, 40), (70, 390)] {
+            let a = Tensor.randomNormal([6 * k], generator: &generator).scalars
+            let b = Tensor.randomNormal([k * n], generator: &generator).scalars
+            let c = Tensor.randomNormal([6 * n], generator: &generator).scalars
+            for beta: Float in [0, 1, 0.5] {
+                func run(_ m: Int) -> [Float] {
+                    var out = Array(c.prefix(m * n))
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            out.withUnsafeMutableBufferPointer { pc in
+                                GEMM.sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 0.75, a: pa.baseAddress!, lda: k,
+                                           b: pb.baseAddress!, ldb: n, beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: .avx2)
+                            }
+                        }
+                    }
+                    return out
+                }
+                let packed = run(6)  // a full 6-row tile: the blocked driver
+                for m in 1...4 {
+                    let direct = run(m)
+                    let fullColumns = n / 16 * 16
+                    for row in 0..<m {
+                        #expect(Array(direct[(row * n)..<(row * n + fullColumns)]) == Array(packed[(row * n)..<(row * n + fullColumns)]),
+                                "n=\(n) k=\(k) beta=\(beta) m=\(m) row \(row)")
+                    }
+                    let reference = referenceGEMM(false, false, m, n, k, alpha: 0.75, a, b, beta: beta, Array(c.prefix(m * n)))
+                    #expect(zip(direct, reference).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) }, "n=\(n) k=\(k) beta=\(beta) m=\(m)")
+                }
+            }
+        }
+    }
+
     @Test("the AVX-512 and AVX2 kernels give bit-identical results (one FMA chain per element in both)")
     func avx512MatchesAVX2Bits() {
         guard GEMM.cpuSupportsAVX512 else { return }
