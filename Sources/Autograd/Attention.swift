@@ -127,13 +127,14 @@ struct AttentionLayout {
 
 /// The forward pass shared by both key layouts: for each (batch, query head), scores = q·kᵀ·scale,
 /// masked softmax, then P·v. Keys and values of (batch, kv head) start at `keyOffset(batch, head)`,
-/// one position every `keyStride` floats. Heads run in parallel when each is worth a wake-up.
+/// one position every `keyStride` floats. Heads run in parallel when a chunk holds at least 16 k
+/// multiply-adds (the pool starts a region within a microsecond, so a decoding step splits too).
 func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                       keyOffset: (Int, Int) -> Int, keyStride: Int, causal: Bool, keyMask: [Bool]?, segments: [Int]?,
                       scale: Float, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
     let (hq, t, s, d) = (l.queryHeads, l.queries, l.keys, l.dimension)
     let group = hq / l.keyValueHeads
-    Parallel.forEachRange(l.batch * hq, minimumPerChunk: max(1, 65_536 / max(1, t * s * d))) { range in
+    Parallel.forEachRange(l.batch * hq, minimumPerChunk: max(1, 16_384 / max(1, t * s * d))) { range in
         for bh in range {
             let batch = bh / hq, head = bh % hq, kvHead = head / group
             let probs = probabilities + bh * t * s

@@ -135,10 +135,9 @@ public enum GEMM {
 
     /// Below this many multiply-adds a single thread is faster than waking workers.
     static let parallelThreshold = 1 << 18
-    /// The same for products of at most 4 rows (decoding), which are bound by reading the weight: a
-    /// block's projections (under a million multiply-adds) run faster on one thread than the wake-up
-    /// of a second costs; the vocabulary head still splits.
-    static let decodeParallelThreshold = 1 << 20
+    /// The same for products of at most 4 rows (decoding), which are bound by reading the weight: the
+    /// pool's workers spin between regions, so even a block's smaller projections gain from a split.
+    static let decodeParallelThreshold = 1 << 14
 
     /// Runs one independent `pk_sgemm` per block of C from `forEachPart` (column blocks of whole
     /// 32-column tiles, or row blocks).
@@ -173,7 +172,10 @@ public enum GEMM {
         let tile = splitColumns ? columnTile : 12
         let extent = splitColumns ? n : m
         let tiles = (extent + tile - 1) / tile
-        let chunks = max(1, min(threads, tiles))
+        // Decode-sized products are short: four chunks per thread let whoever starts first take more, so
+        // the caller does not wait on a worker that woke late. Larger products keep one chunk per thread
+        // (each chunk packs its own panels). Either way each element's arithmetic is the same.
+        let chunks = max(1, min(m <= 4 && threads > 1 ? threads * 4 : threads, tiles))
         if chunks == 1 {
             body(splitColumns, 0..<extent)
             return

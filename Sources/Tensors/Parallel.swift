@@ -5,9 +5,12 @@ import Synchronization
 
 /// The process-wide worker pool used by every parallel kernel.
 ///
-/// Work is spread over `threadCount` workers of the system's global pool (sized to the machine).
-/// Parallel regions never nest: a `forEach` issued from inside another one runs serially on the
-/// calling worker, so kernels can call each other freely without oversubscribing the cores.
+/// Work is spread over `threadCount` threads: the caller and persistent workers (`pk_parallel_run`) that
+/// spin briefly between regions, so the hundreds of small products of a decoding step each start
+/// within a microsecond. One region runs at a time; a caller that finds the pool busy with another
+/// thread's region runs its chunks itself. Parallel regions never nest: a `forEach` issued from inside
+/// another one runs serially on the calling worker, so kernels can call each other freely without
+/// oversubscribing the cores.
 public enum Parallel {
     private static let configuredThreads = Atomic<Int>(0)
 
@@ -43,11 +46,11 @@ public enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let box = UnsafeSendableClosure(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                pk_thread_set_parallel_region(1)
-                box.closure(chunk)
-                pk_thread_set_parallel_region(0)
+            var closure = body
+            withUnsafeMutablePointer(to: &closure) { pointer in
+                pk_parallel_run(chunks, Int32(clamping: threadCount), { context, chunk in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(chunk)
+                }, pointer)
             }
         }
     }
@@ -69,9 +72,3 @@ public enum Parallel {
     }
 }
 
-/// Carries a non-escaping closure into `concurrentPerform`. Safe because `forEach` waits for every
-/// chunk before returning and the chunks write disjoint memory by contract.
-private struct UnsafeSendableClosure: @unchecked Sendable {
-    let closure: (Int) -> Void
-    init(_ closure: @escaping (Int) -> Void) { self.closure = closure }
-}

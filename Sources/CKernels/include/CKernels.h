@@ -135,6 +135,13 @@ void pk_rmsnorm_forward(const float *x, const float *w, float *out, float *inver
 /// RMSNorm's input gradient: dx = r·(g⊙w) − x·r³·Σ(g⊙w⊙x)/c per row.
 void pk_rmsnorm_backward(const float *x, const float *w, const float *g, const float *inverse, float *dx, long rows, long c);
 
+/// Runs function(context, task) for every task in [0, tasks) on the process's worker pool with up to
+/// `threads` threads (the caller included), returning when all have finished. Workers spin briefly between
+/// regions, so starting one costs well under a microsecond when regions follow each other closely. Runs
+/// the tasks serially on the caller when threads ≤ 1, inside another region, or while another thread's
+/// region occupies the pool.
+void pk_parallel_run(long tasks, int threads, void (*function)(void *context, long task), void *context);
+
 /// Per-thread flag used by the Swift parallel-for to refuse nested parallelism.
 int pk_thread_in_parallel_region(void);
 void pk_thread_set_parallel_region(int inside);
