@@ -129,7 +129,10 @@ void pk_parallel_run(long tasks, int threads, void (*function)(void *context, lo
     if (tasks <= 0) return;
     const int outer = pk_thread_in_parallel_region();
     if (threads <= 1 || tasks == 1 || outer || tasks > (long)PK_TASK_MASK || pthread_mutex_trylock(&submit_lock) != 0) {
+        // Serially here; still a region, so what the tasks start runs serially too.
+        pk_thread_set_parallel_region(1);
         for (long task = 0; task < tasks; task++) function(context, task);
+        pk_thread_set_parallel_region(outer);
         return;
     }
     const int wanted = threads - 1 < (int)tasks - 1 ? threads - 1 : (int)tasks - 1;
