@@ -1,10 +1,10 @@
 // Decoding benchmark: greedy tokens per second of a GGUF model after its prompt, for the float model,
-// the packed model with exact products and the packed model with int8 activations (the default of
+// the packed model with exact products and the packed model with integer activations (the default of
 // `peftkit generate`). The prompt's forward pass and the load are not counted: each run times the
 // tokens after the first. Prints the median of several runs and whether the variants agree.
 //
 //   swift run -c release DecodeBenchmark --model PATH.gguf [--tokens N] [--runs N] [--threads N]
-//                                        [--variants float,exact,int8]
+//                                        [--variants float,exact,integer]
 import Dispatch
 import Foundation
 import Models
@@ -16,13 +16,13 @@ func option(_ name: String) -> String? {
 }
 
 guard let path = option("--model") ?? ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"] else {
-    print("usage: DecodeBenchmark --model PATH.gguf [--tokens N] [--runs N] [--threads N] [--variants float,exact,int8]")
+    print("usage: DecodeBenchmark --model PATH.gguf [--tokens N] [--runs N] [--threads N] [--variants float,exact,integer]")
     exit(2)
 }
 let tokens = option("--tokens").flatMap(Int.init) ?? 128
 let runs = option("--runs").flatMap(Int.init) ?? 3
 if let threads = option("--threads").flatMap(Int.init) { Parallel.threadCount = threads }
-let variants = (option("--variants") ?? "float,exact,int8").split(separator: ",").map(String.init)
+let variants = (option("--variants") ?? "float,exact,integer").split(separator: ",").map(String.init)
 let url = URL(fileURLWithPath: path)
 
 // A fixed prompt of 24 ids (the numbers are ordinary SmolLM2 tokens; any ids below the vocabulary work).
@@ -33,7 +33,7 @@ var outputs: [String: [Int]] = [:]
 for variant in variants {
     let quantization: WeightQuantization = variant == "float" ? .none : .keepGGUF
     let model = try AutoModelForCausalLM.load(from: url, quantization: quantization)
-    let arithmetic: QuantizedMatrix.DecodeArithmetic = variant == "int8" ? .int8Activations : .exact
+    let arithmetic: QuantizedMatrix.DecodeArithmetic = variant == "integer" ? .integerActivations : .exact
     var rates: [Double] = []
     for _ in 0..<runs {
         var first: UInt64 = 0
@@ -52,7 +52,7 @@ for variant in variants {
                  rates.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))
 }
 if let float = outputs["float"], let exact = outputs["exact"] { print("exact packed tokens equal float's: \(float == exact)") }
-if let exact = outputs["exact"] ?? outputs["float"], let fast = outputs["int8"] {
+if let exact = outputs["exact"] ?? outputs["float"], let fast = outputs["integer"] {
     let agree = zip(exact, fast).prefix { $0 == $1 }.count
-    print("int8 tokens agree with exact ones for the first \(agree) of \(fast.count)")
+    print("integer-activation tokens agree with exact ones for the first \(agree) of \(fast.count)")
 }

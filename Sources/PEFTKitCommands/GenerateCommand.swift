@@ -28,7 +28,7 @@ enum GenerateCommand {
       --seed S                    Sampling seed (default 0)
       --quantization NAME         float (default), gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4
       --exact-decode              With packed Q8_0/Q4_0/Q4_1 weights, multiply each new token in float (equal to the
-                                  dequantized model) instead of with int8 activations (faster; llama.cpp's way)
+                                  dequantized model) instead of with integer activations (faster; llama.cpp's way)
       --stop TEXT                 Stop when the output contains TEXT (not printed)
       --help                      Show this help
 
@@ -50,7 +50,7 @@ enum GenerateCommand {
             topP: try parsed.float("top-p", command: command, default: 1, range: Float.leastNormalMagnitude...1),
             repetitionPenalty: try parsed.float("repetition-penalty", command: command, default: 1, range: 0.01...100),
             seed: try parsed.unsigned("seed", command: command, default: 0),
-            packedDecode: parsed.has("exact-decode") ? .exact : .int8Activations)
+            packedDecode: parsed.has("exact-decode") ? .exact : .integerActivations)
 
         let url = URL(fileURLWithPath: modelPath)
         let quantization = try TrainingSetup.quantization(parsed, command: command)

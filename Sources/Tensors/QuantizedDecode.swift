@@ -7,11 +7,11 @@ extension QuantizedMatrix {
         /// Dequantize in registers and multiply in float: equal bit for bit to the product with the
         /// dequantized matrix. Products of more rows always run this way.
         case exact
-        /// Quantize the activations to int8 per block of 32 too (scale max|x|/127) and take integer
-        /// dot products, as llama.cpp's CPU decoding does: several times faster, with a relative error
-        /// of about 2⁻⁸ per block added by the activations' rounding (smaller than the 4-bit weights').
-        /// NF4 and K-quant matrices ignore it and stay exact.
-        case int8Activations = "int8"
+        /// Quantize the activations to integers too, per block of 32 (8 bits against 4-bit weights,
+        /// 16 bits against Q8_0), and take integer dot products, as llama.cpp's CPU decoding does:
+        /// about twice as fast, with the activations' rounding (relative step 2⁻⁸ or 2⁻¹⁶ of each
+        /// block's largest value) below the weights' own error. NF4 and K-quant matrices stay exact.
+        case integerActivations = "integer"
     }
 
     /// Most activation rows a product may have to run with `decodeArithmetic` (a decoding step has one
@@ -23,41 +23,43 @@ extension QuantizedMatrix {
     /// `GenerationOptions`). Training and evaluation never set it, so gradients always see exact products.
     @TaskLocal public static var decodeArithmetic: DecodeArithmetic = .exact
 
-    /// True when `decodeArithmetic` would run a product of `rows` activation rows with this matrix
-    /// in int8.
-    func usesInt8Activations(rows: Int) -> Bool {
-        rows <= Self.decodeRows && Self.decodeArithmetic == .int8Activations && [.q8_0, .q4_0, .q4_1].contains(format)
+    /// Bits of the integer activations a product of `rows` rows with this matrix would use now (0: exact).
+    func integerActivationBits(rows: Int) -> Int {
+        guard rows <= Self.decodeRows, Self.decodeArithmetic == .integerActivations else { return 0 }
+        return Int(pk_integer_activation_bits(format.kernelFormat))
     }
 }
 
 extension QuantizedGEMM {
-    /// `C = A·Wᵀ` for a decode-sized A, with A quantized to int8 once and W's rows split over the workers.
-    static func runInt8(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix, bytes: UnsafeRawPointer,
-                        c: UnsafeMutablePointer<Float>) {
+    /// `C = A·Wᵀ` for a decode-sized A, with A quantized to `bits`-bit integers once and W's rows
+    /// split over the workers.
+    static func runInteger(bits: Int, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
+                           bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         let kernel = pk_sgemm_active_kernel()
         let blocks = m * k / 32
-        var codes = [Int8](repeating: 0, count: m * k)
+        // Codes as 16-bit words for either width (an int8 code takes the first byte of its share).
+        var codes = [Int16](repeating: 0, count: bits == 16 ? m * k : (m * k + 1) / 2)
         var scales = [Float](repeating: 0, count: blocks)
         var sums = [Float](repeating: 0, count: blocks)
-        let prepared = codes.withUnsafeMutableBufferPointer { q in
+        let prepared = codes.withUnsafeMutableBytes { q in
             scales.withUnsafeMutableBufferPointer { d in
                 sums.withUnsafeMutableBufferPointer { s in
-                    pk_quantize_activations_int8(kernel, a, m, k, k, q.baseAddress!, d.baseAddress!, s.baseAddress!)
+                    pk_quantize_activations(kernel, Int32(bits), a, m, k, k, q.baseAddress!, d.baseAddress!, s.baseAddress!)
                 }
             }
         }
-        precondition(prepared == 0, "QuantizedGEMM.runInt8: \(k) columns are not a multiple of 32")
-        codes.withUnsafeBufferPointer { q in
+        precondition(prepared == 0, "QuantizedGEMM.runInteger: \(k) columns are not a multiple of 32")
+        codes.withUnsafeBytes { q in
             scales.withUnsafeBufferPointer { d in
                 sums.withUnsafeBufferPointer { s in
                     // Each multiply-add costs about a quarter of an exact one: split only larger products.
                     GEMM.forEachPart(m: m, n: n, k: k / 4, columnTile: 16) { splitColumns, rowsOrColumns in
                         let part = splitColumns ? rowsOrColumns : 0..<n  // rows are split only when n < m ≤ 4
                         guard splitColumns || rowsOrColumns.lowerBound == 0 else { return }
-                        let status = pk_gemm_quantized_int8(kernel, w.format.kernelFormat, m, part.count, k, q.baseAddress!,
-                                                            d.baseAddress!, s.baseAddress!, bytes, w.rowBytes, part.lowerBound,
-                                                            c + part.lowerBound, n)
-                        precondition(status == 0, "QuantizedGEMM.runInt8: the kernel refused \(w.format.rawValue)")
+                        let status = pk_gemm_quantized_integer(kernel, w.format.kernelFormat, m, part.count, k, q.baseAddress!,
+                                                               d.baseAddress!, s.baseAddress!, bytes, w.rowBytes, part.lowerBound,
+                                                               c + part.lowerBound, n)
+                        precondition(status == 0, "QuantizedGEMM.runInteger: the kernel refused \(w.format.rawValue)")
                     }
                 }
             }

@@ -186,9 +186,12 @@ enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
-        if transposeW && w.usesInt8Activations(rows: m) && k > 0 {
-            runInt8(m: m, n: n, k: k, a: a, w: w, bytes: bytes, c: c)
-            return
+        if transposeW && k > 0 {
+            let bits = w.integerActivationBits(rows: m)
+            if bits > 0 {
+                runInteger(bits: bits, m: m, n: n, k: k, a: a, w: w, bytes: bytes, c: c)
+                return
+            }
         }
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
         let kernel = pk_sgemm_active_kernel()

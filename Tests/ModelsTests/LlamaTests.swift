@@ -136,6 +136,27 @@ struct SmolLM2ParityTests {
         #expect(answer == Array(reference.greedy_ids.prefix(answer.count)))
     }
 
+    @Test("integer-activation decoding stays close to exact decoding: small logit error, the same greedy answer")
+    func integerDecoding() throws {
+        let url = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"]!)
+        let packed = try LlamaForCausalLM.load(from: url, quantization: .keepGGUF)
+        let reference = try Self.reference()
+        // Last-position logits after the prompt: the Q8_0 head runs on int16 activations (one row), the prompt exactly.
+        let exact = try withoutGradients { try packed.lastLogits(reference.question_ids, cache: packed.makeCache()) }
+        let fast = try QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) {
+            try withoutGradients { try packed.lastLogits(reference.question_ids, cache: packed.makeCache()) }
+        }
+        let errors = zip(exact, fast).map { abs($0 - $1) }
+        let spread = exact.max()! - exact.min()!
+        print("SmolLM2 integer-activation head: max |Δlogit| \(errors.max()!), mean \(errors.reduce(0, +) / Float(errors.count)), logit range \(spread)")
+        #expect(errors.max()! < 1e-4 * spread, "the head's error must stay far below the gap between close logits")
+        let answer = try packed.generate(prompt: reference.question_ids, options: GenerationOptions(maxNewTokens: 16, stopTokenIDs: [2]))
+        let exactAnswer = try packed.generate(prompt: reference.question_ids,
+                                              options: GenerationOptions(maxNewTokens: 16, stopTokenIDs: [2], packedDecode: .exact))
+        #expect(answer == exactAnswer)
+        #expect(exactAnswer == Array(reference.greedy_ids.prefix(exactAnswer.count)))
+    }
+
     @Test("keeping the GGUF's Q4_1 blocks packed gives the dequantized model's logits exactly, at a fraction of the bytes")
     func packedBase() throws {
         let url = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PEFTKIT_SMOLLM2_GGUF"]!)

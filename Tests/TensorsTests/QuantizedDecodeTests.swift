@@ -1,18 +1,19 @@
 import Testing
 import Tensors
 
-/// Decode products with int8 activations: the kernel computes exactly the product of the dequantized
-/// weights with the activations rounded to int8 per block of 32 (checked in Float64 against an
-/// independent Swift quantizer), stays within the rounding's bound of the exact product, and is used
-/// only when asked for and only for decode-sized products.
+/// Decode products with integer activations: the kernel computes exactly the product of the dequantized
+/// weights with the activations rounded per block of 32 to int8 (4-bit weights) or int16 (Q8_0) —
+/// checked in Float64 against an independent Swift quantizer — stays within the rounding's bound of the
+/// exact product, and is used only when asked for and only for decode-sized products.
 @Suite("Quantized decode products")
 struct QuantizedDecodeTests {
-    /// The activations after llama.cpp's int8 rounding: per block d = max|x|/127, round(x·(1/d)) · d.
-    static func int8Rounded(_ x: [Float]) -> [Double] {
+    /// The activations after llama.cpp-style rounding: per block d = max|x|/L, round(x·(1/d)) · d, with
+    /// L = 127 (int8) or 32767 (int16).
+    static func integerRounded(_ x: [Float], levels: Float) -> [Double] {
         var out: [Double] = []
         for start in stride(from: 0, to: x.count, by: 32) {
             let block = x[start..<(start + 32)]
-            let d = block.map(abs).max()! / 127
+            let d = block.map(abs).max()! / levels
             let inverse: Float = d != 0 ? 1 / d : 0
             out += block.map { Double(($0 * inverse).rounded(.toNearestOrEven)) * Double(d) }
         }
@@ -21,22 +22,23 @@ struct QuantizedDecodeTests {
 
     static let shapes = [(1, 40, 64), (1, 333, 576), (2, 21, 416), (3, 64, 96), (4, 70, 1536)]
 
-    @Test("int8-activation products equal the dequantized weights times the int8-rounded activations",
+    @Test("integer-activation products equal the dequantized weights times the rounded activations",
           arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1])
-    func int8Products(_ format: QuantizedMatrix.Format) throws {
+    func integerProducts(_ format: QuantizedMatrix.Format) throws {
         var generator = SeededRandom(seed: 11)
+        let levels: Float = format == .q8_0 ? 32767 : 127
         for (m, n, k) in Self.shapes {
             let w = try QuantizedMatrixTests.randomMatrix(format, rows: n, columns: k, seed: UInt64(n * 7 + k))
             let dense = w.dequantized().scalars
             var x = Tensor.randomNormal([m, k], generator: &generator).scalars
             for j in 0..<32 { x[j] = 0 }  // an all-zero block
             let input = Tensor(x, shape: [m, k])
-            let fast = QuantizedMatrix.$decodeArithmetic.withValue(.int8Activations) { Tensor.matmul(input, w, transposeW: true) }
+            let fast = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(input, w, transposeW: true) }
             let exact = Tensor.matmul(input, w, transposeW: true)
             #expect(fast.shape == [m, n])
             var worst = 0.0, worstRounding = 0.0
             for row in 0..<m {
-                let rounded = Self.int8Rounded(Array(x[(row * k)..<((row + 1) * k)]))
+                let rounded = Self.integerRounded(Array(x[(row * k)..<((row + 1) * k)]), levels: levels)
                 for column in 0..<n {
                     var sum = 0.0, magnitude = 0.0, roundingBound = 0.0
                     for j in 0..<k {
@@ -45,7 +47,7 @@ struct QuantizedDecodeTests {
                         magnitude += abs(weight * rounded[j])
                         // Each activation moves by at most half its block's step d/2.
                         let block = x[(row * k + j / 32 * 32)..<(row * k + j / 32 * 32 + 32)]
-                        roundingBound += abs(weight) * Double(block.map(abs).max()!) / 127 / 2
+                        roundingBound += abs(weight) * Double(block.map(abs).max()!) / Double(levels) / 2
                     }
                     let got = Double(fast.scalars[row * n + column])
                     worst = max(worst, abs(got - sum) / (magnitude * 1e-5 + 1e-30))
@@ -53,9 +55,9 @@ struct QuantizedDecodeTests {
                     worstRounding = max(worstRounding, abs(got - exactValue) / (roundingBound * 1.001 + magnitude * 1e-5 + 1e-30))
                 }
             }
-            #expect(worst <= 1, "\(format) \(m)×\(n)×\(k): \(worst) of the float tolerance from the int8 reference")
+            #expect(worst <= 1, "\(format) \(m)×\(n)×\(k): \(worst) of the float tolerance from the integer reference")
             #expect(worstRounding <= 1, "\(format) \(m)×\(n)×\(k): \(worstRounding) of the rounding bound from the exact product")
-            #expect(fast.scalars != exact.scalars, "\(format) \(m)×\(n)×\(k): the int8 path ran")
+            #expect(fast.scalars != exact.scalars, "\(format) \(m)×\(n)×\(k): the integer path ran")
         }
     }
 
@@ -69,12 +71,12 @@ struct QuantizedDecodeTests {
                 let x = Tensor.randomNormal([m, 256], generator: &generator)
                 let reference = QuantizedMatrixTests.floatProduct(x, dense, transposeW: true, kernel: GEMM.builtinKernel).scalars
                 #expect(Tensor.matmul(x, w, transposeW: true).scalars == reference, "\(format), \(m) rows, default")
-                let asked = QuantizedMatrix.$decodeArithmetic.withValue(.int8Activations) { Tensor.matmul(x, w, transposeW: true).scalars }
-                let int8Format = [.q8_0, .q4_0, .q4_1].contains(format)
-                #expect((asked == reference) == !(int8Format && m <= QuantizedMatrix.decodeRows), "\(format), \(m) rows, int8 asked")
-                // The input gradient (dY·W) never runs in int8.
+                let asked = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(x, w, transposeW: true).scalars }
+                let integerFormat = [.q8_0, .q4_0, .q4_1].contains(format)
+                #expect((asked == reference) == !(integerFormat && m <= QuantizedMatrix.decodeRows), "\(format), \(m) rows, integer asked")
+                // The input gradient (dY·W) never runs on integers.
                 let dy = Tensor.randomNormal([m, 48], generator: &generator)
-                let backward = QuantizedMatrix.$decodeArithmetic.withValue(.int8Activations) { Tensor.matmul(dy, w, transposeW: false).scalars }
+                let backward = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(dy, w, transposeW: false).scalars }
                 #expect(backward == QuantizedMatrixTests.floatProduct(dy, dense, transposeW: false, kernel: GEMM.builtinKernel).scalars)
             }
         }

@@ -94,25 +94,30 @@ int pk_sgemm_quantized(pk_gemm_kernel kernel, int transW, long M, long N, long K
                        const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                        long row0, long col0, float beta, float *C, long ldc);
 
-// MARK: - Decode products with int8 activations (approximate, opt-in)
+// MARK: - Decode products with integer activations (approximate, opt-in)
 
 /// Non-zero when the CPU has AVX-VNNI (256-bit `vpdpbusd` without AVX-512), used by the int8 products.
 int pk_cpu_has_avx_vnni(void);
 
-/// Quantizes M rows of K floats (row stride `lda`, K a multiple of 32) to int8 in blocks of 32, as
-/// llama.cpp quantizes activations: per block d = max|x|/127, codes round(x/d) (ties to even),
-/// written to `codes` (M·K bytes, row after row), `scales` (d, M·K/32 floats) and `sums`
-/// (d · Σ codes, M·K/32 floats). Returns 0, or -1 when K is not a multiple of 32.
-int pk_quantize_activations_int8(pk_gemm_kernel kernel, const float *A, long M, long K, long lda, int8_t *codes,
-                                 float *scales, float *sums);
+/// Bits of the integer activations `pk_gemm_quantized_integer` takes for `format`: 16 for Q8_0, 8 for
+/// Q4_0 and Q4_1 (the activations' rounding stays below the weights'); 0 for formats it does not serve.
+int pk_integer_activation_bits(pk_quant_format format);
 
-/// C[M×N] = Ã·Wᵀ for activations Ã prepared by `pk_quantize_activations_int8` and rows
-/// [row0, row0+N) of a Q8_0, Q4_0 or Q4_1 matrix W (K columns, `row_bytes` per row): per block, the
-/// integer dot product of weight and activation codes times both scales (plus the Q4_1 minimum times
-/// the activation sum, or minus 8 times it for Q4_0). C is overwritten. Returns 0, or -1 for another
-/// format or K not a multiple of 32.
-int pk_gemm_quantized_int8(pk_gemm_kernel kernel, pk_quant_format format, long M, long N, long K, const int8_t *codes,
-                           const float *scales, const float *sums, const void *W, long row_bytes, long row0, float *C, long ldc);
+/// Quantizes M rows of K floats (row stride `lda`, K a multiple of 32) to `bits`-bit integers (8 or 16)
+/// in blocks of 32, as llama.cpp quantizes activations: per block d = max|x|/127 (or /32767), codes
+/// round(x/d) (ties to even), written to `codes` (M·K int8 or int16 values, row after row), `scales`
+/// (d, M·K/32 floats) and `sums` (d · Σ codes, M·K/32 floats). Returns 0, or -1 for K not a multiple
+/// of 32 or another bit count.
+int pk_quantize_activations(pk_gemm_kernel kernel, int bits, const float *A, long M, long K, long lda, void *codes,
+                            float *scales, float *sums);
+
+/// C[M×N] = Ã·Wᵀ for activations Ã prepared by `pk_quantize_activations` with
+/// `pk_integer_activation_bits(format)` bits and rows [row0, row0+N) of a Q8_0, Q4_0 or Q4_1 matrix W
+/// (K columns, `row_bytes` per row): per block, the integer dot product of weight and activation codes
+/// times both scales (plus the Q4_1 minimum times the activation sum, or minus 8 times it for Q4_0).
+/// C is overwritten. Returns 0, or -1 for another format or K not a multiple of 32.
+int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, long M, long N, long K, const void *codes,
+                              const float *scales, const float *sums, const void *W, long row_bytes, long row0, float *C, long ldc);
 
 // MARK: - Elementwise and row kernels (AVX2 when available; callers split ranges across threads)
 

@@ -1,9 +1,11 @@
 // Decode-sized products (a few rows of activations against a block-quantized weight matrix) with the
-// activations quantized to int8 as well, the way llama.cpp's CPU backend decodes: per block of 32,
-// the integer dot product of the weight codes with the activation codes, scaled once by both scales.
-// Every multiply-add of a block is one integer instruction lane instead of a dequantized float FMA,
-// so a token's products cost a fraction of the exact path. The result differs from the exact product
-// by the activations' 8-bit rounding (relative error about 2⁻⁸ per block), which is why callers opt in.
+// activations quantized to integers as well, as llama.cpp's CPU backend decodes: per block of 32, the
+// integer dot product of the weight codes with the activation codes, scaled once by both scales. A
+// token's products then cost little more than reading the weights once. Activations take 8 bits
+// against 4-bit weights (Q4_0, Q4_1) and 16 bits against 8-bit ones (Q8_0): their rounding (relative
+// step 2⁻⁸, or 2⁻¹⁶) stays well below the weights' own, and a Q8_0 vocabulary head, whose top logits
+// can be a few hundredths apart, keeps its ranking. The result differs from the exact product by that
+// rounding, which is why callers opt in.
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,6 +13,12 @@
 
 #include "CKernels.h"
 #include "sgemm_internal.h"
+
+/// How far ahead of the rows being read the kernels prefetch (the hardware prefetcher alone leaves the
+/// loops waiting on memory at about half the bandwidth).
+#ifndef PK_INT8_PREFETCH_BYTES
+#define PK_INT8_PREFETCH_BYTES 8192
+#endif
 
 static void quantize_activations_portable(const float *A, long M, long K, long lda, int8_t *codes, float *scales, float *sums) {
     for (long m = 0; m < M; m++) {
@@ -26,6 +34,27 @@ static void quantize_activations_portable(const float *A, long M, long K, long l
                 const int value = (int)nearbyintf(x[32 * b + j] * inverse);
                 q[j] = (int8_t)value;
                 sum += value;
+            }
+            scales[m * (K / 32) + b] = d;
+            sums[m * (K / 32) + b] = d * (float)sum;
+        }
+    }
+}
+
+/// int16 activations for 8-bit weights: per block d = max|x|/32767, codes round(x/d).
+static void quantize_activations16_portable(const float *A, long M, long K, long lda, int16_t *codes, float *scales, float *sums) {
+    for (long m = 0; m < M; m++) {
+        const float *x = A + m * lda;
+        for (long b = 0; b < K / 32; b++) {
+            float amax = 0.0f;
+            for (int j = 0; j < 32; j++) amax = fabsf(x[32 * b + j]) > amax ? fabsf(x[32 * b + j]) : amax;
+            const float d = amax / 32767.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
+            long sum = 0;
+            int16_t *q = codes + m * K + 32 * b;
+            for (int j = 0; j < 32; j++) {
+                const int value = (int)nearbyintf(x[32 * b + j] * inverse);
+                q[j] = (int16_t)(value > 32767 ? 32767 : value < -32767 ? -32767 : value);
+                sum += q[j];
             }
             scales[m * (K / 32) + b] = d;
             sums[m * (K / 32) + b] = d * (float)sum;
@@ -53,7 +82,7 @@ static float half_value(const uint8_t *p) {
     return f;
 }
 
-/// One weight row against one activation row, in plain C (any CPU).
+/// One Q4_0 or Q4_1 weight row against one row of int8 activations, in plain C (any CPU).
 static float dot_row_portable(pk_quant_format format, const uint8_t *row, const int8_t *q, const float *d, const float *s, long blocks) {
     const long block_bytes = pk_quant_block_bytes(format);
     float total = 0.0f;
@@ -61,17 +90,24 @@ static float dot_row_portable(pk_quant_format format, const uint8_t *row, const 
         const uint8_t *block = row + b * block_bytes;
         const int8_t *a = q + 32 * b;
         const float dw = half_value(block);
+        const uint8_t *codes = block + (format == PK_QUANT_Q4_1 ? 4 : 2);
         int dot = 0;
-        if (format == PK_QUANT_Q8_0) {
-            for (int j = 0; j < 32; j++) dot += (int)(int8_t)block[2 + j] * a[j];
-            total += dw * d[b] * (float)dot;
-        } else {
-            const uint8_t *codes = block + (format == PK_QUANT_Q4_1 ? 4 : 2);
-            for (int j = 0; j < 16; j++) dot += (int)(codes[j] & 0xF) * a[j] + (int)(codes[j] >> 4) * a[j + 16];
-            total += dw * d[b] * (float)dot;
-            // Q4_0 codes are offset by 8; Q4_1 adds its minimum to every value.
-            total += format == PK_QUANT_Q4_1 ? half_value(block + 2) * s[b] : -8.0f * dw * s[b];
-        }
+        for (int j = 0; j < 16; j++) dot += (int)(codes[j] & 0xF) * a[j] + (int)(codes[j] >> 4) * a[j + 16];
+        total += dw * d[b] * (float)dot;
+        // Q4_0 codes are offset by 8; Q4_1 adds its minimum to every value.
+        total += format == PK_QUANT_Q4_1 ? half_value(block + 2) * s[b] : -8.0f * dw * s[b];
+    }
+    return total;
+}
+
+/// One Q8_0 weight row against one row of int16 activations, in plain C.
+static float dot_row_q8_0_portable(const uint8_t *row, const int16_t *q, const float *d, long blocks) {
+    float total = 0.0f;
+    for (long b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * 34;
+        long dot = 0;
+        for (int j = 0; j < 32; j++) dot += (long)(int8_t)block[2 + j] * q[32 * b + j];
+        total += half_value(block) * d[b] * (float)dot;
     }
     return total;
 }
@@ -126,24 +162,84 @@ static void quantize_activations_avx2(const float *A, long M, long K, long lda, 
     }
 }
 
+__attribute__((target("avx2,fma,f16c")))
+static void quantize_activations16_avx2(const float *A, long M, long K, long lda, int16_t *codes, float *scales, float *sums) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    for (long m = 0; m < M; m++) {
+        const float *x = A + m * lda;
+        for (long b = 0; b < K / 32; b++) {
+            __m256 v[4];
+            for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+            __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                                        _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+            __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+            const float d = _mm_cvtss_f32(h) / 32767.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
+            const __m256 scale = _mm256_set1_ps(inverse), limit = _mm256_set1_ps(32767.0f);
+            __m256i q[4];
+            for (int i = 0; i < 4; i++) {
+                const __m256 scaled = _mm256_round_ps(_mm256_mul_ps(v[i], scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[i] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(scaled, limit), _mm256_sub_ps(_mm256_setzero_ps(), limit)));
+            }
+            const __m256i total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+            // packs interleaves 128-bit lanes: fix the order of the 64-bit quarters.
+            const __m256i words0 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+            const __m256i words1 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8);
+            _mm256_storeu_si256((__m256i *)(codes + m * K + 32 * b), words0);
+            _mm256_storeu_si256((__m256i *)(codes + m * K + 32 * b + 16), words1);
+            scales[m * (K / 32) + b] = d;
+            sums[m * (K / 32) + b] = d * (float)_mm_cvtsi128_si32(t);
+        }
+    }
+}
+
+/// Q8_0 rows against int16 activations, four rows at a time: madd of sign-extended weights with the
+/// activations gives exact int32 partial sums (|w·a| ≤ 128·32767, 32 of them stay below 2³¹).
+__attribute__((target("avx2,fma,f16c")))
+static void q8_0_rows_int16_avx2(long N, long K, const int16_t *qa, const float *da, const uint8_t *W, long row_bytes, float *C) {
+    const long blocks = K / 32;
+    const long ahead = ((PK_INT8_PREFETCH_BYTES + 4 * row_bytes - 1) / (4 * row_bytes)) * 4 * row_bytes;
+    long n = 0;
+    for (; n + 4 <= N; n += 4) {
+        const uint8_t *rows[4] = {W + n * row_bytes, W + (n + 1) * row_bytes, W + (n + 2) * row_bytes, W + (n + 3) * row_bytes};
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (long b = 0; b < blocks; b++) {
+            const long at = b * 34;
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(qa + 32 * b));
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(qa + 32 * b + 16));
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *block = rows[r] + at;
+                _mm_prefetch((const char *)(block + ahead), _MM_HINT_T0);
+                const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 2)));
+                const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 18)));
+                const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_f16c(block) * da[b]), acc[r]);
+            }
+        }
+        for (int r = 0; r < 4; r++) C[n + r] = sum8(acc[r]);
+    }
+    for (; n < N; n++) C[n] = dot_row_q8_0_portable(W + n * row_bytes, qa, da, blocks);
+}
+
 // Two weight rows share one register: its low 128 bits hold row r's codes, its high 128 bits row r+1's,
 // against the same 16 activation codes broadcast to both halves. The integer dot product then leaves
 // four partial sums per row (lanes 0–3 and 4–7), which one FMA scales by the rows' two scales, so the
 // per-block float work (half-precision scales, conversion, scaling) is shared by two rows. Rows run four
 // at a time (two registers) for independent chains.
 
-/// Partial sums of u·s (unsigned × signed bytes) plus u2·s2 in eight int32 lanes. Without VNNI,
-/// maddubs never saturates here: |pair| ≤ 2·128·127, and the two int16 sums of 4-bit codes ≤ 2·2·15·127.
+/// Partial sums of u·s (4-bit codes × signed activation bytes) plus u2·s2 in eight int32 lanes. Without
+/// VNNI, maddubs's int16 pairs cannot saturate: the sum of two of them is at most 2·2·15·127.
 __attribute__((target("avx2,fma,f16c")))
-static inline __m256i dot2_avx2(__m256i u, __m256i s, __m256i u2, __m256i s2, int small_codes) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    if (small_codes) return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u, s), _mm256_maddubs_epi16(u2, s2)), ones);
-    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones), _mm256_madd_epi16(_mm256_maddubs_epi16(u2, s2), ones));
+static inline __m256i dot2_avx2(__m256i u, __m256i s, __m256i u2, __m256i s2) {
+    return _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(u, s), _mm256_maddubs_epi16(u2, s2)), _mm256_set1_epi16(1));
 }
 
 __attribute__((target("avx2,fma,f16c,avxvnni")))
-static inline __m256i dot2_vnni(__m256i u, __m256i s, __m256i u2, __m256i s2, int small_codes) {
-    (void)small_codes;
+static inline __m256i dot2_vnni(__m256i u, __m256i s, __m256i u2, __m256i s2) {
     return _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s), u2, s2);
 }
 
@@ -166,30 +262,19 @@ static inline uint16_t load_u16(const uint8_t *p) {
     return v;
 }
 
-/// Integer partial sums of one block for rows a and b (lanes 0–3 row a, 4–7 row b).
+/// Integer partial sums of one Q4 block for rows a and b (lanes 0–3 row a, 4–7 row b).
 #define PK_PAIR_DOT(DOT, FORMAT, BA, BB, A_LO, A_HI)                                                              \
-    ((FORMAT) == PK_QUANT_Q8_0                                                                                    \
-         ? ({                                                                                                     \
-               const __m256i w_lo = load_pair((BA) + 2, (BB) + 2), w_hi = load_pair((BA) + 18, (BB) + 18);       \
-               DOT(_mm256_abs_epi8(w_lo), _mm256_sign_epi8((A_LO), w_lo), _mm256_abs_epi8(w_hi),                  \
-                   _mm256_sign_epi8((A_HI), w_hi), 0);                                                            \
-           })                                                                                                     \
-         : ({                                                                                                     \
-               const long offset = (FORMAT) == PK_QUANT_Q4_1 ? 4 : 2;                                             \
-               const __m256i packed = load_pair((BA) + offset, (BB) + offset), mask = _mm256_set1_epi8(0x0F);     \
-               DOT(_mm256_and_si256(packed, mask), (A_LO), _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask),  \
-                   (A_HI), 1);                                                                                    \
-           }))
+    ({                                                                                                            \
+        const long offset = (FORMAT) == PK_QUANT_Q4_1 ? 4 : 2;                                                    \
+        const __m256i packed = load_pair((BA) + offset, (BB) + offset), mask = _mm256_set1_epi8(0x0F);            \
+        DOT(_mm256_and_si256(packed, mask), (A_LO), _mm256_and_si256(_mm256_srli_epi16(packed, 4), mask), (A_HI)); \
+    })
 
-/// Scales of rows a and b for one block: [d_a d_b …] (Q8_0, Q4_0) or [d_a m_a d_b m_b] (Q4_1).
+/// Scales of rows a and b for one block: [d_a d_b …] (Q4_0) or [d_a m_a d_b m_b] (Q4_1).
 #define PK_PAIR_SCALES(FORMAT, BA, BB)                                                                            \
     ((FORMAT) == PK_QUANT_Q4_1                                                                                    \
          ? _mm_cvtph_ps(_mm_unpacklo_epi32(_mm_cvtsi32_si128((int)load_u32(BA)), _mm_cvtsi32_si128((int)load_u32(BB)))) \
          : _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)load_u16(BA) | (uint32_t)load_u16(BB) << 16))))
-
-#ifndef PK_INT8_PREFETCH_BYTES
-#define PK_INT8_PREFETCH_BYTES 8192
-#endif
 
 // One function per format and dot instruction (the format is a constant inside, so its branches fold).
 #define PK_INT8_ROWS(NAME, TARGET, DOT, FORMAT)                                                                   \
@@ -200,8 +285,7 @@ static inline uint16_t load_u16(const uint8_t *p) {
         /* Lane of a scale vector that holds row b's scale: 1 for [d_a d_b], 2 for [d_a m_a d_b m_b]. */          \
         const int second = (FORMAT) == PK_QUANT_Q4_1 ? 2 : 1;                                                      \
         const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, second, second, second, second);                    \
-        /* Prefetch whole groups about PK_INT8_PREFETCH_BYTES ahead (the hardware prefetcher alone leaves  \
-           the loop waiting on memory at half the bandwidth). */                                               \
+        /* Prefetch whole groups about PK_INT8_PREFETCH_BYTES ahead. */                                          \
         const long ahead = ((PK_INT8_PREFETCH_BYTES + 4 * row_bytes - 1) / (4 * row_bytes)) * 4 * row_bytes;       \
         long n = 0;                                                                                               \
         for (; n + 4 <= N; n += 4) {                                                                              \
@@ -251,10 +335,8 @@ static inline uint16_t load_u16(const uint8_t *p) {
         for (; n < N; n++) C[n] = dot_row_portable(FORMAT, W + n * row_bytes, qa, da, sa, blocks);               \
     }
 
-PK_INT8_ROWS(q8_0_rows_avx2, "avx2,fma,f16c", dot2_avx2, PK_QUANT_Q8_0)
 PK_INT8_ROWS(q4_0_rows_avx2, "avx2,fma,f16c", dot2_avx2, PK_QUANT_Q4_0)
 PK_INT8_ROWS(q4_1_rows_avx2, "avx2,fma,f16c", dot2_avx2, PK_QUANT_Q4_1)
-PK_INT8_ROWS(q8_0_rows_vnni, "avx2,fma,f16c,avxvnni", dot2_vnni, PK_QUANT_Q8_0)
 PK_INT8_ROWS(q4_0_rows_vnni, "avx2,fma,f16c,avxvnni", dot2_vnni, PK_QUANT_Q4_0)
 PK_INT8_ROWS(q4_1_rows_vnni, "avx2,fma,f16c,avxvnni", dot2_vnni, PK_QUANT_Q4_1)
 
@@ -273,25 +355,36 @@ int pk_cpu_has_avx_vnni(void) {
 #endif
 }
 
-int pk_quantize_activations_int8(pk_gemm_kernel kernel, const float *A, long M, long K, long lda, int8_t *codes,
-                                 float *scales, float *sums) {
-    if (K % 32 != 0) return -1;
+int pk_integer_activation_bits(pk_quant_format format) {
+    switch (format) {
+    case PK_QUANT_Q8_0: return 16;
+    case PK_QUANT_Q4_0: case PK_QUANT_Q4_1: return 8;
+    default: return 0;
+    }
+}
+
+int pk_quantize_activations(pk_gemm_kernel kernel, int bits, const float *A, long M, long K, long lda, void *codes,
+                            float *scales, float *sums) {
+    if (K % 32 != 0 || (bits != 8 && bits != 16)) return -1;
 #if defined(__x86_64__) || defined(__i386__)
     if (pk_kernel_uses_avx2(pk_sgemm_resolve(kernel))) {
-        quantize_activations_avx2(A, M, K, lda, codes, scales, sums);
+        if (bits == 8) quantize_activations_avx2(A, M, K, lda, codes, scales, sums);
+        else quantize_activations16_avx2(A, M, K, lda, codes, scales, sums);
         return 0;
     }
 #endif
-    quantize_activations_portable(A, M, K, lda, codes, scales, sums);
+    if (bits == 8) quantize_activations_portable(A, M, K, lda, codes, scales, sums);
+    else quantize_activations16_portable(A, M, K, lda, codes, scales, sums);
     return 0;
 }
 
-int pk_gemm_quantized_int8(pk_gemm_kernel kernel, pk_quant_format format, long M, long N, long K, const int8_t *codes,
-                           const float *scales, const float *sums, const void *W, long row_bytes, long row0, float *C, long ldc) {
-    if (format != PK_QUANT_Q8_0 && format != PK_QUANT_Q4_0 && format != PK_QUANT_Q4_1) return -1;
-    if (K % 32 != 0) return -1;
+int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, long M, long N, long K, const void *codes,
+                              const float *scales, const float *sums, const void *W, long row_bytes, long row0, float *C, long ldc) {
+    const int bits = pk_integer_activation_bits(format);
+    if (bits == 0 || K % 32 != 0) return -1;
     if (M <= 0 || N <= 0) return 0;
-    const uint8_t *matrix = W;
+    const uint8_t *matrix = (const uint8_t *)W + row0 * row_bytes;
+    const long blocks = K / 32;
 #if defined(__x86_64__) || defined(__i386__)
     if (pk_kernel_uses_avx2(pk_sgemm_resolve(kernel))) {
         // cpuid traps to the hypervisor on virtual machines: ask once.
@@ -301,20 +394,24 @@ int pk_gemm_quantized_int8(pk_gemm_kernel kernel, pk_quant_format format, long M
             has = pk_cpu_has_avx_vnni();
             atomic_store_explicit(&vnni, has, memory_order_relaxed);
         }
-        const int8_rows_kernel kernel_for_format =
-            format == PK_QUANT_Q8_0 ? (has ? q8_0_rows_vnni : q8_0_rows_avx2)
-            : format == PK_QUANT_Q4_0 ? (has ? q4_0_rows_vnni : q4_0_rows_avx2) : (has ? q4_1_rows_vnni : q4_1_rows_avx2);
-        const long blocks = K / 32;
         for (long m = 0; m < M; m++) {
-            kernel_for_format(N, K, codes + m * K, scales + m * blocks, sums + m * blocks, matrix + row0 * row_bytes, row_bytes, C + m * ldc);
+            if (format == PK_QUANT_Q8_0) {
+                q8_0_rows_int16_avx2(N, K, (const int16_t *)codes + m * K, scales + m * blocks, matrix, row_bytes, C + m * ldc);
+            } else {
+                const int8_rows_kernel rows = format == PK_QUANT_Q4_0 ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
+                                                                      : (has ? q4_1_rows_vnni : q4_1_rows_avx2);
+                rows(N, K, (const int8_t *)codes + m * K, scales + m * blocks, sums + m * blocks, matrix, row_bytes, C + m * ldc);
+            }
         }
         return 0;
     }
 #endif
     for (long m = 0; m < M; m++) {
         for (long n = 0; n < N; n++) {
-            C[m * ldc + n] = dot_row_portable(format, matrix + (row0 + n) * row_bytes, codes + m * K, scales + m * (K / 32),
-                                              sums + m * (K / 32), K / 32);
+            C[m * ldc + n] = format == PK_QUANT_Q8_0
+                ? dot_row_q8_0_portable(matrix + n * row_bytes, (const int16_t *)codes + m * K, scales + m * blocks, blocks)
+                : dot_row_portable(format, matrix + n * row_bytes, (const int8_t *)codes + m * K, scales + m * blocks,
+                                   sums + m * blocks, blocks);
         }
     }
     return 0;
