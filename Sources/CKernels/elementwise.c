@@ -66,6 +66,10 @@ PK_AVX2 static inline __m256 exp8(__m256 x) {
     const __m256 overflow = _mm256_cmp_ps(x, high, _CMP_GT_OQ);
     // max/min return the second operand when the first is NaN, so NaN lanes survive the clamp.
     __m256 v = _mm256_min_ps(high, _mm256_max_ps(low, x));
+    // Lanes that give 0 compute e^0 instead: at the clamp, p·2⁻¹²⁶ would be subnormal, and every
+    // subnormal result costs a microcode assist (about 10× the whole function; softmax rows under a
+    // causal mask are half −∞).
+    v = _mm256_blendv_ps(v, _mm256_setzero_ps(), underflow);
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     v = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
