@@ -1,3 +1,4 @@
+import Autograd
 import NN
 
 /// The peak resident memory of a LoRA training step on a Llama model, predicted from the model's
@@ -6,7 +7,7 @@ import NN
 /// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
 /// it is alive at once:
 ///
-///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · N · V · 4 bytes
+///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · min(N, 64) · V · 4 bytes
 ///
 /// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
 /// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
@@ -14,8 +15,9 @@ import NN
 ///   (h_kv = key-value heads × head size); the attention probabilities, H·T; the SwiGLU gate and up
 ///   projections, 2I. Frozen projections keep nothing (their input gradient needs only the
 ///   weight), and the adapters' rank-r intermediates are negligible.
-/// - The vocabulary head runs only at the N labelled positions: logits, their exponentials and their
-///   gradient, 3 · N · V floats.
+/// - The vocabulary head runs only at the N labelled positions, 64 at a time
+///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
+///   3 · min(N, 64) · V floats.
 /// - `runtime`: the process itself (Swift runtime, tokenizer, dataset, packing buffers), about 70 MB.
 ///
 /// The estimate is checked against the measured peak by `TrainingStepBenchmark`.
@@ -24,7 +26,7 @@ public struct TrainingMemory: Sendable, Equatable {
     public var weights: Int
     /// Bytes the forward pass keeps for the backward pass.
     public var activations: Int
-    /// Bytes of the vocabulary logits, their exponentials and their gradient at the labelled positions.
+    /// Bytes of one chunk of vocabulary logits, their exponentials and their gradient.
     public var logits: Int
     /// The process's own memory (runtime, tokenizer, data, buffers), a constant.
     public var runtime: Int
@@ -45,7 +47,7 @@ public struct TrainingMemory: Sendable, Equatable {
         let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + c.attentionHeads * length
         return TrainingMemory(weights: 4 * floats + packed,
                               activations: c.layerCount * batch * length * perToken * 4,
-                              logits: 3 * labelled * c.vocabularySize * 4,
+                              logits: 3 * min(labelled, chunkedCrossEntropyDefaultRows) * c.vocabularySize * 4,
                               runtime: runtimeBytes)
     }
 }

@@ -8,7 +8,8 @@ enum Objective {
     /// targets of the whole optimizer step.
     ///
     /// Language models: position `t` of a row predicts label `t + 1`. Only positions with a label go
-    /// through the vocabulary head — the prompt's positions never pay for the `[C, V]` projection.
+    /// through the vocabulary head — the prompt's positions never pay for the `[C, V]` projection — and
+    /// they go through it 64 at a time (`chunkedCrossEntropySum`), so their logits never exist whole.
     static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
         switch head {
         case let .languageModel(model):
@@ -33,7 +34,7 @@ enum Objective {
             }
             guard !rows.isEmpty else { return Variable(Tensor(scalar: 0)) }
             let selected = try hidden.reshaped([batch.rows * width, hidden.shape[2]]).gatherRows(rows)
-            return try crossEntropy(logits: model.logits(from: selected), targets: targets) * Float(rows.count)
+            return try chunkedCrossEntropySum(hidden: selected, targets: targets) { model.logits(from: $0) }
         case let .classifier(model):
             let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
             return try crossEntropy(logits: logits, targets: batch.classLabels) * Float(batch.rows)

@@ -1,0 +1,67 @@
+import Tensors
+
+/// Rows of hidden states `chunkedCrossEntropySum` sends through the vocabulary head at a time by default.
+public let chunkedCrossEntropyDefaultRows = 64
+
+/// The summed cross-entropy of `head(hidden)` against `targets`, `chunkRows` rows at a time, so the
+/// `[N, V]` logits (and their gradient) never exist whole: for a 49152-token vocabulary and 256 labelled
+/// positions that is 150 MB of fresh pages per step that the kernel would otherwise zero, against a
+/// few chunk-sized buffers the allocator reuses.
+///
+/// `hidden` is `[N, C]`; `head` maps `[R, C]` to `[R, V]` (the vocabulary projection). When the head
+/// is frozen — its output does not require a gradient for an input that does not — each chunk's
+/// gradient with respect to its hidden rows is computed right after its loss (one chunk's logits at a
+/// time) and kept (`[N, C]`) for backward, which scales it by the incoming gradient. A head with
+/// trainable parameters (LoRA on `lm_head`, say) takes the ordinary unchunked path, so its parameters
+/// see the incoming gradient exactly as before. Without gradients (evaluation) only the loss is computed,
+/// chunk by chunk.
+///
+/// The value equals `crossEntropy(logits: head(hidden), targets: targets) · n` (n = counted targets) up
+/// to the order of the float sums; targets equal to `ignoreIndex` count for nothing.
+///
+/// - Throws: `TensorError.indexOutOfRange` for a target outside `0..<V` that is not `ignoreIndex`.
+public func chunkedCrossEntropySum(hidden: Variable, targets: [Int], ignoreIndex: Int = -100, chunkRows: Int = chunkedCrossEntropyDefaultRows,
+                                   head: (Variable) -> Variable) throws -> Variable {
+    precondition(hidden.shape.count == 2 && hidden.shape[0] == targets.count,
+                 "chunkedCrossEntropySum: hidden \(hidden.shape) for \(targets.count) targets")
+    precondition(chunkRows > 0, "chunkedCrossEntropySum: chunkRows must be positive, got \(chunkRows)")
+    let rows = targets.count
+    let chunks = stride(from: 0, to: rows, by: chunkRows).map { $0..<min(rows, $0 + chunkRows) }
+    func chunkLoss(_ input: Variable, _ range: Range<Int>) throws -> Variable {
+        let part = Array(targets[range])
+        let counted = part.filter { $0 != ignoreIndex }.count
+        return try crossEntropy(logits: head(input), targets: part, ignoreIndex: ignoreIndex) * Float(counted)
+    }
+    let trainableHead = GradMode.isEnabled && headIsTrainable(width: hidden.shape[1], head: head)
+    if trainableHead {
+        return try crossEntropy(logits: head(hidden), targets: targets, ignoreIndex: ignoreIndex)
+            * Float(targets.filter { $0 != ignoreIndex }.count)
+    }
+    guard GradMode.isEnabled, hidden.requiresGrad else {
+        // Nothing to differentiate: the loss alone, chunk by chunk.
+        var total: Float = 0
+        try withoutGradients {
+            for range in chunks { total += try chunkLoss(Variable(hidden.value.slice(axis: 0, range)), range).value.scalar }
+        }
+        return Variable(Tensor(scalar: total))
+    }
+    var total: Float = 0
+    var gradients: [Tensor] = []
+    gradients.reserveCapacity(chunks.count)
+    for range in chunks {
+        let input = Variable(hidden.value.slice(axis: 0, range), requiresGrad: true)
+        let loss = try chunkLoss(input, range)
+        loss.backward()
+        total += loss.value.scalar
+        gradients.append(input.grad ?? Tensor.zeros([range.count, hidden.shape[1]]))
+    }
+    let gradient = Tensor.concatenate(gradients, axis: 0)
+    return Variable.operation("chunkedCrossEntropySum", value: Tensor(scalar: total), inputs: [hidden]) { g in
+        [gradient * g.scalar]
+    }
+}
+
+/// True when `head`'s output needs a gradient for an input that does not: the head has trainable parameters.
+private func headIsTrainable(width: Int, head: (Variable) -> Variable) -> Bool {
+    head(Variable(Tensor.zeros([1, width]))).requiresGrad
+}
