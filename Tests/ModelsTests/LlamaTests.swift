@@ -74,6 +74,24 @@ struct LlamaTests {
         #expect(LlamaForCausalLM.unpermute(gguf, rows: heads * hd, columns: columns, heads: heads) == hf)
     }
 
+    @Test("generation on packed weights: exact decoding gives the dequantized model's tokens; integer decoding runs")
+    func packedDecoding() throws {
+        // Widths that are multiples of 32, so every block linear is packed.
+        let configuration = LlamaConfiguration(vocabularySize: 50, hiddenSize: 64, intermediateSize: 96, layerCount: 2,
+                                               attentionHeads: 4, keyValueHeads: 2, ropeTheta: 10_000, rmsNormEpsilon: 1e-5,
+                                               tieWordEmbeddings: true)
+        let packed = try LlamaForCausalLM(configuration, seed: 5)
+        let result = try packed.quantizeLinearLayers(under: "model.layers.", to: .q4_1)
+        #expect(result.keptFloat.isEmpty && result.quantized.count == 14)
+        let dequantized = try LlamaForCausalLM(configuration, seed: 6)
+        try dequantized.loadStateDictionary(packed.stateDictionary(), strict: true)
+        let prompt = [3, 9, 27, 4]
+        let exact = try packed.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 12, packedDecode: .exact))
+        #expect(exact == (try dequantized.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 12))))
+        let integer = try packed.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: 12))
+        #expect(integer.count == 12 && integer.allSatisfy { (0..<50).contains($0) })
+    }
+
     @Test("configuration errors are typed")
     func configurationErrors() throws {
         #expect(throws: ModelError.unsupportedArchitecture("gpt_neox")) {

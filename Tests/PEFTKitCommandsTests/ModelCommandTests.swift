@@ -31,6 +31,16 @@ struct ModelCommandTests {
         #expect(missing.status == 1 && missing.error.contains("no adapter_config.json"))
     }
 
+    @Test("generate accepts --exact-decode as a flag (no value)")
+    func exactDecodeFlag() {
+        let model = repositoryTests.appendingPathComponent("ModelsTests/Fixtures/tiny-llama").path
+        // Parsed and accepted: the run goes on to the model folder (which has no tokenizer: exit 1).
+        let accepted = runTool(["generate", "--model", model, "--prompt", "hi", "--exact-decode"])
+        #expect(accepted.status == 1 && accepted.error.contains("tokenizer.json"), "\(accepted.error)")
+        let misuse = runTool(["generate", "--model", model, "--prompt", "hi", "--exact-decode", "yes"])
+        #expect(misuse.status == 2, "\(misuse.error)")
+    }
+
     @Test("hostile or wrong inputs: exit 1 with one bounded line naming the file and the problem")
     func hostileInputs() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
