@@ -20,19 +20,22 @@
 #define PK_INT8_PREFETCH_BYTES 8192
 #endif
 
-static void quantize_activations_portable(const float *A, long M, long K, long lda, int8_t *codes, float *scales, float *sums) {
+/// Activations as int8 (bits 8, scale max|x|/127) or int16 (bits 16, max|x|/32767) codes, in plain C:
+/// nearest, ties to even (the vector path's rounding), clamped to ±levels.
+static void quantize_activations_portable(int bits, const float *A, long M, long K, long lda, void *codes, float *scales, float *sums) {
+    const float levels = bits == 8 ? 127.0f : 32767.0f;
     for (long m = 0; m < M; m++) {
         const float *x = A + m * lda;
         for (long b = 0; b < K / 32; b++) {
             float amax = 0.0f;
             for (int j = 0; j < 32; j++) amax = fabsf(x[32 * b + j]) > amax ? fabsf(x[32 * b + j]) : amax;
-            const float d = amax / 127.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
-            int sum = 0;
-            int8_t *q = codes + m * K + 32 * b;
+            const float d = amax / levels, inverse = d != 0.0f ? 1.0f / d : 0.0f;
+            long sum = 0;
             for (int j = 0; j < 32; j++) {
-                // Nearest, ties to even (the vector path's rounding); |x·inverse| ≤ 127.
-                const int value = (int)nearbyintf(x[32 * b + j] * inverse);
-                q[j] = (int8_t)value;
+                const float scaled = nearbyintf(x[32 * b + j] * inverse);
+                const int value = (int)(scaled > levels ? levels : scaled < -levels ? -levels : scaled);
+                if (bits == 8) ((int8_t *)codes)[m * K + 32 * b + j] = (int8_t)value;
+                else ((int16_t *)codes)[m * K + 32 * b + j] = (int16_t)value;
                 sum += value;
             }
             scales[m * (K / 32) + b] = d;
@@ -41,46 +44,7 @@ static void quantize_activations_portable(const float *A, long M, long K, long l
     }
 }
 
-/// int16 activations for 8-bit weights: per block d = max|x|/32767, codes round(x/d).
-static void quantize_activations16_portable(const float *A, long M, long K, long lda, int16_t *codes, float *scales, float *sums) {
-    for (long m = 0; m < M; m++) {
-        const float *x = A + m * lda;
-        for (long b = 0; b < K / 32; b++) {
-            float amax = 0.0f;
-            for (int j = 0; j < 32; j++) amax = fabsf(x[32 * b + j]) > amax ? fabsf(x[32 * b + j]) : amax;
-            const float d = amax / 32767.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
-            long sum = 0;
-            int16_t *q = codes + m * K + 32 * b;
-            for (int j = 0; j < 32; j++) {
-                const int value = (int)nearbyintf(x[32 * b + j] * inverse);
-                q[j] = (int16_t)(value > 32767 ? 32767 : value < -32767 ? -32767 : value);
-                sum += q[j];
-            }
-            scales[m * (K / 32) + b] = d;
-            sums[m * (K / 32) + b] = d * (float)sum;
-        }
-    }
-}
-
-static float half_value(const uint8_t *p) {
-    const uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000u | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {
-        exponent = 113;
-        while ((mantissa & 0x400) == 0) { mantissa <<= 1; exponent--; }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
+static float half_value(const uint8_t *p) { return pk_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
 /// One Q4_0 or Q4_1 weight row against one row of int8 activations, in plain C (any CPU).
 static float dot_row_portable(pk_quant_format format, const uint8_t *row, const int8_t *q, const float *d, const float *s, long blocks) {
@@ -116,13 +80,6 @@ static float dot_row_q8_0_portable(const uint8_t *row, const int16_t *q, const f
 #include <immintrin.h>
 
 __attribute__((target("avx2,fma,f16c")))
-static inline float half_f16c(const uint8_t *p) {
-    uint16_t bits;
-    memcpy(&bits, p, sizeof bits);
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)));
-}
-
-__attribute__((target("avx2,fma,f16c")))
 static inline float sum8(__m256 v) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -130,69 +87,52 @@ static inline float sum8(__m256 v) {
     return _mm_cvtss_f32(h);
 }
 
+/// One block of 32 activations scaled to integer codes: loads v, finds d = max|x|/levels, writes the
+/// rounded codes (clamped to ±levels) as int32 lanes in q, and returns d; `sum` gets Σ codes.
 __attribute__((target("avx2,fma,f16c")))
-static void quantize_activations_avx2(const float *A, long M, long K, long lda, int8_t *codes, float *scales, float *sums) {
+static inline float block_codes_avx2(const float *x, float levels, __m256i q[4], int *sum) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    for (long m = 0; m < M; m++) {
-        const float *x = A + m * lda;
-        for (long b = 0; b < K / 32; b++) {
-            __m256 v[4];
-            for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
-            __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                                        _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            const float d = _mm_cvtss_f32(h) / 127.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
-            const __m256 scale = _mm256_set1_ps(inverse);
-            __m256i q[4];
-            for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            const __m256i total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-            // int32 → int16 → int8 keeps the order after fixing the lane interleave of the packs.
-            const __m256i words = _mm256_packs_epi32(q[0], q[1]), words2 = _mm256_packs_epi32(q[2], q[3]);
-            __m256i bytes = _mm256_packs_epi16(words, words2);
-            bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256((__m256i *)(codes + m * K + 32 * b), bytes);
-            scales[m * (K / 32) + b] = d;
-            sums[m * (K / 32) + b] = d * (float)_mm_cvtsi128_si32(t);
-        }
+    __m256 v[4];
+    for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
+    const __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+                                      _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    const float d = _mm_cvtss_f32(h) / levels, inverse = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 scale = _mm256_set1_ps(inverse), limit = _mm256_set1_ps(levels);
+    for (int i = 0; i < 4; i++) {
+        const __m256 scaled = _mm256_round_ps(_mm256_mul_ps(v[i], scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q[i] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(scaled, limit), _mm256_sub_ps(_mm256_setzero_ps(), limit)));
     }
+    const __m256i total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    *sum = _mm_cvtsi128_si32(t);
+    return d;
 }
 
+/// Activations as int8 (bits 8) or int16 (bits 16) codes, block by block.
 __attribute__((target("avx2,fma,f16c")))
-static void quantize_activations16_avx2(const float *A, long M, long K, long lda, int16_t *codes, float *scales, float *sums) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+static void quantize_activations_avx2(int bits, const float *A, long M, long K, long lda, void *codes, float *scales, float *sums) {
     for (long m = 0; m < M; m++) {
-        const float *x = A + m * lda;
         for (long b = 0; b < K / 32; b++) {
-            __m256 v[4];
-            for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
-            __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
-                                        _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)));
-            __m128 h = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-            h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-            h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-            const float d = _mm_cvtss_f32(h) / 32767.0f, inverse = d != 0.0f ? 1.0f / d : 0.0f;
-            const __m256 scale = _mm256_set1_ps(inverse), limit = _mm256_set1_ps(32767.0f);
             __m256i q[4];
-            for (int i = 0; i < 4; i++) {
-                const __m256 scaled = _mm256_round_ps(_mm256_mul_ps(v[i], scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                q[i] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(scaled, limit), _mm256_sub_ps(_mm256_setzero_ps(), limit)));
+            int sum;
+            const float d = block_codes_avx2(A + m * lda + 32 * b, bits == 8 ? 127.0f : 32767.0f, q, &sum);
+            // packs interleaves 128-bit lanes: fix the order afterwards.
+            const __m256i words0 = _mm256_packs_epi32(q[0], q[1]), words1 = _mm256_packs_epi32(q[2], q[3]);
+            if (bits == 8) {
+                const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(words0, words1), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+                _mm256_storeu_si256((__m256i *)((int8_t *)codes + m * K + 32 * b), bytes);
+            } else {
+                int16_t *out = (int16_t *)codes + m * K + 32 * b;
+                _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(words0, 0xD8));
+                _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute4x64_epi64(words1, 0xD8));
             }
-            const __m256i total = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-            // packs interleaves 128-bit lanes: fix the order of the 64-bit quarters.
-            const __m256i words0 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
-            const __m256i words1 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8);
-            _mm256_storeu_si256((__m256i *)(codes + m * K + 32 * b), words0);
-            _mm256_storeu_si256((__m256i *)(codes + m * K + 32 * b + 16), words1);
             scales[m * (K / 32) + b] = d;
-            sums[m * (K / 32) + b] = d * (float)_mm_cvtsi128_si32(t);
+            sums[m * (K / 32) + b] = d * (float)sum;
         }
     }
 }
@@ -217,7 +157,7 @@ static void q8_0_rows_int16_avx2(long N, long K, const int16_t *qa, const float 
                 const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 2)));
                 const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 18)));
                 const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(w0, a0), _mm256_madd_epi16(w1, a1));
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_f16c(block) * da[b]), acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(pk_load_half_f16c(block) * da[b]), acc[r]);
             }
         }
         for (int r = 0; r < 4; r++) C[n + r] = sum8(acc[r]);
@@ -368,13 +308,11 @@ int pk_quantize_activations(pk_gemm_kernel kernel, int bits, const float *A, lon
     if (K % 32 != 0 || (bits != 8 && bits != 16)) return -1;
 #if defined(__x86_64__) || defined(__i386__)
     if (pk_kernel_uses_avx2(pk_sgemm_resolve(kernel))) {
-        if (bits == 8) quantize_activations_avx2(A, M, K, lda, codes, scales, sums);
-        else quantize_activations16_avx2(A, M, K, lda, codes, scales, sums);
+        quantize_activations_avx2(bits, A, M, K, lda, codes, scales, sums);
         return 0;
     }
 #endif
-    if (bits == 8) quantize_activations_portable(A, M, K, lda, codes, scales, sums);
-    else quantize_activations16_portable(A, M, K, lda, codes, scales, sums);
+    quantize_activations_portable(bits, A, M, K, lda, codes, scales, sums);
     return 0;
 }
 

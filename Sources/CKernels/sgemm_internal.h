@@ -2,6 +2,8 @@
 #ifndef PEFTKIT_SGEMM_INTERNAL_H
 #define PEFTKIT_SGEMM_INTERNAL_H
 
+#include <stdint.h>
+
 #include "CKernels.h"
 
 // Register tile computed by one microkernel call: MR rows of C by NR columns.
@@ -46,6 +48,14 @@ void pk_microkernel_avx512(long kc, const float *a, const float *b,
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include <string.h>
+
+/// IEEE half at `p` → float by F16C (exact, as `pk_half_to_float`).
+__attribute__((target("avx2,fma,f16c"))) static inline float pk_load_half_f16c(const uint8_t *p) {
+    uint16_t bits;
+    memcpy(&bits, p, sizeof bits);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)));
+}
 /// Transposes the 8×8 block held in r[0..7] (row i = r[i]) in place.
 __attribute__((target("avx2,fma"))) static inline void pk_transpose8x8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -76,6 +86,9 @@ typedef struct {
     void (*pack)(const void *context, long p0, long j0, long kc, long nc, float *dst);
     const void *context;
 } pk_b_packer;
+
+/// IEEE half → float, exact for every input (the scalar decoder of the quantized kernels).
+float pk_half_to_float(uint16_t h);
 
 /// The kernel a request resolves to (AUTO: the active one).
 pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested);

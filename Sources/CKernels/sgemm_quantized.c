@@ -54,7 +54,7 @@ static inline float nf4_value(const uint8_t *block, long j) {
 }
 
 /// IEEE half → float, exact for every input (subnormals, infinities, NaN payloads).
-static float half_to_float(uint16_t h) {
+float pk_half_to_float(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
     if (exponent == 0x1F) {
@@ -73,7 +73,7 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
-static float load_half(const uint8_t *p) { return half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
+static float load_half(const uint8_t *p) { return pk_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
 /// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does.
 static void q4_k_scale_min(const uint8_t *scales, int j, float *scale, float *minimum) {
@@ -236,19 +236,11 @@ static void pack_quantized_b(const void *context, long p0, long j0, long kc, lon
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-/// IEEE half → float by F16C (exact, as `half_to_float`).
-__attribute__((target("avx2,fma,f16c")))
-static inline float load_half_f16c(const uint8_t *p) {
-    uint16_t bits;
-    memcpy(&bits, p, sizeof bits);
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits)));
-}
-
 /// The 32 values of one block as four vectors (values 0–7, 8–15, 16–23, 24–31), computed with the
 /// same operations as `dequantize_block` (a product, then a sum for Q4_1; never a fused one).
 __attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *block, __m256 v[4]) {
-    const __m256 d = _mm256_set1_ps(load_half_f16c(block));
+    const __m256 d = _mm256_set1_ps(pk_load_half_f16c(block));
     if (format == PK_QUANT_Q8_0) {
         for (int i = 0; i < 4; i++) {
             const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * i)));
@@ -266,7 +258,7 @@ static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *
         const __m256i eight = _mm256_set1_epi32(8);
         for (int i = 0; i < 4; i++) v[i] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[i], eight)), d);
     } else {
-        const __m256 m = _mm256_set1_ps(load_half_f16c(block + 2));
+        const __m256 m = _mm256_set1_ps(pk_load_half_f16c(block + 2));
         for (int i = 0; i < 4; i++) v[i] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[i]), d), m);
     }
 }
