@@ -37,7 +37,7 @@ extension QuantizedGEMM {
                            bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
         let kernel = pk_sgemm_active_kernel()
         let blocks = m * k / 32
-        // Codes as 16-bit words for either width (an int8 code takes the first byte of its share).
+        // One buffer for either width: m·k int16 codes, or m·k int8 codes packed into its first half.
         var codes = [Int16](repeating: 0, count: bits == 16 ? m * k : (m * k + 1) / 2)
         var scales = [Float](repeating: 0, count: blocks)
         var sums = [Float](repeating: 0, count: blocks)
