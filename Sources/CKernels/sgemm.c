@@ -7,7 +7,9 @@
 //           for ir in MC step MR:   ... while the microkernel sweeps the A panels
 //
 // Transposed operands are absorbed by the packing routines, so one microkernel serves
-// C = A·B, A·Bᵀ, Aᵀ·B and Aᵀ·Bᵀ. Single-threaded: the Swift layer splits C across threads.
+// C = A·B, A·Bᵀ, Aᵀ·B and Aᵀ·Bᵀ. `pk_sgemm` is single-threaded (the Swift layer splits C across
+// threads); `pk_sgemm_threaded` splits the rows of C over the worker pool and packs op(B) once for all
+// threads (sgemm_threaded.c).
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,8 +50,6 @@ static pk_microkernel microkernel_for(pk_gemm_kernel kernel) {
 
 // MARK: - Per-thread packing buffers
 
-// The A block has 8 floats of slack: the SIMD A packer writes 2 floats past each panel row.
-#define PK_PACK_A_FLOATS ((size_t)PK_MC * PK_KC + 16)
 #define PK_PACK_B_FLOATS ((size_t)PK_KC * PK_NC)
 
 static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
@@ -226,6 +226,19 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
     pk_sgemm_blocked(active, buffer, transA, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
 }
 
+int pk_sgemm_threaded(pk_gemm_kernel requested, int threads, int transA, int transB, long M, long N, long K,
+                      float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+    if (M <= 0 || N <= 0) return 0;
+    const pk_gemm_kernel active = pk_sgemm_resolve(requested);
+    if (threads <= 1 || K <= 0 || alpha == 0.0f || M <= PK_SMALL_M) {
+        pk_sgemm_with_kernel(active, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 0;
+    }
+    const float_b_source source = {transB, pk_kernel_uses_avx2(active), B, ldb};
+    const pk_b_packer packer = {pack_float_b, &source};
+    return pk_sgemm_shared_b(active, threads, transA, M, N, K, alpha, A, lda, &packer, PK_NR, beta, C, ldc);
+}
+
 pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
     return requested == PK_GEMM_KERNEL_AUTO ? pk_sgemm_active_kernel() : resolve(requested);
 }
@@ -252,10 +265,9 @@ static inline void run_tile(pk_microkernel kernel, long kc, const float *a_panel
     }
 }
 
-void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
-                      const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc) {
-    float *packed_a = buffer;
-    float *packed_b = buffer + PK_PACK_A_FLOATS;
+void pk_sgemm_block_rows(pk_gemm_kernel active, float *packed_a, int transA, const float *A, long lda, long row0,
+                         long rows, long pc, long kc, long jc, long nc, const float *packed_b, float alpha,
+                         float block_beta, float *C, long ldc) {
     const pk_microkernel kernel = microkernel_for(active);
     const int simd = pk_kernel_uses_avx2(active);
 #if defined(__x86_64__)
@@ -265,36 +277,42 @@ void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, 
     const int wide = 0;
 #endif
     const long step_n = wide ? 2 * PK_NR : PK_NR, step_m = wide ? 2 * PK_MR : PK_MR;
+    for (long ic = row0; ic < row0 + rows; ic += PK_MC) {
+        const long mc = (row0 + rows - ic < PK_MC) ? row0 + rows - ic : PK_MC;
+        pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);
+        for (long jr = 0; jr < nc; jr += step_n) {
+            for (long ir = 0; ir < mc; ir += step_m) {
+#if defined(__x86_64__)
+                if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
+                    pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc,
+                                          C + (ic + ir) * ldc + jc + jr, ldc, alpha, block_beta);
+                    continue;
+                }
+#endif
+                for (long j = jr; j < jr + step_n && j < nc; j += PK_NR) {
+                    const long nr = (nc - j < PK_NR) ? nc - j : PK_NR;
+                    for (long i = ir; i < ir + step_m && i < mc; i += PK_MR) {
+                        const long mr = (mc - i < PK_MR) ? mc - i : PK_MR;
+                        run_tile(kernel, kc, packed_a + i * kc, packed_b + j * kc,
+                                 C + (ic + i) * ldc + jc + j, ldc, mr, nr, alpha, block_beta);
+                    }
+                }
+            }
+        }
+    }
+}
 
+void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
+                      const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc) {
+    float *packed_a = buffer;
+    float *packed_b = buffer + PK_PACK_A_FLOATS;
     for (long jc = 0; jc < N; jc += PK_NC) {
         const long nc = (N - jc < PK_NC) ? N - jc : PK_NC;
         for (long pc = 0; pc < K; pc += PK_KC) {
             const long kc = (K - pc < PK_KC) ? K - pc : PK_KC;
-            const float block_beta = (pc == 0) ? beta : 1.0f;
             packer->pack(packer->context, pc, jc, kc, nc, packed_b);
-            for (long ic = 0; ic < M; ic += PK_MC) {
-                const long mc = (M - ic < PK_MC) ? M - ic : PK_MC;
-                pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);
-                for (long jr = 0; jr < nc; jr += step_n) {
-                    for (long ir = 0; ir < mc; ir += step_m) {
-#if defined(__x86_64__)
-                        if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
-                            pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc,
-                                                  C + (ic + ir) * ldc + jc + jr, ldc, alpha, block_beta);
-                            continue;
-                        }
-#endif
-                        for (long j = jr; j < jr + step_n && j < nc; j += PK_NR) {
-                            const long nr = (nc - j < PK_NR) ? nc - j : PK_NR;
-                            for (long i = ir; i < ir + step_m && i < mc; i += PK_MR) {
-                                const long mr = (mc - i < PK_MR) ? mc - i : PK_MR;
-                                run_tile(kernel, kc, packed_a + i * kc, packed_b + j * kc,
-                                         C + (ic + i) * ldc + jc + j, ldc, mr, nr, alpha, block_beta);
-                            }
-                        }
-                    }
-                }
-            }
+            pk_sgemm_block_rows(active, packed_a, transA, A, lda, 0, M, pc, kc, jc, nc, packed_b, alpha,
+                                (pc == 0) ? beta : 1.0f, C, ldc);
         }
     }
 }

@@ -23,6 +23,10 @@
 #define PK_NC 768
 #endif
 
+// Floats of one packed A block: MC×KC plus slack (the SIMD A packers write 2 floats past a panel's end),
+// rounded to a multiple of 16 so consecutive blocks stay 64-byte aligned.
+#define PK_PACK_A_FLOATS ((size_t)PK_MC * PK_KC + 16)
+
 /// Computes one full MR×NR tile: c = alpha · a·b + beta · c (c not read when beta == 0).
 /// `a` is a packed MR-row panel (kc columns of MR values), `b` a packed NR-column panel
 /// (kc rows of NR values), both 32-byte aligned.
@@ -99,6 +103,21 @@ float *pk_sgemm_thread_buffer(void);
 /// The Goto/BLIS loops of `pk_sgemm` with B coming from `packer` (A row-major, or transposed).
 void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc);
+
+/// Rows [row0, row0+rows) of one (jc, pc) block of the Goto/BLIS loops: C[rows, jc:jc+nc] = alpha ·
+/// op(A)[rows, pc:pc+kc] · (packed B block) + block_beta · C, packing A MC rows at a time into `packed_a`
+/// (this thread's buffer).
+void pk_sgemm_block_rows(pk_gemm_kernel active, float *packed_a, int transA, const float *A, long lda, long row0,
+                         long rows, long pc, long kc, long jc, long nc, const float *packed_b, float alpha,
+                         float block_beta, float *C, long ldc);
+
+/// The loops of `pk_sgemm_blocked` on up to `threads` threads of the worker pool: all of op(B) is packed
+/// once into a shared buffer (threads pack disjoint column ranges, `granule` columns at a time, a
+/// multiple of PK_NR), then each thread computes a range of rows of C. Every element's arithmetic is that
+/// of `pk_sgemm_blocked`, so results are the same bit for bit. Returns 0, or -1 when the shared buffer
+/// is in use by another thread's product or cannot be allocated (C untouched).
+int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, long N, long K, float alpha,
+                      const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc);
 
 /// Direct path for C = alpha·A·B + beta·C (B stored K×N) with few rows of A (M ≤ PK_SMALL_M); returns 0
 /// when the kernel has none (the caller packs as usual).

@@ -83,8 +83,14 @@ static int has_work_for(int index) {
     return next_of(word) < tasks_of(word) && index < atomic_load(&job_workers);
 }
 
+/// 0 on callers, 1 + the worker's number on the pool's workers (`pk_parallel_thread_index`).
+static _Thread_local int thread_index = 0;
+
+int pk_parallel_thread_index(void) { return thread_index; }
+
 static void *worker_main(void *argument) {
     const int index = (int)(intptr_t)argument;
+    thread_index = index + 1;
     pk_thread_set_parallel_region(1);  // tasks never open nested regions
     for (;;) {
         // Spin while work may arrive soon, checking the clock every 64 pauses.

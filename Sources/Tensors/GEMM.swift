@@ -145,6 +145,11 @@ public enum GEMM {
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
+        let sharing = sharedPackingThreads(m: m, n: n, k: k)
+        if sharing > 1 && pk_sgemm_threaded(choice, Int32(sharing), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb,
+                                            beta, c, ldc) == 0 {
+            return
+        }
         forEachPart(m: m, n: n, k: k, columnTile: 32) { splitColumns, part in
             if splitColumns {
                 // Columns of C need columns of op(B).
@@ -158,6 +163,25 @@ public enum GEMM {
                                      aPart, lda, b, ldb, beta, c + part.lowerBound * ldc, ldc)
             }
         }
+    }
+
+    /// Rows of C per thread from which a product splits its rows between threads that share one packed
+    /// op(B) (`pk_sgemm_threaded`) instead of running independent products (`forEachPart`), which would
+    /// each pack the operand they have in common.
+    static let sharedPackingMinimumRows = 48
+    /// Largest op(B), in floats, packed whole to be shared (32 MB); a larger one (a vocabulary head) is
+    /// split by columns, each thread packing its own part.
+    static let sharedPackingMaximumFloats = 1 << 23
+
+    /// The thread count for a shared-packing product C[m×n] with depth k, or 1 when the product is
+    /// better split by `forEachPart` (or not split at all).
+    static func sharedPackingThreads(m: Int, n: Int, k: Int) -> Int {
+        guard !Parallel.isInsideParallelRegion else { return 1 }
+        let threads = Parallel.threadCount
+        let (bFloats, overflow) = n.multipliedReportingOverflow(by: k)
+        guard threads > 1, m >= sharedPackingMinimumRows * threads, !overflow, bFloats <= sharedPackingMaximumFloats,
+              m.multipliedReportingOverflow(by: bFloats).partialValue >= parallelThreshold else { return 1 }
+        return threads
     }
 
     /// Splits a product C[m×n] (k multiply-adds per element) over the worker pool: contiguous column

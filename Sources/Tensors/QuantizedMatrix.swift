@@ -180,8 +180,9 @@ extension Tensor {
     }
 }
 
-/// Splits a quantized product over the worker pool with `GEMM.forEachPart`, as a float one, so
-/// results do not depend on the thread count.
+/// Splits a quantized product over the worker pool as a float one — tall products share one dequantized,
+/// packed W (`pk_sgemm_quantized_threaded`), the rest go through `GEMM.forEachPart` — so results do not
+/// depend on the thread count.
 enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
@@ -195,6 +196,11 @@ enum QuantizedGEMM {
         }
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
         let kernel = pk_sgemm_active_kernel()
+        let sharing = GEMM.sharedPackingThreads(m: m, n: n, k: k)
+        if sharing > 1 && pk_sgemm_quantized_threaded(kernel, Int32(sharing), transposeW ? 1 : 0, m, n, k, 1, a, k, format, bytes,
+                                                       rowBytes, 0, 0, 0, c, n) == 0 {
+            return
+        }
         // Column blocks in multiples of 64 start on block boundaries (no half-used blocks, NF4's
         // 64 included).
         GEMM.forEachPart(m: m, n: n, k: k, columnTile: 64) { splitColumns, part in

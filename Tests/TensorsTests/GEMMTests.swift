@@ -98,6 +98,42 @@ struct GEMMTests {
         #expect(single == double)
     }
 
+    @Test("tall products share one packed op(B) between threads and keep the bits of one thread", arguments: [GEMM.Kernel.avx2, .avx512])
+    func sharedPackingKeepsBits(kernel: GEMM.Kernel) {
+        var generator = SeededRandom(seed: 5)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        // Tall enough for the shared path with 2 and 3 threads; N crosses the 768-column block, K the
+        // 384-deep one, and M ends in a partial tile.
+        let (m, n, k) = (301, 790, 400)
+        for transA in [false, true] {
+            for transB in [false, true] {
+                let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).scalars
+                let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
+                let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+                func run(threads: Int) -> [Float] {
+                    Parallel.threadCount = threads
+                    var out = c
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            out.withUnsafeMutableBufferPointer { pc in
+                                GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: 0.5,
+                                           a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
+                                           beta: -1, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
+                            }
+                        }
+                    }
+                    return out
+                }
+                let single = run(threads: 1)
+                #expect(run(threads: 2) == single, "transA=\(transA) transB=\(transB), 2 threads")
+                #expect(run(threads: 3) == single, "transA=\(transA) transB=\(transB), 3 threads")
+                let reference = referenceGEMM(transA, transB, m, n, k, alpha: 0.5, a, b, beta: -1, c)
+                #expect(zip(single, reference).map { abs($0 - $1) }.max()! < 1e-3)
+            }
+        }
+    }
+
     @Test("the portable and AVX2 kernels agree closely")
     func kernelsAgree() {
         guard GEMM.cpuSupportsAVX2 else { return }

@@ -156,6 +156,26 @@ struct QuantizedMatrixTests {
         #expect(Tensor.matmul(Tensor.ones([2, 3, format.blockValues]), w, transposeW: true).shape == [2, 3, 8])
     }
 
+    @Test("a tall product shares the dequantized W between threads and keeps the bits of one thread", arguments: QuantizedMatrix.Format.allCases)
+    func sharedDequantization(_ format: QuantizedMatrix.Format) throws {
+        var generator = SeededRandom(seed: 9)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        // 800 outputs cross the 768-column block in the forward product; 768 inputs, a multiple of every
+        // block size, cross it in the backward one.
+        let (m, out, inFeatures) = (200, 800, 768)
+        let w = try Self.randomMatrix(format, rows: out, columns: inFeatures, seed: 11)
+        let x = Tensor.randomNormal([m, inFeatures], generator: &generator)
+        let dy = Tensor.randomNormal([m, out], generator: &generator)
+        Parallel.threadCount = 1
+        let forward = Tensor.matmul(x, w, transposeW: true), backward = Tensor.matmul(dy, w, transposeW: false)
+        for threads in [2, 3] {
+            Parallel.threadCount = threads
+            #expect(Tensor.matmul(x, w, transposeW: true).scalars == forward.scalars, "\(format) forward, \(threads) threads")
+            #expect(Tensor.matmul(dy, w, transposeW: false).scalars == backward.scalars, "\(format) backward, \(threads) threads")
+        }
+    }
+
     @Test("malformed matrices are typed errors")
     func malformed() {
         #expect(throws: TensorError.self) { try QuantizedMatrix(format: .q8_0, rows: 2, columns: 48, bytes: []) }

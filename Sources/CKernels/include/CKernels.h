@@ -57,6 +57,19 @@ void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
                           float beta,
                           float *C, long ldc);
 
+/// `pk_sgemm_with_kernel` on up to `threads` threads of the worker pool (see `pk_parallel_run`): the rows
+/// of C are split between the threads, and op(B) is packed once into a buffer they share instead of once
+/// per thread. Results equal `pk_sgemm`'s bit for bit. Products of at most 4 rows run on the caller alone.
+/// Returns 0, or -1 when the shared buffer (op(B) plus an A block per thread, kept between calls) is in
+/// use by another thread's product or cannot be allocated; C is then untouched.
+int pk_sgemm_threaded(pk_gemm_kernel kernel, int threads, int transA, int transB,
+                      long M, long N, long K,
+                      float alpha,
+                      const float *A, long lda,
+                      const float *B, long ldb,
+                      float beta,
+                      float *C, long ldc);
+
 /// Block-quantized matrix formats (GGUF's, 32 values per block or 256 for K-quants, and QLoRA's NF4, 64 per block).
 typedef enum {
     PK_QUANT_Q8_0 = 8,  ///< fp16 scale + 32 int8: 34 bytes per block
@@ -93,6 +106,13 @@ int pk_quantize_rows(pk_quant_format format, const float *x, long rows, long col
 int pk_sgemm_quantized(pk_gemm_kernel kernel, int transW, long M, long N, long K, float alpha,
                        const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                        long row0, long col0, float beta, float *C, long ldc);
+
+/// `pk_sgemm_quantized` on up to `threads` threads of the worker pool, as `pk_sgemm_threaded`: W is
+/// dequantized once into a packed buffer the threads share, and each computes a range of rows of C.
+/// Results equal `pk_sgemm_quantized`'s bit for bit. Returns 0, or -1 as `pk_sgemm_threaded` (C untouched).
+int pk_sgemm_quantized_threaded(pk_gemm_kernel kernel, int threads, int transW, long M, long N, long K, float alpha,
+                                const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
+                                long row0, long col0, float beta, float *C, long ldc);
 
 // MARK: - Decode products with integer activations (approximate, opt-in)
 
@@ -146,6 +166,11 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *g, const f
 /// the tasks serially on the caller when threads ≤ 1, inside another region, or while another thread's
 /// region occupies the pool.
 void pk_parallel_run(long tasks, int threads, void (*function)(void *context, long task), void *context);
+
+/// Which thread of a `pk_parallel_run(tasks, threads, …)` region runs the calling task: 0 for the caller,
+/// 1 … threads − 1 for the pool's workers, so tasks can index per-thread scratch. (Inside a region run
+/// serially because it is nested, the one thread running it may report a larger number.)
+int pk_parallel_thread_index(void);
 
 /// Per-thread flag used by the Swift parallel-for to refuse nested parallelism.
 int pk_thread_in_parallel_region(void);
