@@ -426,6 +426,15 @@ static void small_m_quantized_avx2(pk_quant_format format, long M, long N, long 
 }
 #endif
 
+/// The packer of op(W) from `source` for the kernel `active` (SIMD panels when it uses AVX2).
+static pk_b_packer quantized_packer(pk_gemm_kernel active, const quantized_b_source *source) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (pk_kernel_uses_avx2(active)) return (pk_b_packer){pack_quantized_b_avx2, source};
+#endif
+    (void)active;
+    return (pk_b_packer){pack_quantized_b, source};
+}
+
 int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, long K, float alpha,
                        const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                        long row0, long col0, float beta, float *C, long ldc) {
@@ -458,11 +467,7 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
     float *buffer = pk_sgemm_thread_buffer();
     if (buffer == NULL) return -1;
     const quantized_b_source source = {format, matrix, row_bytes, row0, col0, transW};
-#if defined(__x86_64__) || defined(__i386__)
-    const pk_b_packer packer = {pk_kernel_uses_avx2(active) ? pack_quantized_b_avx2 : pack_quantized_b, &source};
-#else
-    const pk_b_packer packer = {pack_quantized_b, &source};
-#endif
+    const pk_b_packer packer = quantized_packer(active, &source);
     pk_sgemm_blocked(active, buffer, 0, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
     return 0;
 }
@@ -476,11 +481,7 @@ int pk_sgemm_quantized_threaded(pk_gemm_kernel requested, int threads, int trans
     }
     const pk_gemm_kernel active = pk_sgemm_resolve(requested);
     const quantized_b_source source = {format, W, row_bytes, row0, col0, transW};
-#if defined(__x86_64__) || defined(__i386__)
-    const pk_b_packer packer = {pk_kernel_uses_avx2(active) ? pack_quantized_b_avx2 : pack_quantized_b, &source};
-#else
-    const pk_b_packer packer = {pack_quantized_b, &source};
-#endif
+    const pk_b_packer packer = quantized_packer(active, &source);
     // Threads pack whole blocks of a row of W (64 or 256 values) when W's rows run along op(W)'s columns.
     const long block = pk_quant_block_values(format);
     const long granule = transW ? PK_NR : (block % PK_NR == 0 ? block : block * PK_NR);

@@ -33,6 +33,23 @@ func product(_ a: Tensor, _ b: Tensor, backend: GEMM.Backend, kernel: GEMM.Kerne
     }
 }
 
+/// `alpha·op(A)·op(B) + beta·C` on dense row-major arrays through the built-in backend and `kernel`,
+/// returning the new C.
+func builtinProduct(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float, _ a: [Float], _ b: [Float],
+                    beta: Float, _ c: [Float], kernel: GEMM.Kernel?) -> [Float] {
+    var out = c
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { pc in
+                GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
+                           a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
+                           beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
+            }
+        }
+    }
+    return out
+}
+
 @Suite("GEMM", .serialized)
 struct GEMMTests {
     /// Sizes straddle the 6×16 and 12×32 register tiles and the K (384), M (144) and N (768) cache
@@ -51,15 +68,7 @@ struct GEMMTests {
                         let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
                         var c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
                         let expected = referenceGEMM(transA, transB, m, n, k, alpha: alpha, a, b, beta: beta, c)
-                        a.withUnsafeBufferPointer { pa in
-                            b.withUnsafeBufferPointer { pb in
-                                c.withUnsafeMutableBufferPointer { pc in
-                                    GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: alpha,
-                                               a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
-                                               beta: beta, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
-                                }
-                            }
-                        }
+                        c = builtinProduct(transA, transB, m, n, k, alpha: alpha, a, b, beta: beta, c, kernel: kernel)
                         let worst = zip(c, expected).map { abs($0 - $1) }.max() ?? 0
                         #expect(worst < 1e-4 * Float(max(k, 1)).squareRoot(),
                                 "m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB) alpha=\(alpha) beta=\(beta): error \(worst)")
@@ -113,17 +122,7 @@ struct GEMMTests {
                 let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
                 func run(threads: Int) -> [Float] {
                     Parallel.threadCount = threads
-                    var out = c
-                    a.withUnsafeBufferPointer { pa in
-                        b.withUnsafeBufferPointer { pb in
-                            out.withUnsafeMutableBufferPointer { pc in
-                                GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: 0.5,
-                                           a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
-                                           beta: -1, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
-                            }
-                        }
-                    }
-                    return out
+                    return builtinProduct(transA, transB, m, n, k, alpha: 0.5, a, b, beta: -1, c, kernel: kernel)
                 }
                 let single = run(threads: 1)
                 #expect(run(threads: 2) == single, "transA=\(transA) transB=\(transB), 2 threads")
@@ -193,17 +192,7 @@ struct GEMMTests {
                     let b = Tensor.randomNormal([k * n], generator: &generator).scalars
                     let c = Tensor.randomNormal([m * n], generator: &generator).scalars
                     let results = [GEMM.Kernel.avx2, .avx512].map { kernel in
-                        var out = c
-                        a.withUnsafeBufferPointer { pa in
-                            b.withUnsafeBufferPointer { pb in
-                                out.withUnsafeMutableBufferPointer { pc in
-                                    GEMM.sgemm(transposeA: transA, transposeB: transB, m: m, n: n, k: k, alpha: 0.75,
-                                               a: pa.baseAddress!, lda: transA ? m : k, b: pb.baseAddress!, ldb: transB ? k : n,
-                                               beta: 0.5, c: pc.baseAddress!, ldc: n, backend: .builtin, kernel: kernel)
-                                }
-                            }
-                        }
-                        return out
+                        builtinProduct(transA, transB, m, n, k, alpha: 0.75, a, b, beta: 0.5, c, kernel: kernel)
                     }
                     #expect(results[0] == results[1], "m=\(m) n=\(n) k=\(k) transA=\(transA) transB=\(transB)")
                 }
