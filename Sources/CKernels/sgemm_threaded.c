@@ -3,19 +3,32 @@
 // Splitting C into independent products (one `pk_sgemm` per thread) makes every thread pack the operand
 // it shares with the others: a row split packs all of op(B) once per thread, a column split all of op(A).
 // In a training step that duplicated packing is about 5 % of the time, and more when B is a quantized
-// weight dequantized while it is packed. Here the threads first pack disjoint column ranges of op(B) into
-// one buffer (a pool region), then compute disjoint row ranges of C against it (a second region). The
-// region boundary is the only synchronisation, so a pool that runs the tasks serially (busy, nested, one
-// thread) still computes the right result.
+// weight dequantized while it is packed. Here one pool region packs op(B) into one buffer and then
+// computes rows of C against it. Its tasks, claimed in order, are first the packing of each block of
+// op(B) (split into a part per thread, so the first block is ready soon), then ranges of rows of C. A
+// row task waits for each block's parts before it uses the block; as every packing task is claimed
+// before any row task, the parts it waits for are already being packed by other threads, and a thread
+// that finishes packing computes the first blocks while the last ones are still being packed. Run
+// serially (a busy or nested pool, one thread), the tasks simply pack everything first.
 //
 // The buffer holds op(B) in the blocks the Goto/BLIS loops visit: for each column block jc (NC wide), for
 // each depth block pc (KC deep), ceil(nc/NR) panels of kc rows of NR values. Blocks before jc are all NC
 // wide, so block (jc, pc) starts at jc·K + pc·(nc rounded up to NR).
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "CKernels.h"
 #include "sgemm_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PK_SPIN_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define PK_SPIN_PAUSE() __asm__ volatile("yield")
+#else
+#define PK_SPIN_PAUSE() ((void)0)
+#endif
 
 typedef struct {
     pk_gemm_kernel active;
@@ -27,13 +40,36 @@ typedef struct {
     float *C;
     long ldc;
     const pk_b_packer *packer;
-    long granule;       // columns per packing unit (a multiple of PK_NR)
-    float *packed_b;    // all of op(B), block by block
-    float *packed_a;    // one A block per thread
-    long pack_tasks;    // phase 1: column ranges of op(B)
-    long row_tasks;     // phase 2: row ranges of C
+    long granule;             // columns per packing unit (a multiple of PK_NR)
+    float *packed_b;          // all of op(B), block by block
+    float *packed_a;          // one A block per thread
+    _Atomic long *packed;     // per block of op(B): parts packed so far
+    long depth_blocks;        // blocks along K per column block
+    long parts;               // packing tasks per block
+    long pack_tasks;          // tasks [0, pack_tasks) pack, the rest compute rows
+    const long *row_starts;   // row task t computes rows [row_starts[t], row_starts[t + 1])
+    long row_tasks;
     int threads;
 } shared_b_job;
+
+// Row tasks shrink as the product advances (guided scheduling): each takes 1/(2·threads) of the tiles
+// still unassigned, so the last tasks are single tiles and no thread waits long for another at the end.
+#define PK_MAX_ROW_TASKS 256
+
+/// Fills starts[0…tasks] with guided row ranges of whole 12-row tiles; returns the task count.
+static long guided_row_starts(long M, int threads, long starts[PK_MAX_ROW_TASKS + 1]) {
+    const long tile = 2 * PK_MR, tiles = (M + tile - 1) / tile;
+    long tasks = 0, assigned = 0;
+    while (assigned < tiles && tasks < PK_MAX_ROW_TASKS) {
+        const long remaining = tiles - assigned;
+        long size = (remaining + 2L * threads - 1) / (2L * threads);
+        if (tasks == PK_MAX_ROW_TASKS - 1) size = remaining;
+        starts[tasks++] = assigned * tile;
+        assigned += size;
+    }
+    starts[tasks] = M;
+    return tasks;
+}
 
 static long min_long(long a, long b) { return a < b ? a : b; }
 
@@ -45,41 +81,43 @@ static float *block_at(const shared_b_job *job, long jc, long pc) {
     return job->packed_b + jc * job->K + round_up(nc, PK_NR) * pc;
 }
 
-/// Phase 1: columns [start, end) of op(B), granule-aligned, packed into every depth block.
-static void pack_columns(void *context, long task) {
-    const shared_b_job *job = context;
-    const long units = (job->N + job->granule - 1) / job->granule;
-    const long start = min_long(job->N, units * task / job->pack_tasks * job->granule);
-    const long end = min_long(job->N, units * (task + 1) / job->pack_tasks * job->granule);
-    for (long jc = start / PK_NC * PK_NC; jc < end; jc += PK_NC) {
-        const long nc = min_long(job->N - jc, PK_NC);
-        const long from = start > jc ? start : jc, to = min_long(end, jc + nc);
-        if (from >= to) continue;
-        for (long pc = 0; pc < job->K; pc += PK_KC) {
-            const long kc = min_long(job->K - pc, PK_KC);
-            job->packer->pack(job->packer->context, pc, from, kc, to - from, block_at(job, jc, pc) + (from - jc) * kc);
-        }
-    }
+/// Packs part `part` of block `block` (granule-aligned columns of the block's nc) and marks it done.
+static void pack_part(const shared_b_job *job, long block, long part) {
+    const long jc = block / job->depth_blocks * PK_NC, pc = block % job->depth_blocks * PK_KC;
+    const long nc = min_long(job->N - jc, PK_NC), kc = min_long(job->K - pc, PK_KC);
+    const long units = (nc + job->granule - 1) / job->granule;
+    const long from = min_long(nc, units * part / job->parts * job->granule);
+    const long to = min_long(nc, units * (part + 1) / job->parts * job->granule);
+    if (from < to) job->packer->pack(job->packer->context, pc, jc + from, kc, to - from, block_at(job, jc, pc) + from * kc);
+    atomic_fetch_add_explicit(&job->packed[block], 1, memory_order_release);
 }
 
-/// Phase 2: rows [start, end) of C (whole 12-row tiles) against the shared op(B).
-static void compute_rows(void *context, long task) {
-    const shared_b_job *job = context;
-    const long tile = 2 * PK_MR, tiles = (job->M + tile - 1) / tile;
-    const long start = min_long(job->M, tiles * task / job->row_tasks * tile);
-    const long end = min_long(job->M, tiles * (task + 1) / job->row_tasks * tile);
+/// Rows of row task `task` against the shared op(B), block after block.
+static void compute_rows(const shared_b_job *job, long task) {
+    const long start = job->row_starts[task], end = job->row_starts[task + 1];
     if (start >= end) return;
     // Workers of this region have indices below `threads`; a larger one means the region runs serially
     // (nested) on that one thread, which may then use any block.
     const int thread = pk_parallel_thread_index();
     float *packed_a = job->packed_a + (size_t)(thread < job->threads ? thread : 0) * PK_PACK_A_FLOATS;
+    long block = 0;
     for (long jc = 0; jc < job->N; jc += PK_NC) {
         const long nc = min_long(job->N - jc, PK_NC);
-        for (long pc = 0; pc < job->K; pc += PK_KC) {
+        for (long pc = 0; pc < job->K; pc += PK_KC, block++) {
             const long kc = min_long(job->K - pc, PK_KC);
+            while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_SPIN_PAUSE();
             pk_sgemm_block_rows(job->active, packed_a, job->transA, job->A, job->lda, start, end - start, pc, kc, jc,
                                 nc, block_at(job, jc, pc), job->alpha, pc == 0 ? job->beta : 1.0f, job->C, job->ldc);
         }
+    }
+}
+
+static void run_task(void *context, long task) {
+    const shared_b_job *job = context;
+    if (task < job->pack_tasks) {
+        pack_part(job, task / job->parts, task % job->parts);
+    } else {
+        compute_rows(job, task - job->pack_tasks);
     }
 }
 
@@ -93,10 +131,14 @@ static size_t shared_capacity;  // floats
 
 int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc) {
-    // op(B) and each task's A block (PK_PACK_A_FLOATS and the B size are multiples of 16 floats: every
-    // part stays 64-byte aligned), in place before any of C is written: on failure C is untouched.
+    // op(B), each thread's A block and the blocks' counters (PK_PACK_A_FLOATS and the B size are
+    // multiples of 16 floats: every part stays 64-byte aligned), in place before any of C is written: on
+    // failure C is untouched.
+    const long depth_blocks = (K + PK_KC - 1) / PK_KC, blocks = (N + PK_NC - 1) / PK_NC * depth_blocks;
     const size_t b_floats = (size_t)round_up(N, PK_NR) * (size_t)K;
-    const size_t floats = b_floats + (size_t)threads * PK_PACK_A_FLOATS;
+    const size_t a_floats = (size_t)threads * PK_PACK_A_FLOATS;
+    const size_t counter_floats = (size_t)round_up(blocks * (long)(sizeof(_Atomic long) / sizeof(float)), 16);
+    const size_t floats = b_floats + a_floats + counter_floats;
     if (pthread_mutex_trylock(&shared_lock) != 0) return -1;
     if (shared_capacity < floats) {
         free(shared_buffer);
@@ -107,13 +149,14 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
             return -1;
         }
     }
-    // A few tasks per thread in each phase, claimed as threads become free, so a thread that started late
-    // or runs slower does not hold the other one up at the end of the phase.
-    const long units = (N + granule - 1) / granule, tiles = (M + 2 * PK_MR - 1) / (2 * PK_MR);
+    _Atomic long *packed = (_Atomic long *)(void *)(shared_buffer + b_floats + a_floats);
+    for (long block = 0; block < blocks; block++) atomic_init(&packed[block], 0);
+    long row_starts[PK_MAX_ROW_TASKS + 1];
+    const long row_tasks = guided_row_starts(M, threads, row_starts);
     shared_b_job job = {active, transA, M, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
-                        shared_buffer + b_floats, min_long(units, 2L * threads), min_long(tiles, 4L * threads), threads};
-    pk_parallel_run(job.pack_tasks, threads, pack_columns, &job);
-    pk_parallel_run(job.row_tasks, threads, compute_rows, &job);
+                        shared_buffer + b_floats, packed, depth_blocks, threads, blocks * threads, row_starts,
+                        row_tasks, threads};
+    pk_parallel_run(job.pack_tasks + job.row_tasks, threads, run_task, &job);
     pthread_mutex_unlock(&shared_lock);
     return 0;
 }

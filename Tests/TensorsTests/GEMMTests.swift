@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 import Tensors
 
@@ -131,6 +133,29 @@ struct GEMMTests {
                 #expect(zip(single, reference).map { abs($0 - $1) }.max()! < 1e-3)
             }
         }
+    }
+
+    @Test("tall products issued from several threads at once (a busy pool, a taken shared buffer) keep their bits")
+    func concurrentTallProducts() {
+        var generator = SeededRandom(seed: 21)
+        let (m, n, k) = (200, 300, 500)
+        let inputs = (0..<4).map { _ in
+            (Tensor.randomNormal([m * k], generator: &generator).scalars, Tensor.randomNormal([k * n], generator: &generator).scalars)
+        }
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        Parallel.threadCount = 1
+        let expected = inputs.map { builtinProduct(false, true, m, n, k, alpha: 1, $0.0, $0.1, beta: 0, [Float](repeating: 0, count: m * n), kernel: nil) }
+        Parallel.threadCount = 2
+        let results = Mutex([[Float]](repeating: [], count: inputs.count))
+        DispatchQueue.concurrentPerform(iterations: inputs.count) { index in
+            for _ in 0..<3 {
+                let c = builtinProduct(false, true, m, n, k, alpha: 1, inputs[index].0, inputs[index].1, beta: 0,
+                                       [Float](repeating: 0, count: m * n), kernel: nil)
+                results.withLock { $0[index] = c }
+            }
+        }
+        #expect(results.withLock { $0 } == expected)
     }
 
     @Test("the portable and AVX2 kernels agree closely")
