@@ -7,7 +7,7 @@ import NN
 /// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
 /// it is alive at once:
 ///
-///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · min(N, 64) · V · 4 bytes
+///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
 ///
 /// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
 /// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
@@ -15,9 +15,9 @@ import NN
 ///   (h_kv = key-value heads × head size); the attention probabilities, H·T; the SwiGLU gate and up
 ///   projections, 2I. Frozen projections keep nothing (their input gradient needs only the
 ///   weight), and the adapters' rank-r intermediates are negligible.
-/// - The vocabulary head runs only at the N labelled positions, 64 at a time
+/// - The vocabulary head runs only at the N labelled positions, 128 at a time
 ///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
-///   3 · min(N, 64) · V floats.
+///   3 · min(N, 128) · V floats.
 /// - `runtime`: the process itself (Swift runtime, tokenizer, dataset, packing buffers), about 70 MB.
 ///
 /// The estimate is checked against the measured peak by `TrainingStepBenchmark`.

@@ -9,7 +9,7 @@ enum Objective {
     ///
     /// Language models: position `t` of a row predicts label `t + 1`. Only positions with a label go
     /// through the vocabulary head — the prompt's positions never pay for the `[C, V]` projection — and
-    /// they go through it 64 at a time (`chunkedCrossEntropySum`), so their logits never exist whole.
+    /// they go through it 128 at a time (`chunkedCrossEntropySum`), so their logits never exist whole.
     static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
         switch head {
         case let .languageModel(model):
