@@ -265,3 +265,47 @@ void pk_rmsnorm_backward(const float *x, const float *w, const float *g, const f
 #endif
     rmsnorm_backward_portable(x, w, g, inverse, dx, rows, c);
 }
+
+// MARK: - Binary arithmetic
+
+// One IEEE operation per element, as Swift's scalar operators compute it (no contraction into FMA), so
+// the results equal a plain loop's bit for bit. The AVX2 bodies are the same loops compiled for 8 lanes.
+#define PK_BINARY_LOOPS(OP, A_AT, B_AT)                                                           \
+    switch (OP) {                                                                                \
+    case PK_BINARY_ADD: for (long i = 0; i < n; i++) out[i] = A_AT + B_AT; break;                \
+    case PK_BINARY_SUBTRACT: for (long i = 0; i < n; i++) out[i] = A_AT - B_AT; break;           \
+    case PK_BINARY_MULTIPLY: for (long i = 0; i < n; i++) out[i] = A_AT * B_AT; break;           \
+    case PK_BINARY_DIVIDE: for (long i = 0; i < n; i++) out[i] = A_AT / B_AT; break;             \
+    }
+
+static void binary_portable(pk_binary_op op, const float *a, const float *b, float *out, long n) {
+    PK_BINARY_LOOPS(op, a[i], b[i])
+}
+
+static void binary_scalar_portable(pk_binary_op op, const float *a, float s, float *out, long n) {
+    PK_BINARY_LOOPS(op, a[i], s)
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+PK_AVX2 static void binary_avx2(pk_binary_op op, const float *a, const float *b, float *out, long n) {
+    PK_BINARY_LOOPS(op, a[i], b[i])
+}
+
+PK_AVX2 static void binary_scalar_avx2(pk_binary_op op, const float *a, float s, float *out, long n) {
+    PK_BINARY_LOOPS(op, a[i], s)
+}
+#endif
+
+void pk_binary(pk_binary_op op, const float *a, const float *b, float *out, long n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) { binary_avx2(op, a, b, out, n); return; }
+#endif
+    binary_portable(op, a, b, out, n);
+}
+
+void pk_binary_scalar(pk_binary_op op, const float *a, float s, float *out, long n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) { binary_scalar_avx2(op, a, s, out, n); return; }
+#endif
+    binary_scalar_portable(op, a, s, out, n);
+}

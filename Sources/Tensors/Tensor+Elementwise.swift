@@ -6,8 +6,10 @@ import Foundation
 
 extension Tensor {
     /// Applies `op` to every pair of elements of `a` and `b` broadcast to a common shape.
+    /// `kernel`, when given, computes `op` for equal shapes and scalar operands (`pk_binary`): the same
+    /// results, without a closure call per element.
     @inline(__always)
-    static func broadcasting(_ a: Tensor, _ b: Tensor, _ name: String,
+    static func broadcasting(_ a: Tensor, _ b: Tensor, _ name: String, kernel: pk_binary_op? = nil,
                              _ op: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape {
             return Tensor(shape: a.shape) { out in
@@ -15,7 +17,11 @@ extension Tensor {
                     b.withUnsafeBufferPointer { pb in
                         let (x, y, o) = (pa.baseAddress, pb.baseAddress, out.baseAddress)
                         Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
-                            for i in range { o![i] = op(x![i], y![i]) }
+                            if let kernel {
+                                pk_binary(kernel, x! + range.lowerBound, y! + range.lowerBound, o! + range.lowerBound, range.count)
+                            } else {
+                                for i in range { o![i] = op(x![i], y![i]) }
+                            }
                         }
                     }
                 }
@@ -26,7 +32,8 @@ extension Tensor {
         }
         if b.count == 1 {
             let s = b.scalars[0]
-            return a.parallelMap { op($0, s) }
+            // The broadcast shape, which has b's rank when b has more axes (all of size 1).
+            return (kernel.map { a.applying($0, s) } ?? a.parallelMap { op($0, s) }).reshaped(shape)
         }
         if a.count == 1 {
             let s = a.scalars[0]
@@ -81,25 +88,37 @@ extension Tensor {
         }
     }
 
+    /// `a[i] op s` for every element by the vectorised kernel, split across the worker pool.
+    func applying(_ op: pk_binary_op, _ s: Float) -> Tensor {
+        Tensor(shape: shape) { out in
+            withUnsafeBufferPointer { p in
+                let (x, o) = (p.baseAddress, out.baseAddress)
+                Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                    pk_binary_scalar(op, x! + range.lowerBound, s, o! + range.lowerBound, range.count)
+                }
+            }
+        }
+    }
+
     /// Elementwise sum with broadcasting.
-    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "add", +) }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "add", kernel: PK_BINARY_ADD, +) }
     /// Elementwise difference with broadcasting.
-    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "subtract", -) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "subtract", kernel: PK_BINARY_SUBTRACT, -) }
     /// Elementwise product with broadcasting.
-    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "multiply", *) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "multiply", kernel: PK_BINARY_MULTIPLY, *) }
     /// Elementwise quotient with broadcasting.
-    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "divide", /) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(a, b, "divide", kernel: PK_BINARY_DIVIDE, /) }
 
     /// Adds a scalar to every element.
-    public static func + (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 + s } }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.applying(PK_BINARY_ADD, s) }
     /// Subtracts a scalar from every element.
-    public static func - (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 - s } }
+    public static func - (a: Tensor, s: Float) -> Tensor { a.applying(PK_BINARY_SUBTRACT, s) }
     /// Multiplies every element by a scalar.
-    public static func * (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 * s } }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.applying(PK_BINARY_MULTIPLY, s) }
     /// Multiplies every element by a scalar.
-    public static func * (s: Float, a: Tensor) -> Tensor { a.parallelMap { $0 * s } }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.applying(PK_BINARY_MULTIPLY, s) }
     /// Divides every element by a scalar.
-    public static func / (a: Tensor, s: Float) -> Tensor { a.parallelMap { $0 / s } }
+    public static func / (a: Tensor, s: Float) -> Tensor { a.applying(PK_BINARY_DIVIDE, s) }
     /// Negates every element.
     public static prefix func - (a: Tensor) -> Tensor { a.parallelMap { -$0 } }
 
@@ -110,7 +129,7 @@ extension Tensor {
                 b.withUnsafeBufferPointer { pb in
                     let (x, y) = (pa.baseAddress, pb.baseAddress)
                     Parallel.forEachRange(pa.count, minimumPerChunk: parallelElementThreshold) { range in
-                        for i in range { x![i] += y![i] }
+                        pk_binary(PK_BINARY_ADD, x! + range.lowerBound, y! + range.lowerBound, x! + range.lowerBound, range.count)
                     }
                 }
             }

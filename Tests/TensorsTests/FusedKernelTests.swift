@@ -32,6 +32,30 @@ struct FusedKernelTests {
         #expect(row[2] == 0 && row[5] == 0 && row[3] == 1)
     }
 
+    @Test("elementwise + − × ÷ (tensor and scalar, and +=) equal Swift's scalar operators bit for bit")
+    func binaryArithmetic() {
+        var generator = SeededRandom(seed: 8)
+        // 70,003 elements: split across workers, with a tail that is not a multiple of 8; and a short one.
+        for count in [70_003, 13] {
+            let a = Tensor.randomNormal([count], std: 2, generator: &generator)
+            let b = Tensor.randomNormal([count], generator: &generator) + 3
+            let (x, y) = (a.scalars, b.scalars)
+            #expect((a + b).scalars == zip(x, y).map { $0 + $1 })
+            #expect((a - b).scalars == zip(x, y).map { $0 - $1 })
+            #expect((a * b).scalars == zip(x, y).map { $0 * $1 })
+            #expect((a / b).scalars == zip(x, y).map { $0 / $1 })
+            #expect((a + 0.3).scalars == x.map { $0 + 0.3 } && (a - 0.3).scalars == x.map { $0 - 0.3 })
+            #expect((a * 0.3).scalars == x.map { $0 * 0.3 } && (0.3 * a).scalars == x.map { $0 * 0.3 })
+            #expect((a / 0.3).scalars == x.map { $0 / 0.3 })
+            var sum = a
+            sum += b
+            #expect(sum.scalars == zip(x, y).map { $0 + $1 })
+        }
+        // A one-element operand with more axes gives the broadcast shape.
+        #expect((Tensor([1, 2, 3]) + Tensor([1], shape: [1, 1])).shape == [1, 3])
+        #expect((Tensor([1, 2, 3]) * Tensor([2], shape: [1, 1])).scalars == [2, 4, 6])
+    }
+
     @Test("swiGLU and its gradients match Float64 formulas, and do not depend on the thread count")
     func swiGLU() {
         var generator = SeededRandom(seed: 5)

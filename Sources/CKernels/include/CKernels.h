@@ -141,6 +141,21 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
 
 // MARK: - Elementwise and row kernels (AVX2 when available; callers split ranges across threads)
 
+/// The four arithmetic operations of `pk_binary`.
+typedef enum {
+    PK_BINARY_ADD = 0,
+    PK_BINARY_SUBTRACT = 1,
+    PK_BINARY_MULTIPLY = 2,
+    PK_BINARY_DIVIDE = 3
+} pk_binary_op;
+
+/// out[i] = a[i] op b[i], one IEEE operation per element (bit for bit a scalar loop's result). `out`
+/// may be `a` or `b` (in-place accumulation).
+void pk_binary(pk_binary_op op, const float *a, const float *b, float *out, long n);
+
+/// out[i] = a[i] op s; `out` may be `a`.
+void pk_binary_scalar(pk_binary_op op, const float *a, float s, float *out, long n);
+
 /// out[i] = silu(gate[i]) · up[i], silu(x) = x·σ(x).
 void pk_swiglu_forward(const float *gate, const float *up, float *out, long n);
 
