@@ -265,11 +265,14 @@ static inline void run_tile(pk_microkernel kernel, long kc, const float *a_panel
     }
 }
 
-void pk_sgemm_block_rows(pk_gemm_kernel active, float *packed_a, int transA, const float *A, long lda, long row0,
-                         long rows, long pc, long kc, long jc, long nc, const float *packed_b, float alpha,
-                         float block_beta, float *C, long ldc) {
+void pk_sgemm_pack_a_block(pk_gemm_kernel active, int transA, const float *A, long lda, long ic, long pc, long mc,
+                           long kc, float *packed_a) {
+    pack_a(transA, pk_kernel_uses_avx2(active), A, lda, ic, pc, mc, kc, packed_a);
+}
+
+void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc, long kc, long nc,
+                          const float *packed_b, float alpha, float beta, float *C, long ldc) {
     const pk_microkernel kernel = microkernel_for(active);
-    const int simd = pk_kernel_uses_avx2(active);
 #if defined(__x86_64__)
     // AVX-512 covers 2×2 register tiles (12×32) per call; AVX2 finishes the edges.
     const int wide = active == PK_GEMM_KERNEL_AVX512;
@@ -277,25 +280,19 @@ void pk_sgemm_block_rows(pk_gemm_kernel active, float *packed_a, int transA, con
     const int wide = 0;
 #endif
     const long step_n = wide ? 2 * PK_NR : PK_NR, step_m = wide ? 2 * PK_MR : PK_MR;
-    for (long ic = row0; ic < row0 + rows; ic += PK_MC) {
-        const long mc = (row0 + rows - ic < PK_MC) ? row0 + rows - ic : PK_MC;
-        pack_a(transA, simd, A, lda, ic, pc, mc, kc, packed_a);
-        for (long jr = 0; jr < nc; jr += step_n) {
-            for (long ir = 0; ir < mc; ir += step_m) {
+    for (long jr = 0; jr < nc; jr += step_n) {
+        for (long ir = 0; ir < mc; ir += step_m) {
 #if defined(__x86_64__)
-                if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
-                    pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc,
-                                          C + (ic + ir) * ldc + jc + jr, ldc, alpha, block_beta);
-                    continue;
-                }
+            if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
+                pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc, C + ir * ldc + jr, ldc, alpha, beta);
+                continue;
+            }
 #endif
-                for (long j = jr; j < jr + step_n && j < nc; j += PK_NR) {
-                    const long nr = (nc - j < PK_NR) ? nc - j : PK_NR;
-                    for (long i = ir; i < ir + step_m && i < mc; i += PK_MR) {
-                        const long mr = (mc - i < PK_MR) ? mc - i : PK_MR;
-                        run_tile(kernel, kc, packed_a + i * kc, packed_b + j * kc,
-                                 C + (ic + i) * ldc + jc + j, ldc, mr, nr, alpha, block_beta);
-                    }
+            for (long j = jr; j < jr + step_n && j < nc; j += PK_NR) {
+                const long nr = (nc - j < PK_NR) ? nc - j : PK_NR;
+                for (long i = ir; i < ir + step_m && i < mc; i += PK_MR) {
+                    const long mr = (mc - i < PK_MR) ? mc - i : PK_MR;
+                    run_tile(kernel, kc, packed_a + i * kc, packed_b + j * kc, C + i * ldc + j, ldc, mr, nr, alpha, beta);
                 }
             }
         }
@@ -311,8 +308,12 @@ void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, 
         for (long pc = 0; pc < K; pc += PK_KC) {
             const long kc = (K - pc < PK_KC) ? K - pc : PK_KC;
             packer->pack(packer->context, pc, jc, kc, nc, packed_b);
-            pk_sgemm_block_rows(active, packed_a, transA, A, lda, 0, M, pc, kc, jc, nc, packed_b, alpha,
-                                (pc == 0) ? beta : 1.0f, C, ldc);
+            for (long ic = 0; ic < M; ic += PK_MC) {
+                const long mc = (M - ic < PK_MC) ? M - ic : PK_MC;
+                pk_sgemm_pack_a_block(active, transA, A, lda, ic, pc, mc, kc, packed_a);
+                pk_sgemm_block_tiles(active, packed_a, mc, kc, nc, packed_b, alpha, (pc == 0) ? beta : 1.0f,
+                                     C + ic * ldc + jc, ldc);
+            }
         }
     }
 }

@@ -104,12 +104,14 @@ float *pk_sgemm_thread_buffer(void);
 void pk_sgemm_blocked(pk_gemm_kernel active, float *buffer, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, float beta, float *C, long ldc);
 
-/// Rows [row0, row0+rows) of one (jc, pc) block of the Goto/BLIS loops: C[rows, jc:jc+nc] = alpha ·
-/// op(A)[rows, pc:pc+kc] · (packed B block) + block_beta · C, packing A MC rows at a time into `packed_a`
-/// (this thread's buffer).
-void pk_sgemm_block_rows(pk_gemm_kernel active, float *packed_a, int transA, const float *A, long lda, long row0,
-                         long rows, long pc, long kc, long jc, long nc, const float *packed_b, float alpha,
-                         float block_beta, float *C, long ldc);
+/// Packs op(A)[ic:ic+mc, pc:pc+kc] into `packed_a` as MR-row panels (this thread's A block).
+void pk_sgemm_pack_a_block(pk_gemm_kernel active, int transA, const float *A, long lda, long ic, long pc, long mc,
+                           long kc, float *packed_a);
+
+/// The microkernel sweep of one packed A block (mc rows) against one packed B block (nc columns), both kc
+/// deep: C[mc×nc] = alpha · a·b + beta · C, C pointing at the block's first element.
+void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc, long kc, long nc,
+                          const float *packed_b, float alpha, float beta, float *C, long ldc);
 
 /// The loops of `pk_sgemm_blocked` on up to `threads` threads of the worker pool: all of op(B) is packed
 /// once into a shared buffer (each block in a part per thread, parts aligned to `granule` columns, a

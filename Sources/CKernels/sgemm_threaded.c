@@ -11,9 +11,12 @@
 // that finishes packing computes the first blocks while the last ones are still being packed. Run
 // serially (a busy or nested pool, one thread), the tasks simply pack everything first.
 //
-// The buffer holds op(B) in the blocks the Goto/BLIS loops visit: for each column block jc (NC wide), for
+// The buffer holds op(B) in the blocks of the Goto/BLIS loops: for each column block jc (NC wide), for
 // each depth block pc (KC deep), ceil(nc/NR) panels of kc rows of NR values. Blocks before jc are all NC
-// wide, so block (jc, pc) starts at jc·K + pc·(nc rounded up to NR).
+// wide, so block (jc, pc) starts at jc·K + pc·(nc rounded up to NR). As all of op(B) is at hand, a row
+// task packs each MC×KC block of A once and sweeps it across every column block (the single-threaded
+// loops pack it again for each column block); blocks are therefore packed, and numbered, depth block
+// by depth block (pc-major), the order the row tasks use them.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -44,7 +47,7 @@ typedef struct {
     float *packed_b;          // all of op(B), block by block
     float *packed_a;          // one A block per thread
     _Atomic long *packed;     // per block of op(B): parts packed so far
-    long depth_blocks;        // blocks along K per column block
+    long column_blocks;       // blocks along N per depth block
     long parts;               // packing tasks per block
     long pack_tasks;          // tasks [0, pack_tasks) pack, the rest compute rows
     const long *row_starts;   // row task t computes rows [row_starts[t], row_starts[t + 1])
@@ -83,7 +86,7 @@ static float *block_at(const shared_b_job *job, long jc, long pc) {
 
 /// Packs part `part` of block `block` (granule-aligned columns of the block's nc) and marks it done.
 static void pack_part(const shared_b_job *job, long block, long part) {
-    const long jc = block / job->depth_blocks * PK_NC, pc = block % job->depth_blocks * PK_KC;
+    const long pc = block / job->column_blocks * PK_KC, jc = block % job->column_blocks * PK_NC;
     const long nc = min_long(job->N - jc, PK_NC), kc = min_long(job->K - pc, PK_KC);
     const long units = (nc + job->granule - 1) / job->granule;
     const long from = min_long(nc, units * part / job->parts * job->granule);
@@ -100,14 +103,18 @@ static void compute_rows(const shared_b_job *job, long task) {
     // (nested) on that one thread, which may then use any block.
     const int thread = pk_parallel_thread_index();
     float *packed_a = job->packed_a + (size_t)(thread < job->threads ? thread : 0) * PK_PACK_A_FLOATS;
-    long block = 0;
-    for (long jc = 0; jc < job->N; jc += PK_NC) {
-        const long nc = min_long(job->N - jc, PK_NC);
-        for (long pc = 0; pc < job->K; pc += PK_KC, block++) {
-            const long kc = min_long(job->K - pc, PK_KC);
-            while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_SPIN_PAUSE();
-            pk_sgemm_block_rows(job->active, packed_a, job->transA, job->A, job->lda, start, end - start, pc, kc, jc,
-                                nc, block_at(job, jc, pc), job->alpha, pc == 0 ? job->beta : 1.0f, job->C, job->ldc);
+    // Depth blocks outermost, so the task needs the first blocks packed first, in packing order.
+    for (long pc = 0, first = 0; pc < job->K; pc += PK_KC, first += job->column_blocks) {
+        const long kc = min_long(job->K - pc, PK_KC);
+        for (long ic = start; ic < end; ic += PK_MC) {
+            const long mc = min_long(end - ic, PK_MC);
+            pk_sgemm_pack_a_block(job->active, job->transA, job->A, job->lda, ic, pc, mc, kc, packed_a);
+            for (long jc = 0, block = first; jc < job->N; jc += PK_NC, block++) {
+                const long nc = min_long(job->N - jc, PK_NC);
+                while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_SPIN_PAUSE();
+                pk_sgemm_block_tiles(job->active, packed_a, mc, kc, nc, block_at(job, jc, pc), job->alpha,
+                                     pc == 0 ? job->beta : 1.0f, job->C + ic * job->ldc + jc, job->ldc);
+            }
         }
     }
 }
@@ -134,7 +141,7 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
     // op(B), each thread's A block and the blocks' counters (PK_PACK_A_FLOATS and the B size are
     // multiples of 16 floats: every part stays 64-byte aligned), in place before any of C is written: on
     // failure C is untouched.
-    const long depth_blocks = (K + PK_KC - 1) / PK_KC, blocks = (N + PK_NC - 1) / PK_NC * depth_blocks;
+    const long column_blocks = (N + PK_NC - 1) / PK_NC, blocks = (K + PK_KC - 1) / PK_KC * column_blocks;
     const size_t b_floats = (size_t)round_up(N, PK_NR) * (size_t)K;
     const size_t a_floats = (size_t)threads * PK_PACK_A_FLOATS;
     const size_t counter_floats = (size_t)round_up(blocks * (long)(sizeof(_Atomic long) / sizeof(float)), 16);
@@ -154,7 +161,7 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
     long row_starts[PK_MAX_ROW_TASKS + 1];
     const long row_tasks = guided_row_starts(M, threads, row_starts);
     shared_b_job job = {active, transA, M, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
-                        shared_buffer + b_floats, packed, depth_blocks, threads, blocks * threads, row_starts,
+                        shared_buffer + b_floats, packed, column_blocks, threads, blocks * threads, row_starts,
                         row_tasks, threads};
     pk_parallel_run(job.pack_tasks + job.row_tasks, threads, run_task, &job);
     pthread_mutex_unlock(&shared_lock);
