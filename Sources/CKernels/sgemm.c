@@ -10,6 +10,7 @@
 // C = A·B, A·Bᵀ, Aᵀ·B and Aᵀ·Bᵀ. `pk_sgemm` is single-threaded (the Swift layer splits C across
 // threads); `pk_sgemm_threaded` splits the rows of C over the worker pool and packs op(B) once for all
 // threads (sgemm_threaded.c).
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -245,6 +246,45 @@ pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
 
 float *pk_sgemm_thread_buffer(void) { return thread_pack_buffer(); }
 
+/// C[mr×nr] = edge + beta · C for the scratch tile `edge` (alpha already applied) of an edge tile.
+static inline void copy_edge(const float *edge, long lde, float *c_tile, long ldc, long mr, long nr, float beta) {
+    for (long i = 0; i < mr; i++) {
+        float *c_row = c_tile + i * ldc;
+        const float *e_row = edge + i * lde;
+        if (beta == 0.0f) {
+            for (long j = 0; j < nr; j++) c_row[j] = e_row[j];
+        } else {
+            for (long j = 0; j < nr; j++) c_row[j] = e_row[j] + beta * c_row[j];
+        }
+    }
+}
+
+/// Stores the sums of an AVX-512 edge region (up to 2·MR × 2·NR) exactly as the AVX2 6×16 kernel would
+/// store them tile by tile: elements of whole 6×16 tiles as its store does (alpha·s, or fused with
+/// beta·C), the others as `run_tile`'s scratch path (alpha·s rounded, then + beta·C). So the AVX-512 and
+/// AVX2 kernels keep giving the same bits for any alpha and beta.
+/// Compiled for FMA (only the AVX-512 path calls it) so `fmaf` is one instruction; contraction stays off
+/// so the scratch path's product and sum round separately, as in `copy_edge`.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,fma")))
+#endif
+static void finish_edge(const float *sums, long lds, float *c_tile, long ldc, long mr, long nr, float alpha, float beta) {
+#pragma clang fp contract(off)
+    for (long i = 0; i < mr; i++) {
+        const int full_rows = i / PK_MR * PK_MR + PK_MR <= mr;
+        float *c_row = c_tile + i * ldc;
+        for (long j = 0; j < nr; j++) {
+            const float s = sums[i * lds + j];
+            if (full_rows && j / PK_NR * PK_NR + PK_NR <= nr) {
+                c_row[j] = beta == 0.0f ? alpha * s : fmaf(alpha, s, beta == 1.0f ? c_row[j] : beta * c_row[j]);
+            } else {
+                const float e = alpha * s;
+                c_row[j] = beta == 0.0f ? e : e + beta * c_row[j];
+            }
+        }
+    }
+}
+
 /// One MR×NR tile of C from packed panels; edge tiles (mr < MR or nr < NR) go through a scratch tile.
 static inline void run_tile(pk_microkernel kernel, long kc, const float *a_panel, const float *b_panel,
                             float *c_tile, long ldc, long mr, long nr, float alpha, float beta) {
@@ -254,15 +294,7 @@ static inline void run_tile(pk_microkernel kernel, long kc, const float *a_panel
     }
     _Alignas(64) float edge[PK_MR * PK_NR];
     kernel(kc, a_panel, b_panel, edge, PK_NR, alpha, 0.0f);
-    for (long i = 0; i < mr; i++) {
-        float *c_row = c_tile + i * ldc;
-        const float *e_row = edge + i * PK_NR;
-        if (beta == 0.0f) {
-            for (long j = 0; j < nr; j++) c_row[j] = e_row[j];
-        } else {
-            for (long j = 0; j < nr; j++) c_row[j] = e_row[j] + beta * c_row[j];
-        }
-    }
+    copy_edge(edge, PK_NR, c_tile, ldc, mr, nr, beta);
 }
 
 void pk_sgemm_pack_a_block(pk_gemm_kernel active, int transA, const float *A, long lda, long ic, long pc, long mc,
@@ -285,6 +317,15 @@ void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc,
 #if defined(__x86_64__)
             if (wide && jr + 2 * PK_NR <= nc && ir + 2 * PK_MR <= mc) {
                 pk_microkernel_avx512(kc, packed_a + ir * kc, packed_b + jr * kc, C + ir * ldc + jr, ldc, alpha, beta);
+                continue;
+            }
+            if (wide) {
+                // An edge: the panels that exist (zero-padded past mc and nc), into a scratch tile.
+                const long mr = (mc - ir < step_m) ? mc - ir : step_m, nr = (nc - jr < step_n) ? nc - jr : step_n;
+                _Alignas(64) float sums[2 * PK_MR * 2 * PK_NR];
+                pk_microkernel_avx512_edge(kc, packed_a + ir * kc, packed_b + jr * kc, sums, 2 * PK_NR,
+                                           mr > PK_MR ? 2 : 1, nr > PK_NR ? 2 : 1);
+                finish_edge(sums, 2 * PK_NR, C + ir * ldc + jr, ldc, mr, nr, alpha, beta);
                 continue;
             }
 #endif

@@ -48,6 +48,10 @@ void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);
 /// 12×32: the A panels at `a` and `a + kc·MR`, the B panels at `b` and `b + kc·NR` (ordinary packing).
 void pk_microkernel_avx512(long kc, const float *a, const float *b,
                            float *c, long ldc, float alpha, float beta);
+/// An edge tile on AVX-512: `a_panels` (1 or 2) A panels by `b_panels` (1 or 2) B panels, all of the
+/// 6·a_panels × 16·b_panels sums a·b (unscaled) written to the scratch tile `c`.
+void pk_microkernel_avx512_edge(long kc, const float *a, const float *b, float *c, long ldc, int a_panels,
+                                int b_panels);
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)

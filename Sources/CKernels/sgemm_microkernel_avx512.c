@@ -93,4 +93,42 @@ PK_AVX512 void pk_microkernel_avx512(long kc, const float *restrict a, const flo
     pk_store_row512(c + 10 * ldc, ca0, ca1, va, beta);
     pk_store_row512(c + 11 * ldc, cb0, cb1, va, beta);
 }
+
+// Edge tiles: one or two 6-row A panels by one or two 16-column B panels, their sums a·b written whole
+// (6 or 12 rows, 16 or 32 columns) to a scratch tile. Each element is the same FMA chain over k as in
+// the full kernels; the driver then scales and stores them as the AVX2 kernel would (`finish_edge`).
+#define PK_EDGE_KERNEL(NAME, AP, BP)                                                                   \
+    PK_AVX512 static void NAME(long kc, const float *restrict a, const float *restrict b,              \
+                               float *restrict c, long ldc) {                                          \
+        __m512 acc[(AP) * PK_MR][BP];                                                                   \
+        for (int i = 0; i < (AP) * PK_MR; i++)                                                          \
+            for (int j = 0; j < (BP); j++) acc[i][j] = _mm512_setzero_ps();                            \
+        for (long k = 0; k < kc; k++) {                                                                 \
+            __m512 bv[BP];                                                                              \
+            for (int j = 0; j < (BP); j++) bv[j] = _mm512_load_ps(b + j * kc * PK_NR + k * PK_NR);     \
+            for (int p = 0; p < (AP); p++) {                                                            \
+                for (int i = 0; i < PK_MR; i++) {                                                       \
+                    const __m512 av = _mm512_set1_ps(a[p * kc * PK_MR + k * PK_MR + i]);               \
+                    for (int j = 0; j < (BP); j++)                                                      \
+                        acc[p * PK_MR + i][j] = _mm512_fmadd_ps(av, bv[j], acc[p * PK_MR + i][j]);    \
+                }                                                                                       \
+            }                                                                                           \
+        }                                                                                               \
+        for (int i = 0; i < (AP) * PK_MR; i++)                                                          \
+            for (int j = 0; j < (BP); j++) _mm512_storeu_ps(c + i * ldc + j * PK_NR, acc[i][j]);       \
+    }
+
+PK_EDGE_KERNEL(edge_6x16, 1, 1)
+PK_EDGE_KERNEL(edge_6x32, 1, 2)
+PK_EDGE_KERNEL(edge_12x16, 2, 1)
+PK_EDGE_KERNEL(edge_12x32, 2, 2)
+
+PK_AVX512 void pk_microkernel_avx512_edge(long kc, const float *a, const float *b, float *c, long ldc, int a_panels,
+                                          int b_panels) {
+    if (a_panels == 2) {
+        if (b_panels == 2) edge_12x32(kc, a, b, c, ldc); else edge_12x16(kc, a, b, c, ldc);
+    } else {
+        if (b_panels == 2) edge_6x32(kc, a, b, c, ldc); else edge_6x16(kc, a, b, c, ldc);
+    }
+}
 #endif
