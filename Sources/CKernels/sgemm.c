@@ -114,6 +114,16 @@ static void pack_a(int transA, int simd, const float *A, long lda, long i0, long
 /// zero-padding columns past nc.
 static void pack_b(int transB, int simd, const float *B, long ldb, long p0, long j0,
                    long kc, long nc, float *restrict dst) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (simd && !transB && nc >= PK_NR) {
+        // Whole panels row by row: each row of B is read as one run.
+        const long panels = nc / PK_NR;
+        pk_pack_b_rows_avx2(B + p0 * ldb + j0, ldb, kc, panels, dst);
+        dst += panels * kc * PK_NR;
+        j0 += panels * PK_NR;
+        nc -= panels * PK_NR;
+    }
+#endif
     for (long jp = 0; jp < nc; jp += PK_NR) {
         const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
 #if defined(__x86_64__) || defined(__i386__)

@@ -71,3 +71,17 @@ PK_AVX2 void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *ds
     }
 }
 #endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/// Packs `panels` whole NR-column panels of op(B) = B row by row: dst[p·kc·NR + k·NR + j] = src[k·ldb + p·NR + j].
+PK_AVX2 void pk_pack_b_rows_avx2(const float *src, long ldb, long kc, long panels, float *dst) {
+    for (long k = 0; k < kc; k++) {
+        const float *row = src + k * ldb;
+        float *out = dst + k * PK_NR;
+        for (long p = 0; p < panels; p++) {
+            _mm256_store_ps(out + p * kc * PK_NR, _mm256_loadu_ps(row + p * PK_NR));
+            _mm256_store_ps(out + p * kc * PK_NR + 8, _mm256_loadu_ps(row + p * PK_NR + 8));
+        }
+    }
+}
+#endif
