@@ -127,12 +127,8 @@ static void pack_b(int transB, int simd, const float *B, long ldb, long p0, long
     for (long jp = 0; jp < nc; jp += PK_NR) {
         const long cols = (nc - jp < PK_NR) ? nc - jp : PK_NR;
 #if defined(__x86_64__) || defined(__i386__)
-        if (simd && cols == PK_NR) {
-            if (transB) {
-                pk_pack_bt_panel_avx2(B + (j0 + jp) * ldb + p0, ldb, kc, dst);
-            } else {
-                pk_pack_b_panel_avx2(B + p0 * ldb + j0 + jp, ldb, kc, dst);
-            }
+        if (simd && cols == PK_NR && transB) {  // whole panels of op(B) = B were packed above
+            pk_pack_bt_panel_avx2(B + (j0 + jp) * ldb + p0, ldb, kc, dst);
             dst += kc * PK_NR;
             continue;
         }

@@ -40,7 +40,6 @@ void pk_microkernel_portable(long kc, const float *a, const float *b,
 void pk_microkernel_avx2(long kc, const float *a, const float *b,
                          float *c, long ldc, float alpha, float beta);
 void pk_pack_bt_panel_avx2(const float *src, long ldb, long kc, float *dst);
-void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *dst);
 void pk_pack_b_rows_avx2(const float *src, long ldb, long kc, long panels, float *dst);
 void pk_pack_a_panel_avx2(const float *src, long lda, long kc, float *dst);
 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *dst);

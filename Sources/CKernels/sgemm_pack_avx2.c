@@ -9,10 +9,6 @@
 
 #define PK_AVX2 __attribute__((target("avx2,fma")))
 
-#ifndef PK_PACK_PREFETCH_ROWS
-#define PK_PACK_PREFETCH_ROWS 16
-#endif
-
 /// Packs one full NR-column panel of op(B) = Bᵀ: dst[k·NR + j] = src[j·ldb + k] for j < NR, k < kc.
 PK_AVX2 void pk_pack_bt_panel_avx2(const float *src, long ldb, long kc, float *dst) {
     long k = 0;
@@ -58,22 +54,11 @@ PK_AVX2 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *d
 }
 #endif
 
-#if defined(__x86_64__) || defined(__i386__)
-/// Packs one full NR-column panel of op(B) = B (B stored K×N): dst[k·NR + j] = src[k·ldb + j].
-PK_AVX2 void pk_pack_b_panel_avx2(const float *src, long ldb, long kc, float *dst) {
-    for (long k = 0; k < kc; k++) {
-        const float *row = src + k * ldb;
-        // The rows are kilobytes apart, beyond the hardware's stride prefetcher: ask for one 16 rows ahead.
-        _mm_prefetch((const char *)(row + PK_PACK_PREFETCH_ROWS * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(row + PK_PACK_PREFETCH_ROWS * ldb + 15), _MM_HINT_T0);
-        _mm256_store_ps(dst + k * PK_NR, _mm256_loadu_ps(row));
-        _mm256_store_ps(dst + k * PK_NR + 8, _mm256_loadu_ps(row + 8));
-    }
-}
-#endif
 
 #if defined(__x86_64__) || defined(__i386__)
-/// Packs `panels` whole NR-column panels of op(B) = B row by row: dst[p·kc·NR + k·NR + j] = src[k·ldb + p·NR + j].
+/// Packs `panels` whole NR-column panels of op(B) = B (B stored K×N) row by row, so each row of B is read
+/// as one run (walking a panel down rows kilobytes apart left the hardware prefetcher behind):
+/// dst[p·kc·NR + k·NR + j] = src[k·ldb + p·NR + j].
 PK_AVX2 void pk_pack_b_rows_avx2(const float *src, long ldb, long kc, long panels, float *dst) {
     for (long k = 0; k < kc; k++) {
         const float *row = src + k * ldb;
