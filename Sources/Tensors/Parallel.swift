@@ -41,7 +41,15 @@ public enum Parallel {
     /// Runs serially when there is one chunk, one thread, or when already inside a parallel region.
     public static func forEach(chunks: Int, _ body: (Int) -> Void) {
         guard chunks > 0 else { return }
-        if chunks == 1 || threadCount == 1 || isInsideParallelRegion {
+        if chunks == 1 || isInsideParallelRegion {
+            for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        if threadCount == 1 {
+            // Still a region, as when the pool runs one serially: what the chunks start runs serially
+            // too, whatever `threadCount` becomes meanwhile.
+            pk_thread_set_parallel_region(1)
+            defer { pk_thread_set_parallel_region(0) }
             for chunk in 0..<chunks { body(chunk) }
             return
         }
