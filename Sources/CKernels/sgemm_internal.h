@@ -119,9 +119,10 @@ void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc,
 
 /// The loops of `pk_sgemm_blocked` on up to `threads` threads of the worker pool: all of op(B) is packed
 /// once into a shared buffer (each block in a part per thread, parts aligned to `granule` columns, a
-/// multiple of PK_NR), and threads compute ranges of rows of C against each block once it is packed. Every element's arithmetic is that
-/// of `pk_sgemm_blocked`, so results are the same bit for bit. Returns 0, or -1 when the shared buffer
-/// is in use by another thread's product or cannot be allocated (C untouched).
+/// multiple of PK_NR), and threads compute ranges of rows of C against each block once it is packed.
+/// Every element's arithmetic is that of `pk_sgemm_blocked`, so results are the same bit for bit.
+/// Returns 0, or -1 when the shared buffer is in use by another thread's product or cannot be allocated
+/// (C untouched).
 int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc);
 

@@ -1,8 +1,9 @@
-// AVX2 packing routines for the strided ("gather") cases of the SGEMM driver:
+// AVX2 packing routines of the SGEMM driver. The strided ("gather") cases
 //   op(B) = Bᵀ   (B stored N×K, e.g. a weight [out, in] in y = x·Wᵀ)
 //   op(A) = A    (A stored M×K row-major)
-// Both read rows that run along k and must write panels that run across rows; an in-register
-// 8×8 transpose turns 8 row loads into 8 panel stores.
+// read rows that run along k and must write panels that run across rows; an in-register 8×8
+// transpose turns 8 row loads into 8 panel stores. op(A) = Aᵀ copies six values per k, and
+// op(B) = B copies each row of B into all the panels it crosses.
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include "sgemm_internal.h"
@@ -53,7 +54,6 @@ PK_AVX2 void pk_pack_at_panel_avx2(const float *src, long lda, long kc, float *d
     }
 }
 #endif
-
 
 #if defined(__x86_64__) || defined(__i386__)
 /// Packs `panels` whole NR-column panels of op(B) = B (B stored K×N) row by row, so each row of B is read

@@ -22,21 +22,14 @@
 #include <stdlib.h>
 
 #include "CKernels.h"
+#include "cpu_pause.h"
 #include "sgemm_internal.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define PK_SPIN_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define PK_SPIN_PAUSE() __asm__ volatile("yield")
-#else
-#define PK_SPIN_PAUSE() ((void)0)
-#endif
 
 typedef struct {
     pk_gemm_kernel active;
     int transA;
-    long M, N, K;
+    long N, K;
     float alpha, beta;
     const float *A;
     long lda;
@@ -111,7 +104,7 @@ static void compute_rows(const shared_b_job *job, long task) {
             pk_sgemm_pack_a_block(job->active, job->transA, job->A, job->lda, ic, pc, mc, kc, packed_a);
             for (long jc = 0, block = first; jc < job->N; jc += PK_NC, block++) {
                 const long nc = min_long(job->N - jc, PK_NC);
-                while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_SPIN_PAUSE();
+                while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_PAUSE();
                 pk_sgemm_block_tiles(job->active, packed_a, mc, kc, nc, block_at(job, jc, pc), job->alpha,
                                      pc == 0 ? job->beta : 1.0f, job->C + ic * job->ldc + jc, job->ldc);
             }
@@ -160,7 +153,7 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
     for (long block = 0; block < blocks; block++) atomic_init(&packed[block], 0);
     long row_starts[PK_MAX_ROW_TASKS + 1];
     const long row_tasks = guided_row_starts(M, threads, row_starts);
-    shared_b_job job = {active, transA, M, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
+    shared_b_job job = {active, transA, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
                         shared_buffer + b_floats, packed, column_blocks, threads, blocks * threads, row_starts,
                         row_tasks, threads};
     pk_parallel_run(job.pack_tasks + job.row_tasks, threads, run_task, &job);

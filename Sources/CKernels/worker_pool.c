@@ -18,14 +18,7 @@
 
 #include "CKernels.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define PK_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define PK_PAUSE() __asm__ volatile("yield")
-#else
-#define PK_PAUSE() ((void)0)
-#endif
+#include "cpu_pause.h"
 
 #define PK_POOL_MAX_WORKERS 255
 #define PK_TASK_BITS 20

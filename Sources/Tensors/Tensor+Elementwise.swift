@@ -5,25 +5,25 @@ import Foundation
 // dimensions of size 1 stretch. Mismatched shapes stop with a message naming both shapes.
 
 extension Tensor {
-    /// Applies `op` to every pair of elements of `a` and `b` broadcast to a common shape.
-    /// `kernel`, when given, computes `op` for equal shapes and scalar operands (`pk_binary`): the same
-    /// results, without a closure call per element.
+    /// `out[i] = x[i] op y[i]` for `count` elements by the vectorised kernel (`pk_binary`), split across
+    /// the worker pool; `out` may be `x` (in place).
+    static func binary(_ op: pk_binary_op, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+                       _ out: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forEachRange(count, minimumPerChunk: parallelElementThreshold) { range in
+            pk_binary(op, x + range.lowerBound, y + range.lowerBound, out + range.lowerBound, range.count)
+        }
+    }
+
+    /// Applies `op` to every pair of elements of `a` and `b` broadcast to a common shape. `kernel` computes
+    /// the same operation for equal shapes and scalar operands, without a closure call per element.
     @inline(__always)
-    static func broadcasting(_ a: Tensor, _ b: Tensor, _ name: String, kernel: pk_binary_op? = nil,
+    static func broadcasting(_ a: Tensor, _ b: Tensor, _ name: String, kernel: pk_binary_op,
                              _ op: (Float, Float) -> Float) -> Tensor {
         if a.shape == b.shape {
             return Tensor(shape: a.shape) { out in
+                guard out.count > 0 else { return }
                 a.withUnsafeBufferPointer { pa in
-                    b.withUnsafeBufferPointer { pb in
-                        let (x, y, o) = (pa.baseAddress, pb.baseAddress, out.baseAddress)
-                        Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
-                            if let kernel {
-                                pk_binary(kernel, x! + range.lowerBound, y! + range.lowerBound, o! + range.lowerBound, range.count)
-                            } else {
-                                for i in range { o![i] = op(x![i], y![i]) }
-                            }
-                        }
-                    }
+                    b.withUnsafeBufferPointer { pb in binary(kernel, pa.baseAddress!, pb.baseAddress!, out.baseAddress!, count: out.count) }
                 }
             }
         }
@@ -33,7 +33,7 @@ extension Tensor {
         if b.count == 1 {
             let s = b.scalars[0]
             // The broadcast shape, which has b's rank when b has more axes (all of size 1).
-            return (kernel.map { a.applying($0, s) } ?? a.parallelMap { op($0, s) }).reshaped(shape)
+            return a.applying(kernel, s).reshaped(shape)
         }
         if a.count == 1 {
             let s = a.scalars[0]
@@ -127,10 +127,8 @@ extension Tensor {
         if a.shape == b.shape {
             a.withUnsafeMutableBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
-                    let (x, y) = (pa.baseAddress, pb.baseAddress)
-                    Parallel.forEachRange(pa.count, minimumPerChunk: parallelElementThreshold) { range in
-                        pk_binary(PK_BINARY_ADD, x! + range.lowerBound, y! + range.lowerBound, x! + range.lowerBound, range.count)
-                    }
+                    guard pa.count > 0 else { return }
+                    binary(PK_BINARY_ADD, pa.baseAddress!, pb.baseAddress!, pa.baseAddress!, count: pa.count)
                 }
             }
         } else {
