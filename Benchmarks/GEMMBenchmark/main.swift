@@ -7,6 +7,8 @@
 // Options: --threads 1,2   --quick (one shorter trial)   --only TEXT (shapes whose label contains TEXT)
 //          --kernels avx512,avx2 (built-in kernels to compare; default: the best one, plus AVX2 when
 //          the best is AVX-512)
+//          --cold (adds the block linears with operands as a training step meets them: every call a
+//          different A, weight and C from pools larger than the caches, against the same call repeated)
 import Dispatch
 import Foundation
 import Tensors
@@ -190,4 +192,33 @@ for threads in threadCounts {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
+
+if arguments.contains("--cold") {
+    GEMM.backend = .builtin
+    Parallel.threadCount = threadCounts.last ?? 2
+    print("\n== cold operands, M = 672 (the labels' 512 rows aside): each call a different A, weight and C from pools larger than the caches (GFLOP/s: best of 3 passes through the pool; hot: as many calls on one set of operands) ==")
+    for problem in problems where !problem.transposeA && !problem.label.contains("lm_head") && !problem.label.contains("square") {
+        var generator = SeededRandom(seed: 42)
+        let m = 672
+        let aCount = m * problem.k, bCount = problem.k * problem.n, cCount = m * problem.n
+        let copies = max(8, (768 << 20) / ((aCount + bCount + cCount) * 4))
+        let weights = Tensor.randomUniform([bCount * copies], low: -1, high: 1, generator: &generator).scalars
+        let inputs = Tensor.randomUniform([aCount * copies], low: -1, high: 1, generator: &generator).scalars
+        var outputs = [Float](repeating: 0, count: cCount * copies)
+        let ldb = problem.transposeB ? problem.k : problem.n
+        var coldTime = Double.infinity, hotTime = Double.infinity
+        weights.withUnsafeBufferPointer { weights in inputs.withUnsafeBufferPointer { inputs in outputs.withUnsafeMutableBufferPointer { outputs in
+            func run(_ index: Int) {
+                GEMM.sgemm(transposeA: false, transposeB: problem.transposeB, m: m, n: problem.n, k: problem.k,
+                           a: inputs.baseAddress! + index * aCount, lda: problem.k, b: weights.baseAddress! + index * bCount, ldb: ldb,
+                           c: outputs.baseAddress! + index * cCount, ldc: problem.n)
+            }
+            for _ in 0..<3 { coldTime = min(coldTime, seconds { for index in 0..<copies { run(index) } } / Double(copies)) }
+            for _ in 0..<3 { hotTime = min(hotTime, seconds { for _ in 0..<copies { run(0) } } / Double(copies)) }
+        } } }
+        let flops = 2 * Double(m) * Double(problem.n) * Double(problem.k)
+        print(problem.label.padding(toLength: 46, withPad: " ", startingAt: 0)
+              + String(format: "  cold %7.1f   hot %7.1f   (%d copies)", flops / coldTime / 1e9, flops / hotTime / 1e9, copies))
+    }
 }

@@ -15,7 +15,7 @@ import Tensors
 ///
 /// Backward (per head, P the probabilities):
 ///   dV = Pᵀ·dO    dP = dO·Vᵀ    dS = P ⊙ (dP − rowsum(dP ⊙ P))    dQ = dS·K·scale    dK = dSᵀ·Q·scale
-/// Heads run in parallel; gradients of a shared kv head are accumulated by one worker.
+/// Each kv head and the query heads that read it run as one task, in parallel with the others.
 public func scaledDotProductAttention(query q: Variable, key k: Variable, value v: Variable,
                                       causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil) -> Variable {
     precondition(q.shape.count == 4 && k.shape.count == 4 && v.shape == k.shape,
@@ -65,45 +65,42 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                                                  UInt(bitPattern: pdv.baseAddress), UInt(bitPattern: pg.baseAddress),
                                                  UInt(bitPattern: pp.baseAddress), UInt(bitPattern: pq.baseAddress),
                                                  UInt(bitPattern: pk.baseAddress), UInt(bitPattern: pv.baseAddress))
+                                        // One task per (batch, kv head): the `group` query heads that read it are
+                                        // consecutive in every (B, H, T, ·) tensor, so each product runs once on
+                                        // their rows stacked (group·T of them) instead of once per head.
+                                        let rows = group * t
                                         Parallel.forEachRange(b * hkv) { range in
-                                            var dScores = [Float](repeating: 0, count: t * s)
+                                            var dScores = [Float](repeating: 0, count: rows * s)
                                             for bkv in range {
                                                 let kvOffset = bkv * s * d
                                                 let keys = UnsafePointer<Float>(bitPattern: a.6)! + kvOffset
                                                 let values = UnsafePointer<Float>(bitPattern: a.7)! + kvOffset
                                                 let dKeys = UnsafeMutablePointer<Float>(bitPattern: a.1)! + kvOffset
                                                 let dValues = UnsafeMutablePointer<Float>(bitPattern: a.2)! + kvOffset
-                                                let batch = bkv / hkv, kvHead = bkv % hkv
-                                                for head in (kvHead * group)..<((kvHead + 1) * group) {
-                                                    let bh = batch * hq + head
-                                                    let p = UnsafePointer<Float>(bitPattern: a.4)! + bh * t * s
-                                                    let dOut = UnsafePointer<Float>(bitPattern: a.3)! + bh * t * d
-                                                    let query = UnsafePointer<Float>(bitPattern: a.5)! + bh * t * d
-                                                    if needV {
-                                                        GEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
-                                                                   a: p, lda: s, b: dOut, ldb: d, beta: 1, c: dValues, ldc: d)
+                                                let firstHead = bkv / hkv * hq + bkv % hkv * group
+                                                let p = UnsafePointer<Float>(bitPattern: a.4)! + firstHead * t * s
+                                                let dOut = UnsafePointer<Float>(bitPattern: a.3)! + firstHead * t * d
+                                                let query = UnsafePointer<Float>(bitPattern: a.5)! + firstHead * t * d
+                                                if needV {
+                                                    // dV = Σ over the group's heads of Pᵀ·dO.
+                                                    GEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: rows,
+                                                               a: p, lda: s, b: dOut, ldb: d, c: dValues, ldc: d)
+                                                }
+                                                guard needQ || needK else { continue }
+                                                dScores.withUnsafeMutableBufferPointer { ds in
+                                                    let dsp = ds.baseAddress!
+                                                    GEMM.sgemm(transposeA: false, transposeB: true, m: rows, n: s, k: d,
+                                                               a: dOut, lda: d, b: values, ldb: d, c: dsp, ldc: s)
+                                                    softmaxBackwardRows(dsp, probabilities: p, rows: rows, columns: s, scale: scale)
+                                                    if needQ {
+                                                        let dQuery = UnsafeMutablePointer<Float>(bitPattern: a.0)! + firstHead * t * d
+                                                        GEMM.sgemm(transposeA: false, transposeB: false, m: rows, n: d, k: s,
+                                                                   a: dsp, lda: s, b: keys, ldb: d, c: dQuery, ldc: d)
                                                     }
-                                                    guard needQ || needK else { continue }
-                                                    dScores.withUnsafeMutableBufferPointer { ds in
-                                                        let dsp = ds.baseAddress!
-                                                        GEMM.sgemm(transposeA: false, transposeB: true, m: t, n: s, k: d,
-                                                                   a: dOut, lda: d, b: values, ldb: d, c: dsp, ldc: s)
-                                                        for row in 0..<t {
-                                                            var dot: Float = 0
-                                                            for col in 0..<s { dot += dsp[row * s + col] * p[row * s + col] }
-                                                            for col in 0..<s {
-                                                                dsp[row * s + col] = p[row * s + col] * (dsp[row * s + col] - dot) * scale
-                                                            }
-                                                        }
-                                                        if needQ {
-                                                            let dQuery = UnsafeMutablePointer<Float>(bitPattern: a.0)! + bh * t * d
-                                                            GEMM.sgemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
-                                                                       a: dsp, lda: s, b: keys, ldb: d, c: dQuery, ldc: d)
-                                                        }
-                                                        if needK {
-                                                            GEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: t,
-                                                                       a: dsp, lda: s, b: query, ldb: d, beta: 1, c: dKeys, ldc: d)
-                                                        }
+                                                    if needK {
+                                                        // dK = Σ over the group's heads of dSᵀ·Q.
+                                                        GEMM.sgemm(transposeA: true, transposeB: false, m: s, n: d, k: rows,
+                                                                   a: dsp, lda: s, b: query, ldb: d, c: dKeys, ldc: d)
                                                     }
                                                 }
                                             }
@@ -125,38 +122,63 @@ struct AttentionLayout {
     let batch: Int, queryHeads: Int, queries: Int, keyValueHeads: Int, keys: Int, dimension: Int
 }
 
-/// The forward pass shared by both key layouts: for each (batch, query head), scores = q·kᵀ·scale,
+/// dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, in place of dP, for `rows` rows of `columns`.
+private func softmaxBackwardRows(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, rows: Int, columns: Int,
+                                 scale: Float) {
+    for row in 0..<rows {
+        let dRow = dp + row * columns, pRow = p + row * columns
+        var dot: Float = 0
+        for col in 0..<columns { dot += dRow[col] * pRow[col] }
+        for col in 0..<columns { dRow[col] = pRow[col] * (dRow[col] - dot) * scale }
+    }
+}
+
+/// The forward pass shared by both key layouts: for each (batch, kv head), scores = q·kᵀ·scale for the
+/// rows of the query heads that read it (consecutive heads, so their rows are one stacked matrix),
 /// masked softmax, then P·v. Keys and values of (batch, kv head) start at `keyOffset(batch, head)`,
-/// one position every `keyStride` floats. Heads run in parallel when a chunk holds at least 16 k
+/// one position every `keyStride` floats. Groups run in parallel when a chunk holds at least 16 k
 /// multiply-adds (the pool starts a region within a microsecond, so a decoding step splits too).
 func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                       keyOffset: (Int, Int) -> Int, keyStride: Int, causal: Bool, keyMask: [Bool]?, segments: [Int]?,
                       scale: Float, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-    let (hq, t, s, d) = (l.queryHeads, l.queries, l.keys, l.dimension)
-    let group = hq / l.keyValueHeads
-    Parallel.forEachRange(l.batch * hq, minimumPerChunk: max(1, 16_384 / max(1, t * s * d))) { range in
-        for bh in range {
-            let batch = bh / hq, head = bh % hq, kvHead = head / group
-            let probs = probabilities + bh * t * s
-            let out = output + bh * t * d
-            let q = query + bh * t * d
+    let (hq, hkv, t, s, d) = (l.queryHeads, l.keyValueHeads, l.queries, l.keys, l.dimension)
+    let group = hq / hkv, rows = group * t
+    Parallel.forEachRange(l.batch * hkv, minimumPerChunk: max(1, 16_384 / max(1, rows * s * d))) { range in
+        for bkv in range {
+            let batch = bkv / hkv, kvHead = bkv % hkv
+            let firstHead = batch * hq + kvHead * group
+            let probs = probabilities + firstHead * t * s
+            let out = output + firstHead * t * d
             let offset = keyOffset(batch, kvHead)
-            GEMM.sgemm(transposeA: false, transposeB: true, m: t, n: s, k: d, alpha: scale,
-                       a: q, lda: d, b: keys + offset, ldb: keyStride, c: probs, ldc: s)
-            for row in 0..<t {
-                let p = probs + row * s
+            GEMM.sgemm(transposeA: false, transposeB: true, m: rows, n: s, k: d, alpha: scale,
+                       a: query + firstHead * t * d, lda: d, b: keys + offset, ldb: keyStride, c: probs, ldc: s)
+            for stacked in 0..<rows {
+                let row = stacked % t
+                let p = probs + stacked * s
                 let limit = causal ? row + (s - t) : s - 1
                 var maximum = -Float.infinity
                 var anyVisible = false
-                for col in 0..<s {
-                    let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
-                        && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
-                    if visible {
+                if keyMask == nil && segments == nil {
+                    // Only the causal limit: keys 0...limit are visible.
+                    let visible = min(limit, s - 1)
+                    if visible >= 0 {
                         anyVisible = true
-                        // NaN scores must reach the output (not read as a masked row).
-                        maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
-                    } else {
-                        p[col] = -.infinity
+                        for col in 0...visible {
+                            // NaN scores must reach the output (not read as a masked row).
+                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
+                        }
+                    }
+                    if visible + 1 < s { (p + visible + 1).update(repeating: -.infinity, count: s - visible - 1) }
+                } else {
+                    for col in 0..<s {
+                        let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
+                            && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
+                        if visible {
+                            anyVisible = true
+                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
+                        } else {
+                            p[col] = -.infinity
+                        }
                     }
                 }
                 if !anyVisible {
@@ -168,7 +190,7 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                 let inv = 1 / total
                 for col in 0..<s { p[col] *= inv }
             }
-            GEMM.sgemm(transposeA: false, transposeB: false, m: t, n: d, k: s,
+            GEMM.sgemm(transposeA: false, transposeB: false, m: rows, n: d, k: s,
                        a: probs, lda: s, b: values + offset, ldb: keyStride, c: out, ldc: d)
         }
     }
