@@ -31,8 +31,9 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
     let scale = scale ?? 1 / Float(d).squareRoot()
     let qv = q.value, kv = k.value, vv = v.value
 
-    var probabilities = Tensor.zeros([b, hq, t, s])
-    var output = Tensor.zeros([b, hq, t, d])
+    // Every element is written by a product (no zero fill: a serial pass over each).
+    var probabilities = Tensor(shape: [b, hq, t, s]) { _ in }
+    var output = Tensor(shape: [b, hq, t, d]) { _ in }
     probabilities.withUnsafeMutableBufferPointer { pp in
         output.withUnsafeMutableBufferPointer { po in
             qv.withUnsafeBufferPointer { pq in
@@ -51,7 +52,8 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
 
     let probs = probabilities
     return Variable.operation("attention", value: output, inputs: [q, k, v]) { g in
-        var dq = Tensor.zeros(q.shape), dk = Tensor.zeros(k.shape), dv = Tensor.zeros(v.shape)
+        // Each gradient that is returned is written whole by its products (one per kv group).
+        var dq = Tensor(shape: q.shape) { _ in }, dk = Tensor(shape: k.shape) { _ in }, dv = Tensor(shape: v.shape) { _ in }
         let needQ = q.requiresGrad, needK = k.requiresGrad, needV = v.requiresGrad
         dq.withUnsafeMutableBufferPointer { pdq in
             dk.withUnsafeMutableBufferPointer { pdk in

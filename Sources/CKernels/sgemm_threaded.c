@@ -4,11 +4,12 @@
 // it shares with the others: a row split packs all of op(B) once per thread, a column split all of op(A).
 // In a training step that duplicated packing is about 5 % of the time, and more when B is a quantized
 // weight dequantized while it is packed. Here one pool region packs op(B) into one buffer and then
-// computes rows of C against it. Its tasks, claimed in order, are first the packing of each block of
-// op(B) (split into a part per thread, so the first block is ready soon), then ranges of rows of C. A
-// row task waits for each block's parts before it uses the block; as every packing task is claimed
-// before any row task, the parts it waits for are already being packed by other threads, and a thread
-// that finishes packing computes the first blocks while the last ones are still being packed. Run
+// computes parts of C against it. Its tasks, claimed in order, are first the packing of each block of
+// op(B) (split into a part per thread, so the first block is ready soon), then parts of C: ranges of
+// rows, the last row tiles split by columns. A computing task waits for each block's parts before it
+// uses the block; as every packing task is claimed before any computing task, the parts it waits for are
+// already being packed by other threads, and a thread that finishes packing computes the first blocks
+// while the last ones are still being packed. Run
 // serially (a busy or nested pool, one thread), the tasks simply pack everything first.
 //
 // The buffer holds op(B) in the blocks of the Goto/BLIS loops: for each column block jc (NC wide), for
@@ -25,6 +26,11 @@
 #include "cpu_pause.h"
 #include "sgemm_internal.h"
 
+
+/// Rows [row0, row1) and columns [col0, col1) of C.
+typedef struct {
+    long row0, row1, col0, col1;
+} pk_part_of_c;
 
 typedef struct {
     pk_gemm_kernel active;
@@ -43,28 +49,42 @@ typedef struct {
     long column_blocks;       // blocks along N per depth block
     long parts;               // packing tasks per block
     long pack_tasks;          // tasks [0, pack_tasks) pack, the rest compute rows
-    const long *row_starts;   // row task t computes rows [row_starts[t], row_starts[t + 1])
-    long row_tasks;
+    const pk_part_of_c *row_tasks;  // the part of C each computing task computes
+    long row_task_count;
     int threads;
 } shared_b_job;
 
 // Row tasks shrink as the product advances (guided scheduling): each takes 1/(2·threads) of the tiles
-// still unassigned, so the last tasks are single tiles and no thread waits long for another at the end.
+// still unassigned. The last `threads` row tiles are also split by columns (into `threads` pieces each),
+// so that at the end of the product no thread waits long for another to finish a whole row tile (a
+// 12×N×K piece of work: 0.15 ms for a 1536-wide product).
 #define PK_MAX_ROW_TASKS 256
 
-/// Fills starts[0…tasks] with guided row ranges of whole 12-row tiles; returns the task count.
-static long guided_row_starts(long M, int threads, long starts[PK_MAX_ROW_TASKS + 1]) {
+/// Fills `tasks` (room for PK_MAX_ROW_TASKS + threads² parts) with the computing tasks of an M×N
+/// product, in the order they should be claimed; returns their count.
+static long guided_tasks(long M, long N, int threads, pk_part_of_c *tasks) {
     const long tile = 2 * PK_MR, tiles = (M + tile - 1) / tile;
-    long tasks = 0, assigned = 0;
-    while (assigned < tiles && tasks < PK_MAX_ROW_TASKS) {
-        const long remaining = tiles - assigned;
+    const long split = threads > 1 && tiles > threads ? threads : 0;
+    const long column_tiles = (N + 2 * PK_NR - 1) / (2 * PK_NR);
+    const long pieces = column_tiles < threads ? column_tiles : threads;
+    long count = 0, assigned = 0;
+    while (assigned < tiles - split) {
+        const long remaining = tiles - split - assigned;
         long size = (remaining + 2L * threads - 1) / (2L * threads);
-        if (tasks == PK_MAX_ROW_TASKS - 1) size = remaining;
-        starts[tasks++] = assigned * tile;
+        if (count == PK_MAX_ROW_TASKS - 1) size = remaining;
+        const long end = (assigned + size) * tile;
+        tasks[count++] = (pk_part_of_c){assigned * tile, end < M ? end : M, 0, N};
         assigned += size;
     }
-    starts[tasks] = M;
-    return tasks;
+    for (; assigned < tiles; assigned++) {
+        const long row1 = (assigned + 1) * tile < M ? (assigned + 1) * tile : M;
+        for (long piece = 0; piece < pieces; piece++) {
+            const long col0 = column_tiles * piece / pieces * 2 * PK_NR;
+            const long col1 = column_tiles * (piece + 1) / pieces * 2 * PK_NR;
+            tasks[count++] = (pk_part_of_c){assigned * tile, row1, col0, col1 < N ? col1 : N};
+        }
+    }
+    return count;
 }
 
 static long min_long(long a, long b) { return a < b ? a : b; }
@@ -88,10 +108,10 @@ static void pack_part(const shared_b_job *job, long block, long part) {
     atomic_fetch_add_explicit(&job->packed[block], 1, memory_order_release);
 }
 
-/// Rows of row task `task` against the shared op(B), block after block.
+/// The part of C of computing task `task` against the shared op(B), block after block.
 static void compute_rows(const shared_b_job *job, long task) {
-    const long start = job->row_starts[task], end = job->row_starts[task + 1];
-    if (start >= end) return;
+    const pk_part_of_c part = job->row_tasks[task];
+    if (part.row0 >= part.row1 || part.col0 >= part.col1) return;
     // Workers of this region have indices below `threads`; a larger one means the region runs serially
     // (nested) on that one thread, which may then use any block.
     const int thread = pk_parallel_thread_index();
@@ -99,14 +119,16 @@ static void compute_rows(const shared_b_job *job, long task) {
     // Depth blocks outermost, so the task needs the first blocks packed first, in packing order.
     for (long pc = 0, first = 0; pc < job->K; pc += PK_KC, first += job->column_blocks) {
         const long kc = min_long(job->K - pc, PK_KC);
-        for (long ic = start; ic < end; ic += PK_MC) {
-            const long mc = min_long(end - ic, PK_MC);
+        for (long ic = part.row0; ic < part.row1; ic += PK_MC) {
+            const long mc = min_long(part.row1 - ic, PK_MC);
             pk_sgemm_pack_a_block(job->active, job->transA, job->A, job->lda, ic, pc, mc, kc, packed_a);
-            for (long jc = 0, block = first; jc < job->N; jc += PK_NC, block++) {
-                const long nc = min_long(job->N - jc, PK_NC);
+            for (long jc = part.col0 / PK_NC * PK_NC, block = first + part.col0 / PK_NC; jc < part.col1; jc += PK_NC, block++) {
+                // This task's columns of the block (piece boundaries are multiples of the 32-column tile).
+                const long from = part.col0 > jc ? part.col0 : jc;
+                const long to = min_long(min_long(job->N, jc + PK_NC), part.col1);
                 while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_PAUSE();
-                pk_sgemm_block_tiles(job->active, packed_a, mc, kc, nc, block_at(job, jc, pc), job->alpha,
-                                     pc == 0 ? job->beta : 1.0f, job->C + ic * job->ldc + jc, job->ldc);
+                pk_sgemm_block_tiles(job->active, packed_a, mc, kc, to - from, block_at(job, jc, pc) + (from - jc) * kc,
+                                     job->alpha, pc == 0 ? job->beta : 1.0f, job->C + ic * job->ldc + from, job->ldc);
             }
         }
     }
@@ -151,12 +173,17 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
     }
     _Atomic long *packed = (_Atomic long *)(void *)(shared_buffer + b_floats + a_floats);
     for (long block = 0; block < blocks; block++) atomic_init(&packed[block], 0);
-    long row_starts[PK_MAX_ROW_TASKS + 1];
-    const long row_tasks = guided_row_starts(M, threads, row_starts);
+    pk_part_of_c *tasks = malloc((PK_MAX_ROW_TASKS + (size_t)threads * threads) * sizeof *tasks);
+    if (tasks == NULL) {
+        pthread_mutex_unlock(&shared_lock);
+        return -1;
+    }
+    const long task_count = guided_tasks(M, N, threads, tasks);
     shared_b_job job = {active, transA, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
-                        shared_buffer + b_floats, packed, column_blocks, threads, blocks * threads, row_starts,
-                        row_tasks, threads};
-    pk_parallel_run(job.pack_tasks + job.row_tasks, threads, run_task, &job);
+                        shared_buffer + b_floats, packed, column_blocks, threads, blocks * threads, tasks,
+                        task_count, threads};
+    pk_parallel_run(job.pack_tasks + job.row_task_count, threads, run_task, &job);
+    free(tasks);
     pthread_mutex_unlock(&shared_lock);
     return 0;
 }
