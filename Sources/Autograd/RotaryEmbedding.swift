@@ -61,15 +61,7 @@ public func applyRotaryEmbedding(_ x: Variable, positions: [Int], rotary: Rotary
                         let (x, y, cs, sn) = (p.baseAddress!, out.baseAddress!, cosTable.baseAddress!, sinTable.baseAddress!)
                         // Rows (head, position) in parallel.
                         Parallel.forEachRange(heads * steps, minimumPerChunk: Swift.max(1, 16_384 / Swift.max(d, 1))) { rows in
-                            for row in rows {
-                                let base = row * d, t = row % steps
-                                for i in 0..<half {
-                                    let c = cs[t * half + i], s = direction * sn[t * half + i]
-                                    let a = x[base + i], b = x[base + i + half]
-                                    y[base + i] = a * c - b * s
-                                    y[base + i + half] = b * c + a * s
-                                }
-                            }
+                            Tensor.rotateHalves(x, into: y, cosines: cs, sines: sn, rows: rows, steps: steps, half: half, direction: direction)
                         }
                     }
                 }

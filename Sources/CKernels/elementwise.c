@@ -309,3 +309,39 @@ void pk_binary_scalar(pk_binary_op op, const float *a, float s, float *out, long
 #endif
     binary_scalar_portable(op, a, s, out, n);
 }
+
+// MARK: - Rotary position embedding
+
+// Products in separate statements: no contraction into FMA, so the results equal Swift's scalar loop.
+#define PK_ROTARY_LOOPS                                                                          \
+    for (long row = first_row; row < first_row + rows; row++) {                                  \
+        const float *in = x + row * 2 * half;                                                    \
+        float *out = y + row * 2 * half;                                                         \
+        const float *cs = cosines + (row % steps) * half, *sn = sines + (row % steps) * half;    \
+        for (long i = 0; i < half; i++) {                                                        \
+            const float c = cs[i], s = direction * sn[i], a = in[i], b = in[i + half];           \
+            const float ac = a * c, bs = b * s, bc = b * c, as = a * s;                          \
+            out[i] = ac - bs;                                                                    \
+            out[i + half] = bc + as;                                                             \
+        }                                                                                        \
+    }
+
+static void rotary_portable(const float *x, float *y, const float *cosines, const float *sines, long first_row,
+                            long rows, long steps, long half, float direction) {
+    PK_ROTARY_LOOPS
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+PK_AVX2 static void rotary_avx2(const float *x, float *y, const float *cosines, const float *sines, long first_row,
+                                long rows, long steps, long half, float direction) {
+    PK_ROTARY_LOOPS
+}
+#endif
+
+void pk_rotary(const float *x, float *y, const float *cosines, const float *sines, long first_row, long rows,
+               long steps, long half, float direction) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) { rotary_avx2(x, y, cosines, sines, first_row, rows, steps, half, direction); return; }
+#endif
+    rotary_portable(x, y, cosines, sines, first_row, rows, steps, half, direction);
+}

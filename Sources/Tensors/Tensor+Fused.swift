@@ -107,6 +107,16 @@ extension Tensor {
     public static func exponentiateShifted(_ x: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
         pk_exp_shifted(x, count, shift)
     }
+
+    /// Rotary position embedding (split-half convention) of `rows` of `x` into the same rows of `y`. Rows
+    /// hold `2·half` values; row `r` is at position `r % steps`, whose angles' cosines and sines are
+    /// `cosines[(r % steps)·half ..< +half]` and likewise `sines`:
+    /// `y[i] = x[i]·cos − x[i+half]·direction·sin`, `y[i+half] = x[i+half]·cos + x[i]·direction·sin`
+    /// (direction −1 rotates back: the backward). One rounding per product and sum, as a scalar loop.
+    public static func rotateHalves(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, cosines: UnsafePointer<Float>,
+                                    sines: UnsafePointer<Float>, rows: Range<Int>, steps: Int, half: Int, direction: Float) {
+        pk_rotary(x, y, cosines, sines, rows.lowerBound, rows.count, steps, half, direction)
+    }
 }
 
 /// Runs `body` with the base address of `tensor`'s storage, or nil when there is no tensor.

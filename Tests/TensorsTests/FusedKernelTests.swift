@@ -56,6 +56,37 @@ struct FusedKernelTests {
         #expect((Tensor([1, 2, 3]) * Tensor([2], shape: [1, 1])).scalars == [2, 4, 6])
     }
 
+    @Test("rotateHalves equals the scalar rotation (one rounding per product and sum) bit for bit, both directions")
+    func rotaryHalves() {
+        var generator = SeededRandom(seed: 12)
+        // half = 32 (SmolLM2's heads) and 13 (a tail that is not a multiple of 8); rows start mid-tensor.
+        for (half, steps, rows) in [(32, 7, 30), (13, 5, 11)] {
+            let x = Tensor.randomNormal([rows * 2 * half], std: 2, generator: &generator).scalars
+            let cosines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).scalars
+            let sines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).scalars
+            for direction: Float in [1, -1] {
+                var expected = [Float](repeating: .nan, count: x.count)
+                for row in 3..<rows {
+                    let t = row % steps, base = row * 2 * half
+                    for i in 0..<half {
+                        let c = cosines[t * half + i], s = direction * sines[t * half + i]
+                        let (a, b) = (x[base + i], x[base + i + half])
+                        let (ac, bs, bc, aS) = (a * c, b * s, b * c, a * s)
+                        expected[base + i] = ac - bs
+                        expected[base + i + half] = bc + aS
+                    }
+                }
+                var actual = [Float](repeating: .nan, count: x.count)
+                actual.withUnsafeMutableBufferPointer { y in
+                    Tensor.rotateHalves(x, into: y.baseAddress!, cosines: cosines, sines: sines, rows: 3..<rows, steps: steps,
+                                        half: half, direction: direction)
+                }
+                // Rows before the range stay untouched (NaN); the rest match bit for bit.
+                #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "half \(half), direction \(direction)")
+            }
+        }
+    }
+
     @Test("swiGLU and its gradients match Float64 formulas, and do not depend on the thread count")
     func swiGLU() {
         var generator = SeededRandom(seed: 5)

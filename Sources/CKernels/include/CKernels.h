@@ -169,6 +169,12 @@ float pk_exp_shifted(float *x, long n, float shift);
 /// out[i] = e^x[i] (about 2 ulp).
 void pk_exp(const float *x, float *out, long n);
 
+/// Rotary embedding of rows [first_row, first_row + rows) of x (rows of 2·half values; row r at position
+/// r mod steps, whose tables are cosines/sines[(r mod steps)·half ...]), into the same rows of y:
+///   y[i] = x[i]·c − x[i+half]·s,  y[i+half] = x[i+half]·c + x[i]·s,  s = direction·sin.
+void pk_rotary(const float *x, float *y, const float *cosines, const float *sines, long first_row, long rows,
+               long steps, long half, float direction);
+
 /// RMSNorm of `rows` rows of `c`: out = x · r · w with r = 1/√(mean(x²) + ε) stored in inverse[row].
 void pk_rmsnorm_forward(const float *x, const float *w, float *out, float *inverse, long rows, long c, float epsilon);
 
