@@ -93,7 +93,7 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                                                     let dsp = ds.baseAddress!
                                                     GEMM.sgemm(transposeA: false, transposeB: true, m: rows, n: s, k: d,
                                                                a: dOut, lda: d, b: values, ldb: d, c: dsp, ldc: s)
-                                                    softmaxBackwardRows(dsp, probabilities: p, rows: rows, columns: s, scale: scale)
+                                                    Tensor.softmaxBackwardRows(probabilities: p, gradients: dsp, rows: rows, columns: s, scale: scale)
                                                     if needQ {
                                                         let dQuery = UnsafeMutablePointer<Float>(bitPattern: a.0)! + firstHead * t * d
                                                         GEMM.sgemm(transposeA: false, transposeB: false, m: rows, n: d, k: s,
@@ -124,17 +124,6 @@ struct AttentionLayout {
     let batch: Int, queryHeads: Int, queries: Int, keyValueHeads: Int, keys: Int, dimension: Int
 }
 
-/// dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, in place of dP, for `rows` rows of `columns`.
-private func softmaxBackwardRows(_ dp: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, rows: Int, columns: Int,
-                                 scale: Float) {
-    for row in 0..<rows {
-        let dRow = dp + row * columns, pRow = p + row * columns
-        var dot: Float = 0
-        for col in 0..<columns { dot += dRow[col] * pRow[col] }
-        for col in 0..<columns { dRow[col] = pRow[col] * (dRow[col] - dot) * scale }
-    }
-}
-
 /// The forward pass shared by both key layouts: for each (batch, kv head), scores = q·kᵀ·scale for the
 /// rows of the query heads that read it (consecutive heads, so their rows are one stacked matrix),
 /// masked softmax, then P·v. Keys and values of (batch, kv head) start at `keyOffset(batch, head)`,
@@ -158,29 +147,22 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                 let row = stacked % t
                 let p = probs + stacked * s
                 let limit = causal ? row + (s - t) : s - 1
-                var maximum = -Float.infinity
-                var anyVisible = false
                 if keyMask == nil && segments == nil {
                     // Only the causal limit: keys 0...limit are visible.
-                    let visible = min(limit, s - 1)
-                    if visible >= 0 {
+                    Tensor.softmaxPrefix(p, count: s, visible: min(limit, s - 1) + 1)
+                    continue
+                }
+                var maximum = -Float.infinity
+                var anyVisible = false
+                for col in 0..<s {
+                    let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
+                        && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
+                    if visible {
                         anyVisible = true
-                        for col in 0...visible {
-                            // NaN scores must reach the output (not read as a masked row).
-                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
-                        }
-                    }
-                    if visible + 1 < s { (p + visible + 1).update(repeating: -.infinity, count: s - visible - 1) }
-                } else {
-                    for col in 0..<s {
-                        let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
-                            && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
-                        if visible {
-                            anyVisible = true
-                            maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
-                        } else {
-                            p[col] = -.infinity
-                        }
+                        // NaN scores must reach the output (not read as a masked row).
+                        maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
+                    } else {
+                        p[col] = -.infinity
                     }
                 }
                 if !anyVisible {

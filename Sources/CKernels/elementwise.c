@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "CKernels.h"
 
@@ -344,4 +345,88 @@ void pk_rotary(const float *x, float *y, const float *cosines, const float *sine
     if (use_avx2()) { rotary_avx2(x, y, cosines, sines, first_row, rows, steps, half, direction); return; }
 #endif
     rotary_portable(x, y, cosines, sines, first_row, rows, steps, half, direction);
+}
+
+// MARK: - Attention softmax rows
+
+/// The maximum of x[0..n), or the first NaN among them (−∞ for n = 0): a running max in any order.
+static float row_maximum_portable(const float *x, long n) {
+    float maximum = -INFINITY;
+    for (long i = 0; i < n; i++) {
+        if (x[i] != x[i]) return x[i];
+        if (x[i] > maximum) maximum = x[i];
+    }
+    return maximum;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+PK_AVX2 static float row_maximum_avx2(const float *x, long n) {
+    __m256 maximum = _mm256_set1_ps(-INFINITY), unordered = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        maximum = _mm256_max_ps(maximum, v);
+    }
+    if (_mm256_movemask_ps(unordered) != 0) return row_maximum_portable(x, n);
+    _Alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, maximum);
+    float result = -INFINITY;
+    for (int lane = 0; lane < 8; lane++) result = lanes[lane] > result ? lanes[lane] : result;
+    for (; i < n; i++) {
+        if (x[i] != x[i]) return x[i];
+        if (x[i] > result) result = x[i];
+    }
+    return result;
+}
+
+/// Σ a[i]·b[i] in eight lanes.
+PK_AVX2 static float dot_avx2(const float *a, const float *b, long n) {
+    __m256 sum = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) sum = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), sum);
+    _Alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, sum);
+    float total = 0.0f;
+    for (int lane = 0; lane < 8; lane++) total += lanes[lane];
+    for (; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
+PK_AVX2 static void softmax_backward_update_avx2(const float *p, float *d, long n, float dot, float scale) {
+    for (long i = 0; i < n; i++) d[i] = p[i] * (d[i] - dot) * scale;
+}
+#endif
+
+void pk_softmax_prefix(float *x, long n, long visible) {
+    if (visible <= 0) {
+        memset(x, 0, (size_t)(n > 0 ? n : 0) * sizeof(float));
+        return;
+    }
+    if (visible > n) visible = n;
+#if defined(__x86_64__) || defined(__i386__)
+    const float maximum = use_avx2() ? row_maximum_avx2(x, visible) : row_maximum_portable(x, visible);
+#else
+    const float maximum = row_maximum_portable(x, visible);
+#endif
+    for (long i = visible; i < n; i++) x[i] = -INFINITY;
+    // Masked scores are −∞ and become exactly 0.
+    const float total = pk_exp_shifted(x, n, maximum);
+    pk_binary_scalar(PK_BINARY_MULTIPLY, x, 1.0f / total, x, n);
+}
+
+void pk_softmax_backward_rows(const float *p, float *d, long rows, long n, float scale) {
+    for (long row = 0; row < rows; row++) {
+        const float *p_row = p + row * n;
+        float *d_row = d + row * n;
+#if defined(__x86_64__) || defined(__i386__)
+        if (use_avx2()) {
+            softmax_backward_update_avx2(p_row, d_row, n, dot_avx2(d_row, p_row, n), scale);
+            continue;
+        }
+#endif
+        float dot = 0.0f;
+        for (long i = 0; i < n; i++) dot += d_row[i] * p_row[i];
+        for (long i = 0; i < n; i++) d_row[i] = p_row[i] * (d_row[i] - dot) * scale;
+    }
 }

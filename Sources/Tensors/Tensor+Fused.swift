@@ -108,6 +108,21 @@ extension Tensor {
         pk_exp_shifted(x, count, shift)
     }
 
+    /// In place, the softmax of a row of `count` scores over its first `visible` (a causal prefix); the
+    /// others become exactly 0. A NaN among the visible scores makes the row NaN; `visible` ≤ 0 makes it
+    /// all 0 (a query that sees no key). Same values as `exponentiateShifted` by the row's maximum,
+    /// then scaling by the reciprocal of the sum.
+    public static func softmaxPrefix(_ row: UnsafeMutablePointer<Float>, count: Int, visible: Int) {
+        pk_softmax_prefix(row, count, visible)
+    }
+
+    /// The softmax backward of `rows` rows of `columns` probabilities `p`, in place of their gradients
+    /// `d`: `d ← p ⊙ (d − Σ d⊙p) · scale` per row (vectorised sums).
+    public static func softmaxBackwardRows(probabilities p: UnsafePointer<Float>, gradients d: UnsafeMutablePointer<Float>, rows: Int,
+                                           columns: Int, scale: Float) {
+        pk_softmax_backward_rows(p, d, rows, columns, scale)
+    }
+
     /// Rotary position embedding (split-half convention) of `rows` of `x` into the same rows of `y`. Rows
     /// hold `2·half` values; row `r` is at position `r % steps`, whose angles' cosines and sines are
     /// `cosines[(r % steps)·half ..< +half]` and likewise `sines`:

@@ -56,6 +56,44 @@ struct FusedKernelTests {
         #expect((Tensor([1, 2, 3]) * Tensor([2], shape: [1, 1])).scalars == [2, 4, 6])
     }
 
+    @Test("softmaxPrefix: a causal row's softmax over its visible prefix (others exactly 0), NaN and empty prefixes; softmaxBackwardRows matches Float64")
+    func softmaxRows() {
+        var generator = SeededRandom(seed: 14)
+        for (count, visible) in [(84, 84), (84, 37), (13, 1), (13, 12)] {
+            let scores = Tensor.randomNormal([count], std: 3, generator: &generator).scalars
+            var row = scores
+            row.withUnsafeMutableBufferPointer { Tensor.softmaxPrefix($0.baseAddress!, count: count, visible: visible) }
+            // The same steps written out: −∞ past the prefix, exponentiate by the prefix's maximum, scale.
+            var expected = scores
+            for i in visible..<count { expected[i] = -.infinity }
+            let maximum = scores[0..<visible].max()!
+            let total = expected.withUnsafeMutableBufferPointer { Tensor.exponentiateShifted($0.baseAddress!, count: count, shift: maximum) }
+            expected = expected.map { $0 * (1 / total) }
+            #expect(row == expected, "count \(count), visible \(visible)")
+            #expect(row[visible...].allSatisfy { $0 == 0 })
+        }
+        var withNaN: [Float] = [1, .nan, 2, 3]
+        withNaN.withUnsafeMutableBufferPointer { Tensor.softmaxPrefix($0.baseAddress!, count: 4, visible: 3) }
+        #expect(withNaN.allSatisfy { $0.isNaN })
+        var hidden: [Float] = [1, 2, 3]
+        hidden.withUnsafeMutableBufferPointer { Tensor.softmaxPrefix($0.baseAddress!, count: 3, visible: 0) }
+        #expect(hidden == [0, 0, 0])
+
+        let (rows, columns): (Int, Int) = (3, 29)
+        let p = Tensor.randomUniform([rows * columns], low: 0, high: 0.2, generator: &generator).scalars
+        let d = Tensor.randomNormal([rows * columns], generator: &generator).scalars
+        var actual = d
+        actual.withUnsafeMutableBufferPointer { Tensor.softmaxBackwardRows(probabilities: p, gradients: $0.baseAddress!, rows: rows, columns: columns, scale: 0.125) }
+        for r in 0..<rows {
+            let range = (r * columns)..<((r + 1) * columns)
+            let dot = range.reduce(0.0) { $0 + Double(d[$1]) * Double(p[$1]) }
+            for i in range {
+                let reference = Double(p[i]) * (Double(d[i]) - dot) * 0.125
+                #expect(abs(Double(actual[i]) - reference) <= 1e-6 * max(1, abs(reference)))
+            }
+        }
+    }
+
     @Test("rotateHalves equals the scalar rotation (one rounding per product and sum) bit for bit, both directions")
     func rotaryHalves() {
         var generator = SeededRandom(seed: 12)

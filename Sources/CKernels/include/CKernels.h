@@ -169,6 +169,14 @@ float pk_exp_shifted(float *x, long n, float shift);
 /// out[i] = e^x[i] (about 2 ulp).
 void pk_exp(const float *x, float *out, long n);
 
+/// Softmax of a score row in place over its first `visible` entries (the causal prefix); the others become
+/// exactly 0. A NaN among the visible scores makes the row NaN; `visible` ≤ 0 makes it all 0.
+void pk_softmax_prefix(float *x, long n, long visible);
+
+/// Softmax backward of `rows` rows of n probabilities p, in place of their gradients d:
+///   d = p ⊙ (d − Σ d⊙p) · scale.
+void pk_softmax_backward_rows(const float *p, float *d, long rows, long n, float scale);
+
 /// Rotary embedding of rows [first_row, first_row + rows) of x (rows of 2·half values; row r at position
 /// r mod steps, whose tables are cosines/sines[(r mod steps)·half ...]), into the same rows of y:
 ///   y[i] = x[i]·c − x[i+half]·s,  y[i+half] = x[i+half]·c + x[i]·s,  s = direction·sin.
