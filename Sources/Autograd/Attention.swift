@@ -134,6 +134,15 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                       scale: Float, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
     let (hq, hkv, t, s, d) = (l.queryHeads, l.keyValueHeads, l.queries, l.keys, l.dimension)
     let group = hq / hkv, rows = group * t
+    // Per batch row, the number of real keys when its key mask is a run of real keys followed only by
+    // padding (right padding: the visible keys of every query are then a prefix), or nil.
+    let realPrefix: [Int?] = (0..<l.batch).map { batch in
+        guard segments == nil else { return nil }
+        guard let keyMask else { return s }
+        let row = keyMask[(batch * s)..<((batch + 1) * s)]
+        let real = row.firstIndex(of: false).map { $0 - batch * s } ?? s
+        return row.dropFirst(real).contains(true) ? nil : real
+    }
     Parallel.forEachRange(l.batch * hkv, minimumPerChunk: max(1, 16_384 / max(1, rows * s * d))) { range in
         for bkv in range {
             let batch = bkv / hkv, kvHead = bkv % hkv
@@ -147,9 +156,9 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                 let row = stacked % t
                 let p = probs + stacked * s
                 let limit = causal ? row + (s - t) : s - 1
-                if keyMask == nil && segments == nil {
-                    // Only the causal limit: keys 0...limit are visible.
-                    Tensor.softmaxPrefix(p, count: s, visible: min(limit, s - 1) + 1)
+                if let real = realPrefix[batch] {
+                    // Keys 0...limit are visible, of the first `real`.
+                    Tensor.softmaxPrefix(p, count: s, visible: min(limit + 1, real))
                     continue
                 }
                 var maximum = -Float.infinity
