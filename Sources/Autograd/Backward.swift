@@ -47,7 +47,20 @@ extension Variable {
                 preconditionFailure("backward of \(node.name): an input of shape \(node.inputShapes[index]) was modified after the forward pass "
                                     + "(version \(recorded) → \(input.version)); merge adapters or step the optimizer only after backward()")
             }
-            let inputGradients = node.backward(gradient)
+            // The first input's gradient is added in place when it already has one (it must be an
+            // intermediate that appears once among the inputs, so no other entry refers to it).
+            var inputGradients: [Tensor?]
+            let firstKey = node.inputs.first.map(ObjectIdentifier.init)
+            if let adding = node.addingFirstGradient, let first = node.inputs.first, let firstKey, first.requiresGrad, first.node != nil,
+               node.inputs.dropFirst().allSatisfy({ $0 !== first }), var sum = pending.removeValue(forKey: firstKey) {
+                inputGradients = adding(gradient, &sum)
+                precondition(sum.shape == node.inputShapes[0],
+                             "backward of \(node.name): gradient shape \(sum.shape) does not match input shape \(node.inputShapes[0])")
+                pending[firstKey] = sum
+                inputGradients[0] = nil
+            } else {
+                inputGradients = node.backward(gradient)
+            }
             precondition(inputGradients.count == node.inputs.count,
                          "backward of \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
             for (index, (input, inputGradient)) in zip(node.inputs, inputGradients).enumerated() {

@@ -16,7 +16,30 @@ extension Variable {
         // a gradient (a frozen weight's input activation is not retained).
         let av: Tensor? = b.requiresGrad ? a.value : nil, bv: Tensor? = a.requiresGrad ? b.value : nil
         let aShape = a.shape, bShape = b.shape
-        return operation("matmul", value: value, inputs: [a, b]) { g in
+        // A linear layer's input gradient (a: [..., M, K], b rank 2) is added into a gradient that input
+        // already has (from the other projections of the same activation) by the GEMM itself.
+        let addsIntoA: ((Tensor, inout Tensor) -> [Tensor?])? = bShape.count == 2 && aShape.count >= 2 && !transposeA ? { g, sum in
+            if let bv { Tensor.matmul(g, bv, transposeB: !transposeB, addingInto: &sum) }
+            return [nil, weightGradient(g)]
+        } : nil
+        func weightGradient(_ g: Tensor) -> Tensor? {
+            guard let av else { return nil }
+            if bShape.count == 2 && aShape.count > 2 && !transposeA {
+                // Shared weight: flatten the batch into rows, one GEMM.
+                let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]
+                let a2 = av.reshaped([-1, k]), g2 = g.reshaped([-1, n])
+                return transposeB ? Tensor.matmul(g2, a2, transposeA: true) : Tensor.matmul(a2, g2, transposeA: true)
+            }
+            let raw: Tensor
+            switch (transposeA, transposeB) {
+            case (false, false): raw = Tensor.matmul(av, g, transposeA: true)
+            case (false, true): raw = Tensor.matmul(g, av, transposeA: true)
+            case (true, false): raw = Tensor.matmul(av, g)
+            case (true, true): raw = Tensor.matmul(g, av, transposeA: true, transposeB: true)
+            }
+            return raw.sum(toShape: bShape)
+        }
+        return operation("matmul", value: value, inputs: [a, b], addingFirstGradient: addsIntoA) { g in
             var gradA: Tensor? = nil, gradB: Tensor? = nil
             if let bv {
                 let raw: Tensor
@@ -28,23 +51,7 @@ extension Variable {
                 }
                 gradA = raw.sum(toShape: aShape)
             }
-            if let av {
-                if bShape.count == 2 && aShape.count > 2 && !transposeA {
-                    // Shared weight: flatten the batch into rows, one GEMM.
-                    let k = av.shape[av.rank - 1], n = g.shape[g.rank - 1]
-                    let a2 = av.reshaped([-1, k]), g2 = g.reshaped([-1, n])
-                    gradB = transposeB ? Tensor.matmul(g2, a2, transposeA: true) : Tensor.matmul(a2, g2, transposeA: true)
-                } else {
-                    let raw: Tensor
-                    switch (transposeA, transposeB) {
-                    case (false, false): raw = Tensor.matmul(av, g, transposeA: true)
-                    case (false, true): raw = Tensor.matmul(g, av, transposeA: true)
-                    case (true, false): raw = Tensor.matmul(av, g)
-                    case (true, true): raw = Tensor.matmul(g, av, transposeA: true, transposeB: true)
-                    }
-                    gradB = raw.sum(toShape: bShape)
-                }
-            }
+            gradB = weightGradient(g)
             return [gradA, gradB]
         }
     }
@@ -53,7 +60,11 @@ extension Variable {
     /// panel inside the GEMM; the backward gives `x` the gradient `dY · W` the same way. A quantized
     /// linear layer and a head tied to a packed table both run this.
     public static func matmul(_ x: Variable, packed w: QuantizedMatrix) -> Variable {
-        operation("packedMatmul", value: Tensor.matmul(x.value, w, transposeW: true), inputs: [x]) { gradient in
+        operation("packedMatmul", value: Tensor.matmul(x.value, w, transposeW: true), inputs: [x],
+                  addingFirstGradient: { gradient, sum in
+                      Tensor.matmul(gradient, w, transposeW: false, addingInto: &sum)
+                      return [nil]
+                  }) { gradient in
             [Tensor.matmul(gradient, w, transposeW: false)]
         }
     }

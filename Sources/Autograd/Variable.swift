@@ -59,12 +59,18 @@ public final class Variable {
     /// The result records a graph node only if gradient mode is on and some input requires a gradient.
     /// The node keeps the inputs' graph slots (not their values): `backward` must capture whatever
     /// values it needs, and should capture only those.
+    ///
+    /// `addingFirstGradient`, when given, is used instead of `backward` when the first input already has a
+    /// gradient from another operation: it must add the first input's gradient into the tensor it is
+    /// passed (a product into its output with a GEMM's `beta = 1`, say) and return the other inputs'
+    /// gradients as `backward` does (the first entry is ignored). This saves a temporary and an addition.
     public static func operation(
         _ name: String, value: Tensor, inputs: [Variable],
+        addingFirstGradient: ((_ outputGradient: Tensor, _ firstGradient: inout Tensor) -> [Tensor?])? = nil,
         backward: @escaping (_ outputGradient: Tensor) -> [Tensor?]
     ) -> Variable {
         if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) {
-            return Variable(value: value, node: Node(name: name, inputs: inputs, backward: backward))
+            return Variable(value: value, node: Node(name: name, inputs: inputs, backward: backward, addingFirstGradient: addingFirstGradient))
         }
         return Variable(value)
     }
@@ -93,9 +99,13 @@ final class Node {
     /// The inputs' shapes when the operation ran (their gradients must have these shapes).
     let inputShapes: [[Int]]
     let backward: (Tensor) -> [Tensor?]
+    /// Adds the first input's gradient into a given one (see `Variable.operation`).
+    let addingFirstGradient: ((Tensor, inout Tensor) -> [Tensor?])?
 
-    init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
+    init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?],
+         addingFirstGradient: ((Tensor, inout Tensor) -> [Tensor?])? = nil) {
         self.name = name
+        self.addingFirstGradient = addingFirstGradient
         self.inputs = inputs.map(\.slot)
         self.inputVersions = inputs.map(\.version)
         self.inputShapes = inputs.map(\.shape)

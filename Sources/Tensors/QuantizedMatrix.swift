@@ -180,14 +180,39 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// `c += a · Wᵀ` (`transposeW`) or `c += a · W`, as `matmul(_:_:transposeW:)` but adding its products into
+    /// `c` (shaped as the product) inside the GEMM: no temporary and no separate addition. Equal bit for
+    /// bit to `Tensor.matmul(a, w.dequantized(), transposeB: transposeW, addingInto: &c)`.
+    public static func matmul(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool, addingInto c: inout Tensor) {
+        let k = a.shape.last ?? 0
+        let inner = transposeW ? w.columns : w.rows
+        let n = transposeW ? w.rows : w.columns
+        precondition(a.rank >= 1 && k == inner,
+                     "Tensor.matmul: inner dimensions differ: a \(a.shape), quantized W \(w.shape)\(transposeW ? "ᵀ" : "")")
+        precondition(c.shape == Array(a.shape.dropLast()) + [n],
+                     "Tensor.matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(Array(a.shape.dropLast()) + [n])")
+        let m = a.count / Swift.max(k, 1)
+        c.withUnsafeMutableBufferPointer { out in
+            a.withUnsafeBufferPointer { aBuffer in
+                w.bytes.withUnsafeBytes { raw in
+                    QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
+                                      bytes: raw.baseAddress!, beta: 1, c: out.baseAddress!)
+                }
+            }
+        }
+    }
+}
+
 /// Splits a quantized product over the worker pool as a float one — tall products share one dequantized,
 /// packed W (`pk_sgemm_quantized_threaded`), the rest go through `GEMM.forEachPart` — so results do not
 /// depend on the thread count.
 enum QuantizedGEMM {
+    /// `c = a·op(W) + beta·c` (`c` write-only when beta is 0).
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
-                    bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
+                    bytes: UnsafeRawPointer, beta: Float = 0, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
-        if transposeW && k > 0 {
+        if transposeW && k > 0 && beta == 0 {
             let bits = w.integerActivationBits(rows: m)
             if bits > 0 {
                 runInteger(bits: bits, m: m, n: n, k: k, a: a, w: w, bytes: bytes, c: c)
@@ -198,7 +223,7 @@ enum QuantizedGEMM {
         let kernel = pk_sgemm_active_kernel()
         let sharing = GEMM.sharedPackingThreads(m: m, n: n, k: k)
         if sharing > 1 && pk_sgemm_quantized_threaded(kernel, Int32(sharing), transposeW ? 1 : 0, m, n, k, 1, a, k, format, bytes,
-                                                       rowBytes, 0, 0, 0, c, n) == 0 {
+                                                       rowBytes, 0, 0, beta, c, n) == 0 {
             return
         }
         // Column blocks in multiples of 64 start on block boundaries (no half-used blocks, NF4's
@@ -207,10 +232,10 @@ enum QuantizedGEMM {
             let status: Int32
             if splitColumns {
                 status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, m, part.count, k, 1, a, k, format, bytes, rowBytes,
-                                            transposeW ? part.lowerBound : 0, transposeW ? 0 : part.lowerBound, 0, c + part.lowerBound, n)
+                                            transposeW ? part.lowerBound : 0, transposeW ? 0 : part.lowerBound, beta, c + part.lowerBound, n)
             } else {
                 status = pk_sgemm_quantized(kernel, transposeW ? 1 : 0, part.count, n, k, 1, a + part.lowerBound * k, k, format, bytes,
-                                            rowBytes, 0, 0, 0, c + part.lowerBound * n, n)
+                                            rowBytes, 0, 0, beta, c + part.lowerBound * n, n)
             }
             precondition(status == 0, "Tensor.matmul: out of memory for the quantized GEMM's buffers")
         }

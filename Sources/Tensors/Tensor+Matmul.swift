@@ -54,8 +54,25 @@ extension Tensor {
         }
     }
 
+    /// `c += a · op(b)` for `a: [..., M, K]` and a rank-2 `b` (`[K, N]`, or `[N, K]` with `transposeB`), as one
+    /// GEMM that adds its products into `c` (`[..., M, N]`): no temporary and no separate addition. The
+    /// sum is rounded with the products (C + A·B per depth block), so it can differ from `c + matmul(a, b)`
+    /// in the last bit; it does not depend on the thread count.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false, addingInto c: inout Tensor) {
+        precondition(a.rank >= 2 && b.rank == 2, "matmul(addingInto:): needs a: [..., M, K] and a rank-2 b, got \(a.shape) and \(b.shape)")
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
+        let kb = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
+        precondition(k == kb, "matmul(addingInto:): inner dimensions differ: \(a.shape) · \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(kb))")
+        precondition(c.shape == Array(a.shape.dropLast(2)) + [m, n],
+                     "matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(Array(a.shape.dropLast(2)) + [m, n])")
+        let rows = a.count / Swift.max(k, 1)
+        c.withUnsafeMutableBufferPointer { out in
+            gemm(a, b, transposeA: false, transposeB: transposeB, m: rows, n: n, k: k, lda: k, ldb: b.shape[1], beta: 1, into: out)
+        }
+    }
+
     private static func gemm(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool,
-                             m: Int, n: Int, k: Int, lda: Int, ldb: Int, into out: UnsafeMutableBufferPointer<Float>) {
+                             m: Int, n: Int, k: Int, lda: Int, ldb: Int, beta: Float = 0, into out: UnsafeMutableBufferPointer<Float>) {
         guard m > 0 && n > 0 else { return }
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
@@ -65,7 +82,7 @@ extension Tensor {
                     GEMM.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                a: pa.baseAddress ?? d, lda: Swift.max(lda, 1),
                                b: pb.baseAddress ?? d, ldb: Swift.max(ldb, 1),
-                               c: out.baseAddress!, ldc: n)
+                               beta: beta, c: out.baseAddress!, ldc: n)
                 }
             }
         }

@@ -24,6 +24,34 @@ struct AutogradTests {
         #expect(right.passed)
     }
 
+    @Test("an activation feeding several linears (float and packed) gets its input gradients added inside the GEMMs: equal to the sum of the separate gradients")
+    func linearGradientsAddedInPlace() throws {
+        var generator = SeededRandom(seed: 31)
+        let input = Tensor.randomNormal([2, 7, 64], generator: &generator)
+        let weights = (0..<3).map { _ in Tensor.randomNormal([40, 64], std: 0.2, generator: &generator) }
+        let packed = try QuantizedMatrix.quantizing(Tensor.randomNormal([24, 64], std: 0.2, generator: &generator), to: .q8_0)
+        let seeds = (weights.map { [2, 7, $0.shape[0]] } + [[2, 7, 24]]).map { Tensor.randomNormal($0, generator: &generator) }
+        // Each branch of h = x·2 alone: the reference gradient of x is the sum of the four.
+        func gradient(branches: [Int]) -> Tensor {
+            let x = Variable(input, requiresGrad: true)
+            let h = x * 2
+            var loss: Variable? = nil
+            for branch in branches {
+                let y = branch < 3 ? Variable.matmul(h, Variable(weights[branch], requiresGrad: branch == 1), transposeB: true)
+                                   : Variable.matmul(h, packed: packed)
+                let term = (y * Variable(seeds[branch])).sum()
+                loss = loss.map { $0 + term } ?? term
+            }
+            loss!.backward()
+            return x.grad!
+        }
+        let together = gradient(branches: [0, 1, 2, 3])
+        var separate = Tensor.zeros(input.shape)
+        for branch in 0..<4 { separate += gradient(branches: [branch]) }
+        let difference = zip(together.scalars, separate.scalars).map { abs($0 - $1) }.max()!
+        #expect(difference < 1e-4, "largest difference \(difference)")
+    }
+
     @Test("an input changed between forward and backward stops backward with a clear message")
     func versionCheck() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
