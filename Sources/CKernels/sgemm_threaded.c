@@ -17,7 +17,7 @@
 // wide, so block (jc, pc) starts at jc·K + pc·(nc rounded up to NR). As all of op(B) is at hand, a row
 // task packs each MC×KC block of A once and sweeps it across every column block (the single-threaded
 // loops pack it again for each column block); blocks are therefore packed, and numbered, depth block
-// by depth block (pc-major), the order the row tasks use them.
+// by depth block (pc-major), the order the computing tasks use them.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,9 +48,9 @@ typedef struct {
     _Atomic long *packed;     // per block of op(B): parts packed so far
     long column_blocks;       // blocks along N per depth block
     long parts;               // packing tasks per block
-    long pack_tasks;          // tasks [0, pack_tasks) pack, the rest compute rows
-    const pk_part_of_c *row_tasks;  // the part of C each computing task computes
-    long row_task_count;
+    long pack_tasks;          // tasks [0, pack_tasks) pack, the rest compute parts of C
+    const pk_part_of_c *compute_tasks;  // the part of C each computing task computes
+    long compute_task_count;
     int threads;
 } shared_b_job;
 
@@ -109,8 +109,8 @@ static void pack_part(const shared_b_job *job, long block, long part) {
 }
 
 /// The part of C of computing task `task` against the shared op(B), block after block.
-static void compute_rows(const shared_b_job *job, long task) {
-    const pk_part_of_c part = job->row_tasks[task];
+static void compute_part(const shared_b_job *job, long task) {
+    const pk_part_of_c part = job->compute_tasks[task];
     if (part.row0 >= part.row1 || part.col0 >= part.col1) return;
     // Workers of this region have indices below `threads`; a larger one means the region runs serially
     // (nested) on that one thread, which may then use any block.
@@ -139,7 +139,7 @@ static void run_task(void *context, long task) {
     if (task < job->pack_tasks) {
         pack_part(job, task / job->parts, task % job->parts);
     } else {
-        compute_rows(job, task - job->pack_tasks);
+        compute_part(job, task - job->pack_tasks);
     }
 }
 
@@ -182,7 +182,7 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, lo
     shared_b_job job = {active, transA, N, K, alpha, beta, A, lda, C, ldc, packer, granule, shared_buffer,
                         shared_buffer + b_floats, packed, column_blocks, threads, blocks * threads, tasks,
                         task_count, threads};
-    pk_parallel_run(job.pack_tasks + job.row_task_count, threads, run_task, &job);
+    pk_parallel_run(job.pack_tasks + job.compute_task_count, threads, run_task, &job);
     free(tasks);
     pthread_mutex_unlock(&shared_lock);
     return 0;
