@@ -161,27 +161,18 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                     Tensor.softmaxPrefix(p, count: s, visible: min(limit + 1, real))
                     continue
                 }
-                var maximum = -Float.infinity
+                // Any other mask: hidden scores become −∞ (so exactly 0), and the row's softmax is taken
+                // whole; a query that sees no key gets zeros.
                 var anyVisible = false
                 for col in 0..<s {
-                    let visible = col <= limit && (keyMask?[batch * s + col] ?? true)
-                        && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true)
-                    if visible {
+                    if col <= limit && (keyMask?[batch * s + col] ?? true)
+                        && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true) {
                         anyVisible = true
-                        // NaN scores must reach the output (not read as a masked row).
-                        maximum = p[col].isNaN ? p[col] : max(maximum, p[col])
                     } else {
                         p[col] = -.infinity
                     }
                 }
-                if !anyVisible {
-                    p.update(repeating: 0, count: s)
-                    continue
-                }
-                // Masked scores are −∞ and become exactly 0.
-                let total = Tensor.exponentiateShifted(p, count: s, shift: maximum)
-                let inv = 1 / total
-                for col in 0..<s { p[col] *= inv }
+                Tensor.softmaxPrefix(p, count: s, visible: anyVisible ? s : 0)
             }
             GEMM.sgemm(transposeA: false, transposeB: false, m: rows, n: d, k: s,
                        a: probs, lda: s, b: values + offset, ldb: keyStride, c: out, ldc: d)

@@ -359,6 +359,19 @@ static float row_maximum_portable(const float *x, long n) {
     return maximum;
 }
 
+static float dot_portable(const float *a, const float *b, long n) {
+    float total = 0.0f;
+    for (long i = 0; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
+// d = p ⊙ (d − dot) · scale, compiled for both paths.
+#define PK_SOFTMAX_BACKWARD_LOOP for (long i = 0; i < n; i++) d[i] = p[i] * (d[i] - dot) * scale;
+
+static void softmax_backward_update_portable(const float *p, float *d, long n, float dot, float scale) {
+    PK_SOFTMAX_BACKWARD_LOOP
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 PK_AVX2 static float row_maximum_avx2(const float *x, long n) {
     __m256 maximum = _mm256_set1_ps(-INFINITY), unordered = _mm256_setzero_ps();
@@ -368,16 +381,12 @@ PK_AVX2 static float row_maximum_avx2(const float *x, long n) {
         unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
         maximum = _mm256_max_ps(maximum, v);
     }
+    // A NaN: the portable scan finds the first one.
     if (_mm256_movemask_ps(unordered) != 0) return row_maximum_portable(x, n);
     _Alignas(32) float lanes[8];
     _mm256_store_ps(lanes, maximum);
-    float result = -INFINITY;
-    for (int lane = 0; lane < 8; lane++) result = lanes[lane] > result ? lanes[lane] : result;
-    for (; i < n; i++) {
-        if (x[i] != x[i]) return x[i];
-        if (x[i] > result) result = x[i];
-    }
-    return result;
+    const float vectors = row_maximum_portable(lanes, 8), tail = row_maximum_portable(x + i, n - i);
+    return tail != tail || tail > vectors ? tail : vectors;
 }
 
 /// Σ a[i]·b[i] in eight lanes.
@@ -385,16 +394,11 @@ PK_AVX2 static float dot_avx2(const float *a, const float *b, long n) {
     __m256 sum = _mm256_setzero_ps();
     long i = 0;
     for (; i + 8 <= n; i += 8) sum = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), sum);
-    _Alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, sum);
-    float total = 0.0f;
-    for (int lane = 0; lane < 8; lane++) total += lanes[lane];
-    for (; i < n; i++) total += a[i] * b[i];
-    return total;
+    return sum8(sum) + dot_portable(a + i, b + i, n - i);
 }
 
 PK_AVX2 static void softmax_backward_update_avx2(const float *p, float *d, long n, float dot, float scale) {
-    for (long i = 0; i < n; i++) d[i] = p[i] * (d[i] - dot) * scale;
+    PK_SOFTMAX_BACKWARD_LOOP
 }
 #endif
 
@@ -416,17 +420,13 @@ void pk_softmax_prefix(float *x, long n, long visible) {
 }
 
 void pk_softmax_backward_rows(const float *p, float *d, long rows, long n, float scale) {
-    for (long row = 0; row < rows; row++) {
-        const float *p_row = p + row * n;
-        float *d_row = d + row * n;
+    float (*dot)(const float *, const float *, long) = dot_portable;
+    void (*update)(const float *, float *, long, float, float) = softmax_backward_update_portable;
 #if defined(__x86_64__) || defined(__i386__)
-        if (use_avx2()) {
-            softmax_backward_update_avx2(p_row, d_row, n, dot_avx2(d_row, p_row, n), scale);
-            continue;
-        }
-#endif
-        float dot = 0.0f;
-        for (long i = 0; i < n; i++) dot += d_row[i] * p_row[i];
-        for (long i = 0; i < n; i++) d_row[i] = p_row[i] * (d_row[i] - dot) * scale;
+    if (use_avx2()) {
+        dot = dot_avx2;
+        update = softmax_backward_update_avx2;
     }
+#endif
+    for (long row = 0; row < rows; row++) update(p + row * n, d + row * n, n, dot(d + row * n, p + row * n, n), scale);
 }

@@ -161,45 +161,43 @@ extension Tensor {
     /// Equal bit for bit to `Tensor.matmul(a, w.dequantized(), transposeB: transposeW)` on the same
     /// GEMM kernel, for any thread count.
     public static func matmul(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool) -> Tensor {
+        let (m, n, k, shape) = quantizedProductSizes(a, w, transposeW: transposeW)
+        return Tensor(shape: shape) { out in
+            quantizedProduct(a, w, transposeW: transposeW, m: m, n: n, k: k, beta: 0, into: out)
+        }
+    }
+
+    /// `out = a·op(W) + beta·out` on the sizes from `quantizedProductSizes`.
+    private static func quantizedProduct(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool, m: Int, n: Int, k: Int, beta: Float,
+                                         into out: UnsafeMutableBufferPointer<Float>) {
+        a.withUnsafeBufferPointer { aBuffer in
+            w.bytes.withUnsafeBytes { raw in
+                QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
+                                  bytes: raw.baseAddress!, beta: beta, c: out.baseAddress!)
+            }
+        }
+    }
+
+    /// Rows, columns and depth of `a · op(W)` (all leading axes of `a` folded into rows), and its shape.
+    private static func quantizedProductSizes(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool) -> (m: Int, n: Int, k: Int, shape: [Int]) {
         let k = a.shape.last ?? 0
         let inner = transposeW ? w.columns : w.rows
         let n = transposeW ? w.rows : w.columns
         precondition(a.rank >= 1 && k == inner,
                      "Tensor.matmul: inner dimensions differ: a \(a.shape), quantized W \(w.shape)\(transposeW ? "ᵀ" : "")")
-        let m = a.count / Swift.max(k, 1)
         var shape = a.shape
         shape[shape.count - 1] = n
-        return Tensor(shape: shape) { out in
-            a.withUnsafeBufferPointer { aBuffer in
-                w.bytes.withUnsafeBytes { raw in
-                    QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
-                                      bytes: raw.baseAddress!, c: out.baseAddress!)
-                }
-            }
-        }
+        return (a.count / Swift.max(k, 1), n, k, shape)
     }
-}
 
-extension Tensor {
     /// `c += a · Wᵀ` (`transposeW`) or `c += a · W`, as `matmul(_:_:transposeW:)` but adding its products into
     /// `c` (shaped as the product) inside the GEMM: no temporary and no separate addition. Equal bit for
     /// bit to `Tensor.matmul(a, w.dequantized(), transposeB: transposeW, addingInto: &c)`.
     public static func matmul(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool, addingInto c: inout Tensor) {
-        let k = a.shape.last ?? 0
-        let inner = transposeW ? w.columns : w.rows
-        let n = transposeW ? w.rows : w.columns
-        precondition(a.rank >= 1 && k == inner,
-                     "Tensor.matmul: inner dimensions differ: a \(a.shape), quantized W \(w.shape)\(transposeW ? "ᵀ" : "")")
-        precondition(c.shape == Array(a.shape.dropLast()) + [n],
-                     "Tensor.matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(Array(a.shape.dropLast()) + [n])")
-        let m = a.count / Swift.max(k, 1)
+        let (m, n, k, shape) = quantizedProductSizes(a, w, transposeW: transposeW)
+        precondition(c.shape == shape, "Tensor.matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(shape)")
         c.withUnsafeMutableBufferPointer { out in
-            a.withUnsafeBufferPointer { aBuffer in
-                w.bytes.withUnsafeBytes { raw in
-                    QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
-                                      bytes: raw.baseAddress!, beta: 1, c: out.baseAddress!)
-                }
-            }
+            quantizedProduct(a, w, transposeW: transposeW, m: m, n: n, k: k, beta: 1, into: out)
         }
     }
 }

@@ -8,15 +8,8 @@ extension Tensor {
     /// - Both of rank ≥ 3: the leading (batch) dimensions must be equal.
     /// - A rank-2 `a` with a batched `b` is shared across the batch.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-        precondition(a.rank >= 2 && b.rank >= 2,
-                     "matmul: operands need rank ≥ 2, got \(a.shape) and \(b.shape)")
-        let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
-        let ka = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
-        let kb = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
-        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
-        precondition(ka == kb, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") (\(ka) vs \(kb))")
-        let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
-        let k = ka
+        let (batchA, m, n, k) = matmulShape(a, b, transposeA: transposeA, transposeB: transposeB)
+        let batchB = Array(b.shape.dropLast(2))
         let lda = a.shape[a.rank - 1], ldb = b.shape[b.rank - 1]
 
         // Fold the batch into M when b is shared and a is not transposed: one large GEMM.
@@ -54,20 +47,30 @@ extension Tensor {
         }
     }
 
+    /// `a`'s batch axes and the M, N and K of `op(a) · op(b)`, checking that the operands fit.
+    private static func matmulShape(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> (batch: [Int], m: Int, n: Int, k: Int) {
+        precondition(a.rank >= 2 && b.rank >= 2,
+                     "matmul: operands need rank ≥ 2, got \(a.shape) and \(b.shape)")
+        let m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+        let ka = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+        let kb = transposeB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+        let n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+        precondition(ka == kb, "matmul: inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") (\(ka) vs \(kb))")
+        return (Array(a.shape.dropLast(2)), m, n, ka)
+    }
+
     /// `c += a · op(b)` for `a: [..., M, K]` and a rank-2 `b` (`[K, N]`, or `[N, K]` with `transposeB`), as one
     /// GEMM that adds its products into `c` (`[..., M, N]`): no temporary and no separate addition. The
     /// sum is rounded with the products (C + A·B per depth block), so it can differ from `c + matmul(a, b)`
     /// in the last bit; it does not depend on the thread count.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false, addingInto c: inout Tensor) {
         precondition(a.rank >= 2 && b.rank == 2, "matmul(addingInto:): needs a: [..., M, K] and a rank-2 b, got \(a.shape) and \(b.shape)")
-        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1]
-        let kb = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
-        precondition(k == kb, "matmul(addingInto:): inner dimensions differ: \(a.shape) · \(b.shape)\(transposeB ? "ᵀ" : "") (\(k) vs \(kb))")
-        precondition(c.shape == Array(a.shape.dropLast(2)) + [m, n],
-                     "matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(Array(a.shape.dropLast(2)) + [m, n])")
-        let rows = a.count / Swift.max(k, 1)
+        let product = matmulShape(a, b, transposeA: false, transposeB: transposeB)
+        precondition(c.shape == product.batch + [product.m, product.n],
+                     "matmul(addingInto:): the sum \(c.shape) does not have the product's shape \(product.batch + [product.m, product.n])")
         c.withUnsafeMutableBufferPointer { out in
-            gemm(a, b, transposeA: false, transposeB: transposeB, m: rows, n: n, k: k, lda: k, ldb: b.shape[1], beta: 1, into: out)
+            gemm(a, b, transposeA: false, transposeB: transposeB, m: product.batch.reduce(1, *) * product.m, n: product.n,
+                 k: product.k, lda: product.k, ldb: b.shape[1], beta: 1, into: out)
         }
     }
 
