@@ -233,17 +233,20 @@ void pk_sgemm_with_kernel(pk_gemm_kernel requested, int transA, int transB, long
     pk_sgemm_blocked(active, buffer, transA, M, N, K, alpha, A, lda, &packer, beta, C, ldc);
 }
 
-int pk_sgemm_threaded(pk_gemm_kernel requested, int threads, int transA, int transB, long M, long N, long K,
-                      float alpha, const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+int pk_sgemm_threaded(pk_gemm_kernel requested, pk_gemm_precision precision, int threads, int transA, int transB, long M,
+                      long N, long K, float alpha, const float *A, long lda, const float *B, long ldb, float beta,
+                      float *C, long ldc) {
     if (M <= 0 || N <= 0) return 0;
     const pk_gemm_kernel active = pk_sgemm_resolve(requested);
-    if (threads <= 1 || K <= 0 || alpha == 0.0f || M <= PK_SMALL_M) {
+    const int half = pk_sgemm_uses_half(precision, active);
+    if ((threads <= 1 && !half) || K <= 0 || alpha == 0.0f || M <= PK_SMALL_M) {
         pk_sgemm_with_kernel(active, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return 0;
     }
     const float_b_source source = {transB, pk_kernel_uses_avx2(active), B, ldb};
     const pk_b_packer packer = {pack_float_b, &source};
-    return pk_sgemm_shared_b(active, threads, transA, M, N, K, alpha, A, lda, &packer, PK_NR, beta, C, ldc);
+    return pk_sgemm_shared_b(active, threads < 1 ? 1 : threads, half, transA, M, N, K, alpha, A, lda, &packer, PK_NR, beta,
+                             C, ldc);
 }
 
 pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
@@ -251,6 +254,18 @@ pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
 }
 
 float *pk_sgemm_thread_buffer(void) { return thread_pack_buffer(); }
+
+int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active) {
+    if (precision != PK_GEMM_PRECISION_HALF || active != PK_GEMM_KERNEL_AVX512) return 0;
+    // cpuid traps to the hypervisor on virtual machines: ask once.
+    static _Atomic int available = -1;
+    int has = atomic_load_explicit(&available, memory_order_relaxed);
+    if (has < 0) {
+        has = pk_cpu_has_avx512fp16();
+        atomic_store_explicit(&available, has, memory_order_relaxed);
+    }
+    return has;
+}
 
 /// C[mr×nr] = edge + beta · C for the scratch tile `edge` (alpha already applied) of an edge tile.
 static inline void copy_edge(const float *edge, long lde, float *c_tile, long ldc, long mr, long nr, float beta) {

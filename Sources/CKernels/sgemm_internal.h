@@ -101,6 +101,10 @@ float pk_half_to_float(uint16_t h);
 /// The kernel a request resolves to (AUTO: the active one).
 pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested);
 
+/// True when a product asked for `precision` on the kernel `active` runs in half (the AVX-512 kernel on a
+/// CPU with AVX512-FP16).
+int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active);
+
 /// This thread's packing buffer (A block then B block), or NULL when it cannot be allocated.
 float *pk_sgemm_thread_buffer(void);
 
@@ -123,8 +127,28 @@ void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc,
 /// Every element's arithmetic is that of `pk_sgemm_blocked`, so results are the same bit for bit.
 /// Returns 0, or -1 when the shared buffer is in use by another thread's product or cannot be allocated
 /// (C untouched).
-int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int transA, long M, long N, long K, float alpha,
+/// With `half` (the CPU has AVX512-FP16), the tiles are computed by `pk_half_block_tiles` instead.
+int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int half, int transA, long M, long N, long K, float alpha,
                       const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc);
+
+// Mixed precision (sgemm_half.c, x86-64 with AVX512-FP16 only): 12-row tiles by 64-column groups.
+#define PK_HALF_NR 64
+// Steps summed in half before the sums are added into float (relative error ~1e-3 at 64).
+#define PK_HALF_SPAN 64
+
+/// Converts a packed float A block (mc rows, kc deep) into half tiles: ceil(mc/12) tiles of kc steps of 12
+/// dwords, each holding one row's value twice as IEEE half after scaling the row by a power of two that
+/// brings its largest magnitude in the block into [0.5, 1); the inverse of each row's scale goes to
+/// `inverse` (rows rounded up to 12).
+void pk_half_pack_a(const float *packed_a, long mc, long kc, uint32_t *dst, float *inverse);
+
+/// Converts nc columns of a packed float B block (kc deep, starting on a 64-column group) into half
+/// groups of kc steps of 64 values, each group scaled by its own power of two (inverse to `inverse`).
+void pk_half_pack_b(const float *packed_b, long kc, long nc, uint16_t *dst, float *inverse);
+
+/// C[mc×nc] = alpha · a·b + beta · C for a half A block and half B groups (as `pk_sgemm_block_tiles`).
+void pk_half_block_tiles(const uint32_t *half_a, const float *a_inverse, long mc, long kc, long nc,
+                         const uint16_t *half_b, const float *b_inverse, float alpha, float beta, float *C, long ldc);
 
 /// Direct path for C = alpha·A·B + beta·C (B stored K×N) with few rows of A (M ≤ PK_SMALL_M); returns 0
 /// when the kernel has none (the caller packs as usual).

@@ -3,6 +3,7 @@ import Models
 import NN
 import PEFT
 import Tokenizers
+import Tensors
 import Training
 
 /// `peftkit train`: fine-tune a model with an adapter on a JSON/JSONL dataset.
@@ -56,6 +57,8 @@ enum TrainCommand {
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
                                     q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
+      --matmul-precision NAME       float32 (default) or float16: mixed-precision large products in training steps,
+                                    about twice as fast on CPUs with AVX512-FP16 (relative error ~1e-3; float32 elsewhere)
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
@@ -72,6 +75,7 @@ enum TrainCommand {
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
+        "matmul-precision",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
@@ -120,6 +124,7 @@ enum TrainCommand {
         settings.exactMatchDuringTraining = parsed.has("exact-match")
         settings.gradientCheckpointing = parsed.has("gradient-checkpointing")
         settings.packing = parsed.has("packing")
+        settings.matmulPrecision = try parsed.choice("matmul-precision", command: command, default: MatmulPrecision.float32)
         if settings.packing { settings.packedRowLength = maxLength }
         settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32)
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
@@ -151,6 +156,9 @@ enum TrainCommand {
         }
         let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
         if !quiet { output.standardError(statistics + "\n") }
+        if settings.matmulPrecision == .float16 && !GEMM.isFloat16Available && !quiet {
+            output.standardError("train: this CPU has no AVX512-FP16; --matmul-precision float16 computes in float32\n")
+        }
 
         let base = try TrainingSetup.model(at: modelURL, classification: labels?.count,
                                            quantization: try TrainingSetup.quantization(parsed, command: command))

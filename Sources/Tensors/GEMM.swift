@@ -4,6 +4,20 @@ import Synchronization
 import COpenBLAS
 #endif
 
+/// How the large matrix products of a computation are carried out.
+public enum MatmulPrecision: String, Sendable, CaseIterable, Codable {
+    /// IEEE single precision throughout (the default). Results do not depend on the kernel family or
+    /// the thread count.
+    case float32
+    /// Mixed precision for the large products (both sides at least 128 wide, more than 4 rows): operands
+    /// rounded to IEEE half after scaling each row of A and each 64-column group of B by a power of two
+    /// (so nothing overflows), sums kept in half for 64 steps and in float beyond. About twice the float
+    /// rate on CPUs with AVX512-FP16, with a relative error near 1e-3, below that of rounding the operands
+    /// to bfloat16; results still do not depend on the thread count. Other products, and every product on
+    /// CPUs without AVX512-FP16 or on the OpenBLAS backend, run in float.
+    case float16
+}
+
 /// Single-precision matrix multiplication on row-major buffers:
 /// `C = alpha · op(A) · op(B) + beta · C`.
 ///
@@ -44,6 +58,31 @@ public enum GEMM {
             default: .portable
             }
         }
+    }
+
+    /// The arithmetic of the large products (see ``MatmulPrecision``): `.float32` unless a caller binds
+    /// another for the duration of some work, e.g. `GEMM.$precision.withValue(.float16) { … }` (a
+    /// task-local value, so concurrent work keeps its own).
+    @TaskLocal public static var precision: MatmulPrecision = .float32
+
+    /// True when this CPU runs `.float16` products in half precision (AVX512-FP16 with the AVX-512
+    /// kernel active); elsewhere they run in float.
+    public static var isFloat16Available: Bool {
+        pk_sgemm_active_kernel() == PK_GEMM_KERNEL_AVX512 && pk_cpu_has_avx512fp16() != 0
+    }
+
+    /// Smallest width and depth of a product computed in half under `.float16`: the large linears of a
+    /// model qualify; attention's per-head products (depth or width 64) and low-rank adapter products
+    /// (rank ≤ 64) stay in float.
+    static let halfPrecisionMinimumSize = 128
+
+    /// The thread count for a product in mixed precision, or nil when it runs in float: the precision
+    /// is `.float16`, the shape qualifies (shared packing's limits, any thread count) and the CPU has it.
+    static func halfPrecisionThreads(m: Int, n: Int, k: Int) -> Int? {
+        guard precision == .float16, m > 4, n >= halfPrecisionMinimumSize, k >= halfPrecisionMinimumSize,
+              n.multipliedReportingOverflow(by: k).partialValue <= sharedPackingMaximumFloats, isFloat16Available
+        else { return nil }
+        return Parallel.isInsideParallelRegion ? 1 : Parallel.threadCount
     }
 
     /// True when the package was built with the `OpenBLAS` trait.
@@ -145,9 +184,14 @@ public enum GEMM {
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
+        if let threads = halfPrecisionThreads(m: m, n: n, k: k),
+           pk_sgemm_threaded(choice, PK_GEMM_PRECISION_HALF, Int32(threads), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+                             a, lda, b, ldb, beta, c, ldc) == 0 {
+            return
+        }
         let sharing = sharedPackingThreads(m: m, n: n, k: k)
-        if sharing > 1 && pk_sgemm_threaded(choice, Int32(sharing), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb,
-                                            beta, c, ldc) == 0 {
+        if sharing > 1 && pk_sgemm_threaded(choice, PK_GEMM_PRECISION_FLOAT, Int32(sharing), transA ? 1 : 0, transB ? 1 : 0, m, n,
+                                            k, alpha, a, lda, b, ldb, beta, c, ldc) == 0 {
             return
         }
         forEachPart(m: m, n: n, k: k, columnTile: 32) { splitColumns, part in

@@ -219,9 +219,14 @@ enum QuantizedGEMM {
         }
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
         let kernel = pk_sgemm_active_kernel()
+        if let threads = GEMM.halfPrecisionThreads(m: m, n: n, k: k),
+           pk_sgemm_quantized_threaded(kernel, PK_GEMM_PRECISION_HALF, Int32(threads), transposeW ? 1 : 0, m, n, k, 1, a, k, format,
+                                       bytes, rowBytes, 0, 0, beta, c, n) == 0 {
+            return
+        }
         let sharing = GEMM.sharedPackingThreads(m: m, n: n, k: k)
-        if sharing > 1 && pk_sgemm_quantized_threaded(kernel, Int32(sharing), transposeW ? 1 : 0, m, n, k, 1, a, k, format, bytes,
-                                                       rowBytes, 0, 0, beta, c, n) == 0 {
+        if sharing > 1 && pk_sgemm_quantized_threaded(kernel, PK_GEMM_PRECISION_FLOAT, Int32(sharing), transposeW ? 1 : 0, m, n, k, 1, a,
+                                                       k, format, bytes, rowBytes, 0, 0, beta, c, n) == 0 {
             return
         }
         // Column blocks in multiples of 64 start on block boundaries (no half-used blocks, NF4's

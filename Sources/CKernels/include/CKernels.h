@@ -27,6 +27,18 @@ int pk_cpu_has_avx2_fma(void);
 /// Non-zero when the running CPU supports AVX-512F and the OS saves its registers (XCR0).
 int pk_cpu_has_avx512f(void);
 
+/// Non-zero when the running CPU supports AVX512-FP16 (half-precision arithmetic) with AVX-512 state enabled.
+int pk_cpu_has_avx512fp16(void);
+
+/// Arithmetic of the shared-packing products (`pk_sgemm_threaded`, `pk_sgemm_quantized_threaded`).
+typedef enum {
+    PK_GEMM_PRECISION_FLOAT = 0, ///< IEEE single throughout
+    /// IEEE-half operands (each row of op(A) and each 64-column group of op(B) scaled by a power of two
+    /// per cache block, so nothing overflows), sums in half for 64 steps and in float beyond: about twice
+    /// the float rate, relative error about 1e-3. Needs AVX512-FP16; elsewhere the product runs in float.
+    PK_GEMM_PRECISION_HALF = 1
+} pk_gemm_precision;
+
 /// Selects the kernel used by `pk_sgemm` in this process. Returns the kernel actually in effect.
 pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel);
 
@@ -62,7 +74,10 @@ void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
 /// per thread. Results equal `pk_sgemm`'s bit for bit. Products of at most 4 rows run on the caller alone.
 /// Returns 0, or -1 when the shared buffer (op(B) plus an A block per thread, kept between calls) is in
 /// use by another thread's product or cannot be allocated; C is then untouched.
-int pk_sgemm_threaded(pk_gemm_kernel kernel, int threads, int transA, int transB,
+/// With `PK_GEMM_PRECISION_HALF` on a CPU that has it, the product runs in mixed precision on any thread
+/// count (one included), with results that do not depend on it, and takes a buffer of its own when the
+/// shared one is in use; products of at most 4 rows stay in float.
+int pk_sgemm_threaded(pk_gemm_kernel kernel, pk_gemm_precision precision, int threads, int transA, int transB,
                       long M, long N, long K,
                       float alpha,
                       const float *A, long lda,
@@ -109,8 +124,9 @@ int pk_sgemm_quantized(pk_gemm_kernel kernel, int transW, long M, long N, long K
 
 /// `pk_sgemm_quantized` on up to `threads` threads of the worker pool, as `pk_sgemm_threaded`: W is
 /// dequantized once into a packed buffer the threads share, and each computes a range of rows of C.
-/// Results equal `pk_sgemm_quantized`'s bit for bit. Returns 0, or -1 as `pk_sgemm_threaded` (C untouched).
-int pk_sgemm_quantized_threaded(pk_gemm_kernel kernel, int threads, int transW, long M, long N, long K, float alpha,
+/// Results equal `pk_sgemm_quantized`'s bit for bit in float precision. `precision`, the return value and
+/// C on failure as `pk_sgemm_threaded`.
+int pk_sgemm_quantized_threaded(pk_gemm_kernel kernel, pk_gemm_precision precision, int threads, int transW, long M, long N, long K, float alpha,
                                 const float *A, long lda, pk_quant_format format, const void *W, long row_bytes,
                                 long row0, long col0, float beta, float *C, long ldc);
 

@@ -238,15 +238,17 @@ public final class Trainer {
         model.module.train()
         var total = 0.0
         var nonFinite: String?
-        for batch in micro where batch.targetCount > 0 {
-            let loss = try Objective.lossSum(head: head, prefix: model.prefix, batch: batch) / Float(targets)
-            let value = Double(loss.value.scalar)
-            guard value.isFinite else {
-                nonFinite = "the training loss"
-                break
+        try GEMM.$precision.withValue(arguments.matmulPrecision) {
+            for batch in micro where batch.targetCount > 0 {
+                let loss = try Objective.lossSum(head: head, prefix: model.prefix, batch: batch) / Float(targets)
+                let value = Double(loss.value.scalar)
+                guard value.isFinite else {
+                    nonFinite = "the training loss"
+                    break
+                }
+                total += value
+                loss.backward()
             }
-            total += value
-            loss.backward()
         }
         if nonFinite == nil {
             let norm = arguments.maxGradientNorm.map { clipGradientNorm(parameters, maxNorm: $0) } ?? gradientNorm(parameters)
