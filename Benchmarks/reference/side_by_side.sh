@@ -2,9 +2,11 @@
 # The same LoRA training with peftkit (release build) and with PyTorch + transformers + peft, one after
 # the other on this machine, and a Markdown table of their summaries.
 #
-#   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [--quantized gguf|q8_0|q4_1] [-- extra flags for both]
+#   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [--quantized gguf|q8_0|q4_1]
+#                                        [--matmul-precision float32|float16] [-- extra flags for both]
 #
 # --quantized adds a second peftkit run with that --quantization (QLoRA on a packed base) and a column.
+# --matmul-precision is passed to the peftkit runs only (PyTorch stays in float32, its CPU default).
 #
 # Defaults: SmolLM2-135M-Instruct (Q4_1 GGUF; transformers dequantizes it to float32, PEFTKit too),
 # the instruction task of Examples/InstructionTuning, LoRA r=8 α=32 on q_proj,v_proj, batch 8,
@@ -16,11 +18,13 @@ cd "$(dirname "$0")/../.."
 python="${PYTHON:-python3}"
 steps=30
 quantized=""
+precision=float32
 while [ $# -gt 0 ]; do
     case "$1" in
         --python) python="$2"; shift 2 ;;
         --steps) steps="$2"; shift 2 ;;
         --quantized) quantized="$2"; shift 2 ;;
+        --matmul-precision) precision="$2"; shift 2 ;;
         --) shift; break ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -34,17 +38,18 @@ flags=(--model "$model" --train "$data/train.jsonl" --eval "$work/eval.jsonl" --
        --targets q_proj,v_proj --learning-rate 1e-3 --batch-size 8 --max-steps "$steps" --warmup-steps 10
        --max-new-tokens 16 --logging-steps 10 "$@")
 swift build -c release --product peftkit >&2
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores" >&2
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; peftkit --matmul-precision $precision" >&2
 # PyTorch first: it saves its freshly initialised adapter, and peftkit starts from those weights
 # (--init-adapter), so both runs train the same function from the same point.
 echo "== PyTorch + peft" >&2
 "$python" Benchmarks/reference/train_reference.py "${flags[@]}" --output "$work/torch" --save-initial "$work/initial" \
     > "$work/torch.json" 2> "$work/torch.err" || { cat "$work/torch.err" >&2; exit 1; }
 echo "== peftkit" >&2
-.build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --output "$work/peftkit" --quiet > "$work/peftkit.json"
+.build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --matmul-precision "$precision" --output "$work/peftkit" --quiet > "$work/peftkit.json"
 if [ -n "$quantized" ]; then
     echo "== peftkit --quantization $quantized" >&2
-    .build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --quantization "$quantized" --output "$work/packed" --quiet > "$work/packed.json"
+    .build/release/peftkit train "${flags[@]}" --init-adapter "$work/initial" --quantization "$quantized" --matmul-precision "$precision" \
+        --output "$work/packed" --quiet > "$work/packed.json"
 fi
 "$python" - "$work/peftkit.json" "$work/torch.json" "$work/packed.json" "$quantized" <<'PY'
 import json, os, sys
