@@ -2,6 +2,7 @@ import Foundation
 import Models
 import NN
 import PEFT
+import Tensors
 import Testing
 import Tokenizers
 @testable import Training
@@ -19,9 +20,9 @@ struct RealModelTrainingTests {
         .deletingLastPathComponent().appendingPathComponent("Examples")
     static let environment = ProcessInfo.processInfo.environment
 
-    @Test("SmolLM2-135M-Instruct: 12 LoRA steps on the date task lower the held-out loss by a third",
-          .enabled(if: environment["PEFTKIT_SMOLLM2_GGUF"] != nil))
-    func smolLM2LoRA() throws {
+    @Test("SmolLM2-135M-Instruct: 12 LoRA steps on the date task lower the held-out loss by a third (float32 and mixed precision)",
+          .enabled(if: environment["PEFTKIT_SMOLLM2_GGUF"] != nil), arguments: [MatmulPrecision.float32, .float16])
+    func smolLM2LoRA(precision: MatmulPrecision) throws {
         let url = URL(fileURLWithPath: Self.environment["PEFTKIT_SMOLLM2_GGUF"]!)
         let tokenizer = try Tokenizer.load(from: url)
         let model = try AutoModelForCausalLM.load(from: url)
@@ -37,11 +38,12 @@ struct RealModelTrainingTests {
         defer { try? FileManager.default.removeItem(at: output) }
         var arguments = TrainingArguments(outputDirectory: output.path, learningRate: 2e-3, maxSteps: 12, batchSize: 8, seed: 3)
         arguments.warmupSteps = 2
+        arguments.matmulPrecision = precision
         let trainer = try Trainer(model: peft, arguments: arguments, train: train, eval: eval, tokenizer: tokenizer)
         let before = try trainer.evaluate()["eval_loss"]!
         let summary = try trainer.train()
         let after = try trainer.evaluate()["eval_loss"]!
-        print("SmolLM2 LoRA: eval loss \(before) → \(after) in \(summary.steps) steps, train loss \(summary.trainLoss)")
+        print("SmolLM2 LoRA (\(precision)): eval loss \(before) → \(after) in \(summary.steps) steps, train loss \(summary.trainLoss)")
         #expect(summary.steps == 12)
         #expect(after.isFinite && after < before * 0.67)
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))

@@ -224,3 +224,37 @@ import Testing
         #expect(peft.model.gradientCheckpointing)
     }
 }
+
+/// `TrainingArguments.matmulPrecision = .float16` on a Llama wide enough for the half products (hidden 256,
+/// MLP 512): the run follows the float32 run closely and still learns. On a CPU without AVX512-FP16 both runs
+/// compute in float32 and must agree exactly.
+@Suite struct MixedPrecisionTrainingTests {
+    func run(_ precision: MatmulPrecision) throws -> [Double] {
+        let tokenizer = try TrainingFixture.tokenizer()
+        let configuration = LlamaConfiguration(vocabularySize: tokenizer.vocabularySize, hiddenSize: 256, intermediateSize: 512,
+                                               layerCount: 2, attentionHeads: 4, keyValueHeads: 2)
+        let base = try LlamaForCausalLM(configuration, seed: 11)
+        let model = try PeftModel(base, configuration: LoRAConfig(rank: 8, alpha: 16, dropout: 0, targetModules: ["q_proj", "v_proj"]),
+                                  seed: 12)
+        var arguments = TrainingArguments(learningRate: 1e-2, maxSteps: 8, batchSize: 8)
+        arguments.shuffle = false
+        arguments.handlesInterrupt = false
+        arguments.matmulPrecision = precision
+        let trainer = try Trainer(model: model, arguments: arguments, train: try TrainingFixture.dataset())
+        try trainer.train()
+        return trainer.state.stepLosses
+    }
+
+    @Test func float16FollowsFloat32AndLearns() throws {
+        let single = try run(.float32), mixed = try run(.float16)
+        #expect(mixed.count == 8 && single.count == 8)
+        guard GEMM.isFloat16Available else {
+            #expect(mixed == single)
+            return
+        }
+        let worst = zip(mixed, single).map { abs($0 - $1) / abs($1) }.max()!
+        #expect(worst < 5e-3, "a step's loss moved by \(worst) relative")
+        #expect(mixed != single, "float16 gave float32's losses: the half products did not run")
+        #expect(mixed.last! < mixed.first! * 0.9, "losses \(mixed)")
+    }
+}
