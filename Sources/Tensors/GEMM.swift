@@ -13,8 +13,9 @@ public enum MatmulPrecision: String, Sendable, CaseIterable, Codable {
     /// rounded to IEEE half after scaling each row of A and each 64-column group of B by a power of two
     /// (so nothing overflows), sums kept in half for 64 steps and in float beyond. About twice the float
     /// rate on CPUs with AVX512-FP16, with a relative error near 1e-3, below that of rounding the operands
-    /// to bfloat16; results still do not depend on the thread count. Other products, and every product on
-    /// CPUs without AVX512-FP16 or on the OpenBLAS backend, run in float.
+    /// to bfloat16; results still do not depend on the thread count. Other products, every product on CPUs
+    /// without AVX512-FP16 (or with a kernel other than `.avx512` forced), and float products sent to
+    /// OpenBLAS run in float (packed-weight products always use the built-in kernels).
     case float16
 }
 
