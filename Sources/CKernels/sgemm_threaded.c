@@ -150,7 +150,8 @@ static void compute_part(const shared_b_job *job, long task) {
             pk_sgemm_pack_a_block(job->active, job->transA, job->A, job->lda, ic, pc, mc, kc, packed_a);
             if (job->half) pk_half_pack_a(packed_a, mc, kc, half_a, a_inverse);
             for (long jc = part.col0 / PK_NC * PK_NC, block = first + part.col0 / PK_NC; jc < part.col1; jc += PK_NC, block++) {
-                // This task's columns of the block (piece boundaries are multiples of the 32-column tile).
+                // This task's columns of the block (piece boundaries are multiples of the 32-column tile, or of
+                // the 64-column half group in half mode).
                 const long from = part.col0 > jc ? part.col0 : jc;
                 const long to = min_long(min_long(job->N, jc + PK_NC), part.col1);
                 while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_PAUSE();
