@@ -78,6 +78,25 @@ struct TrainCommandTests {
         #expect(bad.status == 2 && bad.error.contains("--quantization"))
     }
 
+    @Test("--matmul-precision float16 trains (float32 where the CPU lacks half arithmetic); other values, by flag or config file, are exit 2 naming the choices")
+    func matmulPrecision() throws {
+        let output = temporary()
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--max-steps", "2", "--batch-size", "4",
+                              "--rank", "4", "--alpha", "8", "--matmul-precision", "float16", "--quiet"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("\"global_step\": 2"))
+        for value in ["float8", "FLOAT16", ""] {
+            let bad = runTool(["train", "--model", model, "--train", data, "--output", temporary().path, "--matmul-precision", value, "--quiet"])
+            #expect(bad.status == 2 && bad.error.contains("--matmul-precision") && bad.error.contains("float32, float16"), "'\(value)': \(bad.error)")
+        }
+        let config = output.deletingLastPathComponent().appendingPathComponent("precision-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: config) }
+        try Data(#"{"matmul-precision": "bf16"}"#.utf8).write(to: config)
+        let fromConfig = runTool(["train", "--model", model, "--train", data, "--output", temporary().path, "--config", config.path, "--quiet"])
+        #expect(fromConfig.status == 2 && fromConfig.error.contains("--matmul-precision"), "\(fromConfig.error)")
+    }
+
     @Test("--init-adapter starts from an existing adapter's configuration and weights; flags that disagree with it are exit 2")
     func initialAdapter() throws {
         let first = temporary(), second = temporary(), third = temporary()
