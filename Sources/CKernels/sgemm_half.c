@@ -39,8 +39,6 @@ static float scale_for(float largest, float *inverse) {
     return ldexpf(1.0f, -exponent);
 }
 
-PK_HALF_TARGET static inline float max_abs(__m512 v) { return _mm512_reduce_max_ps(_mm512_abs_ps(v)); }
-
 PK_HALF_TARGET void pk_half_pack_a(const float *packed_a, long mc, long kc, uint32_t *dst, float *inverse) {
     const long panels = (mc + PK_MR - 1) / PK_MR;
     for (long tile = 0; 2 * tile < panels; tile++) {
@@ -113,15 +111,18 @@ PK_HALF_TARGET void pk_half_pack_b(const float *packed_b, long kc, long nc, uint
         c##I##1 = _mm512_fmadd_ph(av, b1, c##I##1);                                               \
     } while (0)
 
-/// Adds the 64 half sums of one row (two vectors) into the row's 64 floats at `sums`.
-#define PK_HALF_FLUSH(I, ROW)                                                                                              \
-    do {                                                                                                                   \
-        float *row = sums + (ROW) * PK_HALF_NR;                                                                            \
-        const __m512i lo = _mm512_castph_si512(c##I##0), hi = _mm512_castph_si512(c##I##1);                               \
-        _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_cvtph_ps(_mm512_castsi512_si256(lo))));              \
-        _mm512_store_ps(row + 16, _mm512_add_ps(_mm512_load_ps(row + 16), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(lo, 1)))); \
-        _mm512_store_ps(row + 32, _mm512_add_ps(_mm512_load_ps(row + 32), _mm512_cvtph_ps(_mm512_castsi512_si256(hi))));     \
-        _mm512_store_ps(row + 48, _mm512_add_ps(_mm512_load_ps(row + 48), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(hi, 1)))); \
+/// Adds 32 half sums into the 32 floats at `row`.
+PK_HALF_TARGET static inline void add_half_sums(float *row, __m512h sums) {
+    const __m512i bits = _mm512_castph_si512(sums);
+    _mm512_store_ps(row, _mm512_add_ps(_mm512_load_ps(row), _mm512_cvtph_ps(_mm512_castsi512_si256(bits))));
+    _mm512_store_ps(row + 16, _mm512_add_ps(_mm512_load_ps(row + 16), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(bits, 1))));
+}
+
+/// Adds row ROW's 64 half sums (two vectors) into its 64 floats at `sums`.
+#define PK_HALF_FLUSH(I, ROW)                                                                     \
+    do {                                                                                          \
+        add_half_sums(sums + (ROW) * PK_HALF_NR, c##I##0);                                        \
+        add_half_sums(sums + (ROW) * PK_HALF_NR + 32, c##I##1);                                   \
     } while (0)
 
 /// sums[12×64] = a·b for one 12-row A tile and one 64-column B group, kc steps deep, in runs of

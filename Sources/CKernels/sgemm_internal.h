@@ -101,10 +101,6 @@ float pk_half_to_float(uint16_t h);
 /// The kernel a request resolves to (AUTO: the active one).
 pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested);
 
-/// True when a product asked for `precision` on the kernel `active` runs in half (the AVX-512 kernel on a
-/// CPU with AVX512-FP16).
-int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active);
-
 /// This thread's packing buffer (A block then B block), or NULL when it cannot be allocated.
 float *pk_sgemm_thread_buffer(void);
 

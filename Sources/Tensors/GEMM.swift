@@ -69,7 +69,7 @@ public enum GEMM {
     /// True when this CPU runs `.float16` products in half precision (AVX512-FP16 with the AVX-512
     /// kernel active); elsewhere they run in float.
     public static var isFloat16Available: Bool {
-        pk_sgemm_active_kernel() == PK_GEMM_KERNEL_AVX512 && pk_cpu_has_avx512fp16() != 0
+        pk_sgemm_uses_half(PK_GEMM_PRECISION_HALF, pk_sgemm_active_kernel()) != 0
     }
 
     /// Smallest width and depth of a product computed in half under `.float16`: the large linears of a

@@ -39,6 +39,10 @@ typedef enum {
     PK_GEMM_PRECISION_HALF = 1
 } pk_gemm_precision;
 
+/// True when a product asked for `precision` on the kernel `active` runs in half (the AVX-512 kernel on a
+/// CPU with AVX512-FP16; the CPU is asked once).
+int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active);
+
 /// Selects the kernel used by `pk_sgemm` in this process. Returns the kernel actually in effect.
 pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel);
 
