@@ -93,8 +93,8 @@ for threads in threadCounts {
     for problem in problems where only.map({ problem.label.contains($0) }) ?? true {
         var generator = SeededRandom(seed: 42)
         let aCount = problem.m * problem.k, bCount = problem.k * problem.n
-        let a = Tensor.randomUniform([aCount], low: -1, high: 1, generator: &generator).scalars
-        let b = Tensor.randomUniform([bCount], low: -1, high: 1, generator: &generator).scalars
+        let a = Tensor.randomUniform([aCount], low: -1, high: 1, generator: &generator).toArray()
+        let b = Tensor.randomUniform([bCount], low: -1, high: 1, generator: &generator).toArray()
         var c = [Float](repeating: 0, count: problem.m * problem.n)
         let lda = problem.transposeA ? problem.m : problem.k
         let ldb = problem.transposeB ? problem.k : problem.n
@@ -203,8 +203,8 @@ if arguments.contains("--cold") {
         let m = 672
         let aCount = m * problem.k, bCount = problem.k * problem.n, cCount = m * problem.n
         let copies = max(8, (768 << 20) / ((aCount + bCount + cCount) * 4))
-        let weights = Tensor.randomUniform([bCount * copies], low: -1, high: 1, generator: &generator).scalars
-        let inputs = Tensor.randomUniform([aCount * copies], low: -1, high: 1, generator: &generator).scalars
+        let weights = Tensor.randomUniform([bCount * copies], low: -1, high: 1, generator: &generator).toArray()
+        let inputs = Tensor.randomUniform([aCount * copies], low: -1, high: 1, generator: &generator).toArray()
         var outputs = [Float](repeating: 0, count: cCount * copies)
         let ldb = problem.transposeB ? problem.k : problem.n
         var coldTime = Double.infinity, hotTime = Double.infinity

@@ -42,7 +42,9 @@ public func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = -1
         }
     }
     var total = 0.0
-    for r in 0..<rows where targets[r] != ignoreIndex { total += Double(logSumExp[r] - input.scalars[r * vocabulary + targets[r]]) }
+    input.withUnsafeBufferPointer { p in
+        for r in 0..<rows where targets[r] != ignoreIndex { total += Double(logSumExp[r] - p[r * vocabulary + targets[r]]) }
+    }
     let loss = counted == 0 ? 0 : Float(total / Double(counted))
     return Variable.operation("crossEntropy", value: Tensor(scalar: loss), inputs: [logits]) { g in
         let scale = counted == 0 ? 0 : g.scalar / Float(counted)

@@ -52,7 +52,11 @@ public enum GradientChecker {
         func objective() throws -> Double {
             let y = try withoutGradients { try function(inputs) }.value
             var total = 0.0
-            for i in 0..<y.count { total += Double(weights.scalars[i]) * Double(y.scalars[i]) }
+            weights.withUnsafeBufferPointer { w in
+                y.withUnsafeBufferPointer { values in
+                    for i in 0..<values.count { total += Double(w[i]) * Double(values[i]) }
+                }
+            }
             return total
         }
 
@@ -62,7 +66,7 @@ public enum GradientChecker {
             let count = input.value.count
             let stride = max(1, count / maxElementsPerInput)
             for element in Swift.stride(from: 0, to: count, by: stride) {
-                let original = input.value.scalars[element]
+                let original = input.value[flat: element]
                 let plus = original + step, minus = original - step
                 var perturbed = input.value
                 perturbed.withUnsafeMutableBufferPointer { $0[element] = plus }
@@ -74,7 +78,7 @@ public enum GradientChecker {
                 perturbed.withUnsafeMutableBufferPointer { $0[element] = original }
                 input.value = perturbed
                 let numeric = Float((high - low) / Double(plus - minus))
-                let exact = analytic.scalars[element]
+                let exact = analytic[flat: element]
                 let error = abs(exact - numeric)
                 report.maxAbsoluteError = max(report.maxAbsoluteError, error)
                 report.checkedElements += 1

@@ -16,8 +16,12 @@ public func rmsNorm(_ x: Variable, weight: Variable, epsilon: Float) -> Variable
         var dw: Tensor? = nil
         if weight.requiresGrad {
             var sums = [Double](repeating: 0, count: c)
-            for r in 0..<rows {
-                for j in 0..<c { sums[j] += Double(g.scalars[r * c + j] * input.scalars[r * c + j] * inverseRMS[r]) }
+            g.withUnsafeBufferPointer { pg in
+                input.withUnsafeBufferPointer { px in
+                    for r in 0..<rows {
+                        for j in 0..<c { sums[j] += Double(pg[r * c + j] * px[r * c + j] * inverseRMS[r]) }
+                    }
+                }
             }
             dw = Tensor(sums.map(Float.init), shape: [c])
         }
@@ -63,18 +67,24 @@ public func layerNorm(_ x: Variable, weight: Variable, bias: Variable?, epsilon:
         var dx: Tensor? = nil
         if x.requiresGrad {
             dx = Tensor(shape: input.shape) { out in
-                for r in 0..<rows {
-                    var meanU: Float = 0, meanUX: Float = 0
-                    for j in 0..<c {
-                        let u = g.scalars[r * c + j] * w.scalars[j]
-                        meanU += u
-                        meanUX += u * xhat.scalars[r * c + j]
-                    }
-                    meanU /= Float(c)
-                    meanUX /= Float(c)
-                    for j in 0..<c {
-                        let u = g.scalars[r * c + j] * w.scalars[j]
-                        out[r * c + j] = inverseStd[r] * (u - meanU - xhat.scalars[r * c + j] * meanUX)
+                g.withUnsafeBufferPointer { pg in
+                    w.withUnsafeBufferPointer { pw in
+                        xhat.withUnsafeBufferPointer { px in
+                            for r in 0..<rows {
+                                var meanU: Float = 0, meanUX: Float = 0
+                                for j in 0..<c {
+                                    let u = pg[r * c + j] * pw[j]
+                                    meanU += u
+                                    meanUX += u * px[r * c + j]
+                                }
+                                meanU /= Float(c)
+                                meanUX /= Float(c)
+                                for j in 0..<c {
+                                    let u = pg[r * c + j] * pw[j]
+                                    out[r * c + j] = inverseStd[r] * (u - meanU - px[r * c + j] * meanUX)
+                                }
+                            }
+                        }
                     }
                 }
             }

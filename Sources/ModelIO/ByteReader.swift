@@ -41,15 +41,6 @@ public enum ModelFileError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 }
 
-/// Memory-maps a model file, turning failures into `ModelFileError.unreadable` with the path.
-enum MappedFile {
-    static func read(_ url: URL) throws -> Data {
-        do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelFileError.unreadable(path: url.path, reason: error.localizedDescription)
-        }
-    }
-}
-
 /// A bounds-checked little-endian cursor over raw bytes. Every read checks the bytes remaining first,
 /// so hostile lengths fail before any allocation.
 struct ByteReader {

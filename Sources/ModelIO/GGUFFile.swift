@@ -181,15 +181,23 @@ public struct GGUFFile: Sendable {
     public let dataOffset: Int
     /// The whole file (memory-mapped when read from disk).
     public let data: Data
+    /// The mapping behind `data` when the file was read from disk.
+    public let mapping: FileMapping?
 
     /// Maps and parses the file at `url`.
     public init(contentsOf url: URL) throws {
-        try self.init(data: try MappedFile.read(url))
+        let mapping = try FileMapping(url: url)
+        try self.init(data: mapping.data, mapping: mapping)
     }
 
     /// Parses GGUF bytes.
     public init(data: Data) throws {
+        try self.init(data: data, mapping: nil)
+    }
+
+    private init(data: Data, mapping: FileMapping?) throws {
         self.data = data
+        self.mapping = mapping
         var parsed: (UInt32, [String], [String: GGUFValue], [GGUFTensorInfo], Int, Int)!
         try data.withUnsafeBytes { raw in parsed = try GGUFFile.parse(raw) }
         (version, metadataKeys, metadata, tensors, alignment, dataOffset) = parsed
@@ -198,6 +206,21 @@ public struct GGUFFile: Sendable {
     /// Raw bytes of a tensor's data.
     public func bytes(of tensor: GGUFTensorInfo) -> Data {
         data.subdata(in: (dataOffset + tensor.offset)..<(dataOffset + tensor.offset + tensor.byteCount))
+    }
+
+    /// A tensor's data where they lie in the mapped file, with the mapping that keeps them valid;
+    /// nil when the file was not mapped from disk.
+    public func mappedBytes(of tensor: GGUFTensorInfo) -> (bytes: UnsafeRawBufferPointer, owner: FileMapping)? {
+        guard let mapping, let base = mapping.bytes.baseAddress else { return nil }
+        return (UnsafeRawBufferPointer(start: base + dataOffset + tensor.offset, count: tensor.byteCount), mapping)
+    }
+
+    /// An F32 tensor's elements where they lie in the mapped file, with the mapping that keeps them
+    /// valid; nil when the tensor is not F32, the file was not mapped from disk, the host is not
+    /// little-endian or the data are not 4-byte aligned (then read it with `floats(of:)`).
+    public func mappedFloat32Elements(of tensor: GGUFTensorInfo) -> (elements: UnsafeBufferPointer<Float>, owner: FileMapping)? {
+        guard tensor.type == .f32, let mapping else { return nil }
+        return mapping.float32Elements(at: dataOffset + tensor.offset, count: tensor.elementCount)
     }
 
     static let maxArrayNesting = 8

@@ -48,16 +48,24 @@ public struct SafetensorsFile: Sendable {
     public let data: Data
     /// Offset of the data buffer within the file.
     public let dataOffset: Int
+    /// The mapping behind `data` when the file was read from disk.
+    public let mapping: FileMapping?
     private let index: [String: Int]
 
     /// Maps and validates the file at `url`.
     public init(contentsOf url: URL) throws {
-        try self.init(data: try MappedFile.read(url))
+        let mapping = try FileMapping(url: url)
+        try self.init(data: mapping.data, mapping: mapping)
     }
 
     /// Validates safetensors bytes.
     public init(data: Data) throws {
+        try self.init(data: data, mapping: nil)
+    }
+
+    private init(data: Data, mapping: FileMapping?) throws {
         self.data = data
+        self.mapping = mapping
         guard data.count >= 8 else { throw ModelFileError.truncated(offset: 0, needed: 8, available: data.count, what: "header length") }
         let headerLength = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian }
         guard headerLength <= UInt64(SafetensorsFile.maximumHeaderSize) else {
@@ -143,6 +151,14 @@ public struct SafetensorsFile: Sendable {
     /// Raw bytes of a tensor.
     public func bytes(of tensor: SafetensorsTensorInfo) -> Data {
         data.subdata(in: (dataOffset + tensor.dataRange.lowerBound)..<(dataOffset + tensor.dataRange.upperBound))
+    }
+
+    /// An F32 tensor's elements where they lie in the mapped file, with the mapping that keeps them
+    /// valid; nil when the tensor is not F32, the file was not mapped from disk, the host is not
+    /// little-endian or the data are not 4-byte aligned (then read it with `floats(of:)`).
+    public func mappedFloat32Elements(of tensor: SafetensorsTensorInfo) -> (elements: UnsafeBufferPointer<Float>, owner: FileMapping)? {
+        guard tensor.dtype == .f32, let mapping else { return nil }
+        return mapping.float32Elements(at: dataOffset + tensor.dataRange.lowerBound, count: tensor.elementCount)
     }
 
     /// A floating-point tensor's values as Float (F32 copied, F16/BF16/F64 converted).

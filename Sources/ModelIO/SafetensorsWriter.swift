@@ -28,10 +28,17 @@ public enum SafetensorsWriter {
             self.bytes = bytes
         }
 
-        /// An F32 entry from Float values.
-        public init(name: String, shape: [Int], floats: [Float]) {
+        /// An F32 entry from Float values (an array, or a tensor's buffer pointer).
+        public init<Floats: Collection<Float>>(name: String, shape: [Int], floats: Floats) {
             var data = Data(capacity: floats.count * 4)
-            for value in floats { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            let copied: Void? = floats.withContiguousStorageIfAvailable { buffer in
+                guard Int(littleEndian: 1) == 1 else { return nil }
+                data.append(UnsafeBufferPointer(start: buffer.baseAddress, count: buffer.count))
+                return ()
+            } ?? nil
+            if copied == nil {
+                for value in floats { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+            }
             self.init(name: name, dtype: .f32, shape: shape, bytes: data)
         }
     }

@@ -60,12 +60,13 @@ enum Checkpoint {
         do {
             for file in files {
                 for tensor in file.tensors where isFloat(tensor.dtype) {
-                    state[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
+                    state[tensor.name] = try Tensor.loading(tensor, from: file)
                 }
             }
         } catch let error as ModelFileError {
             throw ModelError.file(error)
         }
+        for file in files { file.mapping?.evictResidentPages() }
         return state
     }
 

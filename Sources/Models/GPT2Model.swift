@@ -173,7 +173,7 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
     public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
         let hidden = try hiddenStates(ids, cache: cache)
         let steps = hidden.shape[1]
-        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
+        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
     }
 
     /// Loads `config.json` and `model.safetensors`; keys may lack the `transformer.` prefix (`GPT2Model`).

@@ -87,7 +87,7 @@ extension CausalLanguageModel {
             if first, let prefix {
                 let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: prefix, segments: nil)
                 let steps = hidden.shape[1]
-                scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
+                scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
             } else {
                 scores = try lastLogits(pending, cache: cache)
             }

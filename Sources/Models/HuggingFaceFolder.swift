@@ -35,7 +35,7 @@ public enum HuggingFaceFolder {
         let partial = FolderPublishing.partialFolder(for: destination)
         do {
             try files.createDirectory(at: partial, withIntermediateDirectories: true)
-            let entries = tensors.keys.sorted().map { SafetensorsWriter.Entry(name: $0, shape: tensors[$0]!.shape, floats: tensors[$0]!.scalars) }
+            let entries = tensors.keys.sorted().map { tensors[$0]!.safetensorsEntry(named: $0) }
             try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: partial.appendingPathComponent("model.safetensors"))
             var isFolder: ObjCBool = false
             if files.fileExists(atPath: source.path, isDirectory: &isFolder), isFolder.boolValue {

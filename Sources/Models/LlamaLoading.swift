@@ -69,13 +69,20 @@ extension LlamaForCausalLM {
             let isBlockLinear = name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight")
             if quantization == .keepGGUF, let format = QuantizedMatrix.Format(gguf: tensor.type), shape.count == 2,
                isBlockLinear || name == "model.embed_tokens.weight" {
-                var bytes = [UInt8](gguf.bytes(of: tensor))
-                if arch == "llama" && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
-                    let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
-                    bytes = unpermute(bytes, rows: shape[0], columns: bytes.count / shape[0], heads: heads)
-                }
+                // Used in place in the mapped file, except q/k, whose rows GGUF stores permuted.
                 let matrix: QuantizedMatrix
-                do { matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: bytes) } catch let error as TensorError {
+                do {
+                    if arch == "llama" && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
+                        let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
+                        let bytes = [UInt8](gguf.bytes(of: tensor))
+                        matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1],
+                                                     bytes: unpermute(bytes, rows: shape[0], columns: bytes.count / shape[0], heads: heads))
+                    } else if let (bytes, owner) = gguf.mappedBytes(of: tensor) {
+                        matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], borrowing: bytes, keepingAlive: owner)
+                    } else {
+                        matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1], bytes: [UInt8](gguf.bytes(of: tensor)))
+                    }
+                } catch let error as TensorError {
                     throw ModelError.invalidConfiguration(field: tensor.name, reason: error.description)
                 }
                 let path = String(name.dropLast(".weight".count))
@@ -87,16 +94,18 @@ extension LlamaForCausalLM {
                 try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: hasBias ? Tensor.zeros([shape[0]]) : nil))
                 continue
             }
-            var values: [Float]
-            do { values = try gguf.floats(of: tensor) } catch let error as ModelFileError { throw ModelError.file(error) }
-            if arch == "llama" && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
-                let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
-                values = unpermute(values, rows: shape[0], columns: shape[1], heads: heads)
-            }
-            state[name] = Tensor(values, shape: shape)
+            do {
+                if arch == "llama" && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
+                    let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
+                    state[name] = Tensor(unpermute(try gguf.floats(of: tensor), rows: shape[0], columns: shape[1], heads: heads), shape: shape)
+                } else {
+                    state[name] = try Tensor.loading(tensor, from: gguf, shape: shape)
+                }
+            } catch let error as ModelFileError { throw ModelError.file(error) }
         }
         try model.load(state: state, unexpected: unexpected)
         if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
+        gguf.mapping?.evictResidentPages()  // pages converted or quantized above are held in owned memory now
         return model
     }
 
@@ -108,7 +117,10 @@ extension LlamaForCausalLM {
         try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
         let model = try ParameterInitialization.deferred { try LlamaForCausalLM(configuration) }  // every weight is loaded strictly below
         try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
-        if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
+        if case let .quantize(format) = quantization {
+            try model.quantizeLinearLayers(under: "model.layers.", to: format)
+            for file in files { file.mapping?.evictResidentPages() }
+        }
         return model
     }
 

@@ -189,7 +189,7 @@ public final class LlamaForCausalLM: Module, CausalLanguageModel, GradientCheckp
     public func lastLogits(_ ids: [Int], cache: KeyValueCache) throws -> [Float] {
         let hidden = try hiddenStates(ids, batch: 1, cache: cache)
         let steps = hidden.shape[1]
-        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.scalars
+        return logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
     }
 
     /// Projects hidden states to vocabulary logits.

@@ -42,7 +42,7 @@ public struct TrainingMemory: Sendable, Equatable {
     public static func estimate(for model: LlamaForCausalLM, batch: Int, length: Int, labelled: Int) -> TrainingMemory {
         let c = model.configuration
         let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
-        let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.bytes.count }
+        let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }
         let keyValue = c.keyValueHeads * c.headDimension
         let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + c.attentionHeads * length
         return TrainingMemory(weights: 4 * floats + packed,

@@ -70,8 +70,21 @@ public struct QuantizedMatrix: Sendable, Equatable {
     public let rows: Int
     /// Number of columns (a multiple of the format's block).
     public let columns: Int
-    /// The blocks, row after row (`rows · rowBytes` bytes, GGUF's layout).
-    public let bytes: [UInt8]
+    /// The blocks, row after row (`rows · rowBytes` bytes, GGUF's layout): owned, or borrowed in
+    /// place from a memory-mapped model file.
+    private let blocks: PackedBlocks
+
+    /// Number of bytes of the blocks (`rows · rowBytes`).
+    public var byteCount: Int { blocks.bytes.count }
+
+    /// `.owned` for blocks held by the matrix, `.borrowed` for blocks used in place in memory
+    /// another object owns (a mapped GGUF file), which the matrix keeps alive.
+    public var storageKind: TensorStorage.Kind { blocks.isBorrowed ? .borrowed : .owned }
+
+    /// Calls `body` with the blocks, row after row (do not let the pointer escape).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try blocks.withUnsafeBytes(body)
+    }
 
     /// Bytes of one row.
     public var rowBytes: Int { columns / format.blockValues * format.blockBytes }
@@ -83,19 +96,34 @@ public struct QuantizedMatrix: Sendable, Equatable {
     /// - Throws: `TensorError.invalidShape` when `columns` is not a positive multiple of the block
     ///   (32, NF4: 64) or `bytes` does not hold exactly `rows × columns` values.
     public init(format: Format, rows: Int, columns: Int, bytes: [UInt8]) throws {
+        try Self.validate(format: format, rows: rows, columns: columns, byteCount: bytes.count)
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        self.blocks = bytes.withUnsafeBytes { PackedBlocks(copying: $0) }
+    }
+
+    /// Uses quantized blocks in place, for example a GGUF tensor's data in the mapped file; `owner`
+    /// keeps the memory valid and the matrix keeps `owner` alive. The memory is never written.
+    /// - Throws: `TensorError.invalidShape` like ``init(format:rows:columns:bytes:)``.
+    public init(format: Format, rows: Int, columns: Int, borrowing bytes: UnsafeRawBufferPointer, keepingAlive owner: AnyObject) throws {
+        try Self.validate(format: format, rows: rows, columns: columns, byteCount: bytes.count)
+        self.format = format
+        self.rows = rows
+        self.columns = columns
+        self.blocks = PackedBlocks(borrowing: bytes, keepingAlive: owner)
+    }
+
+    private static func validate(format: Format, rows: Int, columns: Int, byteCount: Int) throws {
         guard rows > 0, columns > 0, columns % format.blockValues == 0 else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
                                            reason: "\(format.rawValue) needs a positive row count and a positive multiple of \(format.blockValues) columns")
         }
         let (rowBytes, overflow) = (columns / format.blockValues * format.blockBytes).multipliedReportingOverflow(by: rows)
-        guard !overflow, bytes.count == rowBytes else {
+        guard !overflow, byteCount == rowBytes else {
             throw TensorError.invalidShape(operation: "QuantizedMatrix", shape: [rows, columns],
-                                           reason: "\(bytes.count) bytes do not hold \(rows)×\(columns) \(format.rawValue) values")
+                                           reason: "\(byteCount) bytes do not hold \(rows)×\(columns) \(format.rawValue) values")
         }
-        self.format = format
-        self.rows = rows
-        self.columns = columns
-        self.bytes = bytes
     }
 
     /// Quantizes a `[rows, columns]` float matrix (columns a multiple of the block) to Q8_0 or Q4_1
@@ -136,7 +164,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
             throw TensorError.indexOutOfRange(operation: "quantized row lookup", index: id, bound: rows, position: position)
         }
         return Tensor(shape: [ids.count, columns]) { out in
-            bytes.withUnsafeBytes { raw in
+            withUnsafeBytes { raw in
                 for (index, id) in ids.enumerated() {
                     pk_dequantize_rows(format.kernelFormat, raw.baseAddress!, rowBytes, id, 1, 0, columns,
                                        out.baseAddress! + index * columns, columns)
@@ -148,7 +176,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
     /// The float matrix the blocks encode (ggml's `dequantize_row_*` formulas).
     public func dequantized() -> Tensor {
         Tensor(shape: shape) { out in
-            bytes.withUnsafeBytes { raw in
+            withUnsafeBytes { raw in
                 pk_dequantize_rows(format.kernelFormat, raw.baseAddress!, rowBytes, 0, rows, 0, columns, out.baseAddress!, columns)
             }
         }
@@ -171,7 +199,7 @@ extension Tensor {
     private static func quantizedProduct(_ a: Tensor, _ w: QuantizedMatrix, transposeW: Bool, m: Int, n: Int, k: Int, beta: Float,
                                          into out: UnsafeMutableBufferPointer<Float>) {
         a.withUnsafeBufferPointer { aBuffer in
-            w.bytes.withUnsafeBytes { raw in
+            w.withUnsafeBytes { raw in
                 QuantizedGEMM.run(transposeW: transposeW, m: m, n: n, k: k, a: aBuffer.baseAddress!, w: w,
                                   bytes: raw.baseAddress!, beta: beta, c: out.baseAddress!)
             }
@@ -242,5 +270,43 @@ enum QuantizedGEMM {
             }
             precondition(status == 0, "Tensor.matmul: out of memory for the quantized GEMM's buffers")
         }
+    }
+}
+
+extension QuantizedMatrix {
+    /// Same format and shape, and the same bytes (wherever they are stored).
+    public static func == (lhs: QuantizedMatrix, rhs: QuantizedMatrix) -> Bool {
+        guard lhs.format == rhs.format, lhs.rows == rhs.rows, lhs.columns == rhs.columns else { return false }
+        return lhs.withUnsafeBytes { a in rhs.withUnsafeBytes { b in a.elementsEqual(b) } }
+    }
+}
+
+/// The memory of a quantized matrix's blocks: a copy it owns, or a read-only view of memory another
+/// object owns (kept alive here). Never written after creation, hence `Sendable`.
+final class PackedBlocks: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    private let owner: AnyObject?
+
+    var isBorrowed: Bool { owner != nil }
+
+    init(copying source: UnsafeRawBufferPointer) {
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(source.count, 1), alignment: 64)
+        if source.count > 0 { memory.copyMemory(from: source) }
+        bytes = UnsafeRawBufferPointer(rebasing: memory[0..<source.count])
+        owner = nil
+    }
+
+    init(borrowing source: UnsafeRawBufferPointer, keepingAlive owner: AnyObject) {
+        bytes = source
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
+    }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        defer { withExtendedLifetime(self) {} }
+        return try body(bytes)
     }
 }

@@ -1,7 +1,7 @@
 extension Tensor {
     /// A tensor of `shape` filled with `value`.
     public init(repeating value: Float, shape: [Int]) {
-        self.init([Float](repeating: value, count: Shape.elementCount(shape)), shape: shape)
+        self.init(storage: TensorStorage(repeating: value, count: Shape.elementCount(shape)), shape: shape)
     }
 
     /// A tensor of zeros.

@@ -31,12 +31,12 @@ extension Tensor {
             preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
         }
         if b.count == 1 {
-            let s = b.scalars[0]
+            let s = b.scalar
             // The broadcast shape, which has b's rank when b has more axes (all of size 1).
             return a.applying(kernel, s).reshaped(shape)
         }
         if a.count == 1 {
-            let s = a.scalars[0]
+            let s = a.scalar
             return Tensor(shape: shape) { out in
                 b.withUnsafeBufferPointer { pb in for i in 0..<out.count { out[i] = op(s, pb[i]) } }
             }
@@ -183,17 +183,22 @@ extension Tensor {
     /// Largest absolute elementwise difference from `other` (same shape).
     public func maxAbsDifference(_ other: Tensor) -> Float {
         precondition(shape == other.shape, "maxAbsDifference: shapes \(shape) and \(other.shape) differ")
-        var worst: Float = 0
-        for i in 0..<count { worst = Swift.max(worst, Swift.abs(scalars[i] - other.scalars[i])) }
-        return worst
+        return withUnsafeBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                var worst: Float = 0
+                for i in 0..<a.count { worst = Swift.max(worst, Swift.abs(a[i] - b[i])) }
+                return worst
+            }
+        }
     }
 
     /// True when every element is within `atol + rtol·|other|` of `other` (same shape).
     public func isClose(to other: Tensor, rtol: Float = 1e-5, atol: Float = 1e-6) -> Bool {
         guard shape == other.shape else { return false }
-        for i in 0..<count where Swift.abs(scalars[i] - other.scalars[i]) > atol + rtol * Swift.abs(other.scalars[i]) {
-            return false
+        return withUnsafeBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                a.indices.allSatisfy { Swift.abs(a[$0] - b[$0]) <= atol + rtol * Swift.abs(b[$0]) }
+            }
         }
-        return true
     }
 }

@@ -54,10 +54,12 @@ extension Tensor {
     public func argmaxLastAxis() -> [Int] {
         precondition(rank >= 1 && shape[rank - 1] > 0, "argmax: shape \(shape) has an empty last axis")
         let size = shape[rank - 1]
-        return (0..<(count / size)).map { row in
-            var best = 0
-            for j in 1..<size where scalars[row * size + j] > scalars[row * size + best] { best = j }
-            return best
+        return withUnsafeBufferPointer { elements in
+            (0..<(count / size)).map { row in
+                var best = 0
+                for j in 1..<size where elements[row * size + j] > elements[row * size + best] { best = j }
+                return best
+            }
         }
     }
 

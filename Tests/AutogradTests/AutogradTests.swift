@@ -48,7 +48,7 @@ struct AutogradTests {
         let together = gradient(branches: [0, 1, 2, 3])
         var separate = Tensor.zeros(input.shape)
         for branch in 0..<4 { separate += gradient(branches: [branch]) }
-        let difference = zip(together.scalars, separate.scalars).map { abs($0 - $1) }.max()!
+        let difference = zip(together.toArray(), separate.toArray()).map { abs($0 - $1) }.max()!
         #expect(difference < 1e-4, "largest difference \(difference)")
     }
 
@@ -75,7 +75,7 @@ struct AutogradTests {
         let x = Variable(Tensor([3, 4], shape: [1, 2]), requiresGrad: true)
         let versionBefore = w.version
         (x * w).sum().backward()
-        #expect(w.grad?.scalars == [3, 4] && x.grad?.scalars == [1, 2])
+        #expect(w.grad?.toArray() == [3, 4] && x.grad?.toArray() == [1, 2])
         w.value = Tensor([5, 6], shape: [1, 2])
         #expect(w.version == versionBefore + 1)
     }
@@ -84,9 +84,9 @@ struct AutogradTests {
     func accumulation() {
         let x = Variable(Tensor([1, 2], shape: [2]), requiresGrad: true)
         (x * x + x).sum().backward()
-        #expect(x.grad?.scalars == [3, 5])
+        #expect(x.grad?.toArray() == [3, 5])
         (x * 2).sum().backward()
-        #expect(x.grad?.scalars == [5, 7])
+        #expect(x.grad?.toArray() == [5, 7])
         x.zeroGrad()
         #expect(x.grad == nil)
     }
@@ -104,7 +104,7 @@ struct AutogradTests {
         (probe * trainable).sum().backward()
         #expect(calls == 0)
         #expect(frozen.grad == nil)
-        #expect(trainable.grad?.scalars == [1, 2])
+        #expect(trainable.grad?.toArray() == [1, 2])
     }
 
     @Test("no-grad scope records nothing")
@@ -129,7 +129,7 @@ struct AutogradTests {
         product = nil
         #expect(watched == nil && watchedProduct == nil)
         loss.backward()
-        #expect(x.grad?.scalars == [8, 10, 12])
+        #expect(x.grad?.toArray() == [8, 10, 12])
     }
 
     @Test("deep graphs do not overflow the stack")
@@ -138,7 +138,7 @@ struct AutogradTests {
         var y = x
         for _ in 0..<20_000 { y = y + 0.0 }
         y.sum().backward()
-        #expect(x.grad?.scalars == [1])
+        #expect(x.grad?.toArray() == [1])
     }
 
     @Test("cross-entropy: value, ignore index, all-ignored, bad target")
@@ -165,9 +165,9 @@ struct AutogradTests {
         let k = Variable(Tensor.ones([1, 1, 2, 2]))
         let v = Variable(Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]))
         let causal = scaledDotProductAttention(query: q, key: k, value: v, causal: true)
-        #expect(causal.value.scalars == [1, 2, 2, 3])
+        #expect(causal.value.toArray() == [1, 2, 2, 3])
         let masked = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: [false, true])
-        #expect(masked.value.scalars == [0, 0, 3, 4])
+        #expect(masked.value.toArray() == [0, 0, 3, 4])
     }
 
     @Test("attention: NaN scores reach the output instead of passing for a masked row")
@@ -176,7 +176,7 @@ struct AutogradTests {
         let k = Variable(Tensor.ones([1, 1, 2, 2]))
         let v = Variable(Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2]))
         let out = scaledDotProductAttention(query: q, key: k, value: v, causal: true)
-        #expect(out.value.scalars.allSatisfy { $0.isNaN })
+        #expect(out.value.toArray().allSatisfy { $0.isNaN })
     }
 }
 

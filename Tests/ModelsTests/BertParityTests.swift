@@ -32,16 +32,16 @@ struct BertParityTests {
         var kept: [Float] = [], expected: [Float] = []
         let width = hidden.shape[2]
         for (position, real) in mask.enumerated() where real {
-            kept += hidden.value.scalars[(position * width)..<((position + 1) * width)]
+            kept += hidden.value.toArray()[(position * width)..<((position + 1) * width)]
             expected += reference.hidden[(position * width)..<((position + 1) * width)]
         }
         #expect(maxDifference(kept, expected) < 1e-4)
-        #expect(maxDifference(pooled.value.scalars, reference.pooled) < 1e-4)
+        #expect(maxDifference(pooled.value.toArray(), reference.pooled) < 1e-4)
         let logits = try withoutGradients {
             try classifier(reference.input_ids, batch: 2, attentionMask: mask, tokenTypeIDs: reference.token_type_ids)
         }
         #expect(logits.shape == [2, 3])
-        #expect(maxDifference(logits.value.scalars, reference.logits) < 1e-4)
+        #expect(maxDifference(logits.value.toArray(), reference.logits) < 1e-4)
     }
 
     struct MiniLMReference: Decodable { let input_ids: [Int]; let attention_mask: [Int]; let shape: [Int]; let hidden: [Float] }
@@ -58,7 +58,7 @@ struct BertParityTests {
         let width = reference.shape[2]
         var worst: Float = 0
         for (position, real) in mask.enumerated() where real {
-            for j in 0..<width { worst = max(worst, abs(hidden.value.scalars[position * width + j] - reference.hidden[position * width + j])) }
+            for j in 0..<width { worst = max(worst, abs(hidden.value[flat: position * width + j] - reference.hidden[position * width + j])) }
         }
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }

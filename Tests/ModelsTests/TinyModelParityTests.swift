@@ -20,7 +20,7 @@ struct TinyModelParityTests {
         #expect(model.loadReport.unexpectedKeys.isEmpty)
         let logits = try withoutGradients { try model(reference.input_ids, batch: reference.shape[0]).value }
         #expect(logits.shape == reference.shape)
-        let worst = zip(logits.scalars, reference.logits).map { abs($0 - $1) }.max() ?? .infinity
+        let worst = zip(logits.toArray(), reference.logits).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }
 
@@ -54,7 +54,7 @@ struct GPT2ParityTests {
         #expect(model.namedParameters().map(\.path).contains("transformer.h.1.attn.c_attn.weight"))
         let logits = try withoutGradients { try model(reference.input_ids, batch: 2).value }
         #expect(logits.shape == reference.shape)
-        let worst = zip(logits.scalars, reference.logits).map { abs($0 - $1) }.max() ?? .infinity
+        let worst = zip(logits.toArray(), reference.logits).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
         let continuation = try model.generate(prompt: Array(reference.input_ids.prefix(20)), options: GenerationOptions(maxNewTokens: 10))
         #expect(continuation == reference.greedy)
@@ -89,7 +89,7 @@ struct LlamaClassifierParityTests {
             try model(reference.input_ids, batch: 2, keyMask: reference.attention_mask.map { $0 == 1 })
         }
         #expect(logits.shape == [2, 4])
-        let worst = zip(logits.value.scalars, reference.logits).map { abs($0 - $1) }.max() ?? .infinity
+        let worst = zip(logits.value.toArray(), reference.logits).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst < 1e-4, "max |Δ| = \(worst)")
     }
 }

@@ -22,7 +22,7 @@ struct OptimizerTests {
             return p0 * (1 - 0.01) - 0.1 * mHat / (vHat.squareRoot() + 1e-8)
         }
         let e0 = expected(0.89, 0.5, 0.5), e1 = expected(-1.88, -1, 0)
-        #expect(abs(Double(p.value.scalars[0]) - e0) < 1e-5 && abs(Double(p.value.scalars[1]) - e1) < 1e-5)
+        #expect(abs(Double(p.value[flat: 0]) - e0) < 1e-5 && abs(Double(p.value[flat: 1]) - e1) < 1e-5)
         #expect(optimizer.states["p"]?.step == 2)
     }
 

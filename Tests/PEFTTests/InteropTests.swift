@@ -46,7 +46,7 @@ struct PEFTInteropTests {
             let target = URL(fileURLWithPath: export).appendingPathComponent(name)
             try? FileManager.default.removeItem(at: target)
             try peft.saveAdapter(to: target)
-            let info: JSONValue = .object([("base", .string(reference.base)), ("logits", .array(logits.scalars.map { .number(Double($0)) }))])
+            let info: JSONValue = .object([("base", .string(reference.base)), ("logits", .array(logits.toArray().map { .number(Double($0)) }))])
             try Data(info.serialized().utf8).write(to: target.appendingPathComponent("peftkit_logits.json"))
         }
     }

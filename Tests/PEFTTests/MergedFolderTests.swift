@@ -38,7 +38,7 @@ struct MergedFolderTests {
                 try HuggingFaceFolder.write(merged, source: source, to: target, replacing: true)
                 let inputs = try Fixture.inputs("tiny-llama")
                 let info: JSONValue = .object([("input_ids", .array(inputs.input_ids.map { .number(Double($0)) })),
-                                               ("logits", .array(logits.scalars.map { .number(Double($0)) }))])
+                                               ("logits", .array(logits.toArray().map { .number(Double($0)) }))])
                 try Data(info.serialized().utf8).write(to: target.appendingPathComponent("peftkit_logits.json"))
             }
         }

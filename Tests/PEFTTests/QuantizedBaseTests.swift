@@ -32,10 +32,10 @@ struct QuantizedBaseTests {
         let float = model.namedModules().filter { $0.module is Linear && $0.path.hasPrefix("model.layers.") }.map(\.path)
         #expect(float.allSatisfy { $0.hasSuffix("down_proj") } && float.count == model.configuration.layerCount)
         let twin = try Self.dequantizedTwin(of: model)
-        #expect(try Fixture.logits(model, base: "tiny-llama").scalars == (try Fixture.logits(twin, base: "tiny-llama")).scalars)
+        #expect(try Fixture.logits(model, base: "tiny-llama").toArray() == (try Fixture.logits(twin, base: "tiny-llama")).toArray())
         // Close to the float original: the quantization error, not a different function.
         let original = try Fixture.logits(try LlamaForCausalLM.load(folder: Self.folder), base: "tiny-llama")
-        let worst = Fixture.maxDifference(try Fixture.logits(model, base: "tiny-llama"), original.scalars)
+        let worst = Fixture.maxDifference(try Fixture.logits(model, base: "tiny-llama"), original.toArray())
         #expect(worst < (format == .q8_0 ? 0.02 : 0.2), "\(format): max |Δlogit| against float = \(worst)")
         // Counted and saved like the float model (saving writes float weights).
         #expect(model.parameterCount == twin.parameterCount)
@@ -56,12 +56,12 @@ struct QuantizedBaseTests {
             let targets = Array(inputs.input_ids.dropFirst()) + [-100]
             let loss = try crossEntropy(logits: logits.reshaped([-1, model.configuration.vocabularySize]), targets: targets)
             loss.backward()
-            losses.append(loss.value.scalars[0])
+            losses.append(loss.value[flat: 0])
             gradients.append(Dictionary(uniqueKeysWithValues: peft.root.trainableParameters().map { ($0.path, $0.parameter.grad!) }))
         }
         #expect(losses[0] == losses[1])
         #expect(gradients[0].keys.sorted() == gradients[1].keys.sorted() && gradients[0].count == 14 * quantized.configuration.layerCount)
-        for (path, gradient) in gradients[0] { #expect(gradient.scalars == gradients[1][path]!.scalars, "\(path)") }
+        for (path, gradient) in gradients[0] { #expect(gradient.toArray() == gradients[1][path]!.toArray(), "\(path)") }
     }
 
     @Test("QLoRA on an NF4 base: loss and adapter gradients equal the dequantized twin's bit for bit, and training lowers the loss as on the float base")
@@ -100,7 +100,7 @@ struct QuantizedBaseTests {
             curves.append(losses)
         }
         #expect(curves[0] == curves[1], "NF4 base and its dequantized twin train identically")
-        for (path, gradient) in firstGradients[0] { #expect(gradient.scalars == firstGradients[1][path]!.scalars, "\(path)") }
+        for (path, gradient) in firstGradients[0] { #expect(gradient.toArray() == firstGradients[1][path]!.toArray(), "\(path)") }
         // The quantization error changes the function a little, not how well LoRA learns on it.
         let dropNF4 = curves[0].last! / curves[0].first!, dropFloat = curves[2].last! / curves[2].first!
         #expect(dropNF4 < 0.7 && dropFloat < 0.7, "loss ratio after 15 steps: NF4 \(dropNF4), float \(dropFloat)")
@@ -140,7 +140,7 @@ struct QuantizedBaseTests {
         let peft = try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 4, targetModules: .names(["q_proj"]), initialization: .random))
         let before = try Fixture.logits(model, base: "tiny-llama")
         #expect(throws: (any Error).self) { try peft.merge() }
-        #expect(try Fixture.logits(model, base: "tiny-llama").scalars == before.scalars)
+        #expect(try Fixture.logits(model, base: "tiny-llama").toArray() == before.toArray())
     }
 
     @Test("merging into a packed base re-quantizes explicitly: each layer's error is measured against the exact float merge", arguments: [QuantizedMatrix.Format.q8_0, .q4_1])
@@ -159,14 +159,14 @@ struct QuantizedBaseTests {
             let reference = try #require(exact.module(at: path) as? Linear).weight.value
             let difference = layer.denseWeight() - reference
             // The report is the measured difference, not an assumption.
-            #expect(report.format == format && report.maxAbsoluteError == difference.scalars.map(Swift.abs).max())
+            #expect(report.format == format && report.maxAbsoluteError == difference.toArray().map(Swift.abs).max())
             #expect(report.rmsError > 0 && report.updateRMS > 0 && report.errorRelativeToUpdate.isFinite)
             // Within the format's step: Q8_0 d/2 (d = absmax/127), Q4_1 (max − min)/30 per block, with the half-precision slack.
-            let bound: Float = format == .q8_0 ? reference.scalars.map(Swift.abs).max()! / 127 * 0.6 : 2 * reference.scalars.map(Swift.abs).max()! / 15 * 0.6
+            let bound: Float = format == .q8_0 ? reference.toArray().map(Swift.abs).max()! / 127 * 0.6 : 2 * reference.toArray().map(Swift.abs).max()! / 15 * 0.6
             #expect(report.maxAbsoluteError <= bound, "\(path): \(report)")
         }
         // The merged packed model stays close to the exact merge: the re-quantization error only.
-        let worst = Fixture.maxDifference(try Fixture.logits(merged, base: "tiny-llama"), try Fixture.logits(exact, base: "tiny-llama").scalars)
+        let worst = Fixture.maxDifference(try Fixture.logits(merged, base: "tiny-llama"), try Fixture.logits(exact, base: "tiny-llama").toArray())
         #expect(worst < (format == .q8_0 ? 0.02 : 0.2), "\(format): max |Δlogit| = \(worst)")
     }
 

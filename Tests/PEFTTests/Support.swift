@@ -51,7 +51,7 @@ enum Fixture {
     }
 
     static func maxDifference(_ a: Tensor, _ b: [Float]) -> Float {
-        a.count == b.count ? zip(a.scalars, b).map { abs($0 - $1) }.max() ?? 0 : .infinity
+        a.count == b.count ? zip(a.toArray(), b).map { abs($0 - $1) }.max() ?? 0 : .infinity
     }
 
     static func temporaryFolder() -> URL {

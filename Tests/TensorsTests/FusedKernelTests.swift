@@ -15,9 +15,9 @@ struct FusedKernelTests {
         let grid = stride(from: -87.0, through: 88.5, by: 0.00731).map(Float.init) + [0, -0, 1e-30, -1e-30, 1, -1]
         let values = Tensor(grid).exp()
         var worst = 0.0
-        for (x, e) in zip(grid, values.scalars) { worst = max(worst, Self.ulps(e, Foundation.exp(Double(x)))) }
+        for (x, e) in zip(grid, values.toArray()) { worst = max(worst, Self.ulps(e, Foundation.exp(Double(x)))) }
         #expect(worst <= 3, "worst error \(worst) ulp")
-        let edges = Tensor([-.infinity, -88, -1000, 89, 1000, .infinity, .nan, 0]).exp().scalars
+        let edges = Tensor([-.infinity, -88, -1000, 89, 1000, .infinity, .nan, 0]).exp().toArray()
         #expect(edges[0] == 0 && edges[1] == 0 && edges[2] == 0)
         #expect(edges[3] == .infinity && edges[4] == .infinity && edges[5] == .infinity)
         #expect(edges[6].isNaN && edges[7] == 1)
@@ -39,28 +39,28 @@ struct FusedKernelTests {
         for count in [70_003, 13] {
             let a = Tensor.randomNormal([count], std: 2, generator: &generator)
             let b = Tensor.randomNormal([count], generator: &generator) + 3
-            let (x, y) = (a.scalars, b.scalars)
-            #expect((a + b).scalars == zip(x, y).map { $0 + $1 })
-            #expect((a - b).scalars == zip(x, y).map { $0 - $1 })
-            #expect((a * b).scalars == zip(x, y).map { $0 * $1 })
-            #expect((a / b).scalars == zip(x, y).map { $0 / $1 })
-            #expect((a + 0.3).scalars == x.map { $0 + 0.3 } && (a - 0.3).scalars == x.map { $0 - 0.3 })
-            #expect((a * 0.3).scalars == x.map { $0 * 0.3 } && (0.3 * a).scalars == x.map { $0 * 0.3 })
-            #expect((a / 0.3).scalars == x.map { $0 / 0.3 })
+            let (x, y) = (a.toArray(), b.toArray())
+            #expect((a + b).toArray() == zip(x, y).map { $0 + $1 })
+            #expect((a - b).toArray() == zip(x, y).map { $0 - $1 })
+            #expect((a * b).toArray() == zip(x, y).map { $0 * $1 })
+            #expect((a / b).toArray() == zip(x, y).map { $0 / $1 })
+            #expect((a + 0.3).toArray() == x.map { $0 + 0.3 } && (a - 0.3).toArray() == x.map { $0 - 0.3 })
+            #expect((a * 0.3).toArray() == x.map { $0 * 0.3 } && (0.3 * a).toArray() == x.map { $0 * 0.3 })
+            #expect((a / 0.3).toArray() == x.map { $0 / 0.3 })
             var sum = a
             sum += b
-            #expect(sum.scalars == zip(x, y).map { $0 + $1 })
+            #expect(sum.toArray() == zip(x, y).map { $0 + $1 })
         }
         // A one-element operand with more axes gives the broadcast shape.
         #expect((Tensor([1, 2, 3]) + Tensor([1], shape: [1, 1])).shape == [1, 3])
-        #expect((Tensor([1, 2, 3]) * Tensor([2], shape: [1, 1])).scalars == [2, 4, 6])
+        #expect((Tensor([1, 2, 3]) * Tensor([2], shape: [1, 1])).toArray() == [2, 4, 6])
     }
 
     @Test("softmaxPrefix: a causal row's softmax over its visible prefix (others exactly 0), NaN and empty prefixes; softmaxBackwardRows matches Float64")
     func softmaxRows() {
         var generator = SeededRandom(seed: 14)
         for (count, visible) in [(84, 84), (84, 37), (13, 1), (13, 12)] {
-            let scores = Tensor.randomNormal([count], std: 3, generator: &generator).scalars
+            let scores = Tensor.randomNormal([count], std: 3, generator: &generator).toArray()
             var row = scores
             row.withUnsafeMutableBufferPointer { Tensor.softmaxPrefix($0.baseAddress!, count: count, visible: visible) }
             // The same steps written out: −∞ past the prefix, exponentiate by the prefix's maximum, scale.
@@ -80,8 +80,8 @@ struct FusedKernelTests {
         #expect(hidden == [0, 0, 0])
 
         let (rows, columns): (Int, Int) = (3, 29)
-        let p = Tensor.randomUniform([rows * columns], low: 0, high: 0.2, generator: &generator).scalars
-        let d = Tensor.randomNormal([rows * columns], generator: &generator).scalars
+        let p = Tensor.randomUniform([rows * columns], low: 0, high: 0.2, generator: &generator).toArray()
+        let d = Tensor.randomNormal([rows * columns], generator: &generator).toArray()
         var actual = d
         actual.withUnsafeMutableBufferPointer { Tensor.softmaxBackwardRows(probabilities: p, gradients: $0.baseAddress!, rows: rows, columns: columns, scale: 0.125) }
         for r in 0..<rows {
@@ -99,9 +99,9 @@ struct FusedKernelTests {
         var generator = SeededRandom(seed: 12)
         // half = 32 (SmolLM2's heads) and 13 (a tail that is not a multiple of 8); rows start mid-tensor.
         for (half, steps, rows) in [(32, 7, 30), (13, 5, 11)] {
-            let x = Tensor.randomNormal([rows * 2 * half], std: 2, generator: &generator).scalars
-            let cosines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).scalars
-            let sines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).scalars
+            let x = Tensor.randomNormal([rows * 2 * half], std: 2, generator: &generator).toArray()
+            let cosines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).toArray()
+            let sines = Tensor.randomUniform([steps * half], low: -1, high: 1, generator: &generator).toArray()
             for direction: Float in [1, -1] {
                 var expected = [Float](repeating: .nan, count: x.count)
                 for row in 3..<rows {
@@ -143,12 +143,12 @@ struct FusedKernelTests {
         #expect(single.gate == dGate && single.up == dUp)
         #expect(Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: false, wantUp: true).gate == nil)
         for i in stride(from: 0, to: gate.count, by: 97) {
-            let x = Double(gate.scalars[i]), u = Double(up.scalars[i]), gi = Double(g.scalars[i])
+            let x = Double(gate[flat: i]), u = Double(up[flat: i]), gi = Double(g[flat: i])
             let s = 1 / (1 + Foundation.exp(-x))
-            #expect(abs(Double(out.scalars[i]) - x * s * u) <= 1e-5 * (abs(x * s * u) + 1e-3))
-            #expect(abs(Double(dUp!.scalars[i]) - gi * x * s) <= 1e-5 * (abs(gi * x * s) + 1e-3))
+            #expect(abs(Double(out[flat: i]) - x * s * u) <= 1e-5 * (abs(x * s * u) + 1e-3))
+            #expect(abs(Double(dUp![flat: i]) - gi * x * s) <= 1e-5 * (abs(gi * x * s) + 1e-3))
             let expected = gi * u * s * (1 + x * (1 - s))
-            #expect(abs(Double(dGate!.scalars[i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+            #expect(abs(Double(dGate![flat: i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
         }
     }
 
@@ -167,15 +167,15 @@ struct FusedKernelTests {
         #expect(Tensor.rmsNorm(x, weight: w, epsilon: 1e-5).output == y)
         #expect(Tensor.rmsNormInputGradient(x, weight: w, gradient: g, inverseRMS: inverse) == dx)
         for r in stride(from: 0, to: 300, by: 37) {
-            let row = (0..<203).map { Double(x.scalars[r * 203 + $0]) }
+            let row = (0..<203).map { Double(x[flat: r * 203 + $0]) }
             let inv = 1 / ((row.map { $0 * $0 }.reduce(0, +) / 203) + 1e-5).squareRoot()
             #expect(abs(Double(inverse[r]) - inv) <= 1e-5 * inv)
-            let dot = (0..<203).map { Double(g.scalars[r * 203 + $0]) * Double(w.scalars[$0]) * row[$0] }.reduce(0, +)
+            let dot = (0..<203).map { Double(g[flat: r * 203 + $0]) * Double(w[flat: $0]) * row[$0] }.reduce(0, +)
             for j in [0, 7, 8, 200, 202] {
-                let expected = row[j] * inv * Double(w.scalars[j])
-                #expect(abs(Double(y.scalars[r * 203 + j]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
-                let gradient = inv * Double(g.scalars[r * 203 + j]) * Double(w.scalars[j]) - row[j] * inv * inv * inv * dot / 203
-                #expect(abs(Double(dx.scalars[r * 203 + j]) - gradient) <= 1e-4 * (abs(gradient) + 1e-2))
+                let expected = row[j] * inv * Double(w[flat: j])
+                #expect(abs(Double(y[flat: r * 203 + j]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+                let gradient = inv * Double(g[flat: r * 203 + j]) * Double(w[flat: j]) - row[j] * inv * inv * inv * dot / 203
+                #expect(abs(Double(dx[flat: r * 203 + j]) - gradient) <= 1e-4 * (abs(gradient) + 1e-2))
             }
         }
     }

@@ -66,9 +66,9 @@ struct GEMMTests {
             for transA in [false, true] {
                 for transB in [false, true] {
                     for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (2, -0.5)] {
-                        let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).scalars
-                        let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
-                        var c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+                        let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).toArray()
+                        let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).toArray()
+                        var c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).toArray()
                         let expected = referenceGEMM(transA, transB, m, n, k, alpha: alpha, a, b, beta: beta, c)
                         c = builtinProduct(transA, transB, m, n, k, alpha: alpha, a, b, beta: beta, c, kernel: kernel)
                         let worst = zip(c, expected).map { abs($0 - $1) }.max() ?? 0
@@ -119,9 +119,9 @@ struct GEMMTests {
         let (m, n, k) = (301, 790, 400)
         for transA in [false, true] {
             for transB in [false, true] {
-                let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).scalars
-                let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
-                let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+                let a = Tensor.randomUniform([m * k], low: -1, high: 1, generator: &generator).toArray()
+                let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).toArray()
+                let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).toArray()
                 func run(threads: Int) -> [Float] {
                     Parallel.threadCount = threads
                     return builtinProduct(transA, transB, m, n, k, alpha: 0.5, a, b, beta: -1, c, kernel: kernel)
@@ -140,7 +140,7 @@ struct GEMMTests {
         var generator = SeededRandom(seed: 21)
         let (m, n, k) = (200, 300, 500)
         let inputs = (0..<4).map { _ in
-            (Tensor.randomNormal([m * k], generator: &generator).scalars, Tensor.randomNormal([k * n], generator: &generator).scalars)
+            (Tensor.randomNormal([m * k], generator: &generator).toArray(), Tensor.randomNormal([k * n], generator: &generator).toArray())
         }
         let previous = Parallel.threadCount
         defer { Parallel.threadCount = previous }
@@ -175,9 +175,9 @@ struct GEMMTests {
         var generator = SeededRandom(seed: 14)
         // K crosses the 384 block; N = 80 is five full 16-wide tiles, N = 70 ends on a partial one.
         for (n, k) in [(80, 800), (64, 40), (70, 390)] {
-            let a = Tensor.randomNormal([6 * k], generator: &generator).scalars
-            let b = Tensor.randomNormal([k * n], generator: &generator).scalars
-            let c = Tensor.randomNormal([6 * n], generator: &generator).scalars
+            let a = Tensor.randomNormal([6 * k], generator: &generator).toArray()
+            let b = Tensor.randomNormal([k * n], generator: &generator).toArray()
+            let c = Tensor.randomNormal([6 * n], generator: &generator).toArray()
             for beta: Float in [0, 1, 0.5] {
                 func run(_ m: Int) -> [Float] {
                     var out = Array(c.prefix(m * n))
@@ -213,9 +213,9 @@ struct GEMMTests {
         for (m, n, k) in Self.shapes + [(146, 800, 400)] {
             for transA in [false, true] {
                 for transB in [false, true] {
-                    let a = Tensor.randomNormal([m * k], generator: &generator).scalars
-                    let b = Tensor.randomNormal([k * n], generator: &generator).scalars
-                    let c = Tensor.randomNormal([m * n], generator: &generator).scalars
+                    let a = Tensor.randomNormal([m * k], generator: &generator).toArray()
+                    let b = Tensor.randomNormal([k * n], generator: &generator).toArray()
+                    let c = Tensor.randomNormal([m * n], generator: &generator).toArray()
                     let results = [GEMM.Kernel.avx2, .avx512].map { kernel in
                         builtinProduct(transA, transB, m, n, k, alpha: 0.75, a, b, beta: 0.5, c, kernel: kernel)
                     }

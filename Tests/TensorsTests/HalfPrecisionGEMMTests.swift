@@ -55,9 +55,9 @@ struct HalfPrecisionGEMMTests {
         // crosses the 384-deep block and ends in a partial 64-step run.
         for (m, n, k) in [(13, 130, 129), (150, 800, 390), (97, 300, 200), (61, 192, 576)] {
             for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
-                let a = Tensor.randomNormal([m * k], generator: &generator).scalars
-                let b = Tensor.randomUniform([k * n], low: -0.1, high: 0.1, generator: &generator).scalars
-                let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+                let a = Tensor.randomNormal([m * k], generator: &generator).toArray()
+                let b = Tensor.randomUniform([k * n], low: -0.1, high: 0.1, generator: &generator).toArray()
+                let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).toArray()
                 let zero = [Float](repeating: 0, count: m * n)
                 let exact = referenceGEMM(transA, transB, m, n, k, alpha: 1, a, b, beta: 0, zero)
                 let scale = Self.magnitudes(transA, transB, m, n, k, a, b)
@@ -78,14 +78,14 @@ struct HalfPrecisionGEMMTests {
         try #require(GEMM.isFloat16Available)
         var generator = SeededRandom(seed: 43)
         let (m, n, k) = (40, 256, 300)
-        var a = Tensor.randomNormal([m * k], generator: &generator).scalars
+        var a = Tensor.randomNormal([m * k], generator: &generator).toArray()
         for row in 0..<m {
             var scale: Float = 1e-30
             for _ in 0..<(row % 13) { scale *= 1e5 }
             for p in 0..<k { a[row * k + p] *= scale }
         }
         // One column group of large weights, one of tiny ones, the rest ordinary.
-        var b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
+        var b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).toArray()
         for p in 0..<k {
             for j in 0..<64 { b[p * n + j] *= 1e5 }
             for j in 64..<128 { b[p * n + j] *= 1e-7 }
@@ -101,8 +101,8 @@ struct HalfPrecisionGEMMTests {
         try #require(GEMM.isFloat16Available)
         var generator = SeededRandom(seed: 47)
         let (m, n, k) = (24, 128, 128)
-        var a = Tensor.randomNormal([m * k], generator: &generator).scalars
-        let b = Tensor.randomUniform([k * n], low: 0.5, high: 1, generator: &generator).scalars
+        var a = Tensor.randomNormal([m * k], generator: &generator).toArray()
+        let b = Tensor.randomUniform([k * n], low: 0.5, high: 1, generator: &generator).toArray()
         a[3 * k + 5] = .nan
         a[7 * k + 9] = .infinity
         let result = Self.run(.float16, false, false, m, n, k, alpha: 1, a, b, beta: 0, [Float](repeating: 0, count: m * n))
@@ -117,9 +117,9 @@ struct HalfPrecisionGEMMTests {
         let previous = Parallel.threadCount
         defer { Parallel.threadCount = previous }
         let (m, n, k) = (301, 790, 400)
-        let a = Tensor.randomNormal([m * k], generator: &generator).scalars
-        let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).scalars
-        let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).scalars
+        let a = Tensor.randomNormal([m * k], generator: &generator).toArray()
+        let b = Tensor.randomUniform([k * n], low: -1, high: 1, generator: &generator).toArray()
+        let c = Tensor.randomUniform([m * n], low: -1, high: 1, generator: &generator).toArray()
         var results: [[Float]] = []
         for threads in [1, 2, 3] {
             Parallel.threadCount = threads
@@ -135,8 +135,8 @@ struct HalfPrecisionGEMMTests {
         var shapes = [(4, 256, 256), (200, 64, 256), (200, 256, 64), (300, 8, 576), (300, 576, 8)]
         if !GEMM.isFloat16Available { shapes.append((150, 800, 390)) }
         for (m, n, k) in shapes {
-            let a = Tensor.randomNormal([m * k], generator: &generator).scalars
-            let b = Tensor.randomNormal([k * n], generator: &generator).scalars
+            let a = Tensor.randomNormal([m * k], generator: &generator).toArray()
+            let b = Tensor.randomNormal([k * n], generator: &generator).toArray()
             let c = [Float](repeating: 0, count: m * n)
             let same = Self.run(.float16, false, false, m, n, k, alpha: 1, a, b, beta: 0, c)
                 == Self.run(.float32, false, false, m, n, k, alpha: 1, a, b, beta: 0, c)
@@ -152,12 +152,12 @@ struct HalfPrecisionGEMMTests {
         let (rows, columns) = (320, 512)
         let w = try QuantizedMatrix.quantizing(Tensor.randomUniform([rows, columns], low: -0.2, high: 0.2, generator: &generator),
                                                to: format)
-        let dense = w.dequantized().scalars
+        let dense = w.dequantized().toArray()
         for transposeW in [true, false] {
             let m = 150, k = transposeW ? columns : rows, n = transposeW ? rows : columns
             let x = Tensor.randomNormal([m, k], generator: &generator)
             let result = GEMM.$precision.withValue(.float16) { Tensor.matmul(x, w, transposeW: transposeW) }
-            Self.expectWithinBound(false, transposeW, m, n, k, x.scalars, dense, result.scalars, "\(format) transposeW=\(transposeW)")
+            Self.expectWithinBound(false, transposeW, m, n, k, x.toArray(), dense, result.toArray(), "\(format) transposeW=\(transposeW)")
             let differs = result != Tensor.matmul(x, w, transposeW: transposeW)
             #expect(differs, "\(format) transposeW=\(transposeW): float16 gave float32's bits")
         }

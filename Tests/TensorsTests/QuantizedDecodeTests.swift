@@ -29,8 +29,8 @@ struct QuantizedDecodeTests {
         let levels: Float = format == .q8_0 ? 32767 : 127
         for (m, n, k) in Self.shapes {
             let w = try QuantizedMatrixTests.randomMatrix(format, rows: n, columns: k, seed: UInt64(n * 7 + k))
-            let dense = w.dequantized().scalars
-            var x = Tensor.randomNormal([m, k], generator: &generator).scalars
+            let dense = w.dequantized().toArray()
+            var x = Tensor.randomNormal([m, k], generator: &generator).toArray()
             for j in 0..<32 { x[j] = 0 }  // an all-zero block
             let input = Tensor(x, shape: [m, k])
             let fast = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(input, w, transposeW: true) }
@@ -49,15 +49,15 @@ struct QuantizedDecodeTests {
                         let block = x[(row * k + j / 32 * 32)..<(row * k + j / 32 * 32 + 32)]
                         roundingBound += abs(weight) * Double(block.map(abs).max()!) / Double(levels) / 2
                     }
-                    let got = Double(fast.scalars[row * n + column])
+                    let got = Double(fast[flat: row * n + column])
                     worst = max(worst, abs(got - sum) / (magnitude * 1e-5 + 1e-30))
-                    let exactValue = Double(exact.scalars[row * n + column])
+                    let exactValue = Double(exact[flat: row * n + column])
                     worstRounding = max(worstRounding, abs(got - exactValue) / (roundingBound * 1.001 + magnitude * 1e-5 + 1e-30))
                 }
             }
             #expect(worst <= 1, "\(format) \(m)×\(n)×\(k): \(worst) of the float tolerance from the integer reference")
             #expect(worstRounding <= 1, "\(format) \(m)×\(n)×\(k): \(worstRounding) of the rounding bound from the exact product")
-            #expect(fast.scalars != exact.scalars, "\(format) \(m)×\(n)×\(k): the integer path ran")
+            #expect(fast.toArray() != exact.toArray(), "\(format) \(m)×\(n)×\(k): the integer path ran")
         }
     }
 
@@ -69,15 +69,15 @@ struct QuantizedDecodeTests {
             let dense = w.dequantized()
             for m in [1, QuantizedMatrix.decodeRows + 1] {
                 let x = Tensor.randomNormal([m, 256], generator: &generator)
-                let reference = QuantizedMatrixTests.floatProduct(x, dense, transposeW: true, kernel: GEMM.builtinKernel).scalars
-                #expect(Tensor.matmul(x, w, transposeW: true).scalars == reference, "\(format), \(m) rows, default")
-                let asked = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(x, w, transposeW: true).scalars }
+                let reference = QuantizedMatrixTests.floatProduct(x, dense, transposeW: true, kernel: GEMM.builtinKernel).toArray()
+                #expect(Tensor.matmul(x, w, transposeW: true).toArray() == reference, "\(format), \(m) rows, default")
+                let asked = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(x, w, transposeW: true).toArray() }
                 let integerFormat = [.q8_0, .q4_0, .q4_1].contains(format)
                 #expect((asked == reference) == !(integerFormat && m <= QuantizedMatrix.decodeRows), "\(format), \(m) rows, integer asked")
                 // The input gradient (dY·W) never runs on integers.
                 let dy = Tensor.randomNormal([m, 48], generator: &generator)
-                let backward = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(dy, w, transposeW: false).scalars }
-                #expect(backward == QuantizedMatrixTests.floatProduct(dy, dense, transposeW: false, kernel: GEMM.builtinKernel).scalars)
+                let backward = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(dy, w, transposeW: false).toArray() }
+                #expect(backward == QuantizedMatrixTests.floatProduct(dy, dense, transposeW: false, kernel: GEMM.builtinKernel).toArray())
             }
         }
     }

@@ -77,27 +77,28 @@ struct QuantizedMatrixTests {
     func dequantization(_ format: QuantizedMatrix.Format) throws {
         let columns = format.blockValues * 3
         let matrix = try Self.randomMatrix(format, rows: 7, columns: columns, seed: 1)
-        let reference = try matrix.bytes.withUnsafeBytes { try GGUFDequantization.floats($0, type: Self.ggufType(format)!, count: 7 * columns) }
-        #expect(matrix.dequantized().scalars == reference)
+        let reference = try matrix.withUnsafeBytes { try GGUFDequantization.floats($0, type: Self.ggufType(format)!, count: 7 * columns) }
+        #expect(matrix.dequantized().toArray() == reference)
         #expect(matrix.dequantized().shape == [7, columns])
         // Partial rows (a thread's column range) read the same values.
-        #expect(try matrix.dequantizedRows([6, 1]).scalars == Array(reference[(6 * columns)..<(7 * columns)] + reference[columns..<(2 * columns)]))
+        #expect(try matrix.dequantizedRows([6, 1]).toArray() == Array(reference[(6 * columns)..<(7 * columns)] + reference[columns..<(2 * columns)]))
     }
 
     @Test("NF4 dequantizes to level × absmax, value by value (float32 absmax, low nibble first)")
     func nf4Dequantization() throws {
         let matrix = try Self.randomMatrix(.nf4, rows: 3, columns: 192, seed: 2)
-        #expect(matrix.bytes.count == 3 * 3 * 36 && matrix.rowBytes == 108)
-        let values = matrix.dequantized().scalars
+        #expect(matrix.byteCount == 3 * 3 * 36 && matrix.rowBytes == 108)
+        let values = matrix.dequantized().toArray()
+        let bytes = matrix.withUnsafeBytes { Array($0) }
         for index in 0..<values.count {
             let block = index / 64, j = index % 64
             let offset = block * 36
-            let absmax = Float(bitPattern: UInt32(matrix.bytes[offset]) | UInt32(matrix.bytes[offset + 1]) << 8
-                               | UInt32(matrix.bytes[offset + 2]) << 16 | UInt32(matrix.bytes[offset + 3]) << 24)
-            let byte = matrix.bytes[offset + 4 + j / 2]
+            let absmax = Float(bitPattern: UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8
+                               | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24)
+            let byte = bytes[offset + 4 + j / 2]
             #expect(values[index] == Self.nf4Levels[Int(j % 2 == 0 ? byte & 0xF : byte >> 4)] * absmax)
         }
-        #expect(try matrix.dequantizedRows([2, 0]).scalars == Array(values[384..<576] + values[0..<192]))
+        #expect(try matrix.dequantizedRows([2, 0]).toArray() == Array(values[384..<576] + values[0..<192]))
         #expect(throws: TensorError.self) { try QuantizedMatrix(format: .nf4, rows: 1, columns: 96, bytes: [UInt8](repeating: 0, count: 54)) }
     }
 
@@ -105,11 +106,11 @@ struct QuantizedMatrixTests {
     func roundTripBounds() throws {
         var generator = SeededRandom(seed: 17)
         // One all-zero block and one block holding exactly representable NF4 values.
-        var scalars = Tensor.randomNormal([24, 256], std: 0.05, generator: &generator).scalars
+        var scalars = Tensor.randomNormal([24, 256], std: 0.05, generator: &generator).toArray()
         for j in 0..<64 { scalars[j] = 0; scalars[64 + j] = Self.nf4Levels[j % 16] * 0.5 }
         let weights = Tensor(scalars, shape: [24, 256])
         for format in [QuantizedMatrix.Format.q8_0, .q4_1, .nf4] {
-            let restored = try QuantizedMatrix.quantizing(weights, to: format).dequantized().scalars
+            let restored = try QuantizedMatrix.quantizing(weights, to: format).dequantized().toArray()
             let block = format.blockValues
             var worstRatio: Float = 0
             for start in stride(from: 0, to: scalars.count, by: block) {
@@ -145,11 +146,11 @@ struct QuantizedMatrixTests {
             let forward = Tensor.matmul(x, w, transposeW: true)
             let kernel = GEMM.builtinKernel
             #expect(forward.shape == [m, out])
-            #expect(forward.scalars == Self.floatProduct(x, dense, transposeW: true, kernel: kernel).scalars, "\(format) forward \(m)×\(out)×\(inFeatures)")
+            #expect(forward.toArray() == Self.floatProduct(x, dense, transposeW: true, kernel: kernel).toArray(), "\(format) forward \(m)×\(out)×\(inFeatures)")
             let dy = Tensor.randomNormal([m, out], generator: &generator)
             let backward = Tensor.matmul(dy, w, transposeW: false)
             #expect(backward.shape == [m, inFeatures])
-            #expect(backward.scalars == Self.floatProduct(dy, dense, transposeW: false, kernel: kernel).scalars, "\(format) backward \(m)×\(out)×\(inFeatures)")
+            #expect(backward.toArray() == Self.floatProduct(dy, dense, transposeW: false, kernel: kernel).toArray(), "\(format) backward \(m)×\(out)×\(inFeatures)")
         }
         // Leading axes are kept: (2, 3, K) · Wᵀ → (2, 3, N).
         let w = try Self.randomMatrix(format, rows: 8, columns: format.blockValues, seed: 3)
@@ -171,8 +172,8 @@ struct QuantizedMatrixTests {
         let forward = Tensor.matmul(x, w, transposeW: true), backward = Tensor.matmul(dy, w, transposeW: false)
         for threads in [2, 3] {
             Parallel.threadCount = threads
-            #expect(Tensor.matmul(x, w, transposeW: true).scalars == forward.scalars, "\(format) forward, \(threads) threads")
-            #expect(Tensor.matmul(dy, w, transposeW: false).scalars == backward.scalars, "\(format) backward, \(threads) threads")
+            #expect(Tensor.matmul(x, w, transposeW: true).toArray() == forward.toArray(), "\(format) forward, \(threads) threads")
+            #expect(Tensor.matmul(dy, w, transposeW: false).toArray() == backward.toArray(), "\(format) backward, \(threads) threads")
         }
     }
 

@@ -38,7 +38,7 @@ import Testing
         let ours = Dictionary(uniqueKeysWithValues: try peft.adapterStateDictionary().map { ($0.key, $0.parameter.value) })
         #expect(Set(ours.keys) == Set(final.keys))
         var worst: Float = 0
-        for (key, value) in final { worst = max(worst, zip(value.scalars, ours[key]!.scalars).map { abs($0 - $1) }.max() ?? 0) }
+        for (key, value) in final { worst = max(worst, zip(value.toArray(), ours[key]!.toArray()).map { abs($0 - $1) }.max() ?? 0) }
         #expect(worst < 1e-5, "largest adapter difference \(worst)")
         print("parity: losses", trainer.state.stepLosses, "vs", expected.losses, "worst adapter difference", worst)
     }

@@ -28,7 +28,7 @@ import Testing
         #expect(abs(accumulated.state.stepLosses[0] - large.state.stepLosses[0]) < 1e-5)
         let a = accumulated.snapshotTrainable(), b = large.snapshotTrainable()
         var worst: Float = 0
-        for (key, value) in a { worst = max(worst, zip(value.scalars, b[key]!.scalars).map { abs($0 - $1) }.max()!) }
+        for (key, value) in a { worst = max(worst, zip(value.toArray(), b[key]!.toArray()).map { abs($0 - $1) }.max()!) }
         #expect(worst < 1e-6, "largest weight difference \(worst)")
         // And something did change.
         let initial = try TrainingFixture.lora(seed: 4)
@@ -45,7 +45,7 @@ import Testing
         let norm = clipGradientNorm(parameters, maxNorm: 1.3)
         #expect(abs(norm - 13) < 1e-9)
         #expect(abs(gradientNorm(parameters) - 1.3) < 1e-5)
-        #expect(abs(a.grad!.scalars[0] - Float(3 * 1.3 / 13)) < 1e-6)
+        #expect(abs(a.grad![flat: 0] - Float(3 * 1.3 / 13)) < 1e-6)
         // Below the bound nothing changes.
         let unchanged = clipGradientNorm(parameters, maxNorm: 5)
         #expect(abs(unchanged - 1.3) < 1e-5 && abs(gradientNorm(parameters) - 1.3) < 1e-5)
@@ -87,7 +87,7 @@ import Testing
         #expect(controls == [.proceed, .proceed, .proceed, .stop])
         #expect(stopping.best == 0.8)
         stopping.onTrainEnd(trainer)
-        #expect(parameter.value.scalars.allSatisfy { $0 == 1 }, "the weights of the best evaluation (the second) are back")
+        #expect(parameter.value.toArray().allSatisfy { $0 == 1 }, "the weights of the best evaluation (the second) are back")
         // Its state survives a checkpoint.
         let restored = EarlyStopping(patience: 2, minimumDelta: 0.01, metric: "eval_score_loss")
         try restored.restore(checkpointState: stopping.checkpointState()!)
@@ -211,9 +211,9 @@ import Testing
         let kept = try gradients(checkpointing: false), recomputed = try gradients(checkpointing: true)
         #expect(kept.keys.sorted() == recomputed.keys.sorted() && !kept.isEmpty)
         var worst: Float = 0
-        for (key, value) in kept { worst = max(worst, zip(value.scalars, recomputed[key]!.scalars).map { abs($0 - $1) }.max()!) }
+        for (key, value) in kept { worst = max(worst, zip(value.toArray(), recomputed[key]!.toArray()).map { abs($0 - $1) }.max()!) }
         #expect(worst < 1e-6, "largest gradient difference \(worst)")
-        #expect(kept.values.contains { $0.scalars.contains { $0 != 0 } })
+        #expect(kept.values.contains { $0.toArray().contains { $0 != 0 } })
     }
 
     @Test func theTrainerTurnsItOn() throws {

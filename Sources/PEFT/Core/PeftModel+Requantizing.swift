@@ -62,7 +62,7 @@ extension PeftModel {
             let requantized = try QuantizedMatrix.quantizing(exact, to: format)
             let error = requantized.dequantized() - exact, update = exact - base.denseWeight()
             let rms = { (t: Tensor) in (t.squared().sum().scalar / Float(max(t.count, 1))).squareRoot() }
-            reports[path] = RequantizationReport(format: format, maxAbsoluteError: error.scalars.map(Swift.abs).max() ?? 0, rmsError: rms(error), updateRMS: rms(update))
+            reports[path] = RequantizationReport(format: format, maxAbsoluteError: error.withUnsafeBufferPointer { $0.lazy.map(Swift.abs).max() ?? 0 }, rmsError: rms(error), updateRMS: rms(update))
             try root.replaceModule(at: path, with: QuantizedLinear(weight: requantized, bias: merged.bias?.value))
         }
         return (plain, reports)

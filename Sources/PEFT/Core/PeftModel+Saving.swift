@@ -36,7 +36,7 @@ extension PeftModel {
         configuration.inferenceMode = true
         do {
             try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-            let entries = tensors.map { SafetensorsWriter.Entry(name: $0.key, shape: $0.parameter.shape, floats: $0.parameter.value.scalars) }
+            let entries = tensors.map { $0.parameter.value.safetensorsEntry(named: $0.key) }
             try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: target.appendingPathComponent("adapter_model.safetensors"))
             try Data((configuration.fileText + "\n").utf8).write(to: target.appendingPathComponent("adapter_config.json"), options: .atomic)
         } catch let error as PEFTError {

@@ -77,7 +77,7 @@ public final class TrainableModule: TrainableModel {
         }
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let entries = tensors.map { SafetensorsWriter.Entry(name: Module.checkpointName(of: $0.path), shape: $0.parameter.shape, floats: $0.parameter.value.scalars) }
+            let entries = tensors.map { $0.parameter.value.safetensorsEntry(named: Module.checkpointName(of: $0.path)) }
             try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
         } catch let error as TrainingError {
             throw error

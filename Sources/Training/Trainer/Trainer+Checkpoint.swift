@@ -1,5 +1,6 @@
 import Foundation
 import ModelIO
+import Models
 import NN
 import Tensors
 
@@ -48,7 +49,9 @@ extension Trainer {
         for (path, matrix) in model.module.namedPackedParameters() {
             for byte in (path + matrix.format.rawValue).utf8 { mix(UInt64(byte)) }
             matrix.shape.forEach { mix(UInt64($0)) }
-            for index in stride(from: 0, to: matrix.bytes.count, by: max(1, matrix.bytes.count / 64)) { mix(UInt64(matrix.bytes[index])) }
+            matrix.withUnsafeBytes { bytes in
+                for index in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 64)) { mix(UInt64(bytes[index])) }
+            }
         }
         return [
             "base model": String(base, radix: 16),
@@ -114,7 +117,7 @@ extension Trainer {
     }
 
     static func writeTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
-        let entries = tensors.sorted { $0.0 < $1.0 }.map { SafetensorsWriter.Entry(name: $0.0, shape: $0.1.shape, floats: $0.1.scalars) }
+        let entries = tensors.sorted { $0.0 < $1.0 }.map { $0.1.safetensorsEntry(named: $0.0) }
         try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: url)
     }
 
