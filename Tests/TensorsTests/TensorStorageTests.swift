@@ -130,7 +130,7 @@ struct TensorStorageTests {
             let owner = Owner([])
             watched = owner
             let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-            copy.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+            bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
             final class Blocks { let memory: UnsafeMutableRawBufferPointer; let tag: Owner
                 init(_ memory: UnsafeMutableRawBufferPointer, _ tag: Owner) { self.memory = memory; self.tag = tag }
                 deinit { memory.deallocate() } }
