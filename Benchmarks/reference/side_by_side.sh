@@ -3,7 +3,7 @@
 # the other on this machine, and a Markdown table of their summaries.
 #
 #   Benchmarks/reference/side_by_side.sh [--python VENV/bin/python] [--steps N] [--quantized gguf|q8_0|q4_1]
-#                                        [--matmul-precision float32|float16] [-- extra flags for both]
+#                                        [--matmul-precision float32|float16|bfloat16] [-- extra flags for both]
 #
 # --quantized adds a second peftkit run with that --quantization (QLoRA on a packed base) and a column.
 # --matmul-precision is passed to the peftkit runs only (PyTorch stays in float32, its CPU default).

@@ -34,6 +34,16 @@ int pk_cpu_has_avx512fp16(void) {
 #endif
 }
 
+int pk_cpu_has_avx512bf16(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return pk_cpu_has_avx512f() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
 static _Thread_local int in_parallel_region = 0;
 
 int pk_thread_in_parallel_region(void) { return in_parallel_region; }

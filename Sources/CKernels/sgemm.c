@@ -238,14 +238,14 @@ int pk_sgemm_threaded(pk_gemm_kernel requested, pk_gemm_precision precision, int
                       float *C, long ldc) {
     if (M <= 0 || N <= 0) return 0;
     const pk_gemm_kernel active = pk_sgemm_resolve(requested);
-    const int half = pk_sgemm_uses_half(precision, active);
-    if ((threads <= 1 && !half) || K <= 0 || alpha == 0.0f || M <= PK_SMALL_M) {
+    const pk_reduced_arithmetic *reduced = pk_reduced_arithmetic_for(precision, active);
+    if ((threads <= 1 && reduced == NULL) || K <= 0 || alpha == 0.0f || M <= PK_SMALL_M) {
         pk_sgemm_with_kernel(active, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return 0;
     }
     const float_b_source source = {transB, pk_kernel_uses_avx2(active), B, ldb};
     const pk_b_packer packer = {pack_float_b, &source};
-    return pk_sgemm_shared_b(active, threads < 1 ? 1 : threads, half, transA, M, N, K, alpha, A, lda, &packer, PK_NR, beta,
+    return pk_sgemm_shared_b(active, threads < 1 ? 1 : threads, reduced, transA, M, N, K, alpha, A, lda, &packer, PK_NR, beta,
                              C, ldc);
 }
 
@@ -255,16 +255,35 @@ pk_gemm_kernel pk_sgemm_resolve(pk_gemm_kernel requested) {
 
 float *pk_sgemm_thread_buffer(void) { return thread_pack_buffer(); }
 
-int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active) {
-    if (precision != PK_GEMM_PRECISION_HALF || active != PK_GEMM_KERNEL_AVX512) return 0;
-    // cpuid traps to the hypervisor on virtual machines: ask once.
-    static _Atomic int available = -1;
-    int has = atomic_load_explicit(&available, memory_order_relaxed);
+/// Whether the CPU has the instructions of `precision` (half: AVX512-FP16, bfloat16: AVX512-BF16), asked
+/// once per precision: cpuid traps to the hypervisor on virtual machines.
+static int cpu_has(pk_gemm_precision precision) {
+    static _Atomic int half = -1, bfloat16 = -1;
+    _Atomic int *cached = precision == PK_GEMM_PRECISION_HALF ? &half : &bfloat16;
+    int has = atomic_load_explicit(cached, memory_order_relaxed);
     if (has < 0) {
-        has = pk_cpu_has_avx512fp16();
-        atomic_store_explicit(&available, has, memory_order_relaxed);
+        has = precision == PK_GEMM_PRECISION_HALF ? pk_cpu_has_avx512fp16() : pk_cpu_has_avx512bf16();
+        atomic_store_explicit(cached, has, memory_order_relaxed);
     }
     return has;
+}
+
+const pk_reduced_arithmetic *pk_reduced_arithmetic_for(pk_gemm_precision precision, pk_gemm_kernel active) {
+#if defined(__x86_64__)
+    static const pk_reduced_arithmetic half = {pk_half_pack_a, pk_half_pack_b, pk_half_block_tiles};
+    static const pk_reduced_arithmetic bfloat16 = {pk_bfloat16_pack_a, pk_bfloat16_pack_b, pk_bfloat16_block_tiles};
+    if (active != PK_GEMM_KERNEL_AVX512) return NULL;
+    if (precision == PK_GEMM_PRECISION_HALF && cpu_has(precision)) return &half;
+    if (precision == PK_GEMM_PRECISION_BFLOAT16 && cpu_has(precision)) return &bfloat16;
+#else
+    (void)precision;
+    (void)active;
+#endif
+    return NULL;
+}
+
+int pk_sgemm_uses_reduced_precision(pk_gemm_precision precision, pk_gemm_kernel active) {
+    return pk_reduced_arithmetic_for(precision, active) != NULL;
 }
 
 /// C[mr×nr] = edge + beta · C for the scratch tile `edge` (alpha already applied) of an edge tile.

@@ -39,36 +39,49 @@ static float scale_for(float largest, float *inverse) {
     return ldexpf(1.0f, -exponent);
 }
 
+__attribute__((target("avx512f"))) __m512 pk_mixed_row_scales(const float *p0, const float *p1, long kc, float *inverse) {
+    // Largest magnitude per row: 8 steps of a 6-row panel are 48 floats, three vectors whose lanes hold
+    // rows (lane + 16·vector) mod 6.
+    float largest[2 * PK_MR] = {0};
+    for (int half = 0; half < 2; half++) {
+        const float *panel = half == 0 ? p0 : p1;
+        if (panel == NULL) continue;
+        __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0;
+        long k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR)));
+            m1 = _mm512_max_ps(m1, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR + 16)));
+            m2 = _mm512_max_ps(m2, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR + 32)));
+        }
+        float lanes[48];
+        _mm512_storeu_ps(lanes, m0);
+        _mm512_storeu_ps(lanes + 16, m1);
+        _mm512_storeu_ps(lanes + 32, m2);
+        float *row_max = largest + half * PK_MR;
+        for (int i = 0; i < 48; i++) row_max[i % PK_MR] = fmaxf(row_max[i % PK_MR], lanes[i]);
+        for (; k < kc; k++)
+            for (int i = 0; i < PK_MR; i++) row_max[i] = fmaxf(row_max[i], fabsf(panel[k * PK_MR + i]));
+    }
+    float scales[16] = {0};
+    for (int i = 0; i < 2 * PK_MR; i++) scales[i] = scale_for(largest[i], &inverse[i]);
+    return _mm512_loadu_ps(scales);
+}
+
+__attribute__((target("avx512f"))) float pk_mixed_group_scale(const float *const source[4], long kc, float *inverse) {
+    __m512 m = _mm512_setzero_ps();
+    for (int p = 0; p < 4; p++) {
+        if (source[p] == NULL) continue;
+        for (long k = 0; k < kc; k++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_load_ps(source[p] + k * PK_NR)));
+    }
+    return scale_for(_mm512_reduce_max_ps(m), inverse);
+}
+
 PK_HALF_TARGET void pk_half_pack_a(const float *packed_a, long mc, long kc, uint32_t *dst, float *inverse) {
     const long panels = (mc + PK_MR - 1) / PK_MR;
     for (long tile = 0; 2 * tile < panels; tile++) {
         const float *p0 = packed_a + 2 * tile * kc * PK_MR;
         const float *p1 = 2 * tile + 1 < panels ? p0 + kc * PK_MR : NULL;
-        // Largest magnitude per row: 8 steps of a 6-row panel are 48 floats, three vectors whose lanes
-        // hold rows (lane + 16·vector) mod 6.
-        float largest[2 * PK_MR] = {0};
-        for (int half = 0; half < 2; half++) {
-            const float *panel = half == 0 ? p0 : p1;
-            if (panel == NULL) continue;
-            __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0;
-            long k = 0;
-            for (; k + 8 <= kc; k += 8) {
-                m0 = _mm512_max_ps(m0, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR)));
-                m1 = _mm512_max_ps(m1, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR + 16)));
-                m2 = _mm512_max_ps(m2, _mm512_abs_ps(_mm512_loadu_ps(panel + k * PK_MR + 32)));
-            }
-            float lanes[48];
-            _mm512_storeu_ps(lanes, m0);
-            _mm512_storeu_ps(lanes + 16, m1);
-            _mm512_storeu_ps(lanes + 32, m2);
-            float *row_max = largest + half * PK_MR;
-            for (int i = 0; i < 48; i++) row_max[i % PK_MR] = fmaxf(row_max[i % PK_MR], lanes[i]);
-            for (; k < kc; k++)
-                for (int i = 0; i < PK_MR; i++) row_max[i] = fmaxf(row_max[i], fabsf(panel[k * PK_MR + i]));
-        }
-        float scales[16] = {0};
-        for (int i = 0; i < 2 * PK_MR; i++) scales[i] = scale_for(largest[i], &inverse[tile * 2 * PK_MR + i]);
-        const __m512 scale = _mm512_loadu_ps(scales);
+        const __m512 scale = pk_mixed_row_scales(p0, p1, kc, inverse + tile * 2 * PK_MR);
         uint32_t *out = dst + tile * kc * 2 * PK_MR;
         for (long k = 0; k < kc; k++) {
             __m512 v = _mm512_maskz_loadu_ps(0x003F, p0 + k * PK_MR);
@@ -85,12 +98,7 @@ PK_HALF_TARGET void pk_half_pack_b(const float *packed_b, long kc, long nc, uint
     for (long group = 0; group * 4 < panels; group++) {
         const float *source[4];
         for (int p = 0; p < 4; p++) source[p] = group * 4 + p < panels ? packed_b + (group * 4 + p) * kc * PK_NR : NULL;
-        __m512 m = _mm512_setzero_ps();
-        for (int p = 0; p < 4; p++) {
-            if (source[p] == NULL) continue;
-            for (long k = 0; k < kc; k++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_load_ps(source[p] + k * PK_NR)));
-        }
-        const __m512 scale = _mm512_set1_ps(scale_for(_mm512_reduce_max_ps(m), &inverse[group]));
+        const __m512 scale = _mm512_set1_ps(pk_mixed_group_scale(source, kc, &inverse[group]));
         uint16_t *out = dst + group * kc * PK_HALF_NR;
         for (long k = 0; k < kc; k++) {
             for (int p = 0; p < 4; p++) {
@@ -157,19 +165,24 @@ PK_HALF_TARGET void pk_half_block_tiles(const uint32_t *half_a, const float *a_i
         for (long ir = 0; ir < mc; ir += 2 * PK_MR) {
             const long mr = mc - ir < 2 * PK_MR ? mc - ir : 2 * PK_MR;
             half_tile(kc, half_a + ir * kc, half_b + jr * kc, sums);
-            const __mmask16 full = 0xFFFF;
-            for (long i = 0; i < mr; i++) {
-                const __m512 factor = _mm512_set1_ps(alpha * a_inverse[ir + i] * b_inverse[group]);
-                float *c_row = C + (ir + i) * ldc + jr;
-                for (long j = 0; j < nr; j += 16) {
-                    const __mmask16 mask = nr - j >= 16 ? full : (__mmask16)((1u << (nr - j)) - 1u);
-                    const __m512 product = _mm512_mul_ps(factor, _mm512_load_ps(sums + i * PK_HALF_NR + j));
-                    const __m512 value = beta == 0.0f ? product
-                                       : beta == 1.0f ? _mm512_add_ps(product, _mm512_maskz_loadu_ps(mask, c_row + j))
-                                                      : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c_row + j), product);
-                    _mm512_mask_storeu_ps(c_row + j, mask, value);
-                }
-            }
+            pk_mixed_store_tile(sums, mr, nr, a_inverse + ir, b_inverse[group], alpha, beta, C + ir * ldc + jr, ldc);
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) void pk_mixed_store_tile(const float *sums, long mr, long nr, const float *a_inverse,
+                                                            float b_inverse, float alpha, float beta, float *C, long ldc) {
+    const __mmask16 full = 0xFFFF;
+    for (long i = 0; i < mr; i++) {
+        const __m512 factor = _mm512_set1_ps(alpha * a_inverse[i] * b_inverse);
+        float *c_row = C + i * ldc;
+        for (long j = 0; j < nr; j += 16) {
+            const __mmask16 mask = nr - j >= 16 ? full : (__mmask16)((1u << (nr - j)) - 1u);
+            const __m512 product = _mm512_mul_ps(factor, _mm512_load_ps(sums + i * PK_HALF_NR + j));
+            const __m512 value = beta == 0.0f ? product
+                               : beta == 1.0f ? _mm512_add_ps(product, _mm512_maskz_loadu_ps(mask, c_row + j))
+                                              : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c_row + j), product);
+            _mm512_mask_storeu_ps(c_row + j, mask, value);
         }
     }
 }

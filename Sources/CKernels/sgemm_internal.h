@@ -123,9 +123,12 @@ void pk_sgemm_block_tiles(pk_gemm_kernel active, const float *packed_a, long mc,
 /// Every element's arithmetic is that of `pk_sgemm_blocked`, so results are the same bit for bit.
 /// Returns 0, or -1 when the shared buffer is in use by another thread's product or cannot be allocated
 /// (C untouched).
-/// With `half` (the CPU has AVX512-FP16), the tiles are computed by `pk_half_block_tiles` instead.
-int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int half, int transA, long M, long N, long K, float alpha,
-                      const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc);
+/// With `reduced` arithmetic (half or bfloat16, see `pk_reduced_arithmetic_for`), each packed block is
+/// also converted by its packers and the tiles are computed by its `block_tiles` instead.
+typedef struct pk_reduced_arithmetic pk_reduced_arithmetic;
+int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, const pk_reduced_arithmetic *reduced, int transA, long M, long N,
+                      long K, float alpha, const float *A, long lda, const pk_b_packer *packer, long granule, float beta,
+                      float *C, long ldc);
 
 // Mixed precision (sgemm_half.c, x86-64 with AVX512-FP16 only): 12-row tiles by 64-column groups.
 #define PK_HALF_NR 64
@@ -145,6 +148,43 @@ void pk_half_pack_b(const float *packed_b, long kc, long nc, uint16_t *dst, floa
 /// C[mc×nc] = alpha · a·b + beta · C for a half A block and half B groups (as `pk_sgemm_block_tiles`).
 void pk_half_block_tiles(const uint32_t *half_a, const float *a_inverse, long mc, long kc, long nc,
                          const uint16_t *half_b, const float *b_inverse, float alpha, float beta, float *C, long ldc);
+
+// bfloat16 (sgemm_bfloat16.c, x86-64 with AVX512-BF16 only), in the half path's buffers and block layout:
+// A tiles of ceil(kc/2) steps of 12 dwords holding a row's pair of depths, B groups of kc/2 steps of 64
+// columns' pairs (an odd last depth as 64 plain values), scaled by powers of two as the half path's.
+void pk_bfloat16_pack_a(const float *packed_a, long mc, long kc, uint32_t *dst, float *inverse);
+void pk_bfloat16_pack_b(const float *packed_b, long kc, long nc, uint16_t *dst, float *inverse);
+void pk_bfloat16_block_tiles(const uint32_t *packed_a, const float *a_inverse, long mc, long kc, long nc,
+                             const uint16_t *packed_b, const float *b_inverse, float alpha, float beta, float *C, long ldc);
+
+/// C[mr×nr] = alpha · sums · a_inverse[row] · b_inverse + beta · C (beta 0: C not read) for a 12×64 tile
+/// of float sums (rows PK_HALF_NR apart): the write-back of both reduced-precision paths.
+void pk_mixed_store_tile(const float *sums, long mr, long nr, const float *a_inverse, float b_inverse, float alpha,
+                         float beta, float *C, long ldc);
+
+#if defined(__x86_64__)
+/// Power-of-two scales (in lanes 0–11; 2^-e bringing each row's largest magnitude in the block into
+/// [0.5, 1), 1 for zero or non-finite rows) of the 12 rows of two packed 6-row A panels (`p1` NULL when
+/// absent), with their inverses to `inverse[0..<12]`.
+__attribute__((target("avx512f"))) __m512 pk_mixed_row_scales(const float *p0, const float *p1, long kc, float *inverse);
+
+/// The power-of-two scale of a 64-column group (four packed 16-column B panels, absent ones NULL), its
+/// inverse to `*inverse`.
+float pk_mixed_group_scale(const float *const source[4], long kc, float *inverse);
+#endif
+
+/// A reduced-precision arithmetic of the shared-packing driver: converters of the float packers' blocks
+/// and the tile routine.
+struct pk_reduced_arithmetic {
+    void (*pack_a)(const float *packed_a, long mc, long kc, uint32_t *dst, float *inverse);
+    void (*pack_b)(const float *packed_b, long kc, long nc, uint16_t *dst, float *inverse);
+    void (*block_tiles)(const uint32_t *a, const float *a_inverse, long mc, long kc, long nc, const uint16_t *b,
+                        const float *b_inverse, float alpha, float beta, float *C, long ldc);
+};
+
+/// The arithmetic a product asked for `precision` runs with on the kernel `active`, or NULL for float
+/// (PK_GEMM_PRECISION_FLOAT, another kernel than AVX-512, or a CPU without the instructions).
+const pk_reduced_arithmetic *pk_reduced_arithmetic_for(pk_gemm_precision precision, pk_gemm_kernel active);
 
 /// Direct path for C = alpha·A·B + beta·C (B stored K×N) with few rows of A (M ≤ PK_SMALL_M); returns 0
 /// when the kernel has none (the caller packs as usual).

@@ -475,8 +475,8 @@ int pk_sgemm_quantized(pk_gemm_kernel requested, int transW, long M, long N, lon
 int pk_sgemm_quantized_threaded(pk_gemm_kernel requested, pk_gemm_precision precision, int threads, int transW, long M,
                                 long N, long K, float alpha, const float *A, long lda, pk_quant_format format,
                                 const void *W, long row_bytes, long row0, long col0, float beta, float *C, long ldc) {
-    const int half = pk_sgemm_uses_half(precision, pk_sgemm_resolve(requested));
-    if ((threads <= 1 && !half) || M <= PK_SMALL_M || N <= 0 || K <= 0 || alpha == 0.0f) {
+    const pk_reduced_arithmetic *reduced = pk_reduced_arithmetic_for(precision, pk_sgemm_resolve(requested));
+    if ((threads <= 1 && reduced == NULL) || M <= PK_SMALL_M || N <= 0 || K <= 0 || alpha == 0.0f) {
         return pk_sgemm_quantized(requested, transW, M, N, K, alpha, A, lda, format, W, row_bytes, row0, col0,
                                   beta, C, ldc);
     }
@@ -486,7 +486,7 @@ int pk_sgemm_quantized_threaded(pk_gemm_kernel requested, pk_gemm_precision prec
     // Threads pack whole blocks of a row of W (64 or 256 values) when W's rows run along op(W)'s columns.
     const long block = pk_quant_block_values(format);
     const long granule = transW ? PK_NR : (block % PK_NR == 0 ? block : block * PK_NR);
-    return pk_sgemm_shared_b(active, threads < 1 ? 1 : threads, half, 0, M, N, K, alpha, A, lda, &packer, granule, beta, C, ldc);
+    return pk_sgemm_shared_b(active, threads < 1 ? 1 : threads, reduced, 0, M, N, K, alpha, A, lda, &packer, granule, beta, C, ldc);
 }
 
 /// float → IEEE half, rounding to nearest even (as ggml's GGML_FP32_TO_FP16 on x86 F16C).

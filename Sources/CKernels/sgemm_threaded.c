@@ -52,12 +52,12 @@ typedef struct {
     const pk_part_of_c *compute_tasks;  // the part of C each computing task computes
     long compute_task_count;
     int threads;
-    // Mixed precision (PK_GEMM_PRECISION_HALF, sgemm_half.c): each packed block is also converted to half
-    // (64-column groups, one inverse scale each), and each thread's A block to half tiles.
-    int half;
-    uint16_t *half_b;         // all of op(B) in half, block by block as packed_b
+    // Mixed precision (half, sgemm_half.c, or bfloat16, sgemm_bfloat16.c): each packed block is also
+    // converted (64-column groups, one inverse scale each), and each thread's A block to 12-row tiles.
+    const pk_reduced_arithmetic *reduced;  // NULL: float
+    uint16_t *half_b;         // all of op(B) converted, block by block as packed_b
     float *b_inverse;         // per depth block, per 64-column group of N
-    uint32_t *half_a;         // one half A block per thread
+    uint32_t *half_a;         // one converted A block per thread
     float *a_inverse;         // PK_MC per thread
 } shared_b_job;
 
@@ -104,7 +104,7 @@ static float *block_at(const shared_b_job *job, long jc, long pc) {
     return job->packed_b + jc * job->K + round_up(nc, PK_NR) * pc;
 }
 
-/// Start of block (jc, pc) in the half copy of op(B), and its first 64-column group's inverse scale.
+/// Start of block (jc, pc) in the converted (half or bfloat16) copy of op(B), and its first 64-column group's inverse scale.
 static uint16_t *half_block_at(const shared_b_job *job, long jc, long pc) {
     const long nc = min_long(job->N - jc, PK_NC);
     return job->half_b + jc * job->K + round_up(nc, PK_HALF_NR) * pc;
@@ -123,9 +123,9 @@ static void pack_part(const shared_b_job *job, long block, long part) {
     if (from < to) {
         float *packed = block_at(job, jc, pc) + from * kc;
         job->packer->pack(job->packer->context, pc, jc + from, kc, to - from, packed);
-        // Parts start on 64-column groups in half mode (the granule is a multiple of 64).
-        if (job->half)
-            pk_half_pack_b(packed, kc, to - from, half_block_at(job, jc, pc) + from * kc,
+        // Parts start on 64-column groups in reduced precision (the granule is a multiple of 64).
+        if (job->reduced)
+            job->reduced->pack_b(packed, kc, to - from, half_block_at(job, jc, pc) + from * kc,
                            half_inverse_at(job, jc, pc) + from / PK_HALF_NR);
     }
     atomic_fetch_add_explicit(&job->packed[block], 1, memory_order_release);
@@ -140,23 +140,23 @@ static void compute_part(const shared_b_job *job, long task) {
     const int thread = pk_parallel_thread_index();
     const size_t slot = (size_t)(thread < job->threads ? thread : 0);
     float *packed_a = job->packed_a + slot * PK_PACK_A_FLOATS;
-    uint32_t *half_a = job->half ? job->half_a + slot * PK_PACK_A_FLOATS : NULL;
-    float *a_inverse = job->half ? job->a_inverse + slot * PK_MC : NULL;
+    uint32_t *half_a = job->reduced ? job->half_a + slot * PK_PACK_A_FLOATS : NULL;
+    float *a_inverse = job->reduced ? job->a_inverse + slot * PK_MC : NULL;
     // Depth blocks outermost, so the task needs the first blocks packed first, in packing order.
     for (long pc = 0, first = 0; pc < job->K; pc += PK_KC, first += job->column_blocks) {
         const long kc = min_long(job->K - pc, PK_KC);
         for (long ic = part.row0; ic < part.row1; ic += PK_MC) {
             const long mc = min_long(part.row1 - ic, PK_MC);
             pk_sgemm_pack_a_block(job->active, job->transA, job->A, job->lda, ic, pc, mc, kc, packed_a);
-            if (job->half) pk_half_pack_a(packed_a, mc, kc, half_a, a_inverse);
+            if (job->reduced) job->reduced->pack_a(packed_a, mc, kc, half_a, a_inverse);
             for (long jc = part.col0 / PK_NC * PK_NC, block = first + part.col0 / PK_NC; jc < part.col1; jc += PK_NC, block++) {
                 // This task's columns of the block (piece boundaries are multiples of the 32-column tile, or of
-                // the 64-column half group in half mode).
+                // the 64-column group in reduced precision).
                 const long from = part.col0 > jc ? part.col0 : jc;
                 const long to = min_long(min_long(job->N, jc + PK_NC), part.col1);
                 while (atomic_load_explicit(&job->packed[block], memory_order_acquire) < job->parts) PK_PAUSE();
-                if (job->half) {
-                    pk_half_block_tiles(half_a, a_inverse, mc, kc, to - from, half_block_at(job, jc, pc) + (from - jc) * kc,
+                if (job->reduced) {
+                    job->reduced->block_tiles(half_a, a_inverse, mc, kc, to - from, half_block_at(job, jc, pc) + (from - jc) * kc,
                                         half_inverse_at(job, jc, pc) + (from - jc) / PK_HALF_NR, job->alpha,
                                         pc == 0 ? job->beta : 1.0f, job->C + ic * job->ldc + from, job->ldc);
                     continue;
@@ -187,28 +187,30 @@ static size_t shared_capacity;  // floats
 
 static long greatest_common_divisor(long a, long b) { return b == 0 ? a : greatest_common_divisor(b, a % b); }
 
-int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int half, int transA, long M, long N, long K, float alpha,
-                      const float *A, long lda, const pk_b_packer *packer, long granule, float beta, float *C, long ldc) {
+int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, const pk_reduced_arithmetic *reduced, int transA, long M, long N,
+                      long K, float alpha, const float *A, long lda, const pk_b_packer *packer, long granule, float beta,
+                      float *C, long ldc) {
+    const int converted = reduced != NULL;
     // op(B), each thread's A block and the blocks' counters (PK_PACK_A_FLOATS and the B size are
-    // multiples of 16 floats: every part stays 64-byte aligned), then in half mode op(B) in half with its
-    // inverse scales and each thread's half A block with its row scales; all in place before any of C is
+    // multiples of 16 floats: every part stays 64-byte aligned), then in reduced precision the converted op(B)
+    // with its inverse scales and each thread's converted A block with its row scales; all in place before any of C is
     // written: on failure C is untouched.
     const long column_blocks = (N + PK_NC - 1) / PK_NC, depth_blocks = (K + PK_KC - 1) / PK_KC;
     const long blocks = depth_blocks * column_blocks;
     const size_t b_floats = (size_t)round_up(N, PK_NR) * (size_t)K;
     const size_t a_floats = (size_t)threads * PK_PACK_A_FLOATS;
     const size_t counter_floats = (size_t)round_up(blocks * (long)(sizeof(_Atomic long) / sizeof(float)), 16);
-    const size_t half_b_floats = half ? (size_t)round_up(round_up(N, PK_HALF_NR) * K / 2, 16) : 0;
-    const size_t b_inverse_floats = half ? (size_t)round_up(depth_blocks * ((N + PK_HALF_NR - 1) / PK_HALF_NR), 16) : 0;
-    const size_t half_a_floats = half ? a_floats : 0;
-    const size_t a_inverse_floats = half ? (size_t)round_up((long)threads * PK_MC, 16) : 0;
+    const size_t half_b_floats = converted ? (size_t)round_up(round_up(N, PK_HALF_NR) * K / 2, 16) : 0;
+    const size_t b_inverse_floats = converted ? (size_t)round_up(depth_blocks * ((N + PK_HALF_NR - 1) / PK_HALF_NR), 16) : 0;
+    const size_t half_a_floats = converted ? a_floats : 0;
+    const size_t a_inverse_floats = converted ? (size_t)round_up((long)threads * PK_MC, 16) : 0;
     const size_t floats = b_floats + a_floats + counter_floats + half_b_floats + b_inverse_floats + half_a_floats + a_inverse_floats;
-    // A float product that finds the buffer taken returns (its caller's split gives the same bits); a half
-    // one takes a buffer of its own, as falling back to float would change its result.
+    // A float product that finds the buffer taken returns (its caller's split gives the same bits); a
+    // reduced-precision one takes a buffer of its own, as falling back to float would change its result.
     float *buffer;
     const int owned = pthread_mutex_trylock(&shared_lock) != 0;
     if (owned) {
-        if (!half) return -1;
+        if (!converted) return -1;
         buffer = aligned_alloc(64, floats * sizeof(float));  // every part is a multiple of 16 floats
         if (buffer == NULL) return -1;
     } else {
@@ -230,17 +232,17 @@ int pk_sgemm_shared_b(pk_gemm_kernel active, int threads, int half, int transA, 
         if (owned) free(buffer); else pthread_mutex_unlock(&shared_lock);
         return -1;
     }
-    // Half mode converts whole 64-column groups: packing parts and computing pieces start on them.
-    if (half) granule = granule / greatest_common_divisor(granule, PK_HALF_NR) * PK_HALF_NR;
-    const long task_count = guided_tasks(M, N, threads, half ? PK_HALF_NR : 2 * PK_NR, tasks);
+    // Reduced precision converts whole 64-column groups: packing parts and computing pieces start on them.
+    if (converted) granule = granule / greatest_common_divisor(granule, PK_HALF_NR) * PK_HALF_NR;
+    const long task_count = guided_tasks(M, N, threads, converted ? PK_HALF_NR : 2 * PK_NR, tasks);
     float *half_region = buffer + b_floats + a_floats + counter_floats;
     shared_b_job job = {active, transA, N, K, alpha, beta, A, lda, C, ldc, packer, granule, buffer,
                         buffer + b_floats, packed, column_blocks, threads, blocks * threads, tasks,
-                        task_count, threads, half,
-                        half ? (uint16_t *)(void *)half_region : NULL,
-                        half ? half_region + half_b_floats : NULL,
-                        half ? (uint32_t *)(void *)(half_region + half_b_floats + b_inverse_floats) : NULL,
-                        half ? half_region + half_b_floats + b_inverse_floats + half_a_floats : NULL};
+                        task_count, threads, reduced,
+                        converted ? (uint16_t *)(void *)half_region : NULL,
+                        converted ? half_region + half_b_floats : NULL,
+                        converted ? (uint32_t *)(void *)(half_region + half_b_floats + b_inverse_floats) : NULL,
+                        converted ? half_region + half_b_floats + b_inverse_floats + half_a_floats : NULL};
     pk_parallel_run(job.pack_tasks + job.compute_task_count, threads, run_task, &job);
     free(tasks);
     if (owned) free(buffer); else pthread_mutex_unlock(&shared_lock);

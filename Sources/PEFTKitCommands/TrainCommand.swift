@@ -57,8 +57,10 @@ enum TrainCommand {
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
                                     q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
-      --matmul-precision NAME       float32 (default) or float16: mixed-precision large products in training steps,
-                                    about twice as fast on CPUs with AVX512-FP16 (relative error ~1e-3; float32 elsewhere)
+      --matmul-precision NAME       float32 (default), float16 or bfloat16: mixed-precision large products in training
+                                    steps. float16: about twice as fast on CPUs with AVX512-FP16 (Intel Xeons), relative
+                                    error ~1e-3. bfloat16: for CPUs with AVX512-BF16 but no FP16 (AMD Zen 4/5), relative
+                                    error ~2e-3. Either computes in float32 on a CPU without its instructions
       --exact-match                 Also measure exact match of greedy answers at each evaluation
       --max-new-tokens N            Tokens generated per answer for exact match (default 32)
       --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
@@ -156,8 +158,11 @@ enum TrainCommand {
         }
         let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
         if !quiet { output.standardError(statistics + "\n") }
-        if settings.matmulPrecision == .float16 && !GEMM.isFloat16Available && !quiet {
-            output.standardError("train: this CPU has no AVX512-FP16; --matmul-precision float16 computes in float32\n")
+        if !GEMM.isAvailable(settings.matmulPrecision) && !quiet {
+            let instructions = settings.matmulPrecision == .float16 ? "AVX512-FP16" : "AVX512-BF16"
+            let other: MatmulPrecision = settings.matmulPrecision == .float16 ? .bfloat16 : .float16
+            let hint = GEMM.isAvailable(other) ? " (it has \(other.rawValue): --matmul-precision \(other.rawValue))" : ""
+            output.standardError("train: this CPU has no \(instructions); --matmul-precision \(settings.matmulPrecision.rawValue) computes in float32\(hint)\n")
         }
 
         let base = try TrainingSetup.model(at: modelURL, classification: labels?.count,

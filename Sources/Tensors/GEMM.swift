@@ -17,6 +17,21 @@ public enum MatmulPrecision: String, Sendable, CaseIterable, Codable {
     /// without AVX512-FP16 (or with a kernel other than `.avx512` forced), and float products sent to
     /// OpenBLAS run in float (packed-weight products always use the built-in kernels).
     case float16
+    /// Mixed precision for the same large products: operands rounded to bfloat16 (float's range, 8
+    /// significant bits), sums in float. Relative error near 2e-3. Needs AVX512-BF16: about twice the
+    /// float rate where `vdpbf16ps` runs at the float FMA's rate (AMD Zen 4 and Zen 5, which lack
+    /// AVX512-FP16); on Intel Xeons it is slower than float, and `.float16` is the choice there. Products
+    /// that do not qualify run in float, as for `.float16`.
+    case bfloat16
+
+    /// The C kernels' name for this arithmetic.
+    var kernelValue: pk_gemm_precision {
+        switch self {
+        case .float32: return PK_GEMM_PRECISION_FLOAT
+        case .float16: return PK_GEMM_PRECISION_HALF
+        case .bfloat16: return PK_GEMM_PRECISION_BFLOAT16
+        }
+    }
 }
 
 /// Single-precision matrix multiplication on row-major buffers:
@@ -66,24 +81,29 @@ public enum GEMM {
     /// task-local value, so concurrent work keeps its own).
     @TaskLocal public static var precision: MatmulPrecision = .float32
 
-    /// True when this CPU runs `.float16` products in half precision (AVX512-FP16 with the AVX-512
-    /// kernel active); elsewhere they run in float.
-    public static var isFloat16Available: Bool {
-        pk_sgemm_uses_half(PK_GEMM_PRECISION_HALF, pk_sgemm_active_kernel()) != 0
+    /// True when this CPU runs products asked for in `precision` in that precision (the AVX-512 kernel
+    /// active, with AVX512-FP16 for `.float16` or AVX512-BF16 for `.bfloat16`); elsewhere they run in
+    /// float. Always true for `.float32`.
+    public static func isAvailable(_ precision: MatmulPrecision) -> Bool {
+        precision == .float32 || pk_sgemm_uses_reduced_precision(precision.kernelValue, pk_sgemm_active_kernel()) != 0
     }
 
-    /// Smallest width and depth of a product computed in half under `.float16`: the large linears of a
-    /// model qualify; attention's per-head products (depth or width 64) and low-rank adapter products
-    /// (rank ≤ 64) stay in float.
-    static let halfPrecisionMinimumSize = 128
+    /// True when this CPU runs `.float16` products in half precision (``isAvailable(_:)`` for `.float16`).
+    public static var isFloat16Available: Bool { isAvailable(.float16) }
 
-    /// The thread count for a product in mixed precision, or nil when it runs in float: the precision
-    /// is `.float16`, the shape qualifies (shared packing's limits, any thread count) and the CPU has it.
-    static func halfPrecisionThreads(m: Int, n: Int, k: Int) -> Int? {
-        guard precision == .float16, m > 4, n >= halfPrecisionMinimumSize, k >= halfPrecisionMinimumSize,
-              n.multipliedReportingOverflow(by: k).partialValue <= sharedPackingMaximumFloats, isFloat16Available
+    /// Smallest width and depth of a product computed in reduced precision: the large linears of a model
+    /// qualify; attention's per-head products (depth or width 64) and low-rank adapter products
+    /// (rank ≤ 64) stay in float.
+    static let reducedPrecisionMinimumSize = 128
+
+    /// The thread count and arithmetic for a product in mixed precision, or nil when it runs in float:
+    /// the precision is not `.float32`, the shape qualifies (shared packing's limits, any thread count)
+    /// and the CPU has it.
+    static func reducedPrecisionPlan(m: Int, n: Int, k: Int) -> (threads: Int, precision: pk_gemm_precision)? {
+        guard precision != .float32, m > 4, n >= reducedPrecisionMinimumSize, k >= reducedPrecisionMinimumSize,
+              n.multipliedReportingOverflow(by: k).partialValue <= sharedPackingMaximumFloats, isAvailable(precision)
         else { return nil }
-        return Parallel.isInsideParallelRegion ? 1 : Parallel.threadCount
+        return (Parallel.isInsideParallelRegion ? 1 : Parallel.threadCount, precision.kernelValue)
     }
 
     /// True when the package was built with the `OpenBLAS` trait.
@@ -185,8 +205,8 @@ public enum GEMM {
                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
-        if let threads = halfPrecisionThreads(m: m, n: n, k: k),
-           pk_sgemm_threaded(choice, PK_GEMM_PRECISION_HALF, Int32(threads), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
+        if let plan = reducedPrecisionPlan(m: m, n: n, k: k),
+           pk_sgemm_threaded(choice, plan.precision, Int32(plan.threads), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha,
                              a, lda, b, ldb, beta, c, ldc) == 0 {
             return
         }

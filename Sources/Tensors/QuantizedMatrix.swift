@@ -247,8 +247,8 @@ enum QuantizedGEMM {
         }
         let format = w.format.kernelFormat, rowBytes = w.rowBytes
         let kernel = pk_sgemm_active_kernel()
-        if let threads = GEMM.halfPrecisionThreads(m: m, n: n, k: k),
-           pk_sgemm_quantized_threaded(kernel, PK_GEMM_PRECISION_HALF, Int32(threads), transposeW ? 1 : 0, m, n, k, 1, a, k, format,
+        if let plan = GEMM.reducedPrecisionPlan(m: m, n: n, k: k),
+           pk_sgemm_quantized_threaded(kernel, plan.precision, Int32(plan.threads), transposeW ? 1 : 0, m, n, k, 1, a, k, format,
                                        bytes, rowBytes, 0, 0, beta, c, n) == 0 {
             return
         }

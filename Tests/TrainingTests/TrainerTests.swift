@@ -225,9 +225,9 @@ import Testing
     }
 }
 
-/// `TrainingArguments.matmulPrecision = .float16` on a Llama wide enough for the half products (hidden 256,
-/// MLP 512): the run follows the float32 run closely and still learns. On a CPU without AVX512-FP16 both runs
-/// compute in float32 and must agree exactly.
+/// `TrainingArguments.matmulPrecision = .float16` or `.bfloat16` on a Llama wide enough for the reduced
+/// products (hidden 256, MLP 512): the run follows the float32 run closely and still learns. On a CPU
+/// without the instructions both runs compute in float32 and must agree exactly.
 @Suite struct MixedPrecisionTrainingTests {
     func run(_ precision: MatmulPrecision) throws -> [Double] {
         let tokenizer = try TrainingFixture.tokenizer()
@@ -245,16 +245,17 @@ import Testing
         return trainer.state.stepLosses
     }
 
-    @Test func float16FollowsFloat32AndLearns() throws {
-        let single = try run(.float32), mixed = try run(.float16)
+    @Test(arguments: [MatmulPrecision.float16, .bfloat16])
+    func reducedPrecisionFollowsFloat32AndLearns(precision: MatmulPrecision) throws {
+        let single = try run(.float32), mixed = try run(precision)
         #expect(mixed.count == 8 && single.count == 8)
-        guard GEMM.isFloat16Available else {
+        guard GEMM.isAvailable(precision) else {
             #expect(mixed == single)
             return
         }
         let worst = zip(mixed, single).map { abs($0 - $1) / abs($1) }.max()!
         #expect(worst < 5e-3, "a step's loss moved by \(worst) relative")
-        #expect(mixed != single, "float16 gave float32's losses: the half products did not run")
+        #expect(mixed != single, "\(precision) gave float32's losses: the reduced products did not run")
         #expect(mixed.last! < mixed.first! * 0.9, "losses \(mixed)")
     }
 }

@@ -30,18 +30,25 @@ int pk_cpu_has_avx512f(void);
 /// Non-zero when the running CPU supports AVX512-FP16 (half-precision arithmetic) with AVX-512 state enabled.
 int pk_cpu_has_avx512fp16(void);
 
+/// Non-zero when the running CPU supports AVX512-BF16 (`vdpbf16ps`) with AVX-512 state enabled.
+int pk_cpu_has_avx512bf16(void);
+
 /// Arithmetic of the shared-packing products (`pk_sgemm_threaded`, `pk_sgemm_quantized_threaded`).
 typedef enum {
     PK_GEMM_PRECISION_FLOAT = 0, ///< IEEE single throughout
     /// IEEE-half operands (each row of op(A) and each 64-column group of op(B) scaled by a power of two
     /// per cache block, so nothing overflows), sums in half for 64 steps and in float beyond: about twice
     /// the float rate, relative error about 1e-3. Needs AVX512-FP16; elsewhere the product runs in float.
-    PK_GEMM_PRECISION_HALF = 1
+    PK_GEMM_PRECISION_HALF = 1,
+    /// bfloat16 operands, float sums: relative error about 2e-3; about twice the float rate where
+    /// `vdpbf16ps` runs at the float FMA's rate (AMD Zen 4/5), slower than float on Intel Xeons. Needs
+    /// AVX512-BF16; elsewhere the product runs in float.
+    PK_GEMM_PRECISION_BFLOAT16 = 2
 } pk_gemm_precision;
 
-/// True when a product asked for `precision` on the kernel `active` runs in half (the AVX-512 kernel on a
-/// CPU with AVX512-FP16; the CPU is asked once).
-int pk_sgemm_uses_half(pk_gemm_precision precision, pk_gemm_kernel active);
+/// True when a product asked for `precision` on the kernel `active` runs in that reduced precision (the
+/// AVX-512 kernel on a CPU with AVX512-FP16 for half, AVX512-BF16 for bfloat16; the CPU is asked once).
+int pk_sgemm_uses_reduced_precision(pk_gemm_precision precision, pk_gemm_kernel active);
 
 /// Selects the kernel used by `pk_sgemm` in this process. Returns the kernel actually in effect.
 pk_gemm_kernel pk_sgemm_set_kernel(pk_gemm_kernel kernel);

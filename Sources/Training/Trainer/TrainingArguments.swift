@@ -92,9 +92,10 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     /// Recompute each block's activations in backward instead of keeping them (less memory, about
     /// a third more compute); the model must conform to `GradientCheckpointing`.
     public var gradientCheckpointing: Bool = false
-    /// Arithmetic of the large products in training steps (forward and backward): `.float32` (default) or
-    /// `.float16`, mixed precision at about twice the rate on CPUs with AVX512-FP16 (see
-    /// `MatmulPrecision`). Evaluation and generation always run in float32.
+    /// Arithmetic of the large products in training steps (forward and backward): `.float32` (default),
+    /// `.float16` (mixed precision at about twice the rate on CPUs with AVX512-FP16) or `.bfloat16` (for
+    /// CPUs with AVX512-BF16 but no FP16, such as AMD Zen 4); see `MatmulPrecision` and
+    /// `GEMM.isAvailable(_:)`. Evaluation and generation always run in float32.
     public var matmulPrecision: MatmulPrecision = .float32
     /// Stop after the current step on Ctrl-C (SIGINT) and save a checkpoint. Off by default in the
     /// library (it replaces the process's SIGINT handler while training); `peftkit train` turns it on.
