@@ -15,6 +15,9 @@
 // Results depend only on the shapes (the scales are per row and per 64-column group of each KC×NC block,
 // both fixed by the blocking), not on the thread count. Relative error of a product is about 1e-3 (a
 // 64-step half sum's rounding), less than rounding both operands to bfloat16.
+//
+// The row and group scales (`pk_mixed_row_scales`, `pk_mixed_group_scale`) and the write-back of a tile's
+// float sums (`pk_mixed_store_tile`) are shared with the bfloat16 path (sgemm_bfloat16.c).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>

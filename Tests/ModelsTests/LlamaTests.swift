@@ -187,7 +187,7 @@ struct SmolLM2ParityTests {
         #expect(all.count == matrices.count + 1 && all.contains { $0.path == "model.embed_tokens.weight" && $0.matrix.format == .q8_0 })
         // Blocks are used in place in the mapped file, except q/k, whose rows GGUF stores permuted.
         for (path, matrix) in all {
-            let permuted = path.hasSuffix("q_proj") || path.hasSuffix("k_proj")
+            let permuted = path.hasSuffix("q_proj.weight") || path.hasSuffix("k_proj.weight")
             #expect(matrix.storageKind == (permuted ? .owned : .borrowed), "\(path): \(matrix.storageKind)")
         }
         #expect(packed.parameterCount == float.parameterCount)
