@@ -210,8 +210,11 @@ public struct GGUFFile: Sendable {
 
     /// A tensor's data where they lie in the mapped file, with the mapping that keeps them valid;
     /// nil when the file was not mapped from disk.
+    /// (nil too for a tensor whose data would lie outside this file, e.g. one of another file's tensors).
     public func mappedBytes(of tensor: GGUFTensorInfo) -> (bytes: UnsafeRawBufferPointer, owner: FileMapping)? {
-        guard let mapping, let base = mapping.bytes.baseAddress else { return nil }
+        guard let mapping, let base = mapping.bytes.baseAddress, tensor.offset >= 0, tensor.byteCount >= 0,
+              tensor.offset <= mapping.bytes.count - dataOffset,
+              tensor.byteCount <= mapping.bytes.count - dataOffset - tensor.offset else { return nil }
         return (UnsafeRawBufferPointer(start: base + dataOffset + tensor.offset, count: tensor.byteCount), mapping)
     }
 

@@ -24,8 +24,12 @@ extension Tensor {
     /// them outermost first). F32 data of a file mapped from disk are used in place when they take at
     /// least ``minimumBorrowedByteCount`` bytes; smaller ones are copied and other types dequantized
     /// into owned storage.
-    /// - Throws: `ModelFileError` when the type has no dequantizer.
+    /// - Throws: `ModelFileError` when the type has no dequantizer, `ModelFileError.invalidStructure` when
+    ///   `shape` does not hold the tensor's element count.
     public static func loading(_ tensor: GGUFTensorInfo, from file: GGUFFile, shape: [Int]) throws -> Tensor {
+        guard Shape.checkedElementCount(shape) == tensor.elementCount else {
+            throw ModelFileError.invalidStructure("shape \(shape) does not hold the \(tensor.elementCount) elements of GGUF tensor '\(tensor.name)'")
+        }
         if let (elements, owner) = file.mappedFloat32Elements(of: tensor), elements.count * 4 >= minimumBorrowedByteCount {
             return Tensor(storage: TensorStorage(borrowing: elements, keepingAlive: owner), shape: shape)
         }

@@ -76,6 +76,12 @@ struct MappedWeightsTests {
         let tensor = try Tensor.loading(file.tensors[0], from: file, shape: [512, 512])
         #expect(tensor.storage.kind == .borrowed && tensor[511, 511] == Float(512 * 512 - 1))
         #expect(try Tensor.loading(file.tensors[0], from: GGUFFile(data: Data(bytes)), shape: [512, 512]).storage.kind == .owned)
+        #expect(throws: ModelFileError.self) { try Tensor.loading(file.tensors[0], from: file, shape: [512, 511]) }
+        #expect(throws: ModelFileError.self) { try Tensor.loading(file.tensors[0], from: file, shape: [-512, -512]) }
+        // A tensor entry naming data beyond this file lends nothing.
+        var foreign = file.tensors[0]
+        foreign.offset = 1 << 40
+        #expect(file.mappedBytes(of: foreign) == nil && file.mappedFloat32Elements(of: foreign) == nil)
 
         let fixture = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("PEFTTests/Fixtures/tiny-llama.gguf")
