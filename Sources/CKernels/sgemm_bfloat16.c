@@ -141,15 +141,7 @@ PK_BF16_TARGET static void bfloat16_tile(long kc, const uint32_t *a, const uint1
 PK_BF16_TARGET void pk_bfloat16_block_tiles(const uint32_t *packed_a, const float *a_inverse, long mc, long kc, long nc,
                                             const uint16_t *packed_b, const float *b_inverse, float alpha, float beta,
                                             float *C, long ldc) {
-    _Alignas(64) float sums[2 * PK_MR * PK_HALF_NR];
-    for (long jr = 0, group = 0; jr < nc; jr += PK_HALF_NR, group++) {
-        const long nr = nc - jr < PK_HALF_NR ? nc - jr : PK_HALF_NR;
-        for (long ir = 0; ir < mc; ir += 2 * PK_MR) {
-            const long mr = mc - ir < 2 * PK_MR ? mc - ir : 2 * PK_MR;
-            bfloat16_tile(kc, packed_a + ir * kc, packed_b + jr * kc, sums);
-            pk_mixed_store_tile(sums, mr, nr, a_inverse + ir, b_inverse[group], alpha, beta, C + ir * ldc + jr, ldc);
-        }
-    }
+    pk_mixed_block_tiles(bfloat16_tile, packed_a, a_inverse, mc, kc, nc, packed_b, b_inverse, alpha, beta, C, ldc);
 }
 
 #endif

@@ -16,8 +16,8 @@
 // both fixed by the blocking), not on the thread count. Relative error of a product is about 1e-3 (a
 // 64-step half sum's rounding), less than rounding both operands to bfloat16.
 //
-// The row and group scales (`pk_mixed_row_scales`, `pk_mixed_group_scale`) and the write-back of a tile's
-// float sums (`pk_mixed_store_tile`) are shared with the bfloat16 path (sgemm_bfloat16.c).
+// The row and group scales (`pk_mixed_row_scales`, `pk_mixed_group_scale`) and the loop over a block's
+// tiles with their write-back (`pk_mixed_block_tiles`) are shared with the bfloat16 path (sgemm_bfloat16.c).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -162,19 +162,12 @@ PK_HALF_TARGET static void half_tile(long kc, const uint32_t *a, const uint16_t 
 PK_HALF_TARGET void pk_half_block_tiles(const uint32_t *half_a, const float *a_inverse, long mc, long kc, long nc,
                                         const uint16_t *half_b, const float *b_inverse, float alpha, float beta,
                                         float *C, long ldc) {
-    _Alignas(64) float sums[2 * PK_MR * PK_HALF_NR];
-    for (long jr = 0, group = 0; jr < nc; jr += PK_HALF_NR, group++) {
-        const long nr = nc - jr < PK_HALF_NR ? nc - jr : PK_HALF_NR;
-        for (long ir = 0; ir < mc; ir += 2 * PK_MR) {
-            const long mr = mc - ir < 2 * PK_MR ? mc - ir : 2 * PK_MR;
-            half_tile(kc, half_a + ir * kc, half_b + jr * kc, sums);
-            pk_mixed_store_tile(sums, mr, nr, a_inverse + ir, b_inverse[group], alpha, beta, C + ir * ldc + jr, ldc);
-        }
-    }
+    pk_mixed_block_tiles(half_tile, half_a, a_inverse, mc, kc, nc, half_b, b_inverse, alpha, beta, C, ldc);
 }
 
-__attribute__((target("avx512f"))) void pk_mixed_store_tile(const float *sums, long mr, long nr, const float *a_inverse,
-                                                            float b_inverse, float alpha, float beta, float *C, long ldc) {
+/// C[mr×nr] = alpha · sums · a_inverse[row] · b_inverse + beta · C for a 12×64 tile of float sums.
+__attribute__((target("avx512f"))) static void store_tile(const float *sums, long mr, long nr, const float *a_inverse,
+                                                         float b_inverse, float alpha, float beta, float *C, long ldc) {
     const __mmask16 full = 0xFFFF;
     for (long i = 0; i < mr; i++) {
         const __m512 factor = _mm512_set1_ps(alpha * a_inverse[i] * b_inverse);
@@ -186,6 +179,20 @@ __attribute__((target("avx512f"))) void pk_mixed_store_tile(const float *sums, l
                                : beta == 1.0f ? _mm512_add_ps(product, _mm512_maskz_loadu_ps(mask, c_row + j))
                                               : _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c_row + j), product);
             _mm512_mask_storeu_ps(c_row + j, mask, value);
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) void pk_mixed_block_tiles(pk_mixed_tile tile, const uint32_t *a, const float *a_inverse,
+                                                             long mc, long kc, long nc, const uint16_t *b, const float *b_inverse,
+                                                             float alpha, float beta, float *C, long ldc) {
+    _Alignas(64) float sums[2 * PK_MR * PK_HALF_NR];
+    for (long jr = 0, group = 0; jr < nc; jr += PK_HALF_NR, group++) {
+        const long nr = nc - jr < PK_HALF_NR ? nc - jr : PK_HALF_NR;
+        for (long ir = 0; ir < mc; ir += 2 * PK_MR) {
+            const long mr = mc - ir < 2 * PK_MR ? mc - ir : 2 * PK_MR;
+            tile(kc, a + ir * kc, b + jr * kc, sums);
+            store_tile(sums, mr, nr, a_inverse + ir, b_inverse[group], alpha, beta, C + ir * ldc + jr, ldc);
         }
     }
 }

@@ -157,10 +157,13 @@ void pk_bfloat16_pack_b(const float *packed_b, long kc, long nc, uint16_t *dst, 
 void pk_bfloat16_block_tiles(const uint32_t *packed_a, const float *a_inverse, long mc, long kc, long nc,
                              const uint16_t *packed_b, const float *b_inverse, float alpha, float beta, float *C, long ldc);
 
-/// C[mr×nr] = alpha · sums · a_inverse[row] · b_inverse + beta · C (beta 0: C not read) for a 12×64 tile
-/// of float sums (rows PK_HALF_NR apart): the write-back of both reduced-precision paths.
-void pk_mixed_store_tile(const float *sums, long mr, long nr, const float *a_inverse, float b_inverse, float alpha,
-                         float beta, float *C, long ldc);
+/// sums[12×64] (rows PK_HALF_NR apart) = a·b for one converted 12-row A tile and one 64-column B group.
+typedef void (*pk_mixed_tile)(long kc, const uint32_t *a, const uint16_t *b, float *sums);
+
+/// C[mc×nc] = alpha · a·b · (row and group inverse scales) + beta · C (beta 0: C not read), tile by tile
+/// with `tile`: the block loop and write-back of both reduced-precision paths.
+void pk_mixed_block_tiles(pk_mixed_tile tile, const uint32_t *a, const float *a_inverse, long mc, long kc, long nc,
+                          const uint16_t *b, const float *b_inverse, float alpha, float beta, float *C, long ldc);
 
 #if defined(__x86_64__)
 /// Power-of-two scales (in lanes 0–11; 2^-e bringing each row's largest magnitude in the block into
