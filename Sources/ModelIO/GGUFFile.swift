@@ -208,9 +208,9 @@ public struct GGUFFile: Sendable {
         data.subdata(in: (dataOffset + tensor.offset)..<(dataOffset + tensor.offset + tensor.byteCount))
     }
 
-    /// A tensor's data where they lie in the mapped file, with the mapping that keeps them valid;
-    /// nil when the file was not mapped from disk.
-    /// (nil too for a tensor whose data would lie outside this file, e.g. one of another file's tensors).
+    /// A tensor's data where they lie in the mapped file, with the mapping that keeps them valid; nil
+    /// when the file was not mapped from disk, or for an entry whose data would lie outside this file
+    /// (another file's tensor).
     public func mappedBytes(of tensor: GGUFTensorInfo) -> (bytes: UnsafeRawBufferPointer, owner: FileMapping)? {
         guard let mapping, let base = mapping.bytes.baseAddress, tensor.offset >= 0, tensor.byteCount >= 0,
               tensor.offset <= mapping.bytes.count - dataOffset,

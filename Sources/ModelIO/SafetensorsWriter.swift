@@ -31,12 +31,9 @@ public enum SafetensorsWriter {
         /// An F32 entry from Float values (an array, or a tensor's buffer pointer).
         public init<Floats: Collection<Float>>(name: String, shape: [Int], floats: Floats) {
             var data = Data(capacity: floats.count * 4)
-            let copied: Void? = floats.withContiguousStorageIfAvailable { buffer in
-                guard Int(littleEndian: 1) == 1 else { return nil }
-                data.append(UnsafeBufferPointer(start: buffer.baseAddress, count: buffer.count))
-                return ()
-            } ?? nil
-            if copied == nil {
+            // Contiguous floats on a little-endian host are the file's bytes already: one copy.
+            let appended: Void? = Int(littleEndian: 1) == 1 ? floats.withContiguousStorageIfAvailable { data.append($0) } : nil
+            if appended == nil {
                 for value in floats { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
             }
             self.init(name: name, dtype: .f32, shape: shape, bytes: data)
