@@ -24,11 +24,17 @@ int pk_cpu_has_avx512f(void) {
 #endif
 }
 
+#if defined(__x86_64__)
+/// AVX-512 F, BW and VL with the state enabled: what both mixed-precision kernels need besides their own.
+static int has_avx512_base(void) {
+    __builtin_cpu_init();
+    return pk_cpu_has_avx512f() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
 int pk_cpu_has_avx512fp16(void) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    return pk_cpu_has_avx512f() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512fp16");
+    return has_avx512_base() && __builtin_cpu_supports("avx512fp16");
 #else
     return 0;
 #endif
@@ -36,9 +42,7 @@ int pk_cpu_has_avx512fp16(void) {
 
 int pk_cpu_has_avx512bf16(void) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    return pk_cpu_has_avx512f() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bf16");
+    return has_avx512_base() && __builtin_cpu_supports("avx512bf16");
 #else
     return 0;
 #endif
