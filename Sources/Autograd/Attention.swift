@@ -12,12 +12,17 @@ import Tensors
 ///   outputs zeros.
 /// - segments: `B·S` ids of packed sequences (needs S = T): a query sees only keys of its own segment,
 ///   so several examples share a row without attending to each other.
+/// - window: sliding-window attention (Mistral, Gemma's local layers): a query at position `p` sees
+///   only keys at positions `k` with `p − k < window`, itself included (the query's position is its
+///   row plus S − T, as for the causal mask; only distances matter, so a cache that dropped older keys
+///   needs no offset).
 ///
 /// Backward (per head, P the probabilities):
 ///   dV = Pᵀ·dO    dP = dO·Vᵀ    dS = P ⊙ (dP − rowsum(dP ⊙ P))    dQ = dS·K·scale    dK = dSᵀ·Q·scale
 /// Each kv head and the query heads that read it run as one task, in parallel with the others.
 public func scaledDotProductAttention(query q: Variable, key k: Variable, value v: Variable,
-                                      causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil) -> Variable {
+                                      causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil,
+                                      window: Int? = nil) -> Variable {
     precondition(q.shape.count == 4 && k.shape.count == 4 && v.shape == k.shape,
                  "attention: q \(q.shape), k \(k.shape), v \(v.shape) must be (B, H, T, D) with k and v alike")
     let (b, hq, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -27,6 +32,7 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
     precondition(!causal || s >= t, "attention: causal attention needs S ≥ T, got S = \(s), T = \(t)")
     if let keyMask { precondition(keyMask.count == b * s, "attention: key mask has \(keyMask.count) flags for B·S = \(b * s)") }
     if let segments { precondition(segments.count == b * s && s == t, "attention: \(segments.count) segment ids for B·S = \(b * s) (and S must equal T)") }
+    precondition(window.map { $0 > 0 } ?? true, "attention: window \(window!) must be positive")
     let group = hq / hkv
     let scale = scale ?? 1 / Float(d).squareRoot()
     let qv = q.value, kv = k.value, vv = v.value
@@ -42,7 +48,7 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
                         let layout = AttentionLayout(batch: b, queryHeads: hq, queries: t, keyValueHeads: hkv, keys: s, dimension: d)
                         attentionForward(layout, query: pq.baseAddress!, keys: pk.baseAddress!, values: pv.baseAddress!,
                                          keyOffset: { batch, head in (batch * hkv + head) * s * d }, keyStride: d,
-                                         causal: causal, keyMask: keyMask, segments: segments, scale: scale,
+                                         causal: causal, keyMask: keyMask, segments: segments, scale: scale, window: window,
                                          probabilities: pp.baseAddress!, output: po.baseAddress!)
                     }
                 }
@@ -131,7 +137,7 @@ struct AttentionLayout {
 /// multiply-adds (the pool starts a region within a microsecond, so a decoding step splits too).
 func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
                       keyOffset: (Int, Int) -> Int, keyStride: Int, causal: Bool, keyMask: [Bool]?, segments: [Int]?,
-                      scale: Float, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+                      scale: Float, window: Int? = nil, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
     let (hq, hkv, t, s, d) = (l.queryHeads, l.keyValueHeads, l.queries, l.keys, l.dimension)
     let group = hq / hkv, rows = group * t
     // Per batch row, the number of real keys when its key mask is a run of real keys followed only by
@@ -156,16 +162,24 @@ func attentionForward(_ l: AttentionLayout, query: UnsafePointer<Float>, keys: U
                 let row = stacked % t
                 let p = probs + stacked * s
                 let limit = causal ? row + (s - t) : s - 1
+                // The query's position is row + (S − T); with a window, keys before `first` are out of reach.
+                let first = window.map { max(0, row + (s - t) - $0 + 1) } ?? 0
                 if let real = realPrefix[batch] {
-                    // Keys 0...limit are visible, of the first `real`.
-                    Tensor.softmaxPrefix(p, count: s, visible: min(limit + 1, real))
+                    // Keys first...limit are visible, of the first `real`.
+                    let end = min(limit + 1, real)
+                    if first > 0 {
+                        for col in 0..<min(first, s) { p[col] = 0 }
+                        if first < s { Tensor.softmaxPrefix(p + first, count: s - first, visible: end - first) }
+                    } else {
+                        Tensor.softmaxPrefix(p, count: s, visible: end)
+                    }
                     continue
                 }
                 // Any other mask: hidden scores become −∞ (so exactly 0), and the row's softmax is taken
                 // whole; a query that sees no key gets zeros.
                 var anyVisible = false
                 for col in 0..<s {
-                    if col <= limit && (keyMask?[batch * s + col] ?? true)
+                    if col <= limit && col >= first && (keyMask?[batch * s + col] ?? true)
                         && (segments.map { $0[batch * s + col] == $0[batch * s + row] } ?? true) {
                         anyVisible = true
                     } else {
@@ -208,7 +222,7 @@ public struct PositionMajorKeysValues {
 /// (no transpose, no copy): the decode path of a key-value cache. Same arithmetic as the
 /// `(B, H, S, D)` form, bit for bit. Inference only: no gradient flows into the cache or the query.
 public func scaledDotProductAttention(query q: Variable, cached kv: PositionMajorKeysValues, causal: Bool,
-                                      keyMask: [Bool]? = nil, scale: Float? = nil) -> Variable {
+                                      keyMask: [Bool]? = nil, scale: Float? = nil, window: Int? = nil) -> Variable {
     precondition(q.shape.count == 4 && q.shape[0] == kv.batch && q.shape[3] == kv.dimension && kv.heads > 0 && q.shape[1] % kv.heads == 0,
                  "attention: q \(q.shape) does not fit cached keys (B \(kv.batch), H \(kv.heads), D \(kv.dimension))")
     let (b, hq, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -226,7 +240,7 @@ public func scaledDotProductAttention(query q: Variable, cached kv: PositionMajo
                         let layout = AttentionLayout(batch: b, queryHeads: hq, queries: t, keyValueHeads: hkv, keys: s, dimension: d)
                         attentionForward(layout, query: pq.baseAddress!, keys: pk.baseAddress!, values: pv.baseAddress!,
                                          keyOffset: { batch, head in (batch * hkv + head) * d }, keyStride: b * hkv * d,
-                                         causal: causal, keyMask: keyMask, segments: nil, scale: scale,
+                                         causal: causal, keyMask: keyMask, segments: nil, scale: scale, window: window,
                                          probabilities: pp.baseAddress!, output: po.baseAddress!)
                     }
                 }

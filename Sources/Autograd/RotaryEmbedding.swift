@@ -14,14 +14,15 @@ public struct RotaryEmbedding: Sendable {
     /// `inverseFrequencies[i] = base^(−2i/d)` for `i < d/2`.
     public let inverseFrequencies: [Float]
 
-    /// Creates the frequency table for heads of `dimension` elements.
-    public init(dimension: Int, base: Float = 10_000) {
+    /// Creates the frequency table for heads of `dimension` elements, stretched by `scaling` when given.
+    public init(dimension: Int, base: Float = 10_000, scaling: RotaryScaling? = nil) {
         precondition(dimension > 0 && dimension % 2 == 0, "RotaryEmbedding: dimension \(dimension) must be positive and even")
         self.dimension = dimension
         self.base = base
-        self.inverseFrequencies = (0..<(dimension / 2)).map { i in
+        let plain = (0..<(dimension / 2)).map { i in
             1 / Foundation.pow(base, Float(2 * i) / Float(dimension))
         }
+        self.inverseFrequencies = scaling.map { $0.apply(to: plain) } ?? plain
     }
 
     /// `cos` and `sin` of every angle, each `[positions.count, d/2]`.
@@ -40,12 +41,53 @@ public struct RotaryEmbedding: Sendable {
     }
 }
 
+/// How a model stretches rotary frequencies for contexts longer than it was trained on
+/// (transformers' `rope_scaling` / `rope_parameters`). Computed in Float32 as transformers does.
+public enum RotaryScaling: Sendable, Equatable {
+    /// `"linear"`: every inverse frequency divided by `factor` (positions compressed by it).
+    case linear(factor: Float)
+    /// `"llama3"` (Llama 3.1/3.2): long wavelengths divided by `factor`, short ones kept, the band
+    /// between `originalContext / lowFrequencyFactor` and `originalContext / highFrequencyFactor`
+    /// interpolated smoothly.
+    case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int)
+    /// Each inverse frequency divided by its own factor (a GGUF's `rope_freqs` tensor, which llama.cpp's
+    /// converter precomputes for `llama3` scaling).
+    case divided([Float])
+
+    /// The scaled inverse frequencies.
+    public func apply(to inverseFrequencies: [Float]) -> [Float] {
+        switch self {
+        case let .linear(factor):
+            return inverseFrequencies.map { $0 / factor }
+        case let .divided(factors):
+            precondition(factors.count == inverseFrequencies.count, "RotaryScaling: \(factors.count) factors for \(inverseFrequencies.count) frequencies")
+            return zip(inverseFrequencies, factors).map { $0 / $1 }
+        case let .llama3(factor, low, high, original):
+            let context = Float(original)
+            let lowWavelength = context / low, highWavelength = context / high
+            return inverseFrequencies.map { frequency in
+                let wavelength = 2 * Float.pi / frequency
+                let scaled = wavelength > lowWavelength ? frequency / factor : frequency
+                guard !(wavelength < highWavelength) && !(wavelength > lowWavelength) else { return scaled }
+                let smooth = (context / wavelength - low) / (high - low)
+                return (1 - smooth) * scaled / factor + smooth * scaled
+            }
+        }
+    }
+}
+
 /// Applies rotary position embeddings to `x: (B, H, T, D)` for the given positions (one per `T`).
 ///
 ///   y[i]       = x[i]·cos − x[i+d/2]·sin
-///   y[i+d/2]   = x[i+d/2]·cos + x[i]·sin
-/// Backward is the inverse rotation (angle −θ).
+///   y[i+d/2]   = x[i+d/2]·cos + x[i]·sin      (d = rotary.dimension)
+/// Backward is the inverse rotation (angle −θ). With partial rotary (`rotary.dimension < D`, Phi-3's
+/// `partial_rotary_factor`), only the first `d` elements of each head rotate; the rest pass through.
 public func applyRotaryEmbedding(_ x: Variable, positions: [Int], rotary: RotaryEmbedding) -> Variable {
+    if x.shape.count == 4 && rotary.dimension < x.shape[3] {
+        let head = x.shape[3]
+        let rotated = applyRotaryEmbedding(x.slice(axis: 3, 0..<rotary.dimension), positions: positions, rotary: rotary)
+        return Variable.concatenate([rotated, x.slice(axis: 3, rotary.dimension..<head)], axis: 3)
+    }
     precondition(x.shape.count == 4 && x.shape[3] == rotary.dimension,
                  "applyRotaryEmbedding: x must be (B, H, T, \(rotary.dimension)), got \(x.shape)")
     precondition(positions.count == x.shape[2],

@@ -4,8 +4,9 @@ import ModelIO
 /// Loads whichever causal language model a path holds, choosing the architecture from its config
 /// (transformers' `AutoModelForCausalLM`). The models it returns conform to `CausalLanguageModel`.
 public enum AutoModelForCausalLM {
-    /// A `.gguf` file (Llama family) or a Hugging Face folder whose `config.json` names `llama`,
-    /// `mistral`, `qwen2` or `gpt2`.
+    /// A `.gguf` file of a decoder family (`DecoderFamily.all`: llama, qwen2, qwen3, gemma3, phi3) or a
+    /// Hugging Face folder whose `config.json` names one of theirs (`llama`, `mistral`, `qwen2`,
+    /// `qwen3`, `gemma3_text`, `phi3`) or `gpt2`.
     /// - Throws: `ModelError.unsupportedArchitecture` naming the `model_type` for anything else.
     ///
     /// `quantization` chooses how the blocks' linear weights are stored (see `WeightQuantization`;
@@ -15,14 +16,15 @@ public enum AutoModelForCausalLM {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ModelError.file(.unreadable(path: url.path, reason: "no such file or folder"))
         }
-        guard isDirectory.boolValue else { return try LlamaForCausalLM.load(from: url, quantization: quantization) }
+        guard isDirectory.boolValue else { return try DecoderForCausalLM.load(from: url, quantization: quantization) }
         let json = try Checkpoint.configuration(in: url)
         let type = json["model_type"]?.string ?? "(missing model_type)"
+        if DecoderFamily.forModelType(type) != nil { return try DecoderForCausalLM.load(folder: url, quantization: quantization) }
         switch type {
-        case "llama", "mistral", "qwen2": return try LlamaForCausalLM.load(folder: url, quantization: quantization)
         case "gpt2":
             guard case .quantize = quantization else { return try GPT2LMHeadModel.load(folder: url) }
-            throw ModelError.invalidConfiguration(field: "quantization", reason: "quantized loading is for the Llama family; GPT-2 loads in float")
+            throw ModelError.invalidConfiguration(field: "quantization", reason: "quantized loading is for the decoder families; GPT-2 loads in float")
+        case "gemma3": throw ModelError.invalidConfiguration(field: "model_type", reason: "'gemma3' is Gemma 3's multimodal model; its text-only checkpoints (model_type 'gemma3_text', Gemma3ForCausalLM) load")
         case "bert": throw ModelError.invalidConfiguration(field: "model_type", reason: "'bert' is an encoder, not a causal language model; load it with BertModel")
         default: throw ModelError.unsupportedArchitecture(type)
         }

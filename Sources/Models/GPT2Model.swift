@@ -57,7 +57,7 @@ final class GPT2Block: Module {
         if let cache {
             precondition(segments == nil, "GPT2Block: packed segments cannot be used with a key-value cache")
             let cached = cache.append(layer: layer, keys: split(1).value, values: split(2).value)
-            attended = scaledDotProductAttention(query: split(0), cached: cached, causal: true, keyMask: keyMask)
+            attended = scaledDotProductAttention(query: split(0), cached: cached.keysValues, causal: true, keyMask: keyMask)
         } else {
             attended = scaledDotProductAttention(query: split(0), key: split(1), value: split(2), causal: true, keyMask: keyMask, segments: segments)
         }

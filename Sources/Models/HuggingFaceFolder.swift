@@ -44,8 +44,8 @@ public enum HuggingFaceFolder {
                     try files.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
                 }
             } else {
-                guard let llama = model as? LlamaForCausalLM else {
-                    throw ModelError.cannotSave(path: destination.path, reason: "only Llama-family models loaded from GGUF can be written as a Hugging Face folder")
+                guard let llama = model as? DecoderForCausalLM else {
+                    throw ModelError.cannotSave(path: destination.path, reason: "only decoder-family models loaded from GGUF can be written as a Hugging Face folder")
                 }
                 // A GGUF without a vocabulary (tokenizer.ggml.model absent) gives a folder without tokenizer files.
                 let tokenizer: Tokenizer?

@@ -53,23 +53,39 @@ public struct ParameterPlan: Sendable {
     }
 }
 
-extension LlamaConfiguration {
-    /// Every parameter of `LlamaForCausalLM` (`withHead: false`: the backbone alone).
+extension DecoderConfiguration {
+    /// Every parameter of `DecoderForCausalLM` for this family (`withHead: false`: the backbone alone).
     public func parameterPlan(withHead: Bool = true) -> ParameterPlan {
         var plan = ParameterPlan()
-        let (h, q, kv) = (hiddenSize, attentionHeads * headDimension, keyValueHeads * headDimension)
+        let (h, q, kv, d) = (hiddenSize, attentionHeads * headDimension, keyValueHeads * headDimension, headDimension)
         plan.add("model.embed_tokens.weight", [vocabularySize, h])
         for layer in 0..<layerCount {
             let prefix = "model.layers.\(layer)"
-            plan.addLinear("\(prefix).self_attn.q_proj", out: q, in: h, bias: attentionBias)
-            plan.addLinear("\(prefix).self_attn.k_proj", out: kv, in: h, bias: attentionBias)
-            plan.addLinear("\(prefix).self_attn.v_proj", out: kv, in: h, bias: attentionBias)
+            if family.fusesProjections {
+                plan.addLinear("\(prefix).self_attn.qkv_proj", out: q + 2 * kv, in: h, bias: attentionBias)
+            } else {
+                plan.addLinear("\(prefix).self_attn.q_proj", out: q, in: h, bias: attentionBias)
+                plan.addLinear("\(prefix).self_attn.k_proj", out: kv, in: h, bias: attentionBias)
+                plan.addLinear("\(prefix).self_attn.v_proj", out: kv, in: h, bias: attentionBias)
+            }
             plan.addLinear("\(prefix).self_attn.o_proj", out: h, in: q, bias: false)
-            plan.addLinear("\(prefix).mlp.gate_proj", out: intermediateSize, in: h, bias: false)
-            plan.addLinear("\(prefix).mlp.up_proj", out: intermediateSize, in: h, bias: false)
-            plan.addLinear("\(prefix).mlp.down_proj", out: h, in: intermediateSize, bias: false)
+            if family.normalizesQueriesAndKeys {
+                plan.add("\(prefix).self_attn.q_norm.weight", [d])
+                plan.add("\(prefix).self_attn.k_norm.weight", [d])
+            }
+            if family.fusesProjections {
+                plan.addLinear("\(prefix).mlp.gate_up_proj", out: 2 * intermediateSize, in: h, bias: mlpBias)
+            } else {
+                plan.addLinear("\(prefix).mlp.gate_proj", out: intermediateSize, in: h, bias: mlpBias)
+                plan.addLinear("\(prefix).mlp.up_proj", out: intermediateSize, in: h, bias: mlpBias)
+            }
+            plan.addLinear("\(prefix).mlp.down_proj", out: h, in: intermediateSize, bias: mlpBias)
             plan.add("\(prefix).input_layernorm.weight", [h])
             plan.add("\(prefix).post_attention_layernorm.weight", [h])
+            if family.normPlacement == .aroundSublayers {
+                plan.add("\(prefix).pre_feedforward_layernorm.weight", [h])
+                plan.add("\(prefix).post_feedforward_layernorm.weight", [h])
+            }
         }
         plan.add("model.norm.weight", [h])
         if withHead && !tieWordEmbeddings { plan.add("lm_head.weight", [vocabularySize, h]) }

@@ -39,7 +39,7 @@ public struct TrainingMemory: Sendable, Equatable {
 
     /// The estimate for `model` training on `batch` rows of `length` tokens, `labelled` of which
     /// carry a loss.
-    public static func estimate(for model: LlamaForCausalLM, batch: Int, length: Int, labelled: Int) -> TrainingMemory {
+    public static func estimate(for model: DecoderForCausalLM, batch: Int, length: Int, labelled: Int) -> TrainingMemory {
         let c = model.configuration
         let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
         let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }

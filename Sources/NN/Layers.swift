@@ -122,22 +122,30 @@ public final class Embedding: Module, EmbeddingLayer {
     }
 }
 
-/// Root-mean-square normalisation with a learned scale (Llama).
+/// Root-mean-square normalisation with a learned scale (Llama), or with a learned offset from one
+/// (Gemma: `x̂ · (1 + weight)`, the weight initialised to zeros).
 public final class RMSNorm: Module {
     /// Added to the mean square before the square root.
     public let epsilon: Float
-    /// The scale `[dimension]`, initialised to ones.
+    /// Added to the weight before it scales: 0 for Llama's form, 1 for Gemma's `(1 + weight)`.
+    public let weightOffset: Float
+    /// The learned weight `[dimension]`: ones for Llama's form, zeros when `weightOffset` is 1.
     public var weight: Variable { parameter("weight") }
 
-    /// A norm over vectors of `dimension`, scale initialised to ones.
-    public init(dimension: Int, epsilon: Float = 1e-6) {
+    /// A norm over vectors of `dimension` whose scale is `weightOffset + weight` (weight initialised
+    /// so that the scale starts at one).
+    public init(dimension: Int, epsilon: Float = 1e-6, weightOffset: Float = 0) {
         self.epsilon = epsilon
+        self.weightOffset = weightOffset
         super.init()
-        registerParameter("weight", Variable(.ones([dimension]), requiresGrad: true))
+        registerParameter("weight", Variable(weightOffset == 0 ? .ones([dimension]) : Tensor(repeating: 1 - weightOffset, shape: [dimension]),
+                                             requiresGrad: true))
     }
 
-    /// `x / √(mean(x²) + ε) · weight` over the last axis.
-    public func callAsFunction(_ x: Variable) -> Variable { rmsNorm(x, weight: weight, epsilon: epsilon) }
+    /// `x / √(mean(x²) + ε) · (weightOffset + weight)` over the last axis.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        rmsNorm(x, weight: weightOffset == 0 ? weight : weight + weightOffset, epsilon: epsilon)
+    }
 }
 
 /// Layer normalisation with learned scale and optional bias (GPT-2, BERT).

@@ -41,12 +41,7 @@ enum InspectCommand {
             let file = try GGUFFile(contentsOf: url)
             lines.append("format: GGUF v\(file.version), alignment \(file.alignment)")
             lines.append("architecture: \(file.metadata["general.architecture"]?.string ?? "unknown")")
-            if let c = try? LlamaConfiguration(gguf: file) {
-                lines.append("configuration: \(c.layerCount) layers, hidden \(c.hiddenSize), feed-forward \(c.intermediateSize), "
-                             + "\(c.attentionHeads) heads (\(c.keyValueHeads) key/value) of \(c.headDimension), vocabulary \(c.vocabularySize), "
-                             + "context \(c.maxPositionEmbeddings), rope base \(c.ropeTheta), rms eps \(c.rmsNormEpsilon)"
-                             + (c.tieWordEmbeddings ? ", tied embeddings" : ""))
-            }
+            if let c = try? DecoderConfiguration(gguf: file) { lines.append("configuration: \(c)") }
             lines.append("metadata:")
             for key in file.metadataKeys {
                 let value = file.metadata[key]!
@@ -73,6 +68,7 @@ enum InspectCommand {
                 if let data = FileManager.default.contents(atPath: configURL.path), let json = try? JSONValue.parse(data) {
                     lines.append("architecture: \(json["model_type"]?.string ?? "unknown")")
                     lines.append("config.json: \(json.serialized())")
+                    if let c = try? DecoderConfiguration(json: json) { lines.append("configuration: \(c)") }
                 }
                 files = try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)
                     .filter { $0.pathExtension == "safetensors" }.sorted { $0.path < $1.path }

@@ -60,10 +60,10 @@ struct LlamaTests {
 
     @Test("GGUF names map to HF names; q/k un-permutation inverts llama.cpp's permutation")
     func ggufMapping() {
-        #expect(LlamaForCausalLM.huggingFaceName(forGGUF: "blk.3.attn_q.weight") == "model.layers.3.self_attn.q_proj.weight")
-        #expect(LlamaForCausalLM.huggingFaceName(forGGUF: "blk.0.ffn_down.weight") == "model.layers.0.mlp.down_proj.weight")
-        #expect(LlamaForCausalLM.huggingFaceName(forGGUF: "token_embd.weight") == "model.embed_tokens.weight")
-        #expect(LlamaForCausalLM.huggingFaceName(forGGUF: "rope_freqs.weight") == nil)
+        #expect(DecoderFamily.llama.huggingFaceName(forGGUF: "blk.3.attn_q.weight") == "model.layers.3.self_attn.q_proj.weight")
+        #expect(DecoderFamily.llama.huggingFaceName(forGGUF: "blk.0.ffn_down.weight") == "model.layers.0.mlp.down_proj.weight")
+        #expect(DecoderFamily.llama.huggingFaceName(forGGUF: "token_embd.weight") == "model.embed_tokens.weight")
+        #expect(DecoderFamily.llama.huggingFaceName(forGGUF: "rope_freqs.weight") == nil)
         // llama.cpp: w.reshape(heads, 2, hd/2, cols).swapaxes(1, 2) — HF row s·hd/2+i → GGUF row 2i+s.
         let heads = 2, hd = 4, columns = 3
         let hf = (0..<(heads * hd * columns)).map(Float.init)

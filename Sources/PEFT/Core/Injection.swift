@@ -34,14 +34,14 @@ enum Injection {
 
     /// The architecture's default targets when a configuration names none (PEFT's tables).
     static func defaultTargets(for model: Module, method: PeftType) -> (targets: TargetModules, feedforward: TargetModules?) {
-        let llama = model is LlamaForCausalLM || model is LlamaForSequenceClassification
-        let gpt2 = model is GPT2LMHeadModel
-        switch (method, llama, gpt2) {
-        case (.ia3, true, _): return (.names(["k_proj", "v_proj", "down_proj"]), .names(["down_proj"]))
-        case (.ia3, _, true): return (.names(["c_attn", "mlp.c_proj"]), .names(["mlp.c_proj"]))
-        case (.ia3, _, _): return (.names(["key", "value", "output.dense"]), .names(["output.dense"]))
-        case (_, true, _): return (.names(["q_proj", "v_proj"]), nil)
-        case (_, _, true): return (.names(["c_attn"]), nil)
+        let family = (model as? DecoderForCausalLM)?.family ?? (model as? LlamaForSequenceClassification)?.configuration.family
+        if let family {
+            return method == .ia3 ? (.names(family.ia3Targets), .names(family.ia3FeedforwardTargets)) : (.names(family.loraTargets), nil)
+        }
+        switch (method, model is GPT2LMHeadModel) {
+        case (.ia3, true): return (.names(["c_attn", "mlp.c_proj"]), .names(["mlp.c_proj"]))
+        case (.ia3, false): return (.names(["key", "value", "output.dense"]), .names(["output.dense"]))
+        case (_, true): return (.names(["c_attn"]), nil)
         default: return (.names(["query", "value"]), nil)
         }
     }

@@ -3,31 +3,16 @@ import ModelIO
 import NN
 import Tensors
 
-extension LlamaForCausalLM {
+extension DecoderForCausalLM {
     /// Loads a model from a `.gguf` file or a Hugging Face folder (`config.json` + `model.safetensors`,
     /// possibly sharded through `model.safetensors.index.json`).
-    public static func load(from url: URL, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
+    public static func load(from url: URL, quantization: WeightQuantization = .none) throws -> DecoderForCausalLM {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw ModelError.file(.unreadable(path: url.path, reason: "no such file or folder"))
         }
         if isDirectory.boolValue { return try load(folder: url, quantization: quantization) }
         do { return try load(gguf: try GGUFFile(contentsOf: url), quantization: quantization) } catch let error as ModelFileError { throw ModelError.file(error) }
-    }
-
-    /// GGUF tensor names → Hugging Face names, for the Llama family.
-    static func huggingFaceName(forGGUF name: String) -> String? {
-        let fixed = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-                     "output.weight": "lm_head.weight"]
-        if let mapped = fixed[name] { return mapped }
-        let parts = name.split(separator: ".")
-        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
-        let suffix = ["attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-                      "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-                      "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-                      "ffn_down": "mlp.down_proj"][String(parts[2])]
-        guard let suffix else { return nil }
-        return "model.layers.\(layer).\(suffix).\(parts[3])"
     }
 
     /// Undoes llama.cpp's q/k row permutation: GGUF row `2i + s` of each head holds HF row `s·hd/2 + i`.
@@ -50,19 +35,21 @@ extension LlamaForCausalLM {
     /// Builds the model described by a GGUF file and loads its weights: dequantized (`.none`), the
     /// blocks' linear weights and the token table (with the head tied to it) kept packed as stored
     /// (`.keepGGUF`), or the blocks' linear weights quantized (`.quantize`).
-    public static func load(gguf: GGUFFile, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
-        let configuration = try LlamaConfiguration(gguf: gguf)
+    public static func load(gguf: GGUFFile, quantization: WeightQuantization = .none) throws -> DecoderForCausalLM {
+        let configuration = try DecoderConfiguration(gguf: gguf)
+        let family = configuration.family
         var shapes: [String: [Int]] = [:]
         for tensor in gguf.tensors {
-            if let name = huggingFaceName(forGGUF: tensor.name) { shapes[name] = Array(tensor.dimensions.reversed()) }
+            if let name = family.huggingFaceName(forGGUF: tensor.name) { shapes[name] = Array(tensor.dimensions.reversed()) }
         }
         try configuration.parameterPlan().verify(against: shapes)  // before anything is allocated
-        let model = try ParameterInitialization.deferred { try LlamaForCausalLM(configuration) }  // every weight is loaded strictly below
-        let arch = gguf.metadata["general.architecture"]?.string ?? "llama"
+        let model = try ParameterInitialization.deferred { try DecoderForCausalLM(configuration) }  // every weight is loaded strictly below
+        let permutes = family.ggufPermutesQueryKey
         var state: [String: Tensor] = [:]
         var unexpected: [String] = []
         for tensor in gguf.tensors {
-            guard let name = huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
+            if tensor.name == "rope_freqs.weight" { continue }  // read into the configuration's rotary scaling
+            guard let name = family.huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
             // .keepGGUF: the blocks' linear weights and the token table (with the head tied to it)
             // stay packed as the file stores them.
@@ -72,7 +59,7 @@ extension LlamaForCausalLM {
                 // Used in place in the mapped file, except q/k, whose rows GGUF stores permuted.
                 let matrix: QuantizedMatrix
                 do {
-                    if arch == "llama" && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
+                    if permutes && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
                         let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
                         let bytes = [UInt8](gguf.bytes(of: tensor))
                         matrix = try QuantizedMatrix(format: format, rows: shape[0], columns: shape[1],
@@ -90,14 +77,19 @@ extension LlamaForCausalLM {
                     try model.replaceModule(at: path, with: QuantizedEmbedding(table: matrix))
                     continue
                 }
-                let hasBias = configuration.attentionBias && ["q_proj", "k_proj", "v_proj"].contains(where: { path.hasSuffix($0) })
+                let attentionInput = ["q_proj", "k_proj", "v_proj", "qkv_proj"].contains(where: { path.hasSuffix($0) })
+                let feedForward = ["gate_proj", "up_proj", "down_proj", "gate_up_proj"].contains(where: { path.hasSuffix($0) })
+                let hasBias = (configuration.attentionBias && attentionInput) || (configuration.mlpBias && feedForward)
                 try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: hasBias ? Tensor.zeros([shape[0]]) : nil))
                 continue
             }
             do {
-                if arch == "llama" && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
+                if permutes && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
                     let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
                     state[name] = Tensor(unpermute(try gguf.floats(of: tensor), rows: shape[0], columns: shape[1], heads: heads), shape: shape)
+                } else if family.ggufNormsIncludeOffset && name.hasSuffix("norm.weight") {
+                    // The converter stored weight + offset; the model adds the offset itself.
+                    state[name] = Tensor(try gguf.floats(of: tensor).map { $0 - family.normWeightOffset }, shape: shape)
                 } else {
                     state[name] = try Tensor.loading(tensor, from: gguf, shape: shape)
                 }
@@ -111,11 +103,11 @@ extension LlamaForCausalLM {
 
     /// Loads `config.json` and safetensors weights from a Hugging Face folder, then quantizes the
     /// blocks' linear layers when `quantization` is `.quantize`.
-    public static func load(folder: URL, quantization: WeightQuantization = .none) throws -> LlamaForCausalLM {
-        let configuration = try LlamaConfiguration(json: try Checkpoint.configuration(in: folder))
+    public static func load(folder: URL, quantization: WeightQuantization = .none) throws -> DecoderForCausalLM {
+        let configuration = try DecoderConfiguration(json: try Checkpoint.configuration(in: folder))
         let files = try Checkpoint.files(in: folder)
         try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
-        let model = try ParameterInitialization.deferred { try LlamaForCausalLM(configuration) }  // every weight is loaded strictly below
+        let model = try ParameterInitialization.deferred { try DecoderForCausalLM(configuration) }  // every weight is loaded strictly below
         try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
         if case let .quantize(format) = quantization {
             try model.quantizeLinearLayers(under: "model.layers.", to: format)

@@ -1,0 +1,126 @@
+import Autograd
+import ModelIO
+
+extension DecoderConfiguration {
+    /// Reads a transformers `config.json` of any family in `DecoderFamily.all` (chosen by `model_type`;
+    /// a file without one is read as Llama). The shared keys are read here, the family's own by its
+    /// `readJSON`; every error names the key.
+    public init(json: JSONValue) throws {
+        func integer(_ key: String, default value: Int? = nil) throws -> Int { try json.configurationInteger(key, default: value) }
+        let type = json["model_type"]?.string ?? "llama"
+        guard let family = DecoderFamily.forModelType(type) else { throw ModelError.unsupportedArchitecture(type) }
+        let heads = try integer("num_attention_heads")
+        self.init(vocabularySize: try integer("vocab_size"), hiddenSize: try integer("hidden_size"),
+                  intermediateSize: try integer("intermediate_size"), layerCount: try integer("num_hidden_layers"),
+                  attentionHeads: heads, keyValueHeads: try integer("num_key_value_heads", default: heads),
+                  headDimension: (json["head_dim"]?.isNull ?? true) ? nil : try integer("head_dim"),
+                  ropeTheta: 10_000, rmsNormEpsilon: Float(try Self.number(json, "rms_norm_eps") ?? 1e-6),
+                  maxPositionEmbeddings: try integer("max_position_embeddings", default: 2048),
+                  tieWordEmbeddings: try Self.flag(json, "tie_word_embeddings") ?? false,
+                  attentionBias: try Self.flag(json, "attention_bias") ?? family.defaultAttentionBias, family: family)
+        mlpBias = try Self.flag(json, "mlp_bias") ?? false
+        for key in ["hidden_act", "hidden_activation"] {
+            guard let value = json[key], !value.isNull else { continue }
+            guard let name = value.string, let activation = Activation(huggingFaceName: name) else {
+                throw ModelError.invalidConfiguration(field: key, reason: "activation \(value) is not supported (silu, gelu_pytorch_tanh, gelu)")
+            }
+            self.activation = activation
+        }
+        // Rope: transformers ≥ 5 nests it in `rope_parameters` (per layer type for Gemma 3); older files
+        // use `rope_theta` and `rope_scaling`.
+        let parameters = json["rope_parameters"].flatMap { $0.isNull ? nil : $0 }
+        let global = parameters?["full_attention"] ?? parameters
+        ropeTheta = Float(try Self.number(json, "rope_theta") ?? global.flatMap { try? Self.number($0, "rope_theta") } ?? 10_000)
+        if let scaling = json["rope_scaling"].flatMap({ $0.isNull ? nil : $0 }) ?? global {
+            ropeScaling = try Self.rotaryScaling(scaling, field: json["rope_scaling"].map { $0.isNull ? "rope_parameters" : "rope_scaling" } ?? "rope_parameters")
+        }
+        if let sliding = parameters?["sliding_attention"], let theta = try Self.number(sliding, "rope_theta") { slidingRopeTheta = Float(theta) }
+        if let explicit = json["layer_types"], !explicit.isNull {
+            guard let names = explicit.array?.map({ $0.string.flatMap(AttentionKind.init(rawValue:)) }), !names.contains(where: { $0 == nil }) else {
+                throw ModelError.invalidConfiguration(field: "layer_types", reason: "must list \"full_attention\" or \"sliding_attention\" per layer")
+            }
+            layerTypes = names.map { $0! }
+        }
+        try family.readJSON(json, &self)
+        try validate()
+    }
+
+    /// Reads the `<arch>.*` metadata of a GGUF file of any family in `DecoderFamily.all` (chosen by
+    /// `general.architecture`). Errors name the GGUF key the user can find in the file.
+    public init(gguf: GGUFFile) throws {
+        let arch = gguf.metadata["general.architecture"]?.string ?? "llama"
+        guard let family = DecoderFamily.forGGUFArchitecture(arch) else { throw ModelError.unsupportedArchitecture(arch) }
+        let keys = GGUFKeys(metadata: gguf.metadata, architecture: arch)
+        let heads = try keys.requiredInteger("attention.head_count")
+        let vocabulary = try keys.integer("vocab_size") ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
+        guard let epsilon = try keys.number("attention.layer_norm_rms_epsilon") else {
+            throw ModelError.invalidConfiguration(field: "\(arch).attention.layer_norm_rms_epsilon", reason: "missing from the GGUF metadata")
+        }
+        self.init(vocabularySize: vocabulary, hiddenSize: try keys.requiredInteger("embedding_length"),
+                  intermediateSize: try keys.requiredInteger("feed_forward_length"),
+                  layerCount: try keys.requiredInteger("block_count"), attentionHeads: heads,
+                  keyValueHeads: try keys.integer("attention.head_count_kv") ?? heads,
+                  headDimension: try keys.integer("attention.key_length"),
+                  ropeTheta: Float(try keys.number("rope.freq_base") ?? 10_000), rmsNormEpsilon: Float(epsilon),
+                  maxPositionEmbeddings: try keys.integer("context_length") ?? 2048,
+                  tieWordEmbeddings: !gguf.tensors.contains { $0.name == "output.weight" },
+                  attentionBias: family.defaultAttentionBias, family: family)
+        if let rotary = try keys.integer("rope.dimension_count") { rotaryDimension = rotary }
+        if let type = keys.value("rope.scaling.type")?.string, type != "none" {
+            guard type == "linear", let factor = try keys.number("rope.scaling.factor") else {
+                throw ModelError.invalidConfiguration(field: "\(arch).rope.scaling.type", reason: "RoPE scaling '\(type)' is not supported (linear is)")
+            }
+            ropeScaling = .linear(factor: Float(factor))
+        }
+        if let frequencies = gguf.tensors.first(where: { $0.name == "rope_freqs.weight" }) {
+            do { ropeScaling = .divided(try gguf.floats(of: frequencies)) } catch let error as ModelFileError { throw ModelError.file(error) }
+        }
+        if let cap = try keys.number("final_logit_softcapping") { finalLogitSoftcap = Float(cap) }
+        try family.readGGUF(keys, &self)
+        let names = ["vocab_size": "vocab_size", "hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",
+                     "num_hidden_layers": "block_count", "num_attention_heads": "attention.head_count",
+                     "num_key_value_heads": "attention.head_count_kv", "head_dim": "attention.key_length",
+                     "max_position_embeddings": "context_length", "sliding_window": "attention.sliding_window",
+                     "partial_rotary_factor": "rope.dimension_count", "rope_theta": "rope.freq_base",
+                     "rms_norm_eps": "attention.layer_norm_rms_epsilon"]
+        do { try validate() } catch let ModelError.invalidConfiguration(field, reason) {
+            throw ModelError.invalidConfiguration(field: names[field].map { "\(arch).\($0)" } ?? field, reason: reason)
+        }
+    }
+
+    /// A number field of a `config.json` object; nil when absent or null, an error naming it otherwise.
+    static func number(_ json: JSONValue, _ key: String) throws -> Double? {
+        guard let value = json[key], !value.isNull else { return nil }
+        guard let number = value.number, number.isFinite else {
+            throw ModelError.invalidConfiguration(field: key, reason: "must be a number, got \(value)")
+        }
+        return number
+    }
+
+    /// A boolean field of a `config.json` object; nil when absent or null.
+    static func flag(_ json: JSONValue, _ key: String) throws -> Bool? {
+        guard let value = json[key], !value.isNull else { return nil }
+        guard let flag = value.bool else { throw ModelError.invalidConfiguration(field: key, reason: "must be true or false, got \(value)") }
+        return flag
+    }
+
+    /// `rope_scaling` / one entry of `rope_parameters`: nil for the default, linear or llama3 scaling,
+    /// an error naming any other kind.
+    static func rotaryScaling(_ json: JSONValue, field: String) throws -> RotaryScaling? {
+        guard let kind = json["rope_type"]?.string ?? json["type"]?.string, kind != "default" else { return nil }
+        guard let factor = try number(json, "factor") else {
+            throw ModelError.invalidConfiguration(field: "\(field).factor", reason: "missing for RoPE scaling '\(kind)'")
+        }
+        switch kind {
+        case "linear": return .linear(factor: Float(factor))
+        case "llama3":
+            guard let low = try number(json, "low_freq_factor"), let high = try number(json, "high_freq_factor"),
+                  let original = json["original_max_position_embeddings"]?.integer else {
+                throw ModelError.invalidConfiguration(field: field, reason: "llama3 scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings")
+            }
+            return .llama3(factor: Float(factor), lowFrequencyFactor: Float(low), highFrequencyFactor: Float(high), originalContext: original)
+        default:
+            throw ModelError.invalidConfiguration(field: "\(field).rope_type", reason: "RoPE scaling '\(kind)' is not supported yet (linear and llama3 are)")
+        }
+    }
+}
