@@ -52,7 +52,8 @@ extension DecoderConfiguration {
         guard let family = DecoderFamily.forGGUFArchitecture(arch) else { throw ModelError.unsupportedArchitecture(arch) }
         let keys = GGUFKeys(metadata: gguf.metadata, architecture: arch)
         let heads = try keys.requiredInteger("attention.head_count")
-        let vocabulary = try keys.integer("vocab_size") ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? 0
+        let embeddingRows = gguf.tensors.first { $0.name == "token_embd.weight" }.flatMap { $0.dimensions.count == 2 ? Int(exactly: $0.dimensions[1]) : nil }
+        let vocabulary = try keys.integer("vocab_size") ?? gguf.metadata["tokenizer.ggml.tokens"]?.array?.count ?? embeddingRows ?? 0
         guard let epsilon = try keys.number("attention.layer_norm_rms_epsilon") else {
             throw ModelError.invalidConfiguration(field: "\(arch).attention.layer_norm_rms_epsilon", reason: "missing from the GGUF metadata")
         }

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Tiny random checkpoints of every decoder family, written by transformers, with reference outputs
+and a PEFT LoRA adapter each, for DecoderFamilyParityTests.
+
+    /path/to/venv/bin/python Tests/ModelsTests/Fixtures/make_decoder_families.py
+
+Needs torch, transformers (≥ 5), peft and gguf. For each family writes families/<name>/ with
+config.json + model.safetensors (save_pretrained), lora/ (adapter_config.json +
+adapter_model.safetensors from peft, every weight randomised so the adapter changes the output) and
+reference.json:
+  input_ids, attention_mask   two rows of 40 tokens, the second right-padded by 6
+  logits                      the base model's logits on them (float32)
+  greedy_prompt, greedy       12 greedy tokens after a 20-token prompt (model.generate)
+  lora_logits                 the adapted model's logits on the same input
+The sizes are chosen so that every family feature is exercised: windows of 8 (shorter than the
+input), q width ≠ hidden size, partial rotary, logit soft-capping, fused projections.
+
+Also writes families/gemma3.gguf: the Gemma 3 checkpoint as llama.cpp's converter stores it (GGUF
+names, 1 added to every norm weight, F32), with its own reference in reference.json
+("gguf_logits" = the base logits, since the function is the same).
+"""
+import json
+import os
+
+import numpy as np
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig, MistralForCausalLM, Phi3Config,
+                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "families")
+SHARED = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_attention_heads=4, num_key_value_heads=2,
+              max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+
+
+def families():
+    yield "mistral", MistralForCausalLM(MistralConfig(**SHARED, num_hidden_layers=2, sliding_window=8, rope_theta=10000.0)), ["q_proj", "v_proj"]
+    yield "qwen2", Qwen2ForCausalLM(Qwen2Config(**SHARED, num_hidden_layers=3, use_sliding_window=True, sliding_window=8,
+                                                max_window_layers=1)), ["q_proj", "k_proj", "v_proj", "o_proj"]
+    yield "qwen3", Qwen3ForCausalLM(Qwen3Config(**SHARED, num_hidden_layers=2, head_dim=16, rope_theta=1000000.0)), ["q_proj", "v_proj", "down_proj"]
+    yield "gemma3", Gemma3ForCausalLM(Gemma3TextConfig(**SHARED, num_hidden_layers=6, head_dim=16, sliding_window=8,
+                                                       query_pre_attn_scalar=12, final_logit_softcapping=5.0)), ["q_proj", "v_proj", "gate_proj"]
+    yield "phi3", Phi3ForCausalLM(Phi3Config(**SHARED, num_hidden_layers=2, partial_rotary_factor=0.5, sliding_window=12)), ["qkv_proj", "gate_up_proj"]
+
+
+def randomise(model, generator, scale=0.2):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * scale)
+
+
+def main():
+    os.makedirs(HERE, exist_ok=True)
+    for name, model, targets in families():
+        folder = os.path.join(HERE, name)
+        generator = torch.Generator().manual_seed(sum(map(ord, name)))
+        randomise(model, generator)
+        model.eval()
+        ids = torch.randint(3, 97, (2, 40), generator=generator)
+        mask = torch.ones(2, 40, dtype=torch.long)
+        mask[1, 34:] = 0
+        ids[1, 34:] = 0
+        with torch.no_grad():
+            logits = model(ids, attention_mask=mask).logits
+            prompt = ids[:1, :20]
+            greedy = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False,
+                                    min_new_tokens=12, pad_token_id=0)[0, 20:]
+        model.save_pretrained(folder, safe_serialization=True)
+        reference = {"input_ids": ids.flatten().tolist(), "attention_mask": mask.flatten().tolist(), "shape": list(logits.shape),
+                     "logits": logits.flatten().tolist(), "greedy_prompt": prompt.flatten().tolist(), "greedy": greedy.tolist()}
+        base_state = {key: value.clone() for key, value in model.state_dict().items()}
+        peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, lora_dropout=0.0))
+        with torch.no_grad():
+            for pname, p in peft_model.named_parameters():
+                if "lora_" in pname:
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
+        peft_model.eval()
+        with torch.no_grad():
+            reference["lora_logits"] = peft_model(ids, attention_mask=mask).logits.flatten().tolist()
+        peft_model.save_pretrained(os.path.join(folder, "lora"))
+        if name == "gemma3":
+            write_gemma3_gguf(base_state, model.config, os.path.join(HERE, "gemma3.gguf"))
+        json.dump(reference, open(os.path.join(folder, "reference.json"), "w"))
+        print("wrote", folder)
+
+
+def write_gemma3_gguf(state, config, path):
+    """As llama.cpp's converter writes Gemma 3: GGUF names, norm weights + 1, [out, in] rows."""
+    import gguf
+    writer = gguf.GGUFWriter(path, "gemma3")
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_key_length(config.head_dim)
+    writer.add_value_length(config.head_dim)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(config.rope_parameters["full_attention"]["rope_theta"])
+    writer.add_sliding_window(config.sliding_window)
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "input_layernorm": "attn_norm",
+             "post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+             "post_feedforward_layernorm": "post_ffw_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for key, tensor in state.items():
+        if key == "lm_head.weight":
+            continue
+        if key == "model.embed_tokens.weight":
+            gguf_name = "token_embd.weight"
+        elif key == "model.norm.weight":
+            gguf_name = "output_norm.weight"
+        else:
+            parts = key.split(".")
+            layer, module = parts[2], ".".join(parts[3:-1])
+            gguf_name = f"blk.{layer}.{names[module]}.weight"
+        data = tensor.detach().float().numpy().copy()
+        if key.endswith("norm.weight"):
+            data = data + 1
+        writer.add_tensor(gguf_name, data.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+import Autograd
+import Foundation
+import Models
+import NN
+import PEFT
+import Testing
+import Tensors
+
+/// LoRA adapters written by Python peft for the tiny checkpoint of each decoder family
+/// (Tests/ModelsTests/Fixtures/make_decoder_families.py): split targets, Gemma's q/v/gate and
+/// Phi-3's fused `qkv_proj` and `gate_up_proj`, each one A and one B over the whole matrix.
+@Suite("Decoder families: peft adapters")
+struct DecoderFamilyAdapterTests {
+    static let families = Fixture.models.appendingPathComponent("families")
+
+    struct Reference: Decodable { let input_ids: [Int]; let attention_mask: [Int]; let shape: [Int]; let lora_logits: [Float] }
+
+    static func logits(_ model: Module, _ reference: Reference) throws -> [Float] {
+        let decoder = try #require(model as? DecoderForCausalLM)
+        model.eval()
+        return try withoutGradients {
+            try decoder(reference.input_ids, batch: reference.shape[0], keyMask: reference.attention_mask.map { $0 == 1 }).value.toArray()
+        }
+    }
+
+    /// Largest |Δ| at the unpadded positions.
+    static func worst(_ values: [Float], _ reference: Reference) -> Float {
+        let vocabulary = reference.shape[2]
+        var worst: Float = 0
+        for (position, flag) in reference.attention_mask.enumerated() where flag == 1 {
+            for v in 0..<vocabulary { worst = max(worst, abs(values[position * vocabulary + v] - reference.lora_logits[position * vocabulary + v])) }
+        }
+        return worst
+    }
+
+    @Test("peft's adapter gives peft's logits within 1e-4; merged, saved and reloaded it still does",
+          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3"])
+    func adapter(_ name: String) throws {
+        let folder = Self.families.appendingPathComponent(name)
+        let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json")))
+        let peft = try PeftModel.load(try DecoderForCausalLM.load(from: folder), adapter: folder.appendingPathComponent("lora"))
+        let adapted = try Self.logits(peft.root, reference)
+        #expect(Self.worst(adapted, reference) < 1e-4, "\(name): max |Δ| = \(Self.worst(adapted, reference))")
+
+        let saved = Fixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: saved) }
+        try peft.saveAdapter(to: saved)
+        let reloaded = try PeftModel.load(try DecoderForCausalLM.load(from: folder), adapter: saved)
+        #expect(Self.worst(try Self.logits(reloaded.root, reference), reference) < 1e-4)
+
+        let merged = try reloaded.mergeAndUnload()
+        #expect(Self.worst(try Self.logits(merged, reference), reference) < 1e-4)
+    }
+}
