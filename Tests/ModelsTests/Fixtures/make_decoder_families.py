@@ -12,6 +12,9 @@ reference.json:
   logits                      the base model's logits on them (float32)
   greedy_prompt, greedy       12 greedy tokens after a 20-token prompt (model.generate)
   lora_logits                 the adapted model's logits on the same input
+  train_losses                the losses of four AdamW steps (lr 1e-2, no weight decay) on the
+                              next-token loss of the real positions, starting from lora/
+  train_gradient_norm         the first step's gradient norm over the adapter weights
 The sizes are chosen so that every family feature is exercised: windows of 8 (shorter than the
 input), q width ≠ hidden size, partial rotary, logit soft-capping, fused projections.
 
@@ -78,10 +81,33 @@ def main():
         with torch.no_grad():
             reference["lora_logits"] = peft_model(ids, attention_mask=mask).logits.flatten().tolist()
         peft_model.save_pretrained(os.path.join(folder, "lora"))
+        reference["train_losses"], reference["train_gradient_norm"] = train(peft_model, ids, mask)
         if name == "gemma3":
             write_gemma3_gguf(base_state, model.config, os.path.join(HERE, "gemma3.gguf"))
         json.dump(reference, open(os.path.join(folder, "reference.json"), "w"))
         print("wrote", folder)
+
+
+def train(peft_model, ids, mask, steps=4):
+    """Four AdamW steps (lr 1e-2, no weight decay) of the next-token loss over the real positions:
+    the losses before each step and the first step's gradient norm over the adapter weights."""
+    peft_model.train()
+    parameters = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=1e-2, weight_decay=0.0)
+    targets = ids.clone()
+    targets[mask == 0] = -100
+    losses, norm = [], None
+    for step in range(steps):
+        optimizer.zero_grad()
+        logits = peft_model(ids, attention_mask=mask).logits
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), targets[:, 1:].reshape(-1))
+        loss.backward()
+        if norm is None:
+            norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in parameters)))
+        losses.append(float(loss))
+        optimizer.step()
+    peft_model.eval()
+    return losses, norm
 
 
 def write_gemma3_gguf(state, config, path):
