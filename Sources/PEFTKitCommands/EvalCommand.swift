@@ -23,6 +23,7 @@ enum EvalCommand {
       --data FILE           Evaluation data (.json array or .jsonl)
       --format NAME         auto (default), prompt-response, alpaca, chat, completion, text, classification
       --prompt-format NAME  chat (default) or plain
+      --chat-template FILE  A Jinja chat template file that replaces the model's own template
       --max-length N        Truncate examples to N tokens (default 512)
       --max-tokens N        Most tokens generated per answer (default 32; 0 skips exact match)
       --batch-size N        Examples per forward pass (default 8)
@@ -36,7 +37,7 @@ enum EvalCommand {
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "eval"
-        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "max-length", "max-tokens",
+        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "chat-template", "max-length", "max-tokens",
                                                               "batch-size", "samples", "answers", "quantization"],
                                          flags: ["json"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
@@ -52,7 +53,7 @@ enum EvalCommand {
         if answersFile != nil && maxTokens == 0 { throw UsageError("eval: --answers needs answers; --max-tokens is 0") }
 
         let modelURL = URL(fileURLWithPath: modelPath)
-        let tokenizer = try Tokenizer.load(from: modelURL)
+        let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
         let labels = try adapter.flatMap(labelMap)
         let data = try TrainingDataset.load(URL(fileURLWithPath: dataPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
                                             maxLength: maxLength, labels: labels)

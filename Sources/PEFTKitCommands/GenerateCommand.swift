@@ -19,6 +19,7 @@ enum GenerateCommand {
                                   and print the error that introduces (measured against the exact merge)
       --prompt TEXT               The user message (or the raw text with --raw)
       --system TEXT               A system message
+      --chat-template FILE        A Jinja chat template file that replaces the model's own template
       --raw                       Do not apply the chat template
       --max-tokens N              Most tokens to generate (default 128)
       --temperature T             0 = greedy (default), otherwise sample at this temperature
@@ -36,7 +37,7 @@ enum GenerateCommand {
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "generate"
-        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "prompt", "system", "max-tokens", "temperature", "top-k", "top-p",
+        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "prompt", "system", "chat-template", "max-tokens", "temperature", "top-k", "top-p",
                                                               "repetition-penalty", "seed", "stop", "quantization"],
                                          flags: ["raw", "requantize", "exact-decode"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("generate: --model is required") }
@@ -70,7 +71,7 @@ enum GenerateCommand {
                 output.standardError("generate: warning: \(RequantizationReport.summary(reports))\n")
             }
         }
-        let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: url))
+        let generator = try TextGenerator(model: model, tokenizer: try ChatTemplateOption.tokenizer(for: url, parsed, command: command))
         let stops = parsed.value("stop").map { [$0] } ?? []
         if parsed.has("raw") {
             try generator.generate(prompt: try generator.tokenizer.encode(prompt), options: options, stopStrings: stops,

@@ -4,7 +4,7 @@ import Tokenizers
 /// `peftkit tokenize`: text in, token ids out (one JSON array on standard output).
 enum TokenizeCommand {
     static let help = """
-    USAGE: peftkit tokenize --model PATH (--text TEXT | --file FILE) [--chat] [--special]
+    USAGE: peftkit tokenize --model PATH (--text TEXT | --file FILE) [--chat [--chat-template FILE]] [--special]
 
     Prints the token ids of the text as one JSON array.
 
@@ -14,13 +14,14 @@ enum TokenizeCommand {
       --file FILE    Read the text from a UTF-8 file instead
       --chat         Wrap the text as a user message and apply the model's chat template
                      (with the generation prompt)
+      --chat-template FILE  A Jinja chat template file that replaces the model's own template
       --special      Let special-token text in the input (e.g. <|im_end|>) become special tokens
       --help         Show this help
 
     """
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
-        let parsed = try ParsedArguments(arguments, options: ["model", "text", "file"], flags: ["chat", "special"], command: "tokenize")
+        let parsed = try ParsedArguments(arguments, options: ["model", "text", "file", "chat-template"], flags: ["chat", "special"], command: "tokenize")
         guard let model = parsed.value("model") else { throw UsageError("tokenize: --model is required") }
         let text: String
         switch (parsed.value("text"), parsed.value("file")) {
@@ -37,7 +38,7 @@ enum TokenizeCommand {
         case (_?, _?):
             throw UsageError("tokenize: --text and --file cannot be combined")
         }
-        let tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: model))
+        let tokenizer = try ChatTemplateOption.tokenizer(for: URL(fileURLWithPath: model), parsed, command: "tokenize")
         let ids: [Int]
         if parsed.has("chat") {
             let prompt = try tokenizer.applyChatTemplate([.user(text)], addGenerationPrompt: true)

@@ -26,6 +26,7 @@ enum TrainCommand {
       --overwrite                   Allow an output folder that already holds results
       --format NAME                 auto (default), prompt-response, alpaca, chat, completion, text, classification
       --prompt-format NAME          chat (the model's template, default) or plain (### Instruction / ### Response)
+      --chat-template FILE          A Jinja chat template file that replaces the model's own template
       --max-length N                Truncate examples to N tokens (default 512)
       --train-on-prompt             Take the loss on prompt tokens too
       --packing                     Pack short examples into rows of --max-length tokens (attention stays inside each)
@@ -73,6 +74,7 @@ enum TrainCommand {
     """
 
     static let options: Set<String> = [
+        "chat-template",
         "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method", "rank", "alpha",
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
@@ -143,7 +145,7 @@ enum TrainCommand {
 
         // Data first: it decides the task.
         let modelURL = URL(fileURLWithPath: modelPath)
-        let tokenizer = try Tokenizer.load(from: modelURL)
+        let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
         var train = try TrainingDataset.load(URL(fileURLWithPath: trainPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
                                              maxLength: maxLength, trainOnPrompt: parsed.has("train-on-prompt"))
         var labels: [String]? = nil

@@ -38,6 +38,8 @@ extension Tokenizer {
             throw TokenizerError.invalidValue(field: "tokenizer.ggml.token_type", reason: "\(types.count) types for \(tokens.count) tokens")
         }
         func tokenType(_ id: Int) -> Int { types.isEmpty ? 1 : types[id] }
+        let architectureName = metadata["general.architecture"]?.string ?? ""
+
         func specialID(_ key: String) throws -> Int? {
             guard let value = metadata[key] else { return nil }
             guard let id = value.integer, id >= 0, id < tokens.count else {
@@ -93,20 +95,29 @@ extension Tokenizer {
                       specialTokens: SpecialTokens(bos: named(bos), eos: named(eos),
                                                    pad: named(try specialID("tokenizer.ggml.padding_token_id")),
                                                    unk: named(try specialID("tokenizer.ggml.unknown_token_id"))),
-                      chatTemplate: metadata["tokenizer.chat_template"]?.string)
+                      chatTemplate: metadata["tokenizer.chat_template"]?.string ?? BuiltinChatTemplates.template(forArchitecture: architectureName))
         case "llama":
-            // SentencePiece BPE: transformers derives merges from the scores, matches control tokens
-            // (and unk/bos/eos) first, and uses a Metaspace pre-tokenizer with byte fallback.
+            // SentencePiece BPE: transformers derives merges from the scores (Gemma: from the pieces'
+            // order in the file), matches control tokens (and unk/bos/eos) first, and uses a Metaspace
+            // pre-tokenizer with byte fallback (Gemma: spaces become ▁ with no prefix and no split).
             let architecture = metadata["general.architecture"]?.string ?? "llama"
-            guard !["gemma", "gemma2", "gemma3"].contains(architecture) else {
-                throw TokenizerError.unsupportedComponent(kind: "GGUF sentencepiece vocabulary for architecture", type: architecture)
-            }
-            guard let scores = metadata["tokenizer.ggml.scores"]?.array?.doubles, scores.count == tokens.count else {
+            let gemma = ["gemma", "gemma2", "gemma3"].contains(architecture)
+            guard let scoreArray = metadata["tokenizer.ggml.scores"]?.array else {
                 throw TokenizerError.missingField(field: "tokenizer.ggml.scores")
             }
-            let vocabulary = try Vocabulary(tokens.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
-            let model = try BPEModel(vocabulary: vocabulary, merges: Tokenizer.mergesFromScores(tokens: tokens, scores: scores),
-                                     unknownToken: nil, continuingSubwordPrefix: "", endOfWordSuffix: "",
+            guard let scores = scoreArray.doubles, scores.count == tokens.count else {
+                throw TokenizerError.invalidValue(field: "tokenizer.ggml.scores", reason: "\(scoreArray.count) scores for \(tokens.count) tokens")
+            }
+            guard !scores.contains(where: { $0.isNaN }) else {
+                throw TokenizerError.invalidValue(field: "tokenizer.ggml.scores", reason: "a score is NaN")
+            }
+            // Gemma files store pieces of two or more spaces as spaces; its tokenizer spells them with ▁.
+            let pieces = gemma ? tokens.map { $0.count > 1 && $0.allSatisfy { $0 == " " } ? String(repeating: "▁", count: $0.unicodeScalars.count) : $0 } : tokens
+            let order = gemma ? pieces.indices.map { -Double($0) } : scores
+            let vocabulary = try Vocabulary(pieces.enumerated().map { ($1, $0) }, field: "tokenizer.ggml.tokens")
+            let model = try BPEModel(vocabulary: vocabulary, merges: Tokenizer.mergesFromScores(tokens: pieces, scores: order),
+                                     unknownToken: gemma ? metadata["tokenizer.ggml.unknown_token_id"]?.integer.flatMap { pieces.indices.contains($0) ? pieces[$0] : nil } : nil,
+                                     continuingSubwordPrefix: "", endOfWordSuffix: "",
                                      fuseUnknown: true, byteFallback: true, ignoreMerges: false)
             let bos = try specialID("tokenizer.ggml.bos_token_id")
             let eos = try specialID("tokenizer.ggml.eos_token_id")
@@ -132,16 +143,19 @@ extension Tokenizer {
             if addEOS, let eos { pair.append(.special([eos])) }
             let phi3 = architecture == "phi3"
             func named(_ id: Int?) -> (String, Int)? { id.map { (tokens[$0], $0) } }
-            self.init(normalizer: phi3 ? .sequence([.prepend("▁"), .replace(try PatternSplitter(pattern: " ", isRegex: false), content: "▁")]) : nil,
-                      preTokenizer: phi3 ? nil : .metaspace(replacement: "▁", prependScheme: .first, split: false),
+            let spaces = try PatternSplitter(pattern: " ", isRegex: false)
+            let normalizer: Normalizer? = phi3 ? .sequence([.prepend("▁"), .replace(spaces, content: "▁")]) : gemma ? .replace(spaces, content: "▁") : nil
+            let stripsPrefixSpace: [Decoder] = gemma ? [] : [.strip(content: " ", start: 1, stop: 0)]
+            self.init(normalizer: normalizer,
+                      preTokenizer: phi3 || gemma ? nil : .metaspace(replacement: "▁", prependScheme: .first, split: false),
                       model: .bpe(model),
                       postProcessor: .template(single: single, pair: pair),
                       decoder: .sequence([.replace(try PatternSplitter(pattern: "▁", isRegex: false), content: " "),
-                                          .byteFallback, .fuse, .strip(content: " ", start: 1, stop: 0)]),
+                                          .byteFallback, .fuse] + stripsPrefixSpace),
                       addedTokens: added,
                       specialTokens: SpecialTokens(bos: named(bos), eos: named(eos),
                                                    pad: named(try specialID("tokenizer.ggml.padding_token_id")), unk: named(unk)),
-                      chatTemplate: metadata["tokenizer.chat_template"]?.string)
+                      chatTemplate: metadata["tokenizer.chat_template"]?.string ?? BuiltinChatTemplates.template(forArchitecture: architectureName))
         default:
             throw TokenizerError.unsupportedComponent(kind: "GGUF tokenizer model", type: modelType)
         }

@@ -78,6 +78,14 @@ public final class Tokenizer: Sendable {
         addedByContent = Dictionary(addedTokens.map { (ExactString($0.content), $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// The same tokenizer with `source` as its chat template (`--chat-template FILE`): overrides the
+    /// template the model file carries, or gives one to a file without.
+    public func replacingChatTemplate(_ source: String) -> Tokenizer {
+        Tokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor, decoder: decoder,
+                  addedTokens: addedTokens, specialTokens: specialTokens, chatTemplate: source,
+                  addsSpecialTokensByDefault: addsSpecialTokensByDefault)
+    }
+
     // MARK: Encoding
 
     /// Token ids of `text`.

@@ -55,8 +55,6 @@ public struct DecoderFamily: Sendable {
     public var loraTargets: [String] = ["q_proj", "v_proj"]
     /// Default IA³ targets and the feed-forward ones among them (PEFT's tables).
     public var ia3Targets: [String] = ["k_proj", "v_proj", "down_proj"], ia3FeedforwardTargets: [String] = ["down_proj"]
-    /// The chat template for model files that carry none (llama.cpp's built-in templates do the same).
-    public var defaultChatTemplate: String? = nil
     /// Reads the family's own `config.json` keys into a configuration whose shared fields are set.
     public var readJSON: @Sendable (JSONValue, inout DecoderConfiguration) throws -> Void = { _, _ in }
     /// Reads the family's own GGUF metadata (`<arch>.*`) into a configuration whose shared fields are set.

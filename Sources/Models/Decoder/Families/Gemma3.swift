@@ -18,7 +18,6 @@ extension DecoderFamily {
         family.ggufNames = ["attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
                             "post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
                             "post_ffw_norm": "post_feedforward_layernorm"]
-        family.defaultChatTemplate = gemmaChatTemplate
         family.ia3Targets = ["q_proj", "v_proj", "down_proj"]
         family.readJSON = { json, configuration in
             if json["tie_word_embeddings"]?.isNull ?? true { configuration.tieWordEmbeddings = true }
@@ -78,23 +77,4 @@ extension DecoderFamily {
     static func gemmaLayerTypes(count: Int, pattern: Int) -> [DecoderConfiguration.AttentionKind] {
         (0..<count).map { ($0 + 1) % pattern == 0 ? .full : .sliding }
     }
-
-    /// Gemma's turn format (`<start_of_turn>user` … `<end_of_turn>`, the assistant's role named
-    /// `model`, a system message folded into the first user turn), for model files without a template.
-    static let gemmaChatTemplate = """
-    {{- bos_token -}}
-    {%- set first = 0 -%}
-    {%- set system = '' -%}
-    {%- if messages and messages[0]['role'] == 'system' -%}
-    {%- set system = messages[0]['content'] + '\\n\\n' -%}
-    {%- set first = 1 -%}
-    {%- endif -%}
-    {%- for message in messages[first:] -%}
-    {%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}
-    {{- '<start_of_turn>' + role + '\\n' + (system if loop.first else '') + message['content'] | trim + '<end_of_turn>\\n' -}}
-    {%- endfor -%}
-    {%- if add_generation_prompt -%}
-    {{- '<start_of_turn>model\\n' -}}
-    {%- endif -%}
-    """
 }
