@@ -22,6 +22,10 @@ public struct GenerationOptions: Sendable {
     /// activations by default (about twice as fast, as llama.cpp decodes), or `.exact` for results
     /// equal to the dequantized model's. The prompt, float weights and training are always exact.
     public var packedDecode: QuantizedMatrix.DecodeArithmetic = .integerActivations
+    /// When set, only ids below it are ever chosen: a model whose vocabulary is padded beyond its
+    /// tokenizer's (Qwen, tiny checkpoints) then never emits an id the tokenizer cannot spell.
+    /// `TextGenerator` and evaluation set it to the tokenizer's size.
+    public var selectableIDs: Int? = nil
 
     /// Options; the defaults decode greedily.
     public init(maxNewTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
@@ -45,6 +49,7 @@ public struct GenerationOptions: Sendable {
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else {
             throw ModelError.invalidGenerationParameter("repetition penalty must be > 0, got \(repetitionPenalty)")
         }
+        if let selectableIDs { guard selectableIDs > 0 else { throw ModelError.invalidGenerationParameter("selectable ids must be > 0, got \(selectableIDs)") } }
     }
 }
 
@@ -108,6 +113,7 @@ extension CausalLanguageModel {
 enum TokenChooser {
     /// Applies the penalty and filters, then picks greedily or by sampling.
     static func choose(_ scores: inout [Float], history: [Int], options: GenerationOptions, generator: inout SeededRandom) -> Int {
+        if let limit = options.selectableIDs, limit < scores.count { scores.removeLast(scores.count - limit) }
         if options.repetitionPenalty != 1 {
             for id in Set(history) where id >= 0 && id < scores.count {
                 scores[id] = scores[id] > 0 ? scores[id] / options.repetitionPenalty : scores[id] * options.repetitionPenalty

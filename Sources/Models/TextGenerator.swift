@@ -33,6 +33,7 @@ public struct TextGenerator {
                          onText: (String) throws -> Void = { _ in }) throws -> String {
         var options = options
         options.stopTokenIDs.formUnion(endOfSequenceIDs)
+        options.selectableIDs = min(options.selectableIDs ?? .max, tokenizer.vocabularySize)
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
         var filter = StopStringFilter(stops: stopStrings)
         var result = ""

@@ -56,19 +56,28 @@ public enum CommandLineTool {
                 output.standardOutput(usage)
                 return 0
             case "tokenize", "generate", "inspect", "train", "eval", "merge":
-                let (help, run): (String, ([String], CommandOutput) throws -> Void) = switch command {
-                case "tokenize": (TokenizeCommand.help, TokenizeCommand.run)
-                case "generate": (GenerateCommand.help, GenerateCommand.run)
-                case "train": (TrainCommand.help, TrainCommand.run)
-                case "eval": (EvalCommand.help, EvalCommand.run)
-                case "merge": (MergeCommand.help, MergeCommand.run)
-                default: (InspectCommand.help, InspectCommand.run)
+                let help = switch command {
+                case "tokenize": TokenizeCommand.help
+                case "generate": GenerateCommand.help
+                case "train": TrainCommand.help
+                case "eval": EvalCommand.help
+                case "merge": MergeCommand.help
+                default: InspectCommand.help
                 }
                 if rest.contains("--help") || rest.contains("-h") {
                     output.standardOutput(help)
                     return 0
                 }
-                try run(rest, output)
+                // Direct calls rather than function values: a partially applied static method is a
+                // thunk the unwinder cannot walk past, which crashed backtrace capture in tests.
+                switch command {
+                case "tokenize": try TokenizeCommand.run(rest, output: output)
+                case "generate": try GenerateCommand.run(rest, output: output)
+                case "train": try TrainCommand.run(rest, output: output)
+                case "eval": try EvalCommand.run(rest, output: output)
+                case "merge": try MergeCommand.run(rest, output: output)
+                default: try InspectCommand.run(rest, output: output)
+                }
                 return 0
             default:
                 throw UsageError("unknown command '\(command)'\n\n\(usage)")

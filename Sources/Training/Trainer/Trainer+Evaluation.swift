@@ -126,7 +126,9 @@ public struct Evaluator {
             if let limit, results.count >= limit { break }
             let prompt = Array(example.ids.prefix(example.promptLength))
             guard !prompt.isEmpty else { continue }
-            let ids = try model.generate(prompt: prompt, options: GenerationOptions(maxNewTokens: maxNewTokens, stopTokenIDs: stops), prefix: prefix)
+            var options = GenerationOptions(maxNewTokens: maxNewTokens, stopTokenIDs: stops)
+            options.selectableIDs = tokenizer.vocabularySize
+            let ids = try model.generate(prompt: prompt, options: options, prefix: prefix)
             let answer = try tokenizer.decode(ids, skipSpecialTokens: true)
             results.append((prompt, answer, example.reference!))
         }

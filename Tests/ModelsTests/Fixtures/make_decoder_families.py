@@ -7,7 +7,7 @@ and a PEFT LoRA adapter each, for DecoderFamilyParityTests.
 Needs torch, transformers (≥ 5), peft and gguf. For each family writes families/<name>/ with
 config.json + model.safetensors (save_pretrained), lora/ (adapter_config.json +
 adapter_model.safetensors from peft, every weight randomised so the adapter changes the output) and
-reference.json:
+the training fixtures' tokenizer files (320 tokens) and reference.json:
   input_ids, attention_mask   two rows of 40 tokens, the second right-padded by 6
   logits                      the base model's logits on them (float32)
   greedy_prompt, greedy       12 greedy tokens after a 20-token prompt (model.generate)
@@ -24,6 +24,7 @@ names, 1 added to every norm weight, F32), with its own reference in reference.j
 """
 import json
 import os
+import shutil
 
 import numpy as np
 import torch
@@ -32,7 +33,10 @@ from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig, Mi
                           Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "families")
-SHARED = dict(vocab_size=97, hidden_size=32, intermediate_size=48, num_attention_heads=4, num_key_value_heads=2,
+# The byte-level BPE tokenizer (320 tokens, ChatML template) of the training fixtures, so the CLI can
+# train, evaluate, generate and merge on every family.
+TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "TrainingTests", "Fixtures", "tiny-chat-llama")
+SHARED = dict(vocab_size=320, hidden_size=32, intermediate_size=48, num_attention_heads=4, num_key_value_heads=2,
               max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 
@@ -44,6 +48,11 @@ def families():
     yield "gemma3", Gemma3ForCausalLM(Gemma3TextConfig(**SHARED, num_hidden_layers=6, head_dim=16, sliding_window=8,
                                                        query_pre_attn_scalar=12, final_logit_softcapping=5.0)), ["q_proj", "v_proj", "gate_proj"]
     yield "phi3", Phi3ForCausalLM(Phi3Config(**SHARED, num_hidden_layers=2, partial_rotary_factor=0.5, sliding_window=12)), ["qkv_proj", "gate_up_proj"]
+
+
+def compact(values):
+    """Eight significant digits: float32's precision for the tests' 1e-4 tolerance, half the text."""
+    return [float("%.8g" % value) for value in values]
 
 
 def randomise(model, generator, scale=0.2):
@@ -59,7 +68,7 @@ def main():
         generator = torch.Generator().manual_seed(sum(map(ord, name)))
         randomise(model, generator)
         model.eval()
-        ids = torch.randint(3, 97, (2, 40), generator=generator)
+        ids = torch.randint(3, 320, (2, 40), generator=generator)
         mask = torch.ones(2, 40, dtype=torch.long)
         mask[1, 34:] = 0
         ids[1, 34:] = 0
@@ -70,7 +79,7 @@ def main():
                                     min_new_tokens=12, pad_token_id=0)[0, 20:]
         model.save_pretrained(folder, safe_serialization=True)
         reference = {"input_ids": ids.flatten().tolist(), "attention_mask": mask.flatten().tolist(), "shape": list(logits.shape),
-                     "logits": logits.flatten().tolist(), "greedy_prompt": prompt.flatten().tolist(), "greedy": greedy.tolist()}
+                     "logits": compact(logits.flatten().tolist()), "greedy_prompt": prompt.flatten().tolist(), "greedy": greedy.tolist()}
         base_state = {key: value.clone() for key, value in model.state_dict().items()}
         peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, lora_dropout=0.0))
         with torch.no_grad():
@@ -79,12 +88,14 @@ def main():
                     p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
         peft_model.eval()
         with torch.no_grad():
-            reference["lora_logits"] = peft_model(ids, attention_mask=mask).logits.flatten().tolist()
+            reference["lora_logits"] = compact(peft_model(ids, attention_mask=mask).logits.flatten().tolist())
         peft_model.save_pretrained(os.path.join(folder, "lora"))
         reference["train_losses"], reference["train_gradient_norm"] = train(peft_model, ids, mask)
         if name == "gemma3":
             write_gemma3_gguf(base_state, model.config, os.path.join(HERE, "gemma3.gguf"))
         json.dump(reference, open(os.path.join(folder, "reference.json"), "w"))
+        for name_ in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]:
+            shutil.copy(os.path.join(TOKENIZER, name_), folder)
         print("wrote", folder)
 
 
