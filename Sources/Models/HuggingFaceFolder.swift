@@ -8,9 +8,10 @@ import Tokenizers
 /// `generation_config.json` when the source has one.
 ///
 /// From a Hugging Face source folder, `config.json` and the tokenizer files are copied. From a GGUF
-/// file, `config.json` is written from the model's configuration and the GGUF vocabulary is converted
-/// to `tokenizer.json` + `tokenizer_config.json` (chat template and special tokens included; a GGUF
-/// that carries no vocabulary gives no tokenizer files).
+/// file, `config.json` is written from the model's configuration (for its family's transformers class)
+/// and the GGUF vocabulary is converted to `tokenizer.json` + `tokenizer_config.json` (chat template and
+/// special tokens included) and `generation_config.json` (the ids generation stops at); a GGUF that
+/// carries no vocabulary gives no tokenizer files.
 public enum HuggingFaceFolder {
     /// Files copied from a Hugging Face source folder when present.
     public static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
@@ -54,6 +55,13 @@ public enum HuggingFaceFolder {
                 let config = llama.configuration.huggingFaceJSON(bosTokenID: specials?.bos?.id, eosTokenID: specials?.eos?.id)
                 try Data((config.prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("config.json"), options: .atomic)
                 try tokenizer?.saveHuggingFaceFiles(to: partial)
+                if let tokenizer {
+                    // transformers stops generating at these, as PEFTKit does (eos and the chat format's end of turn).
+                    var generation: [(String, JSONValue)] = [("eos_token_id", .array(TextGenerator.endOfSequenceIDs(of: tokenizer).sorted().map { .number(Double($0)) }))]
+                    if let bos = specials?.bos?.id { generation.insert(("bos_token_id", .number(Double(bos))), at: 0) }
+                    if let pad = specials?.pad?.id { generation.append(("pad_token_id", .number(Double(pad)))) }
+                    try Data((JSONValue.object(generation).prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("generation_config.json"), options: .atomic)
+                }
             }
             try FolderPublishing.publish(partial, as: destination)
         } catch let error as ModelError {

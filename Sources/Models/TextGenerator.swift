@@ -20,7 +20,11 @@ public struct TextGenerator {
     }
 
     /// Ids that end generation: the tokenizer's eos and, for chat models, the end-of-turn marker.
-    public var endOfSequenceIDs: Set<Int> {
+    public var endOfSequenceIDs: Set<Int> { Self.endOfSequenceIDs(of: tokenizer) }
+
+    /// The ids that end a turn for `tokenizer`: its eos and the end-of-turn markers of chat formats
+    /// (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`) it has.
+    public static func endOfSequenceIDs(of tokenizer: Tokenizer) -> Set<Int> {
         var ids = Set<Int>()
         if let eos = tokenizer.specialTokens.eos?.id { ids.insert(eos) }
         for marker in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] { if let id = tokenizer.id(for: marker) { ids.insert(id) } }

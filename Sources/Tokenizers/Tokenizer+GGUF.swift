@@ -125,7 +125,9 @@ extension Tokenizer {
             var specialIDs = Set(tokens.indices.filter { tokenType($0) == 3 })
             for id in [unk, bos, eos].compactMap({ $0 }) { specialIDs.insert(id) }
             var added = specialIDs.sorted().map { AddedToken(content: tokens[$0], id: $0, special: true, normalized: false) }
-            added += tokens.indices.filter { tokenType($0) == 4 }.map {
+            // User-defined pieces are matched whole, as transformers adds them: those still spelled as in
+            // the file (Gemma's respelled runs of spaces are left to the normalizer and the merges).
+            added += tokens.indices.filter { tokenType($0) == 4 && pieces[$0] == tokens[$0] }.map {
                 AddedToken(content: tokens[$0], id: $0, special: false, normalized: false)
             }
             let addBOS = metadata["tokenizer.ggml.add_bos_token"]?.bool ?? true

@@ -34,6 +34,20 @@ struct Gemma3RealModelTests {
         #expect(tokenizer.chatTemplate == BuiltinChatTemplates.gemma, "the file has no template; the family's built-in one applies")
     }
 
+    @Test("the vocabulary written as tokenizer.json (for a merged folder) reads back with the same ids")
+    func exportedTokenizer() throws {
+        let reference = try Self.reference()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Tokenizer.load(from: Self.file).saveHuggingFaceFiles(to: folder)
+        let reread = try Tokenizer.load(from: folder)
+        for (index, text) in reference.corpus.enumerated() {
+            #expect(try reread.encode(text, parseSpecialTokens: true) == reference.ids[index], "\(text.debugDescription)")
+        }
+        #expect(reread.chatTemplate == BuiltinChatTemplates.gemma)
+    }
+
     @Test("logits and greedy tokens: float (dequantized) and packed K-quant blocks")
     func logitsAndGreedy() throws {
         let reference = try Self.reference()
