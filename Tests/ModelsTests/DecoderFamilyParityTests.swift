@@ -68,7 +68,7 @@ struct DecoderFamilyParityTests {
         let qwen2 = try load("qwen2")
         #expect(qwen2.layerTypes == [.full, .sliding, .sliding] && qwen2.attentionBias)
         let qwen3 = try load("qwen3")
-        #expect(qwen3.headDimension == 16 && !qwen3.attentionBias && qwen3.layerTypes.allSatisfy { $0 == .full })
+        #expect(qwen3.headDimension == 128 && !qwen3.attentionBias && qwen3.layerTypes.allSatisfy { $0 == .full })
         #expect(try load("mistral").slidingWindow == 8)
     }
 
@@ -82,25 +82,31 @@ struct DecoderFamilyParityTests {
         }
     }
 
-    @Test("Gemma 3 from GGUF (norm weights stored plus one, as llama.cpp's converter writes them) equals the folder")
-    func gemmaGGUF() throws {
-        let reference = try Self.reference("gemma3")
-        let model = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent("gemma3.gguf"))
-        #expect(model.family.name == "gemma3" && model.loadReport.unexpectedKeys.isEmpty)
-        #expect(model.configuration.layerTypes.filter { $0 == .full }.count == 1 && model.configuration.slidingWindow == 8)
-        // The GGUF carries no query_pre_attn_scalar: llama.cpp's 1/√head_dim applies, so compare
-        // against a folder-loaded model with the same scale rather than the fixture's 12.
-        var configuration = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent("gemma3")).configuration
-        configuration.attentionScale = 1 / Float(16).squareRoot()
-        configuration.finalLogitSoftcap = nil
-        #expect(model.configuration == configuration, "\(model.configuration) vs \(configuration)")
-        let folder = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent("gemma3"))
-        for (path, parameter) in folder.namedParameters() {
-            let loaded = try #require(model.namedParameters().first { $0.path == path }?.parameter.value)
-            let worst = zip(loaded.toArray(), parameter.value.toArray()).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-6, "\(path): max |Δ| = \(worst)")
+    @Test("a GGUF written as llama.cpp's converter writes the family (fused Phi-3 tensors, Gemma norms plus one) loads to the folder's weights and logits",
+          arguments: ["qwen3", "phi3", "gemma3"])
+    func gguf(_ name: String) throws {
+        let reference = try Self.reference(name)
+        let model = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent("\(name).gguf"))
+        let folder = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent(name))
+        #expect(model.family.name == name && model.loadReport.unexpectedKeys.isEmpty)
+        var expected = folder.configuration
+        if name == "gemma3" {
+            // A Gemma GGUF carries no query_pre_attn_scalar or soft-capping: llama.cpp's 1/√head_dim applies.
+            expected.attentionScale = 1 / Float(expected.headDimension).squareRoot()
+            expected.finalLogitSoftcap = nil
         }
-        _ = reference
+        #expect(model.configuration == expected, "\(model.configuration) vs \(expected)")
+        let loaded = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.path, $0.parameter.value) })
+        for (path, parameter) in folder.namedParameters() {
+            let value = try #require(loaded[path], "\(path) is missing")
+            let worst = zip(value.toArray(), parameter.value.toArray()).map { abs($0 - $1) }.max() ?? 0
+            #expect(value.shape == parameter.shape && worst <= 1e-6, "\(path): max |Δ| = \(worst)")
+        }
+        guard name != "gemma3" else { return }
+        let logits = try withoutGradients {
+            try model(reference.input_ids, batch: reference.shape[0], keyMask: reference.attention_mask.map { $0 == 1 }).value
+        }
+        #expect(Self.worstDifference(logits, reference, expected: reference.logits) < 1e-4)
     }
 
     @Test("a sliding layer's cache stops growing, and cached decoding equals the uncached forward past the window")

@@ -18,9 +18,10 @@ the training fixtures' tokenizer files (320 tokens) and reference.json:
 The sizes are chosen so that every family feature is exercised: windows of 8 (shorter than the
 input), q width ≠ hidden size, partial rotary, logit soft-capping, fused projections.
 
-Also writes families/gemma3.gguf: the Gemma 3 checkpoint as llama.cpp's converter stores it (GGUF
-names, 1 added to every norm weight, F32), with its own reference in reference.json
-("gguf_logits" = the base logits, since the function is the same).
+Also writes families/{gemma3,qwen3,phi3}.gguf: those checkpoints as llama.cpp's converter stores them
+(GGUF names, Phi-3's fused attn_qkv/ffn_up, 1 added to every Gemma norm weight, F32); transformers
+reads the Qwen3 one back to the folder's logits (it ignores Phi-3's rotary width and Gemma's layer
+pattern in GGUF metadata, so those two are compared with the folders by the Swift tests).
 """
 import json
 import os
@@ -44,7 +45,7 @@ def families():
     yield "mistral", MistralForCausalLM(MistralConfig(**SHARED, num_hidden_layers=2, sliding_window=8, rope_theta=10000.0)), ["q_proj", "v_proj"]
     yield "qwen2", Qwen2ForCausalLM(Qwen2Config(**SHARED, num_hidden_layers=3, use_sliding_window=True, sliding_window=8,
                                                 max_window_layers=1)), ["q_proj", "k_proj", "v_proj", "o_proj"]
-    yield "qwen3", Qwen3ForCausalLM(Qwen3Config(**SHARED, num_hidden_layers=2, head_dim=16, rope_theta=1000000.0)), ["q_proj", "v_proj", "down_proj"]
+    yield "qwen3", Qwen3ForCausalLM(Qwen3Config(**SHARED, num_hidden_layers=2, head_dim=128, rope_theta=1000000.0)), ["q_proj", "v_proj", "down_proj"]
     yield "gemma3", Gemma3ForCausalLM(Gemma3TextConfig(**SHARED, num_hidden_layers=6, head_dim=16, sliding_window=8,
                                                        query_pre_attn_scalar=12, final_logit_softcapping=5.0)), ["q_proj", "v_proj", "gate_proj"]
     yield "phi3", Phi3ForCausalLM(Phi3Config(**SHARED, num_hidden_layers=2, partial_rotary_factor=0.5, sliding_window=12)), ["qkv_proj", "gate_up_proj"]
@@ -91,8 +92,10 @@ def main():
             reference["lora_logits"] = compact(peft_model(ids, attention_mask=mask).logits.flatten().tolist())
         peft_model.save_pretrained(os.path.join(folder, "lora"))
         reference["train_losses"], reference["train_gradient_norm"] = train(peft_model, ids, mask)
-        if name == "gemma3":
-            write_gemma3_gguf(base_state, model.config, os.path.join(HERE, "gemma3.gguf"))
+        if name in ("gemma3", "qwen3", "phi3"):
+            write_gguf(name, base_state, model.config, os.path.join(HERE, f"{name}.gguf"))
+            if name == "qwen3":  # transformers ignores Phi-3's GGUF rotary width and Gemma's window pattern keys
+                check_gguf_in_transformers(name, torch.tensor(reference["logits"]).view(logits.shape), ids, mask)
         json.dump(reference, open(os.path.join(folder, "reference.json"), "w"))
         for name_ in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]:
             shutil.copy(os.path.join(TOKENIZER, name_), folder)
@@ -121,44 +124,66 @@ def train(peft_model, ids, mask, steps=4):
     return losses, norm
 
 
-def write_gemma3_gguf(state, config, path):
-    """As llama.cpp's converter writes Gemma 3: GGUF names, norm weights + 1, [out, in] rows."""
+GGUF_NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+              "self_attn.qkv_proj": "attn_qkv", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+              "input_layernorm": "attn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.gate_up_proj": "ffn_up",
+              "mlp.down_proj": "ffn_down"}
+# Where a family's norms differ: Gemma's second norm follows attention, its third precedes the feed-forward.
+GGUF_NORMS = {"gemma3": {"post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+                         "post_feedforward_layernorm": "post_ffw_norm"}}
+
+
+def write_gguf(arch, state, config, path):
+    """As llama.cpp's converter writes `arch`: GGUF names, [out, in] rows, F32; Gemma's norms + 1."""
     import gguf
-    writer = gguf.GGUFWriter(path, "gemma3")
+    writer = gguf.GGUFWriter(path, arch)
+    writer.add_vocab_size(config.vocab_size)
     writer.add_block_count(config.num_hidden_layers)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
     writer.add_feed_forward_length(config.intermediate_size)
     writer.add_head_count(config.num_attention_heads)
     writer.add_head_count_kv(config.num_key_value_heads)
-    writer.add_key_length(config.head_dim)
-    writer.add_value_length(config.head_dim)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
-    writer.add_rope_freq_base(config.rope_parameters["full_attention"]["rope_theta"])
-    writer.add_sliding_window(config.sliding_window)
-    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm", "input_layernorm": "attn_norm",
-             "post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
-             "post_feedforward_layernorm": "post_ffw_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    rope = config.rope_parameters.get("full_attention", config.rope_parameters)
+    writer.add_rope_freq_base(rope["rope_theta"])
+    if getattr(config, "sliding_window", None) is not None and arch in ("gemma3", "phi3"):
+        writer.add_sliding_window(config.sliding_window)
+    if arch == "phi3":
+        writer.add_rope_dimension_count(int(head_dim * config.partial_rotary_factor))
+    names = {**GGUF_NAMES, "post_attention_layernorm": "ffn_norm", **GGUF_NORMS.get(arch, {})}
     for key, tensor in state.items():
-        if key == "lm_head.weight":
+        if key == "lm_head.weight" and config.tie_word_embeddings:
             continue
-        if key == "model.embed_tokens.weight":
-            gguf_name = "token_embd.weight"
-        elif key == "model.norm.weight":
-            gguf_name = "output_norm.weight"
+        if key in ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"):
+            gguf_name = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+                         "lm_head.weight": "output.weight"}[key]
         else:
             parts = key.split(".")
-            layer, module = parts[2], ".".join(parts[3:-1])
-            gguf_name = f"blk.{layer}.{names[module]}.weight"
+            layer, module, kind = parts[2], ".".join(parts[3:-1]), parts[-1]
+            gguf_name = f"blk.{layer}.{names[module]}.{kind}"
         data = tensor.detach().float().numpy().copy()
-        if key.endswith("norm.weight"):
+        if arch == "gemma3" and key.endswith("norm.weight"):
             data = data + 1
         writer.add_tensor(gguf_name, data.astype(np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def check_gguf_in_transformers(name, logits, ids, mask):
+    """transformers loads the written GGUF (its own reading of llama.cpp's conventions) to the same logits."""
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(HERE, gguf_file=f"{name}.gguf", dtype=torch.float32).eval()
+    with torch.no_grad():
+        again = model(ids, attention_mask=mask).logits
+    worst = float((again - logits)[mask.bool()].abs().max())
+    assert worst < 1e-4, f"{name}.gguf in transformers: max |Δ| = {worst}"
+    print(f"{name}.gguf: transformers reads it to the folder's logits (max |Δ| {worst:.2e})")
 
 
 if __name__ == "__main__":
