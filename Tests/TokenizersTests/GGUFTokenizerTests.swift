@@ -80,3 +80,38 @@ struct GGUFSentencePieceTests {
         }
     }
 }
+
+@Suite("GGUF Gemma vocabularies")
+struct GGUFGemmaVocabularyTests {
+    static let file = Fixtures.root.appendingPathComponent("gemma-gguf/vocab.gguf")
+
+    @Test("a Gemma-style GGUF vocabulary (merge order from the file, spaces as ▁ without a prefix, space runs respelled) tokenizes like transformers' conversion")
+    func gemmaVocabulary() throws {
+        let tokenizer = try Tokenizer.load(from: Self.file)
+        for item in try Fixtures.cases("gemma-gguf") {
+            #expect(try tokenizer.encode(item.text) == item.ids, "\(item.text.debugDescription)")
+            #expect(try tokenizer.encode(item.text, addSpecialTokens: false) == item.ids_without_special_tokens)
+            let parsed = try tokenizer.encode(item.text, addSpecialTokens: false, parseSpecialTokens: true)
+            #expect(parsed == item.ids_parsing_special_tokens, "\(item.text.debugDescription): \(parsed)")
+            #expect(try tokenizer.decode(item.ids) == item.decoded, "\(item.text.debugDescription)")
+            let skipping = try tokenizer.decode(item.ids, skipSpecialTokens: true)
+            #expect(skipping == item.decoded_skipping_special_tokens, "\(skipping.debugDescription) vs \(item.decoded_skipping_special_tokens.debugDescription)")
+        }
+        #expect(tokenizer.chatTemplate == BuiltinChatTemplates.gemma, "a gemma3 file without a template gets Gemma's")
+        let prompt = try tokenizer.applyChatTemplate([.system("Be brief."), .user("  Hi "), .assistant("Hello"), .user("Bye")])
+        #expect(prompt == "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        #expect(try tokenizer.replacingChatTemplate("{{ messages[0]['content'] }}").applyChatTemplate([.user("x")]) == "x")
+    }
+
+    @Test("a Gemma vocabulary whose scores are missing, short or NaN is a typed error naming the key")
+    func brokenScores() throws {
+        var bytes = [UInt8](try Data(contentsOf: Self.file))
+        let key = Array("tokenizer.ggml.scores".utf8)
+        let at = try #require((0...(bytes.count - key.count)).first { bytes[$0..<($0 + key.count)].elementsEqual(key) })
+        bytes[at + key.count - 1] ^= 0x20  // the key is renamed: the scores are gone
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gemma-\(UUID().uuidString).gguf")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        #expect(throws: TokenizerError.missingField(field: "tokenizer.ggml.scores")) { try Tokenizer.load(from: url) }
+    }
+}

@@ -13,7 +13,8 @@ Writes, next to this script:
 Tokenizers: smollm2 (byte-level BPE, converted from the GGUF by transformers), minilm (WordPiece),
 and small tokenizers trained here on the corpus: llama2-style (Metaspace-free BPE with byte fallback),
 metaspace-bpe (Metaspace pre-tokenizer), unigram (Metaspace + Unigram), llama3-style (Split regex +
-byte-level BPE).
+byte-level BPE); llama-gguf and gemma-gguf (SentencePiece GGUF vocabularies, converted by transformers;
+`--gemma-gguf-only` writes the second alone).
 """
 import argparse
 import json
@@ -166,11 +167,73 @@ def write_llama_gguf_fixture():
     print("wrote", folder)
 
 
+def write_gemma_gguf_fixture():
+    """A Gemma-style SentencePiece GGUF vocabulary (architecture gemma3, no merges, no prefix space):
+    Gemma's control tokens, user-defined newline and space-run pieces stored with real spaces, byte
+    tokens, then the llama2-style pieces with scores that disagree with their order in two places (the
+    order is what counts). The cases are the ids of transformers' conversion of it."""
+    import gguf
+    from transformers import AutoTokenizer
+    source = Tokenizer.from_file(os.path.join(HERE, "llama2-style", "tokenizer.json"))
+    vocab = source.get_vocab()
+    pieces = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])
+              if token not in ("<unk>", "<s>", "</s>") and not (token.startswith("<0x") and len(token) == 6)]
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
+    user_defined = ["\n", "\n\n", "  ", "   ", "\t"]
+    taken = set(specials) | set(user_defined) | {"\u2581\u2581", "\u2581\u2581\u2581"}  # no piece twice, as in Gemma's file
+    pieces = [piece for piece in pieces if piece not in taken]
+    tokens = specials + user_defined + [f"<0x{b:02X}>" for b in range(256)] + pieces
+    types = [3] * len(specials) + [4] * len(user_defined) + [6] * 256 + [1] * len(pieces)
+    scores = [-1000.0] * (len(specials) + len(user_defined) + 256) + [float(-i) for i in range(len(pieces))]
+    first = len(specials) + len(user_defined) + 256
+    scores[first + 40], scores[first + 41] = scores[first + 41], scores[first + 40]
+    scores[first + 300] = 5.0
+    folder = os.path.join(HERE, "gemma-gguf")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "vocab.gguf")
+    writer = gguf.GGUFWriter(path, arch="gemma3")
+    writer.add_context_length(2048); writer.add_embedding_length(64); writer.add_block_count(1)
+    writer.add_feed_forward_length(128); writer.add_head_count(4); writer.add_head_count_kv(1)
+    writer.add_layer_norm_rms_eps(1e-6)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(2); writer.add_eos_token_id(1); writer.add_unk_token_id(3); writer.add_pad_token_id(0)
+    writer.add_add_bos_token(True); writer.add_add_eos_token(False); writer.add_add_space_prefix(False)
+    writer.write_header_to_file(); writer.write_kv_data_to_file(); writer.write_tensors_to_file(); writer.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        AutoTokenizer.from_pretrained(folder, gguf_file="vocab.gguf").save_pretrained(tmp)
+        converted = Tokenizer.from_file(os.path.join(tmp, "tokenizer.json"))
+    cases = cases_for(converted)
+    extra = ["Two  spaces,   three\tand\n\nlines", "<start_of_turn>user\nHi<end_of_turn>\n", "   ", "日本語 ünïcödé"]
+    for text in extra:
+        converted.encode_special_tokens = True
+        ids = converted.encode(text, add_special_tokens=True).ids
+        converted.encode_special_tokens = False
+        cases.append({"text": text, "ids": ids,
+                      "ids_without_special_tokens": converted.encode(text, add_special_tokens=False).ids if False else None,
+                      "ids_parsing_special_tokens": converted.encode(text, add_special_tokens=False).ids,
+                      "decoded": converted.decode(ids, skip_special_tokens=False),
+                      "decoded_skipping_special_tokens": converted.decode(ids, skip_special_tokens=True)})
+        converted.encode_special_tokens = True
+        cases[-1]["ids_without_special_tokens"] = converted.encode(text, add_special_tokens=False).ids
+    with open(os.path.join(folder, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer": "gemma-gguf", "cases": cases}, f, ensure_ascii=False, indent=1)
+    print("wrote", folder)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--smollm2-gguf", required=True)
-    parser.add_argument("--minilm-dir", required=True)
+    parser.add_argument("--smollm2-gguf", required=False)
+    parser.add_argument("--minilm-dir", required=False)
+    parser.add_argument("--gemma-gguf-only", action="store_true", help="write only the gemma-gguf fixture (no real models needed)")
     args = parser.parse_args()
+    if args.gemma_gguf_only:
+        write_gemma_gguf_fixture()
+        return
+    if not (args.smollm2_gguf and args.minilm_dir):
+        parser.error("--smollm2-gguf and --minilm-dir are required (or --gemma-gguf-only)")
 
     # SmolLM2: transformers converts the GGUF vocabulary to a fast tokenizer.
     from transformers import AutoTokenizer
@@ -253,6 +316,7 @@ def main():
     write("added-tokens", with_added)
 
     write_llama_gguf_fixture()
+    write_gemma_gguf_fixture()
 
 
 if __name__ == "__main__":
