@@ -56,6 +56,21 @@ public func swiGLU(gate: Variable, up: Variable) -> Variable {
     }
 }
 
+/// `gelu_tanh(gate) · up` (GeGLU: Gemma's feed-forward gating) in one fused, vectorised pass; equal to
+/// `gelu(gate, approximation: .tanh) * up` up to rounding. The backward recomputes the activation
+/// instead of keeping it.
+///
+///   with s = σ(2u), u = √(2/π)·(gate + 0.044715·gate³):
+///   d up = g·gate·s    d gate = g·up·(s + gate·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·gate²))
+public func geGLU(gate: Variable, up: Variable) -> Variable {
+    let gateValue = gate.value, upValue = up.value
+    return Variable.operation("geGLU", value: Tensor.geGLU(gate: gateValue, up: upValue), inputs: [gate, up]) { g in
+        let (dGate, dUp) = Tensor.geGLUGradients(gate: gateValue, up: upValue, gradient: g,
+                                                  wantGate: gate.requiresGrad, wantUp: up.requiresGrad)
+        return [dGate, dUp]
+    }
+}
+
 /// `max(x, 0)`.
 public func relu(_ x: Variable) -> Variable {
     let input = x.value

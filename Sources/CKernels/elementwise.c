@@ -41,6 +41,31 @@ static void swiglu_backward_portable(const float *gate, const float *up, const f
     }
 }
 
+// GELU with the tanh approximation, written as x·σ(2u) with u = √(2/π)·(x + 0.044715·x³)
+// (0.5·(1 + tanh(u)) = σ(2u)); its slope is σ(2u) + x·σ(2u)·(1 − σ(2u))·2u′, u′ = √(2/π)·(1 + 3·0.044715·x²).
+#define PK_GELU_C 0.7978845608028654f
+#define PK_GELU_A 0.044715f
+
+static void geglu_forward_portable(const float *gate, const float *up, float *out, long n) {
+    for (long i = 0; i < n; i++) {
+        const float x = gate[i];
+        out[i] = x * sigmoid_scalar(2.0f * PK_GELU_C * (x + PK_GELU_A * x * x * x)) * up[i];
+    }
+}
+
+static void geglu_backward_portable(const float *gate, const float *up, const float *g,
+                                    float *dgate, float *dup, long n) {
+    for (long i = 0; i < n; i++) {
+        const float x = gate[i];
+        const float s = sigmoid_scalar(2.0f * PK_GELU_C * (x + PK_GELU_A * x * x * x));
+        if (dup) dup[i] = g[i] * x * s;
+        if (dgate) {
+            const float slope = s + x * s * (1.0f - s) * 2.0f * PK_GELU_C * (1.0f + 3.0f * PK_GELU_A * x * x);
+            dgate[i] = g[i] * up[i] * slope;
+        }
+    }
+}
+
 static float exp_shifted_portable(float *x, long n, float shift) {
     float total = 0.0f;
     for (long i = 0; i < n; i++) {
@@ -120,6 +145,40 @@ PK_AVX2 static void swiglu_backward_avx2(const float *gate, const float *up, con
         }
     }
     swiglu_backward_portable(gate + i, up + i, g + i, dgate ? dgate + i : NULL, dup ? dup + i : NULL, n - i);
+}
+
+PK_AVX2 static inline __m256 gelu_argument8(__m256 x) {
+    // 2u = 2·√(2/π)·(x + 0.044715·x³)
+    const __m256 cube = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    return _mm256_mul_ps(_mm256_set1_ps(2.0f * PK_GELU_C), _mm256_fmadd_ps(_mm256_set1_ps(PK_GELU_A), cube, x));
+}
+
+PK_AVX2 static void geglu_forward_avx2(const float *gate, const float *up, float *out, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(gate + i);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(x, sigmoid8(gelu_argument8(x))), _mm256_loadu_ps(up + i)));
+    }
+    geglu_forward_portable(gate + i, up + i, out + i, n - i);
+}
+
+PK_AVX2 static void geglu_backward_avx2(const float *gate, const float *up, const float *g,
+                                        float *dgate, float *dup, long n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(gate + i), gi = _mm256_loadu_ps(g + i);
+        const __m256 s = sigmoid8(gelu_argument8(x));
+        if (dup) _mm256_storeu_ps(dup + i, _mm256_mul_ps(_mm256_mul_ps(gi, x), s));
+        if (dgate) {
+            // slope = s + x·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·x²)
+            const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(2.0f * PK_GELU_C),
+                                               _mm256_fmadd_ps(_mm256_set1_ps(3.0f * PK_GELU_A), _mm256_mul_ps(x, x), one));
+            const __m256 slope = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_sub_ps(one, s)), inner, s);
+            _mm256_storeu_ps(dgate + i, _mm256_mul_ps(_mm256_mul_ps(gi, _mm256_loadu_ps(up + i)), slope));
+        }
+    }
+    geglu_backward_portable(gate + i, up + i, g + i, dgate ? dgate + i : NULL, dup ? dup + i : NULL, n - i);
 }
 
 PK_AVX2 static float exp_shifted_avx2(float *x, long n, float shift) {
@@ -237,6 +296,20 @@ void pk_swiglu_backward(const float *gate, const float *up, const float *g, floa
     if (use_avx2()) { swiglu_backward_avx2(gate, up, g, dgate, dup, n); return; }
 #endif
     swiglu_backward_portable(gate, up, g, dgate, dup, n);
+}
+
+void pk_geglu_forward(const float *gate, const float *up, float *out, long n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) { geglu_forward_avx2(gate, up, out, n); return; }
+#endif
+    geglu_forward_portable(gate, up, out, n);
+}
+
+void pk_geglu_backward(const float *gate, const float *up, const float *g, float *dgate, float *dup, long n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (use_avx2()) { geglu_backward_avx2(gate, up, g, dgate, dup, n); return; }
+#endif
+    geglu_backward_portable(gate, up, g, dgate, dup, n);
 }
 
 float pk_exp_shifted(float *x, long n, float shift) {

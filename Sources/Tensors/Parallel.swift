@@ -78,5 +78,14 @@ public enum Parallel {
             if start < end { body(start..<end) }
         }
     }
-}
 
+    /// `forEachRange` with every range but the last starting and ending on a multiple of 8 elements,
+    /// so a kernel with an 8-lane body and a scalar tail computes each element the same way whatever
+    /// the thread count (only the array's own tail is ever scalar).
+    public static func forEachVectorAlignedRange(_ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        forEachRange((count + 7) / 8, minimumPerChunk: max(1, minimumPerChunk / 8)) { blocks in
+            body((blocks.lowerBound * 8)..<Swift.min(count, blocks.upperBound * 8))
+        }
+    }
+}

@@ -15,7 +15,7 @@ extension Tensor {
             gate.withUnsafeBufferPointer { pg in
                 up.withUnsafeBufferPointer { pu in
                     let (g, u, o) = (pg.baseAddress, pu.baseAddress, out.baseAddress)
-                    Parallel.forEachRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                    Parallel.forEachVectorAlignedRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
                         pk_swiglu_forward(g! + range.lowerBound, u! + range.lowerBound, o! + range.lowerBound, range.count)
                     }
                 }
@@ -39,9 +39,52 @@ extension Tensor {
                     up.withUnsafeBufferPointer { pu in
                         gradient.withUnsafeBufferPointer { pgr in
                             let (g, u, gr) = (pg.baseAddress!, pu.baseAddress!, pgr.baseAddress!)
-                            Parallel.forEachRange(gate.count, minimumPerChunk: parallelElementThreshold) { range in
+                            Parallel.forEachVectorAlignedRange(gate.count, minimumPerChunk: parallelElementThreshold) { range in
                                 let start = range.lowerBound
                                 pk_swiglu_backward(g + start, u + start, gr + start, dg.map { $0 + start }, du.map { $0 + start }, range.count)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dGate, dUp)
+    }
+
+    /// `gelu_tanh(gate) · up` elementwise (GeGLU: Gemma's gated feed-forward), vectorised and threaded.
+    public static func geGLU(gate: Tensor, up: Tensor) -> Tensor {
+        precondition(gate.shape == up.shape, "geGLU: gate \(gate.shape) and up \(up.shape) differ")
+        return Tensor(shape: gate.shape) { out in
+            gate.withUnsafeBufferPointer { pg in
+                up.withUnsafeBufferPointer { pu in
+                    let (g, u, o) = (pg.baseAddress, pu.baseAddress, out.baseAddress)
+                    Parallel.forEachVectorAlignedRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                        pk_geglu_forward(g! + range.lowerBound, u! + range.lowerBound, o! + range.lowerBound, range.count)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gradients of `geGLU(gate:up:)` for the incoming `gradient`: (d gate, d up), each computed
+    /// only when asked for.
+    public static func geGLUGradients(gate: Tensor, up: Tensor, gradient: Tensor,
+                                       wantGate: Bool, wantUp: Bool) -> (gate: Tensor?, up: Tensor?) {
+        precondition(gate.shape == up.shape && gate.shape == gradient.shape,
+                     "geGLUGradients: gate \(gate.shape), up \(up.shape) and gradient \(gradient.shape) differ")
+        // Written in full by the kernel below.
+        var dGate = wantGate ? Tensor(shape: gate.shape) { _ in } : nil
+        var dUp = wantUp ? Tensor(shape: gate.shape) { _ in } : nil
+        guard wantGate || wantUp else { return (nil, nil) }
+        withOptionalMutablePointer(&dGate) { dg in
+            withOptionalMutablePointer(&dUp) { du in
+                gate.withUnsafeBufferPointer { pg in
+                    up.withUnsafeBufferPointer { pu in
+                        gradient.withUnsafeBufferPointer { pgr in
+                            let (g, u, gr) = (pg.baseAddress!, pu.baseAddress!, pgr.baseAddress!)
+                            Parallel.forEachVectorAlignedRange(gate.count, minimumPerChunk: parallelElementThreshold) { range in
+                                let start = range.lowerBound
+                                pk_geglu_backward(g + start, u + start, gr + start, dg.map { $0 + start }, du.map { $0 + start }, range.count)
                             }
                         }
                     }

@@ -49,6 +49,9 @@ public final class Tokenizer: Sendable {
     /// Whether `encode` adds bos/eos around text by default, as the model was trained.
     public let addsSpecialTokensByDefault: Bool
 
+    /// Special tokens' texts as scalars, grouped by their first scalar (a content is scanned once,
+    /// not once per special token: Gemma has 6,249 of them).
+    private let specialTextsByFirstScalar: [Unicode.Scalar: [[Unicode.Scalar]]]
     private let rawMatcherAll: AddedTokenMatcher
     private let rawMatcherNonSpecial: AddedTokenMatcher
     private let normalizedMatcherAll: AddedTokenMatcher
@@ -74,6 +77,12 @@ public final class Tokenizer: Sendable {
         rawMatcherNonSpecial = AddedTokenMatcher(raw.filter { !$0.special })
         normalizedMatcherAll = AddedTokenMatcher(normalized)
         normalizedMatcherNonSpecial = AddedTokenMatcher(normalized.filter { !$0.special })
+        var byFirst: [Unicode.Scalar: [[Unicode.Scalar]]] = [:]
+        for token in addedTokens where token.special {
+            let scalars = Array(token.content.unicodeScalars)
+            if let first = scalars.first { byFirst[first, default: []].append(scalars) }
+        }
+        specialTextsByFirstScalar = byFirst
         addedByID = Dictionary(addedTokens.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         addedByContent = Dictionary(addedTokens.map { (ExactString($0.content), $0) }, uniquingKeysWith: { a, _ in a })
     }
@@ -183,8 +192,7 @@ public final class Tokenizer: Sendable {
         let scalars = Array(prompt.unicodeScalars)
         var blocked = [Bool](repeating: false, count: scalars.count)
         var searchFrom = 0
-        let specials = addedTokens.filter(\.special).map(\.content)
-        for content in userContents where specials.contains(where: { content.containsExactly($0) }) {
+        for content in userContents where containsSpecialTokenText(content) {
             // The template may insert the content as is or trimmed (`| trim`, `.strip()`).
             let candidates = [content, TemplateRenderer.strip(content, nil, left: true, right: true)]
             guard let range = candidates.lazy.compactMap({
@@ -196,6 +204,19 @@ public final class Tokenizer: Sendable {
             searchFrom = range.upperBound
         }
         return try encodeContent(prompt, parseSpecialTokens: true, blocked: blocked)
+    }
+
+    /// Whether `text` holds the exact text of a special token (scalar for scalar, as `containsExactly`).
+    func containsSpecialTokenText(_ text: String) -> Bool {
+        guard !specialTextsByFirstScalar.isEmpty else { return false }
+        let scalars = Array(text.unicodeScalars)
+        for start in scalars.indices {
+            guard let candidates = specialTextsByFirstScalar[scalars[start]] else { continue }
+            for candidate in candidates where candidate.count <= scalars.count - start {
+                if scalars[start..<(start + candidate.count)].elementsEqual(candidate) { return true }
+            }
+        }
+        return false
     }
 
     /// Renders `messages` with the model's chat template and encodes the prompt (see

@@ -85,6 +85,7 @@ struct GradientCheckTests {
         expectPasses([x]) { v in silu(v[0]) }
         let gate = Self.input([3, 13], seed: 23, scale: 2), up = Self.input([3, 13], seed: 24)
         expectPasses([gate, up]) { v in swiGLU(gate: v[0], up: v[1]) }
+        expectPasses([gate, up]) { v in geGLU(gate: v[0], up: v[1]) }
         expectPasses([x]) { v in tanh(v[0]) }
         expectPasses([x]) { v in relu(v[0]) }
         expectPasses([x]) { v in softmax(v[0]) }

@@ -125,6 +125,35 @@ struct FusedKernelTests {
         }
     }
 
+    @Test("geGLU (tanh GELU gate) and its gradients match the Float64 tanh formulas, and do not depend on the thread count")
+    func geGLU() {
+        var generator = SeededRandom(seed: 6)
+        // 70,003 elements: split across workers, with a scalar tail; gates up to ±15 reach both saturations.
+        let gate = Tensor.randomNormal([7, 10_001], std: 4, generator: &generator)
+        let up = Tensor.randomNormal([7, 10_001], generator: &generator)
+        let g = Tensor.randomNormal([7, 10_001], generator: &generator)
+        let previous = Parallel.threadCount
+        defer { Parallel.threadCount = previous }
+        Parallel.threadCount = 2
+        let out = Tensor.geGLU(gate: gate, up: up)
+        let (dGate, dUp) = Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        Parallel.threadCount = 1
+        #expect(Tensor.geGLU(gate: gate, up: up) == out)
+        let single = Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        #expect(single.gate == dGate && single.up == dUp)
+        #expect(Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: false).up == nil)
+        let c = (2 / Double.pi).squareRoot()
+        for i in stride(from: 0, to: gate.count, by: 89) {
+            let x = Double(gate[flat: i]), u = Double(up[flat: i]), gi = Double(g[flat: i])
+            let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
+            let activation = 0.5 * x * (1 + t)
+            #expect(abs(Double(out[flat: i]) - activation * u) <= 1e-5 * (abs(activation * u) + 1e-3))
+            #expect(abs(Double(dUp![flat: i]) - gi * activation) <= 1e-5 * (abs(gi * activation) + 1e-3))
+            let slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+            #expect(abs(Double(dGate![flat: i]) - gi * u * slope) <= 1e-5 * (abs(gi * u * slope) + 1e-3), "x = \(x)")
+        }
+    }
+
     @Test("swiGLU and its gradients match Float64 formulas, and do not depend on the thread count")
     func swiGLU() {
         var generator = SeededRandom(seed: 5)

@@ -190,6 +190,14 @@ void pk_swiglu_forward(const float *gate, const float *up, float *out, long n);
 ///   dup = g·gate·s    dgate = g·up·s·(1 + gate·(1 − s))    (either output may be NULL).
 void pk_swiglu_backward(const float *gate, const float *up, const float *g, float *dgate, float *dup, long n);
 
+/// out[i] = gelu_tanh(gate[i]) · up[i] (GeGLU, Gemma's feed-forward), computed as gate·σ(2u) with
+/// u = √(2/π)·(gate + 0.044715·gate³), which equals 0.5·gate·(1 + tanh(u)).
+void pk_geglu_forward(const float *gate, const float *up, float *out, long n);
+
+/// Gradients of `pk_geglu_forward`, with s = σ(2u): dup = g·gate·s,
+/// dgate = g·up·(s + gate·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·gate²))    (either output may be NULL).
+void pk_geglu_backward(const float *gate, const float *up, const float *g, float *dgate, float *dup, long n);
+
 /// x[i] = e^(x[i] − shift) in place; returns the sum. Arguments ≤ −87.3 (and −∞) give exactly 0.
 float pk_exp_shifted(float *x, long n, float shift);
 

@@ -105,7 +105,7 @@ public final class DecoderMLP: Module {
         }
         switch configuration.activation {
         case .silu: return downProj(swiGLU(gate: gate, up: up))
-        case .geluTanh: return downProj(gelu(gate, approximation: .tanh) * up)
+        case .geluTanh: return downProj(geGLU(gate: gate, up: up))
         case .gelu: return downProj(gelu(gate, approximation: .exact) * up)
         }
     }
