@@ -48,12 +48,7 @@ public func silu(_ x: Variable) -> Variable {
 ///
 ///   d up = g·gate·σ(gate)    d gate = g·up·σ(gate)·(1 + gate·(1 − σ(gate)))
 public func swiGLU(gate: Variable, up: Variable) -> Variable {
-    let gateValue = gate.value, upValue = up.value
-    return Variable.operation("swiGLU", value: Tensor.swiGLU(gate: gateValue, up: upValue), inputs: [gate, up]) { g in
-        let (dGate, dUp) = Tensor.swiGLUGradients(gate: gateValue, up: upValue, gradient: g,
-                                                   wantGate: gate.requiresGrad, wantUp: up.requiresGrad)
-        return [dGate, dUp]
-    }
+    gatedOperation("swiGLU", gate: gate, up: up, forward: Tensor.swiGLU, gradients: Tensor.swiGLUGradients)
 }
 
 /// `gelu_tanh(gate) · up` (GeGLU: Gemma's feed-forward gating) in one fused, vectorised pass; equal to
@@ -63,10 +58,15 @@ public func swiGLU(gate: Variable, up: Variable) -> Variable {
 ///   with s = σ(2u), u = √(2/π)·(gate + 0.044715·gate³):
 ///   d up = g·gate·s    d gate = g·up·(s + gate·s·(1 − s)·2√(2/π)·(1 + 3·0.044715·gate²))
 public func geGLU(gate: Variable, up: Variable) -> Variable {
+    gatedOperation("geGLU", gate: gate, up: up, forward: Tensor.geGLU, gradients: Tensor.geGLUGradients)
+}
+
+/// A fused gated activation as a graph operation: only `gate` and `up` stay alive for the backward.
+private func gatedOperation(_ name: String, gate: Variable, up: Variable, forward: (Tensor, Tensor) -> Tensor,
+                            gradients: @escaping (Tensor, Tensor, Tensor, Bool, Bool) -> (gate: Tensor?, up: Tensor?)) -> Variable {
     let gateValue = gate.value, upValue = up.value
-    return Variable.operation("geGLU", value: Tensor.geGLU(gate: gateValue, up: upValue), inputs: [gate, up]) { g in
-        let (dGate, dUp) = Tensor.geGLUGradients(gate: gateValue, up: upValue, gradient: g,
-                                                  wantGate: gate.requiresGrad, wantUp: up.requiresGrad)
+    return Variable.operation(name, value: forward(gateValue, upValue), inputs: [gate, up]) { g in
+        let (dGate, dUp) = gradients(gateValue, upValue, g, gate.requiresGrad, up.requiresGrad)
         return [dGate, dUp]
     }
 }

@@ -10,68 +10,56 @@ let parallelElementThreshold = 1 << 15
 extension Tensor {
     /// `silu(gate) · up` elementwise (SwiGLU), `silu(x) = x·σ(x)`; same shapes.
     public static func swiGLU(gate: Tensor, up: Tensor) -> Tensor {
-        precondition(gate.shape == up.shape, "swiGLU: gate \(gate.shape) and up \(up.shape) differ")
-        return Tensor(shape: gate.shape) { out in
-            gate.withUnsafeBufferPointer { pg in
-                up.withUnsafeBufferPointer { pu in
-                    let (g, u, o) = (pg.baseAddress, pu.baseAddress, out.baseAddress)
-                    Parallel.forEachVectorAlignedRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
-                        pk_swiglu_forward(g! + range.lowerBound, u! + range.lowerBound, o! + range.lowerBound, range.count)
-                    }
-                }
-            }
-        }
+        gated("swiGLU", gate: gate, up: up, kernel: pk_swiglu_forward)
     }
 
     /// Gradients of `swiGLU(gate:up:)` for the incoming `gradient`: (d gate, d up), each computed
     /// only when asked for.
     public static func swiGLUGradients(gate: Tensor, up: Tensor, gradient: Tensor,
                                        wantGate: Bool, wantUp: Bool) -> (gate: Tensor?, up: Tensor?) {
-        precondition(gate.shape == up.shape && gate.shape == gradient.shape,
-                     "swiGLUGradients: gate \(gate.shape), up \(up.shape) and gradient \(gradient.shape) differ")
-        // Written in full by the kernel below.
-        var dGate = wantGate ? Tensor(shape: gate.shape) { _ in } : nil
-        var dUp = wantUp ? Tensor(shape: gate.shape) { _ in } : nil
-        guard wantGate || wantUp else { return (nil, nil) }
-        withOptionalMutablePointer(&dGate) { dg in
-            withOptionalMutablePointer(&dUp) { du in
-                gate.withUnsafeBufferPointer { pg in
-                    up.withUnsafeBufferPointer { pu in
-                        gradient.withUnsafeBufferPointer { pgr in
-                            let (g, u, gr) = (pg.baseAddress!, pu.baseAddress!, pgr.baseAddress!)
-                            Parallel.forEachVectorAlignedRange(gate.count, minimumPerChunk: parallelElementThreshold) { range in
-                                let start = range.lowerBound
-                                pk_swiglu_backward(g + start, u + start, gr + start, dg.map { $0 + start }, du.map { $0 + start }, range.count)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return (dGate, dUp)
+        gatedGradients("swiGLUGradients", gate: gate, up: up, gradient: gradient, wantGate: wantGate, wantUp: wantUp,
+                       kernel: pk_swiglu_backward)
     }
 
-    /// `gelu_tanh(gate) · up` elementwise (GeGLU: Gemma's gated feed-forward), vectorised and threaded.
+    /// `gelu_tanh(gate) · up` elementwise (GeGLU: Gemma's gated feed-forward); same shapes.
     public static func geGLU(gate: Tensor, up: Tensor) -> Tensor {
-        precondition(gate.shape == up.shape, "geGLU: gate \(gate.shape) and up \(up.shape) differ")
-        return Tensor(shape: gate.shape) { out in
-            gate.withUnsafeBufferPointer { pg in
-                up.withUnsafeBufferPointer { pu in
-                    let (g, u, o) = (pg.baseAddress, pu.baseAddress, out.baseAddress)
-                    Parallel.forEachVectorAlignedRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
-                        pk_geglu_forward(g! + range.lowerBound, u! + range.lowerBound, o! + range.lowerBound, range.count)
-                    }
-                }
-            }
-        }
+        gated("geGLU", gate: gate, up: up, kernel: pk_geglu_forward)
     }
 
     /// Gradients of `geGLU(gate:up:)` for the incoming `gradient`: (d gate, d up), each computed
     /// only when asked for.
     public static func geGLUGradients(gate: Tensor, up: Tensor, gradient: Tensor,
-                                       wantGate: Bool, wantUp: Bool) -> (gate: Tensor?, up: Tensor?) {
+                                      wantGate: Bool, wantUp: Bool) -> (gate: Tensor?, up: Tensor?) {
+        gatedGradients("geGLUGradients", gate: gate, up: up, gradient: gradient, wantGate: wantGate, wantUp: wantUp,
+                       kernel: pk_geglu_backward)
+    }
+
+    /// A gated activation's forward kernel (`out = act(gate) · up`) over ranges of elements.
+    typealias GatedKernel = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+    /// A gated activation's backward kernel (gate, up, incoming gradient → d gate, d up; either may be NULL).
+    typealias GatedGradientKernel = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafePointer<Float>?,
+                                                    UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void
+
+    /// Runs a gated activation's forward kernel over 8-aligned ranges of the elements in parallel.
+    private static func gated(_ name: String, gate: Tensor, up: Tensor, kernel: GatedKernel) -> Tensor {
+        precondition(gate.shape == up.shape, "\(name): gate \(gate.shape) and up \(up.shape) differ")
+        return Tensor(shape: gate.shape) { out in
+            gate.withUnsafeBufferPointer { pg in
+                up.withUnsafeBufferPointer { pu in
+                    let (g, u, o) = (pg.baseAddress, pu.baseAddress, out.baseAddress)
+                    Parallel.forEachVectorAlignedRange(out.count, minimumPerChunk: parallelElementThreshold) { range in
+                        kernel(g! + range.lowerBound, u! + range.lowerBound, o! + range.lowerBound, range.count)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a gated activation's backward kernel, allocating only the gradients asked for.
+    private static func gatedGradients(_ name: String, gate: Tensor, up: Tensor, gradient: Tensor, wantGate: Bool, wantUp: Bool,
+                                       kernel: GatedGradientKernel) -> (gate: Tensor?, up: Tensor?) {
         precondition(gate.shape == up.shape && gate.shape == gradient.shape,
-                     "geGLUGradients: gate \(gate.shape), up \(up.shape) and gradient \(gradient.shape) differ")
+                     "\(name): gate \(gate.shape), up \(up.shape) and gradient \(gradient.shape) differ")
         // Written in full by the kernel below.
         var dGate = wantGate ? Tensor(shape: gate.shape) { _ in } : nil
         var dUp = wantUp ? Tensor(shape: gate.shape) { _ in } : nil
@@ -84,7 +72,7 @@ extension Tensor {
                             let (g, u, gr) = (pg.baseAddress!, pu.baseAddress!, pgr.baseAddress!)
                             Parallel.forEachVectorAlignedRange(gate.count, minimumPerChunk: parallelElementThreshold) { range in
                                 let start = range.lowerBound
-                                pk_geglu_backward(g + start, u + start, gr + start, dg.map { $0 + start }, du.map { $0 + start }, range.count)
+                                kernel(g + start, u + start, gr + start, dg.map { $0 + start }, du.map { $0 + start }, range.count)
                             }
                         }
                     }

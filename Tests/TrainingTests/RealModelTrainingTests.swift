@@ -21,17 +21,23 @@ struct RealModelTrainingTests {
         .deletingLastPathComponent().appendingPathComponent("Examples")
     static let environment = ProcessInfo.processInfo.environment
 
+    /// The instruction-tuning example's date task: 96 training and 16 held-out examples.
+    static func dateTask(_ tokenizer: Tokenizer) throws -> (train: TrainingDataset, eval: TrainingDataset) {
+        let data = examples.appendingPathComponent("InstructionTuning/data")
+        var train = try TrainingDataset.load(data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 128)
+        train.examples = Array(train.examples.prefix(96))
+        var eval = try TrainingDataset.load(data.appendingPathComponent("eval.jsonl"), tokenizer: tokenizer, maxLength: 128)
+        eval.examples = Array(eval.examples.prefix(16))
+        return (train, eval)
+    }
+
     @Test("SmolLM2-135M-Instruct: 12 LoRA steps on the date task lower the held-out loss by a third (float32 and mixed precision)",
           .enabled(if: environment["PEFTKIT_SMOLLM2_GGUF"] != nil), arguments: [MatmulPrecision.float32, .float16])
     func smolLM2LoRA(precision: MatmulPrecision) throws {
         let url = URL(fileURLWithPath: Self.environment["PEFTKIT_SMOLLM2_GGUF"]!)
         let tokenizer = try Tokenizer.load(from: url)
         let model = try AutoModelForCausalLM.load(from: url)
-        let data = Self.examples.appendingPathComponent("InstructionTuning/data")
-        var train = try TrainingDataset.load(data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 128)
-        train.examples = Array(train.examples.prefix(96))
-        var eval = try TrainingDataset.load(data.appendingPathComponent("eval.jsonl"), tokenizer: tokenizer, maxLength: 128)
-        eval.examples = Array(eval.examples.prefix(16))
+        let (train, eval) = try Self.dateTask(tokenizer)
 
         let peft = try PeftModel(model, configuration: LoRAConfig(rank: 8, alpha: 32, targetModules: ["q_proj", "v_proj"]), seed: 3)
         #expect(peft.trainableParameterCount == 460_800)
@@ -56,11 +62,7 @@ struct RealModelTrainingTests {
         let url = URL(fileURLWithPath: Self.environment["PEFTKIT_GEMMA3_GGUF"]!)
         let tokenizer = try Tokenizer.load(from: url)
         let model = try AutoModelForCausalLM.load(from: url, quantization: .keepGGUF)
-        let data = Self.examples.appendingPathComponent("InstructionTuning/data")
-        var train = try TrainingDataset.load(data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 128)
-        train.examples = Array(train.examples.prefix(96))
-        var eval = try TrainingDataset.load(data.appendingPathComponent("eval.jsonl"), tokenizer: tokenizer, maxLength: 128)
-        eval.examples = Array(eval.examples.prefix(16))
+        let (train, eval) = try Self.dateTask(tokenizer)
 
         let peft = try PeftModel(model, configuration: LoRAConfig(rank: 8, alpha: 32, targetModules: ["q_proj", "v_proj"]), seed: 3)
         #expect(peft.trainableParameterCount == 368_640)  // 18 layers × 8·(640 + 1024) + 8·(640 + 256)
