@@ -1,4 +1,4 @@
-// GEMM with a block-quantized matrix (GGUF Q8_0, Q4_0, Q4_1, or QLoRA's NF4) as the right operand, never dequantized
+// GEMM with a block-quantized matrix (GGUF Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K, or QLoRA's NF4) as the right operand, never dequantized
 // whole: the blocked driver asks for one B panel at a time and the panel is dequantized straight
 // into the packing buffer. The values packed are exactly those of ggml's dequantize_row_* (no fused
 // multiply-add in the formulas), so the product equals the float GEMM on the dequantized matrix bit
@@ -18,6 +18,8 @@ long pk_quant_block_bytes(pk_quant_format format) {
     case PK_QUANT_Q8_0: return 34;
     case PK_QUANT_Q4_0: return 18;
     case PK_QUANT_Q4_1: return 20;
+    case PK_QUANT_Q5_0: return 22;
+    case PK_QUANT_Q5_1: return 24;
     case PK_QUANT_NF4: return 36;
     case PK_QUANT_Q4_K: return 144;
     case PK_QUANT_Q6_K: return 210;
@@ -128,9 +130,36 @@ static void dequantize_q6_k(const uint8_t *block, float *out) {
     }
 }
 
+/// The 32 values of a Q5_0 or Q5_1 block: [d: half]([m: half])[qh: 32 high bits, little-endian]
+/// [16 bytes: value j's low nibble in byte j's low half, value j + 16's in its high half]; value =
+/// (q − 16)·d for Q5_0, q·d + m for Q5_1 (ggml's dequantize_row_q5_0/q5_1, no fused multiply-add).
+static void dequantize_q5(const uint8_t *block, int with_minimum, float *out) {
+    const float d = load_half(block);
+    const float m = with_minimum ? load_half(block + 2) : 0.0f;
+    const uint8_t *high = block + (with_minimum ? 4 : 2), *qs = high + 4;
+    const uint32_t qh = (uint32_t)high[0] | (uint32_t)high[1] << 8 | (uint32_t)high[2] << 16 | (uint32_t)high[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        const int x0 = (qs[j] & 0xF) | (int)(((qh >> j) << 4) & 0x10);
+        const int x1 = (qs[j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+        if (with_minimum) {
+            out[j] = (float)x0 * d + m;
+            out[j + 16] = (float)x1 * d + m;
+        } else {
+            out[j] = (float)(x0 - 16) * d;
+            out[j + 16] = (float)(x1 - 16) * d;
+        }
+    }
+}
+
 /// The values of one block (32; NF4 64; K-quants 256).
 static void dequantize_block(pk_quant_format format, const uint8_t *block, float *out) {
     switch (format) {
+    case PK_QUANT_Q5_0:
+        dequantize_q5(block, 0, out);
+        break;
+    case PK_QUANT_Q5_1:
+        dequantize_q5(block, 1, out);
+        break;
     case PK_QUANT_Q4_K:
         dequantize_q4_k(block, out);
         break;
@@ -241,6 +270,28 @@ static void pack_quantized_b(const void *context, long p0, long j0, long kc, lon
 __attribute__((target("avx2,fma,f16c")))
 static inline void dequantize_block_avx2(pk_quant_format format, const uint8_t *block, __m256 v[4]) {
     const __m256 d = _mm256_set1_ps(pk_load_half_f16c(block));
+    if (format == PK_QUANT_Q5_0 || format == PK_QUANT_Q5_1) {
+        // Nibbles as in Q4_0/Q4_1 (values 0–15 low, 16–31 high); value i's fifth bit is bit i of qh.
+        const int minimum = format == PK_QUANT_Q5_1;
+        const uint8_t *high = block + (minimum ? 4 : 2);
+        uint32_t qh;
+        memcpy(&qh, high, 4);
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(high + 4));
+        const __m128i low = _mm_and_si128(bytes, _mm_set1_epi8(0x0F));
+        const __m128i top = _mm_and_si128(_mm_srli_epi16(bytes, 4), _mm_set1_epi8(0x0F));
+        const __m256i nibbles[4] = {_mm256_cvtepu8_epi32(low), _mm256_cvtepu8_epi32(_mm_srli_si128(low, 8)),
+                                    _mm256_cvtepu8_epi32(top), _mm256_cvtepu8_epi32(_mm_srli_si128(top, 8))};
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), bit = _mm256_set1_epi32(0x10);
+        const __m256 m = _mm256_set1_ps(minimum ? pk_load_half_f16c(block + 2) : 0.0f);
+        for (int i = 0; i < 4; i++) {
+            const __m256i shift = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * i));
+            const __m256i fifth = _mm256_and_si256(_mm256_slli_epi32(_mm256_srlv_epi32(_mm256_set1_epi32((int)qh), shift), 4), bit);
+            const __m256i q = _mm256_or_si256(nibbles[i], fifth);
+            v[i] = minimum ? _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q), d), m)
+                           : _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16))), d);
+        }
+        return;
+    }
     if (format == PK_QUANT_Q8_0) {
         for (int i = 0; i < 4; i++) {
             const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + 2 + 8 * i)));

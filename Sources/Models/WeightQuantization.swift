@@ -7,7 +7,7 @@ import Tensors
 public enum WeightQuantization: Sendable, Equatable {
     /// Float32 everywhere; a GGUF file's quantized weights are dequantized at load.
     case none
-    /// A GGUF file's Q8_0, Q4_0, Q4_1, Q4_K and Q6_K block weights stay packed as stored (`QuantizedLinear`),
+    /// A GGUF file's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q6_K block weights stay packed as stored (`QuantizedLinear`),
     /// and so does a token table in those formats (`QuantizedEmbedding`, which also serves a head
     /// tied to it); other types are dequantized. For a Hugging Face folder this is `.none`.
     case keepGGUF
@@ -37,6 +37,8 @@ extension QuantizedMatrix.Format {
         case .q8_0: self = .q8_0
         case .q4_0: self = .q4_0
         case .q4_1: self = .q4_1
+        case .q5_0: self = .q5_0
+        case .q5_1: self = .q5_1
         case .q4_K: self = .q4_K
         case .q6_K: self = .q6_K
         default: return nil

@@ -1,7 +1,7 @@
 import CKernels
 
 /// A row-major matrix kept in a block-quantized format: every row is a run of blocks, each a scale
-/// (and minimum) plus small integers — GGUF's Q8_0, Q4_0 and Q4_1 (blocks of 32), Q4_K and Q6_K
+/// (and minimum) plus small integers — GGUF's Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (blocks of 32), Q4_K and Q6_K
 /// (super-blocks of 256), or QLoRA's NF4 (blocks of 64).
 ///
 /// Products with it never materialise the float matrix: `Tensor.matmul(_:_:transposeW:)` dequantizes
@@ -17,6 +17,10 @@ public struct QuantizedMatrix: Sendable, Equatable {
         case q4_0 = "Q4_0"
         /// 4-bit integers, a scale and a minimum per block (5 bits per value).
         case q4_1 = "Q4_1"
+        /// 5-bit integers offset by 16 and one scale per block (5.5 bits per value). Read from GGUF only.
+        case q5_0 = "Q5_0"
+        /// 5-bit integers, a scale and a minimum per block (6 bits per value). Read from GGUF only.
+        case q5_1 = "Q5_1"
         /// QLoRA's 4-bit NormalFloat: per block of 64, a float32 absmax and 4-bit indices into 16
         /// levels that are quantiles of a normal distribution scaled to [−1, 1] (4.5 bits per value;
         /// without the optional double quantization of the absmax). Not a GGUF type.
@@ -34,6 +38,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
             case .q8_0: return 34
             case .q4_0: return 18
             case .q4_1: return 20
+            case .q5_0: return 22
+            case .q5_1: return 24
             case .nf4: return 36
             case .q4_K: return 144
             case .q6_K: return 210
@@ -54,6 +60,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
             case .q8_0: return PK_QUANT_Q8_0
             case .q4_0: return PK_QUANT_Q4_0
             case .q4_1: return PK_QUANT_Q4_1
+            case .q5_0: return PK_QUANT_Q5_0
+            case .q5_1: return PK_QUANT_Q5_1
             case .nf4: return PK_QUANT_NF4
             case .q4_K: return PK_QUANT_Q4_K
             case .q6_K: return PK_QUANT_Q6_K

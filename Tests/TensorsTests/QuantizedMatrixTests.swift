@@ -36,8 +36,8 @@ struct QuantizedMatrixTests {
                 continue
             }
             bytes += half()
-            if format == .q4_1 { bytes += half() }
-            let payload = format == .q8_0 ? 32 : 16
+            if format == .q4_1 || format == .q5_1 { bytes += half() }
+            let payload = format == .q8_0 ? 32 : [.q5_0, .q5_1].contains(format) ? 20 : 16
             for _ in 0..<payload { bytes.append(UInt8(truncatingIfNeeded: generator.next())) }
         }
         return try QuantizedMatrix(format: format, rows: rows, columns: columns, bytes: bytes)
@@ -48,6 +48,8 @@ struct QuantizedMatrixTests {
         case .q8_0: return .q8_0
         case .q4_0: return .q4_0
         case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q5_1: return .q5_1
         case .q4_K: return .q4_K
         case .q6_K: return .q6_K
         case .nf4: return nil
@@ -73,7 +75,7 @@ struct QuantizedMatrixTests {
         }
     }
 
-    @Test("dequantization equals the GGUF reference", arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
+    @Test("dequantization equals the GGUF reference", arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K])
     func dequantization(_ format: QuantizedMatrix.Format) throws {
         let columns = format.blockValues * 3
         let matrix = try Self.randomMatrix(format, rows: 7, columns: columns, seed: 1)

@@ -101,6 +101,8 @@ typedef enum {
     PK_QUANT_Q8_0 = 8,  ///< fp16 scale + 32 int8: 34 bytes per block
     PK_QUANT_Q4_0 = 2,  ///< fp16 scale + 32 4-bit values offset by 8: 18 bytes per block
     PK_QUANT_Q4_1 = 3,  ///< fp16 scale + fp16 minimum + 32 4-bit values: 20 bytes per block
+    PK_QUANT_Q5_0 = 6,  ///< fp16 scale + 32 high bits + 32 low nibbles, values offset by 16: 22 bytes per block
+    PK_QUANT_Q5_1 = 7,  ///< fp16 scale + fp16 minimum + 32 high bits + 32 low nibbles: 24 bytes per block
     PK_QUANT_Q4_K = 12, ///< GGUF K-quant: 256 values in 8 sub-blocks with 6-bit scales and minimums, 144 bytes
     PK_QUANT_Q6_K = 14, ///< GGUF K-quant: 256 6-bit values in 16 sub-blocks with int8 scales, 210 bytes
     PK_QUANT_NF4 = 100  ///< float32 absmax + 64 4-bit NormalFloat codes: 36 bytes per block (not a GGUF type)
