@@ -11,30 +11,49 @@ public struct RotaryEmbedding: Sendable {
     public let dimension: Int
     /// The frequency base θ (10000 for Llama 2, 100000 for SmolLM2).
     public let base: Float
-    /// `inverseFrequencies[i] = base^(−2i/d)` for `i < d/2`.
+    /// `inverseFrequencies[i] = base^(−2i/d)` for `i < d/2` (scaled when the embedding is).
     public let inverseFrequencies: [Float]
+    /// LongRoPE's second table and when it applies: a call whose last position is at or past
+    /// `after` uses `frequencies` instead (transformers switches per forward pass the same way).
+    public let longFrequencies: (frequencies: [Float], after: Int)?
+    /// Multiplies every cosine and sine (LongRoPE's attention factor; 1 otherwise).
+    public let attentionFactor: Float
 
     /// Creates the frequency table for heads of `dimension` elements, stretched by `scaling` when given.
     public init(dimension: Int, base: Float = 10_000, scaling: RotaryScaling? = nil) {
         precondition(dimension > 0 && dimension % 2 == 0, "RotaryEmbedding: dimension \(dimension) must be positive and even")
         self.dimension = dimension
         self.base = base
-        let plain = (0..<(dimension / 2)).map { i in
-            1 / Foundation.pow(base, Float(2 * i) / Float(dimension))
+        let powers = (0..<(dimension / 2)).map { i in Foundation.pow(base, Float(2 * i) / Float(dimension)) }
+        let plain = powers.map { 1 / $0 }
+        if case let .longRoPE(short, long, original, factor)? = scaling {
+            // transformers: 1 / (factor_i · base^(2i/d)).
+            inverseFrequencies = zip(short, powers).map { 1 / ($0 * $1) }
+            longFrequencies = (zip(long, powers).map { 1 / ($0 * $1) }, original)
+            attentionFactor = factor
+        } else {
+            inverseFrequencies = scaling.map { $0.apply(to: plain) } ?? plain
+            longFrequencies = nil
+            attentionFactor = 1
         }
-        self.inverseFrequencies = scaling.map { $0.apply(to: plain) } ?? plain
     }
 
     /// `cos` and `sin` of every angle, each `[positions.count, d/2]`.
     func tables(positions: [Int]) -> (cos: [Float], sin: [Float]) {
         let half = dimension / 2
+        var frequencies = inverseFrequencies
+        if let long = longFrequencies, let last = positions.max(), last + 1 > long.after { frequencies = long.frequencies }
         var cosines = [Float](repeating: 0, count: positions.count * half)
         var sines = cosines
         for (t, position) in positions.enumerated() {
             for i in 0..<half {
-                let angle = Float(position) * inverseFrequencies[i]
+                let angle = Float(position) * frequencies[i]
                 cosines[t * half + i] = Foundation.cos(angle)
                 sines[t * half + i] = Foundation.sin(angle)
+                if attentionFactor != 1 {
+                    cosines[t * half + i] *= attentionFactor
+                    sines[t * half + i] *= attentionFactor
+                }
             }
         }
         return (cosines, sines)
@@ -53,6 +72,10 @@ public enum RotaryScaling: Sendable, Equatable {
     /// Each inverse frequency divided by its own factor (a GGUF's `rope_freqs` tensor, which llama.cpp's
     /// converter precomputes for `llama3` scaling).
     case divided([Float])
+    /// `"longrope"` (Phi-3 128k, Phi-4-mini): per-frequency factors, `short` while a forward pass stays
+    /// within `originalContext` positions and `long` beyond, with cosines and sines multiplied by
+    /// `attentionFactor`. Applied by `RotaryEmbedding` itself (it needs both tables).
+    case longRoPE(short: [Float], long: [Float], originalContext: Int, attentionFactor: Float)
 
     /// The scaled inverse frequencies.
     public func apply(to inverseFrequencies: [Float]) -> [Float] {
@@ -62,6 +85,9 @@ public enum RotaryScaling: Sendable, Equatable {
         case let .divided(factors):
             precondition(factors.count == inverseFrequencies.count, "RotaryScaling: \(factors.count) factors for \(inverseFrequencies.count) frequencies")
             return zip(inverseFrequencies, factors).map { $0 / $1 }
+        case let .longRoPE(short, _, _, _):
+            precondition(short.count == inverseFrequencies.count, "RotaryScaling: \(short.count) factors for \(inverseFrequencies.count) frequencies")
+            return zip(inverseFrequencies, short).map { $0 / $1 }
         case let .llama3(factor, low, high, original):
             let context = Float(original)
             let lowWavelength = context / low, highWavelength = context / high

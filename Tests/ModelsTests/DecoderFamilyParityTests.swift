@@ -17,6 +17,9 @@ struct DecoderFamilyParityTests {
         let greedy_prompt: [Int]; let greedy: [Int]; let lora_logits: [Float]
     }
 
+    /// Fixtures that are a family in another family's shape: Llama 3.2's rope scaling, Phi-4-mini's LongRoPE.
+    static let familyOf = ["llama32": "llama", "phi4mini": "phi3"]
+
     static func reference(_ name: String) throws -> Reference {
         try JSONDecoder().decode(Reference.self, from: Data(contentsOf: families.appendingPathComponent(name).appendingPathComponent("reference.json")))
     }
@@ -36,11 +39,11 @@ struct DecoderFamilyParityTests {
     }
 
     @Test("each family's logits within 1e-4 of transformers and the same greedy tokens",
-          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3"])
+          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3", "llama32", "phi4mini"])
     func family(_ name: String) throws {
         let reference = try Self.reference(name)
         let model = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent(name))
-        #expect(model.family.name == name)
+        #expect(model.family.name == (Self.familyOf[name] ?? name))
         #expect(model.loadReport.unexpectedKeys.isEmpty, "unexpected: \(model.loadReport.unexpectedKeys)")
         let logits = try withoutGradients {
             try model(reference.input_ids, batch: reference.shape[0], keyMask: reference.attention_mask.map { $0 == 1 }).value
@@ -70,11 +73,16 @@ struct DecoderFamilyParityTests {
         let qwen3 = try load("qwen3")
         #expect(qwen3.headDimension == 128 && !qwen3.attentionBias && qwen3.layerTypes.allSatisfy { $0 == .full })
         #expect(try load("mistral").slidingWindow == 8)
+        #expect(try load("llama32").ropeScaling == .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 16))
+        let phi4 = try load("phi4mini")
+        guard case let .longRoPE(short, long, original, attention)? = phi4.ropeScaling else { Issue.record("no longrope"); return }
+        #expect(short.count == 3 && long.count == 3 && original == 32 && phi4.rotaryDimension == 6)
+        #expect(abs(attention - Float((1 + Foundation.log(8.0) / Foundation.log(32.0)).squareRoot())) < 1e-6)
     }
 
     @Test("a config.json written for each family reads back as the same configuration")
     func configurationRoundTrip() throws {
-        for name in ["mistral", "qwen2", "qwen3", "gemma3", "phi3"] {
+        for name in ["mistral", "qwen2", "qwen3", "gemma3", "phi3", "llama32", "phi4mini"] {
             let model = try DecoderForCausalLM.load(from: Self.families.appendingPathComponent(name))
             let written = model.configuration.huggingFaceJSON(bosTokenID: 1, eosTokenID: 2)
             let reread = try DecoderConfiguration(json: try JSONValue.parse(Data(written.prettyPrinted().utf8)))

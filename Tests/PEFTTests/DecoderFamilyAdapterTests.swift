@@ -37,7 +37,7 @@ struct DecoderFamilyAdapterTests {
     }
 
     @Test("peft's adapter gives peft's logits within 1e-4; merged, saved and reloaded it still does",
-          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3"])
+          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3", "llama32", "phi4mini"])
     func adapter(_ name: String) throws {
         let folder = Self.families.appendingPathComponent(name)
         let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json")))
@@ -57,7 +57,7 @@ struct DecoderFamilyAdapterTests {
     }
 
     @Test("four AdamW steps from peft's adapter follow PyTorch + peft's losses and first gradient",
-          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3"])
+          arguments: ["mistral", "qwen2", "qwen3", "gemma3", "phi3", "llama32", "phi4mini"])
     func training(_ name: String) throws {
         let folder = Self.families.appendingPathComponent(name)
         let reference = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json")))

@@ -1,3 +1,4 @@
+import Foundation
 import Autograd
 import ModelIO
 
@@ -32,7 +33,8 @@ extension DecoderConfiguration {
         let global = parameters?["full_attention"] ?? parameters
         ropeTheta = Float(try Self.number(json, "rope_theta") ?? global.flatMap { try? Self.number($0, "rope_theta") } ?? 10_000)
         if let scaling = json["rope_scaling"].flatMap({ $0.isNull ? nil : $0 }) ?? global {
-            ropeScaling = try Self.rotaryScaling(scaling, field: json["rope_scaling"].map { $0.isNull ? "rope_parameters" : "rope_scaling" } ?? "rope_parameters")
+            ropeScaling = try Self.rotaryScaling(scaling, field: json["rope_scaling"].map { $0.isNull ? "rope_parameters" : "rope_scaling" } ?? "rope_parameters",
+                                                 configuration: json)
         }
         if let sliding = parameters?["sliding_attention"], let theta = try Self.number(sliding, "rope_theta") { slidingRopeTheta = Float(theta) }
         if let explicit = json["layer_types"], !explicit.isNull {
@@ -105,10 +107,12 @@ extension DecoderConfiguration {
         return flag
     }
 
-    /// `rope_scaling` / one entry of `rope_parameters`: nil for the default, linear or llama3 scaling,
-    /// an error naming any other kind.
-    static func rotaryScaling(_ json: JSONValue, field: String) throws -> RotaryScaling? {
+    /// `rope_scaling` / one entry of `rope_parameters`: nil for the default, linear, llama3 or longrope
+    /// scaling (the last reads `original_max_position_embeddings` and `max_position_embeddings` from the
+    /// `configuration` when the entry lacks them), an error naming any other kind.
+    static func rotaryScaling(_ json: JSONValue, field: String, configuration: JSONValue) throws -> RotaryScaling? {
         guard let kind = json["rope_type"]?.string ?? json["type"]?.string, kind != "default" else { return nil }
+        if kind == "longrope" { return try longRoPE(json, field: field, configuration: configuration) }
         guard let factor = try number(json, "factor") else {
             throw ModelError.invalidConfiguration(field: "\(field).factor", reason: "missing for RoPE scaling '\(kind)'")
         }
@@ -121,7 +125,32 @@ extension DecoderConfiguration {
             }
             return .llama3(factor: Float(factor), lowFrequencyFactor: Float(low), highFrequencyFactor: Float(high), originalContext: original)
         default:
-            throw ModelError.invalidConfiguration(field: "\(field).rope_type", reason: "RoPE scaling '\(kind)' is not supported yet (linear and llama3 are)")
+            throw ModelError.invalidConfiguration(field: "\(field).rope_type", reason: "RoPE scaling '\(kind)' is not supported yet (linear, llama3 and longrope are)")
         }
+    }
+
+    /// LongRoPE (transformers' `_compute_longrope_parameters`): the factor lists, the original context,
+    /// and the attention factor (given, or √(1 + ln s / ln original) with s = context / original when above 1).
+    static func longRoPE(_ json: JSONValue, field: String, configuration: JSONValue) throws -> RotaryScaling {
+        func factors(_ key: String) throws -> [Float] {
+            guard let list = json[key]?.array, !list.isEmpty,
+                  let values = Optional(list.compactMap { $0.number.map(Float.init) }), values.count == list.count,
+                  values.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw ModelError.invalidConfiguration(field: "\(field).\(key)", reason: "must be a list of positive numbers")
+            }
+            return values
+        }
+        let short = try factors("short_factor"), long = try factors("long_factor")
+        guard let original = json["original_max_position_embeddings"]?.integer ?? configuration["original_max_position_embeddings"]?.integer,
+              original > 1 else {
+            throw ModelError.invalidConfiguration(field: "original_max_position_embeddings", reason: "longrope scaling needs the original context (> 1)")
+        }
+        var attention = try number(json, "attention_factor")
+        if attention == nil {
+            let context = try configuration.configurationInteger("max_position_embeddings", default: 2048)
+            let scale = try number(json, "factor") ?? Double(context) / Double(original)
+            attention = scale <= 1 ? 1 : (1 + Foundation.log(scale) / Foundation.log(Double(original))).squareRoot()
+        }
+        return .longRoPE(short: short, long: long, originalContext: original, attentionFactor: Float(attention!))
     }
 }

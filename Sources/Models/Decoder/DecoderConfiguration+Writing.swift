@@ -31,6 +31,13 @@ extension DecoderConfiguration {
             members.append(("rope_scaling", .object([("rope_type", .string("llama3")), ("factor", .number(Double(factor))),
                                                      ("low_freq_factor", .number(Double(low))), ("high_freq_factor", .number(Double(high))),
                                                      ("original_max_position_embeddings", .number(Double(original)))])))
+        case let .longRoPE(short, long, original, attention)?:
+            members.append(("rope_scaling", .object([("rope_type", .string("longrope")),
+                                                     ("short_factor", .array(short.map { .number(Double($0)) })),
+                                                     ("long_factor", .array(long.map { .number(Double($0)) })),
+                                                     ("original_max_position_embeddings", .number(Double(original))),
+                                                     ("attention_factor", .number(Double(attention)))])))
+            members.append(("original_max_position_embeddings", .number(Double(original))))
         case .divided?, nil:
             break  // per-frequency factors have no config.json form; the folder's rope is the default one
         }

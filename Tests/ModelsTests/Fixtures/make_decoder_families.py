@@ -30,8 +30,8 @@ import shutil
 import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig, MistralForCausalLM, Phi3Config,
-                          Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "families")
 # The byte-level BPE tokenizer (320 tokens, ChatML template) of the training fixtures, so the CLI can
@@ -49,6 +49,16 @@ def families():
     yield "gemma3", Gemma3ForCausalLM(Gemma3TextConfig(**SHARED, num_hidden_layers=6, head_dim=16, sliding_window=8,
                                                        query_pre_attn_scalar=12, final_logit_softcapping=5.0)), ["q_proj", "v_proj", "gate_proj"]
     yield "phi3", Phi3ForCausalLM(Phi3Config(**SHARED, num_hidden_layers=2, partial_rotary_factor=0.5, sliding_window=12)), ["qkv_proj", "gate_up_proj"]
+    # Llama 3.2's rope scaling, with an original context short enough that the input reaches the smoothed band.
+    yield "llama32", LlamaForCausalLM(LlamaConfig(**SHARED, num_hidden_layers=2, head_dim=16, rope_theta=500000.0, tie_word_embeddings=True,
+                                                  rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                                "high_freq_factor": 4.0, "original_max_position_embeddings": 16})), ["q_proj", "v_proj"]
+    # Phi-4-mini's shape: partial rotary 0.75 and LongRoPE with an original context of 32, so the 40-token input
+    # uses the long factors and greedy decoding from a 20-token prompt switches from the short ones.
+    generator = torch.Generator().manual_seed(4)
+    short, long = (1 + 3 * torch.rand(3, generator=generator)).tolist(), (1 + 9 * torch.rand(3, generator=generator)).tolist()
+    yield "phi4mini", Phi3ForCausalLM(Phi3Config(**SHARED, num_hidden_layers=2, partial_rotary_factor=0.75, original_max_position_embeddings=32,
+                                                 rope_scaling={"rope_type": "longrope", "short_factor": short, "long_factor": long})), ["qkv_proj"]
 
 
 def compact(values):
