@@ -125,59 +125,54 @@ struct FusedKernelTests {
         }
     }
 
-    @Test("geGLU (tanh GELU gate) and its gradients match the Float64 tanh formulas, and do not depend on the thread count")
-    func geGLU() {
-        var generator = SeededRandom(seed: 6)
-        // 70,003 elements: split across workers, with a scalar tail; gates up to ±15 reach both saturations.
-        let gate = Tensor.randomNormal([7, 10_001], std: 4, generator: &generator)
+    /// A gated kernel's output and gradients on 70,003 elements (split across workers, with a scalar
+    /// tail), checked equal for 2 threads and 1 and for a gradient left out.
+    static func gatedKernel(seed: UInt64, gateSpread: Float, forward: (Tensor, Tensor) -> Tensor,
+                            gradients: (Tensor, Tensor, Tensor, Bool, Bool) -> (gate: Tensor?, up: Tensor?))
+        -> (gate: Tensor, up: Tensor, g: Tensor, out: Tensor, dGate: Tensor, dUp: Tensor) {
+        var generator = SeededRandom(seed: seed)
+        let gate = Tensor.randomNormal([7, 10_001], std: gateSpread, generator: &generator)
         let up = Tensor.randomNormal([7, 10_001], generator: &generator)
         let g = Tensor.randomNormal([7, 10_001], generator: &generator)
         let previous = Parallel.threadCount
         defer { Parallel.threadCount = previous }
         Parallel.threadCount = 2
-        let out = Tensor.geGLU(gate: gate, up: up)
-        let (dGate, dUp) = Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        let out = forward(gate, up)
+        let (dGate, dUp) = gradients(gate, up, g, true, true)
         Parallel.threadCount = 1
-        #expect(Tensor.geGLU(gate: gate, up: up) == out)
-        let single = Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
+        #expect(forward(gate, up) == out)
+        let single = gradients(gate, up, g, true, true)
         #expect(single.gate == dGate && single.up == dUp)
-        #expect(Tensor.geGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: false).up == nil)
+        #expect(gradients(gate, up, g, false, true).gate == nil && gradients(gate, up, g, true, false).up == nil)
+        return (gate, up, g, out, dGate!, dUp!)
+    }
+
+    @Test("geGLU (tanh GELU gate) and its gradients match the Float64 tanh formulas, and do not depend on the thread count")
+    func geGLU() {
+        // Gates up to ±15 reach both saturations.
+        let (gate, up, g, out, dGate, dUp) = Self.gatedKernel(seed: 6, gateSpread: 4, forward: Tensor.geGLU, gradients: Tensor.geGLUGradients)
         let c = (2 / Double.pi).squareRoot()
         for i in stride(from: 0, to: gate.count, by: 89) {
             let x = Double(gate[flat: i]), u = Double(up[flat: i]), gi = Double(g[flat: i])
             let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
             let activation = 0.5 * x * (1 + t)
             #expect(abs(Double(out[flat: i]) - activation * u) <= 1e-5 * (abs(activation * u) + 1e-3))
-            #expect(abs(Double(dUp![flat: i]) - gi * activation) <= 1e-5 * (abs(gi * activation) + 1e-3))
+            #expect(abs(Double(dUp[flat: i]) - gi * activation) <= 1e-5 * (abs(gi * activation) + 1e-3))
             let slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-            #expect(abs(Double(dGate![flat: i]) - gi * u * slope) <= 1e-5 * (abs(gi * u * slope) + 1e-3), "x = \(x)")
+            #expect(abs(Double(dGate[flat: i]) - gi * u * slope) <= 1e-5 * (abs(gi * u * slope) + 1e-3), "x = \(x)")
         }
     }
 
     @Test("swiGLU and its gradients match Float64 formulas, and do not depend on the thread count")
     func swiGLU() {
-        var generator = SeededRandom(seed: 5)
-        // 70,003 elements: split across workers, with a scalar tail.
-        let gate = Tensor.randomNormal([7, 10_001], std: 3, generator: &generator)
-        let up = Tensor.randomNormal([7, 10_001], generator: &generator)
-        let g = Tensor.randomNormal([7, 10_001], generator: &generator)
-        let previous = Parallel.threadCount
-        defer { Parallel.threadCount = previous }
-        Parallel.threadCount = 2
-        let out = Tensor.swiGLU(gate: gate, up: up)
-        let (dGate, dUp) = Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
-        Parallel.threadCount = 1
-        #expect(Tensor.swiGLU(gate: gate, up: up) == out)
-        let single = Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: true, wantUp: true)
-        #expect(single.gate == dGate && single.up == dUp)
-        #expect(Tensor.swiGLUGradients(gate: gate, up: up, gradient: g, wantGate: false, wantUp: true).gate == nil)
+        let (gate, up, g, out, dGate, dUp) = Self.gatedKernel(seed: 5, gateSpread: 3, forward: Tensor.swiGLU, gradients: Tensor.swiGLUGradients)
         for i in stride(from: 0, to: gate.count, by: 97) {
             let x = Double(gate[flat: i]), u = Double(up[flat: i]), gi = Double(g[flat: i])
             let s = 1 / (1 + Foundation.exp(-x))
             #expect(abs(Double(out[flat: i]) - x * s * u) <= 1e-5 * (abs(x * s * u) + 1e-3))
-            #expect(abs(Double(dUp![flat: i]) - gi * x * s) <= 1e-5 * (abs(gi * x * s) + 1e-3))
+            #expect(abs(Double(dUp[flat: i]) - gi * x * s) <= 1e-5 * (abs(gi * x * s) + 1e-3))
             let expected = gi * u * s * (1 + x * (1 - s))
-            #expect(abs(Double(dGate![flat: i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
+            #expect(abs(Double(dGate[flat: i]) - expected) <= 1e-5 * (abs(expected) + 1e-3))
         }
     }
 
