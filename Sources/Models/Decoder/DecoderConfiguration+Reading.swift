@@ -75,9 +75,25 @@ extension DecoderConfiguration {
             }
             ropeScaling = .linear(factor: Float(factor))
         }
-        if let frequencies = gguf.tensors.first(where: { $0.name == "rope_freqs.weight" }) {
-            do { ropeScaling = .divided(try gguf.floats(of: frequencies)) } catch let error as ModelFileError { throw ModelError.file(error) }
-        }
+        do {
+            if let frequencies = gguf.tensors.first(where: { $0.name == "rope_freqs.weight" }) {
+                ropeScaling = .divided(try gguf.floats(of: frequencies))
+            }
+            // LongRoPE (Phi-3 128k, Phi-4-mini): llama.cpp stores the factor lists as tensors.
+            if let long = gguf.tensors.first(where: { $0.name == "rope_factors_long.weight" }),
+               let short = gguf.tensors.first(where: { $0.name == "rope_factors_short.weight" }) {
+                guard let original = try keys.integer("rope.scaling.original_context_length"), original > 1 else {
+                    throw ModelError.invalidConfiguration(field: "\(arch).rope.scaling.original_context_length",
+                                                          reason: "LongRoPE factors need the original context (> 1)")
+                }
+                let context = try keys.integer("context_length") ?? original
+                let scale = Double(context) / Double(original)
+                let attention = try keys.number("rope.scaling.attn_factor")
+                    ?? (scale <= 1 ? 1 : (1 + Foundation.log(scale) / Foundation.log(Double(original))).squareRoot())
+                ropeScaling = .longRoPE(short: try gguf.floats(of: short), long: try gguf.floats(of: long), originalContext: original,
+                                        attentionFactor: Float(attention))
+            }
+        } catch let error as ModelFileError { throw ModelError.file(error) }
         if let cap = try keys.number("final_logit_softcapping") { finalLogitSoftcap = Float(cap) }
         try family.readGGUF(keys, &self)
         let names = ["vocab_size": "vocab_size", "hidden_size": "embedding_length", "intermediate_size": "feed_forward_length",

@@ -48,7 +48,8 @@ extension DecoderForCausalLM {
         var state: [String: Tensor] = [:]
         var unexpected: [String] = []
         for tensor in gguf.tensors {
-            if tensor.name == "rope_freqs.weight" { continue }  // read into the configuration's rotary scaling
+            // Read into the configuration's rotary scaling.
+            if ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"].contains(tensor.name) { continue }
             guard let name = family.huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
             // .keepGGUF: the blocks' linear weights and the token table (with the head tied to it)

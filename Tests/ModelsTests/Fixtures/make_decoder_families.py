@@ -18,12 +18,14 @@ the training fixtures' tokenizer files (320 tokens) and reference.json:
 The sizes are chosen so that every family feature is exercised: windows of 8 (shorter than the
 input), q width ≠ hidden size, partial rotary, logit soft-capping, fused projections.
 
-Also writes families/{gemma3,qwen3,phi3}.gguf: those checkpoints as llama.cpp's converter stores them
-(GGUF names, Phi-3's fused attn_qkv/ffn_up, 1 added to every Gemma norm weight, F32); transformers
+Also writes families/{gemma3,qwen3,phi3,phi4mini}.gguf: those checkpoints as llama.cpp's converter stores
+them (GGUF names, Phi-3's fused attn_qkv/ffn_up and LongRoPE factor tensors, 1 added to every Gemma norm
+weight, F32); transformers
 reads the Qwen3 one back to the folder's logits (it ignores Phi-3's rotary width and Gemma's layer
 pattern in GGUF metadata, so those two are compared with the folders by the Swift tests).
 """
 import json
+import math
 import os
 import shutil
 
@@ -102,8 +104,8 @@ def main():
             reference["lora_logits"] = compact(peft_model(ids, attention_mask=mask).logits.flatten().tolist())
         peft_model.save_pretrained(os.path.join(folder, "lora"))
         reference["train_losses"], reference["train_gradient_norm"] = train(peft_model, ids, mask)
-        if name in ("gemma3", "qwen3", "phi3"):
-            write_gguf(name, base_state, model.config, os.path.join(HERE, f"{name}.gguf"))
+        if name in ("gemma3", "qwen3", "phi3", "phi4mini"):
+            write_gguf("phi3" if name == "phi4mini" else name, base_state, model.config, os.path.join(HERE, f"{name}.gguf"))
             if name == "qwen3":  # transformers ignores Phi-3's GGUF rotary width and Gemma's window pattern keys
                 check_gguf_in_transformers(name, torch.tensor(reference["logits"]).view(logits.shape), ids, mask)
         json.dump(reference, open(os.path.join(folder, "reference.json"), "w"))
@@ -164,6 +166,13 @@ def write_gguf(arch, state, config, path):
         writer.add_sliding_window(config.sliding_window)
     if arch == "phi3":
         writer.add_rope_dimension_count(int(head_dim * config.partial_rotary_factor))
+        if config.rope_parameters.get("rope_type") == "longrope":
+            # llama.cpp's Phi-3 converter: the factor lists as tensors, the original context and attention factor as keys.
+            original = config.rope_parameters["original_max_position_embeddings"]
+            writer.add_rope_scaling_orig_ctx_len(original)
+            writer.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(config.max_position_embeddings / original) / math.log(original)))
+            writer.add_tensor("rope_factors_long.weight", np.array(config.rope_parameters["long_factor"], dtype=np.float32))
+            writer.add_tensor("rope_factors_short.weight", np.array(config.rope_parameters["short_factor"], dtype=np.float32))
     names = {**GGUF_NAMES, "post_attention_layernorm": "ffn_norm", **GGUF_NORMS.get(arch, {})}
     for key, tensor in state.items():
         if key == "lm_head.weight" and config.tie_word_embeddings:
