@@ -26,7 +26,7 @@ extension JSONValue: Codable {
         case let .string(value): try container.encode(value)
         case let .array(values): try container.encode(values)
         case let .object(members):
-            try container.encode(Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first }))
+            try container.encode(Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }))
         }
     }
 }

@@ -24,10 +24,11 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// The member named `key` of an object (first occurrence), or nil.
+    /// The member named `key` of an object, or nil; when the key repeats, its last value.
     public subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
-        return members.first(where: { $0.key == key })?.value
+        // A key given twice means its last value, as Python's `json` (and so transformers and peft) reads it.
+        return members.last(where: { $0.key == key })?.value
     }
 
     /// The string payload, if this is a string.

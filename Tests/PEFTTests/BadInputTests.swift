@@ -1,4 +1,5 @@
 import Foundation
+import ModelIO
 import Models
 import NN
 import PEFT
@@ -68,6 +69,56 @@ struct PEFTBadInputTests {
         try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { folder in
             try Data("not safetensors".utf8).write(to: folder.appendingPathComponent("adapter_model.safetensors"))
         }) { ($0 as? PEFTError).map { if case .file = $0 { return true } else { return false } } ?? false }
+    }
+
+    /// The fixture adapter with one value of its first tensor replaced.
+    func poisonedCopy(_ value: Float) throws -> URL {
+        try brokenCopy(of: "llama-lora") { folder in
+            let url = folder.appendingPathComponent("adapter_model.safetensors")
+            let file = try ModelIO.SafetensorsFile(contentsOf: url)
+            let first = file.tensors.map(\.name).sorted()[0]
+            let entries = try file.tensors.map { tensor -> ModelIO.SafetensorsWriter.Entry in
+                var values = try file.floats(of: tensor)
+                if tensor.name == first { values[values.count / 2] = value }
+                return Tensor(values, shape: tensor.shape).safetensorsEntry(named: tensor.name)
+            }
+            try ModelIO.SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: url)
+        }
+    }
+
+    @Test("an adapter holding NaN, ±inf or absurd values, or an absurd lora_alpha, is refused with the tensor or field named")
+    func absurdValues() throws {
+        for value in [Float.nan, .infinity, -.infinity, 3e38] {
+            try expectUnchangedFailure(try poisonedCopy(value)) { error in
+                guard case let .file(_, reason)? = error as? PEFTError else { return false }
+                return reason.contains("base_model.model.") && (reason.contains("non-finite") || reason.contains("magnitude"))
+            }
+        }
+        for alpha in ["1e38", "-1e7"] {
+            try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { folder in
+                let url = folder.appendingPathComponent("adapter_config.json")
+                let text = try String(contentsOf: url, encoding: .utf8)
+                    .replacingOccurrences(of: #""lora_alpha": [0-9.]+"#, with: "\"lora_alpha\": \(alpha)", options: .regularExpression)
+                try Data(text.utf8).write(to: url)
+            }) { error in
+                if case .invalidConfiguration(field: "lora_alpha", _)? = error as? PEFTError { return true }
+                return false
+            }
+        }
+    }
+
+    @Test("a key given twice in adapter_config.json means its last value, as Python's json and peft read it")
+    func duplicateKeys() throws {
+        let folder = try brokenCopy(of: "llama-lora") { folder in
+            let url = folder.appendingPathComponent("adapter_config.json")
+            let text = try String(contentsOf: url, encoding: .utf8)
+            try Data(text.replacingOccurrences(of: "{", with: "{\n  \"lora_dropout\": 0.5,", range: text.range(of: "{")).utf8).write(to: url)
+        }
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configuration = try AdapterConfigurations.load(from: folder)
+        let lora = try #require(configuration as? LoRAConfig)
+        #expect(lora.dropout != 0.5, "the file's later lora_dropout wins over the first one")
+        #expect(try JSONValue.parse(Data(#"{"r": 8, "r": 64}"#.utf8))["r"]?.integer == 64)
     }
 
     @Test("targets that match nothing list the linear modules; a non-linear target is refused")

@@ -27,6 +27,14 @@ import Testing
         #expect(example.reference == "4")
     }
 
+    @Test("a key given twice in a record means its last value, as Python's json reads the file")
+    func duplicateKeysTakeTheLastValue() throws {
+        let data = try load(#"{"prompt": "What is 1 plus 1?", "response": "3", "prompt": "What is 2 plus 2?", "response": "4"}"#)
+        let example = data.examples[0]
+        #expect(try tokenizer.decode(example.ids).contains("What is 2 plus 2?"))
+        #expect(example.reference == "4")
+    }
+
     @Test func alpacaChatCompletionAndTextFormats() throws {
         let alpaca = try load(#"[{"instruction": "Add", "input": "2 and 3", "output": "5"}]"#, name: "a.json")
         #expect(try tokenizer.decode(alpaca.examples[0].ids).contains("Add\n\n2 and 3"))

@@ -16,7 +16,8 @@ struct ConfigurationFields {
     /// The value of `key`, nil when absent or null.
     mutating func value(_ key: String) -> JSONValue? {
         read.insert(key)
-        guard let value = members.first(where: { $0.key == key })?.value, !value.isNull else { return nil }
+        // The last of a repeated key wins, as in Python's `json` (peft reads the same file).
+        guard let value = members.last(where: { $0.key == key })?.value, !value.isNull else { return nil }
         return value
     }
 

@@ -101,11 +101,32 @@ extension PeftModel {
                 guard [.f32, .f16, .bf16, .f64].contains(tensor.dtype) else {
                     throw PEFTError.adapterMismatch(path: url.path, problems: ["'\(tensor.name)' has dtype \(tensor.dtype.rawValue), not a float type"])
                 }
-                weights[tensor.name] = Tensor(try file.floats(of: tensor), shape: tensor.shape)
+                let values = try file.floats(of: tensor)
+                try Self.checkAdapterValues(values, tensor: tensor.name, path: url.path)
+                weights[tensor.name] = Tensor(values, shape: tensor.shape)
             }
             return weights
         } catch let error as ModelFileError {
             throw PEFTError.file(path: url.path, reason: error.description)
+        }
+    }
+
+    /// Largest magnitude an adapter weight may have: far above any trained value (a LoRA weight, a
+    /// saved head or embedding row), far below where products overflow Float32.
+    public static var largestAdapterValue: Float { 1e6 }
+
+    /// Refuses a tensor holding NaN, ±inf or values beyond `largestAdapterValue`, naming it: such an
+    /// adapter would load and answer with an empty line or a uniform distribution.
+    static func checkAdapterValues(_ values: [Float], tensor name: String, path: String) throws {
+        var largest: Float = 0
+        for value in values {
+            guard value.isFinite else {
+                throw PEFTError.file(path: path, reason: "adapter tensor '\(name)' holds non-finite values (NaN or ±inf)")
+            }
+            largest = max(largest, abs(value))
+        }
+        guard largest <= largestAdapterValue else {
+            throw PEFTError.file(path: path, reason: "adapter tensor '\(name)' holds a value of magnitude \(largest), beyond \(largestAdapterValue)")
         }
     }
 

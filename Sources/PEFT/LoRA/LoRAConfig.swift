@@ -159,10 +159,16 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
         return writer.object(extra: unknownMembers)
     }
 
+    /// Largest `lora_alpha` (and `alpha_pattern` value) accepted: far above any used in practice
+    /// (scales α/r of thousands already destroy a model), far below where products overflow.
+    public static let largestAlpha: Double = 1e6
+
     /// Checks every field; throws `PEFTError.invalidConfiguration` naming the one that is wrong.
     public func validate() throws {
         guard rank > 0 && rank <= 65_536 else { throw PEFTError.invalidConfiguration(field: "r", reason: "must be in 1...65536, got \(rank)") }
-        guard alpha.isFinite else { throw PEFTError.invalidConfiguration(field: "lora_alpha", reason: "must be finite") }
+        guard alpha.isFinite && abs(alpha) <= Self.largestAlpha else {
+            throw PEFTError.invalidConfiguration(field: "lora_alpha", reason: "must be a finite number of magnitude at most \(Int(Self.largestAlpha)), got \(alpha)")
+        }
         guard dropout >= 0 && dropout < 1 else {
             throw PEFTError.invalidConfiguration(field: "lora_dropout", reason: "must be in [0, 1), got \(dropout)")
         }
@@ -174,7 +180,12 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
                 throw PEFTError.invalidConfiguration(field: "rank_pattern.\(pattern)", reason: "rank must be a positive integer")
             }
         }
-        for (pattern, _) in alphaPattern { _ = try TargetModules.compile(pattern, field: "alpha_pattern") }
+        for (pattern, value) in alphaPattern {
+            _ = try TargetModules.compile(pattern, field: "alpha_pattern")
+            guard value.isFinite && abs(value) <= Self.largestAlpha else {
+                throw PEFTError.invalidConfiguration(field: "alpha_pattern.\(pattern)", reason: "must be a finite number of magnitude at most \(Int(Self.largestAlpha)), got \(value)")
+            }
+        }
         if layersToTransform != nil, case .pattern? = targetModules {
             throw PEFTError.invalidConfiguration(field: "layers_to_transform", reason: "cannot be combined with a regular-expression target_modules")
         }
