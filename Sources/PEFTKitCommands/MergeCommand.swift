@@ -22,7 +22,8 @@ enum MergeCommand {
       --model PATH    A .gguf file or a Hugging Face folder (causal language model)
       --adapter DIR   A PEFT adapter folder
       --output DIR    The merged model's folder (must not exist unless --overwrite)
-      --overwrite     Replace an existing output folder
+      --overwrite     Replace an existing output folder that holds a model (config.json and
+                      model.safetensors); anything else, an input or the current directory is refused
       --help          Show this help
 
     """
@@ -33,10 +34,12 @@ enum MergeCommand {
         guard let adapterPath = parsed.value("adapter") else { throw UsageError("merge: --adapter is required") }
         guard let outputPath = parsed.value("output") else { throw UsageError("merge: --output is required") }
         let files = FileManager.default
-        let destination = URL(fileURLWithPath: outputPath)
+        let destination = try OutputPaths.required(outputPath, flag: "output", command: "merge")
         if files.fileExists(atPath: destination.path) && !parsed.has("overwrite") {
             throw UsageError("merge: \(outputPath) exists; pass --overwrite to replace it")
         }
+        try OutputPaths.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath), ("adapter", adapterPath)], command: "merge")
+        try OutputPaths.refuseForeignModelFolder(destination, flag: "output", command: "merge")
         let source = URL(fileURLWithPath: modelPath)
         let base = try AutoModelForCausalLM.load(from: source)
         let peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: adapterPath))

@@ -95,6 +95,9 @@ enum TrainCommand {
         guard let modelPath = parsed.value("model") else { throw UsageError("train: --model is required") }
         guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }
         guard let outputPath = parsed.value("output") else { throw UsageError("train: --output is required") }
+        let outputFolder = try OutputPaths.required(outputPath, flag: "output", command: command)
+        try OutputPaths.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
+                                      command: command)
         if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }
         let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
         let promptFormat: PromptFormat = switch try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) {

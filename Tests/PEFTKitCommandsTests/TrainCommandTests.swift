@@ -199,4 +199,33 @@ struct MergeCommandTests {
         #expect(missing.status == 1 && FileManager.default.fileExists(atPath: output.appendingPathComponent("model.safetensors").path),
                 "a failed merge leaves the previous output alone")
     }
+
+    @Test("--output that is empty, the current directory, an input, a file or a folder PEFTKit did not write is refused, and left alone")
+    func dangerousOutputs() throws {
+        let adapter = fixtures.appendingPathComponent("parity/final").path
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cli-merge-out-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let file = work.appendingPathComponent("notes.txt")
+        try Data("keep me".utf8).write(to: file)
+        let stranger = work.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: stranger, withIntermediateDirectories: true)
+        try Data("a".utf8).write(to: stranger.appendingPathComponent("a.jpg"))
+        let current = FileManager.default.currentDirectoryPath
+        let before = try FileManager.default.contentsOfDirectory(atPath: current).sorted()
+        for (output, expected) in [("", "empty"), (".", "current directory"), (current, "current directory"), (model, "overlaps --model"),
+                                   (adapter, "overlaps --adapter"), (file.path, "is a file"), (stranger.path, "does not hold a model folder")] {
+            let result = runTool(["merge", "--model", model, "--adapter", adapter, "--output", output, "--overwrite"])
+            #expect(result.status == 2 && result.error.contains(expected), "--output '\(output)': \(result.error)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: current).sorted() == before)
+        #expect(try String(contentsOf: file, encoding: .utf8) == "keep me")
+        #expect(FileManager.default.fileExists(atPath: stranger.appendingPathComponent("a.jpg").path))
+
+        let empty = runTool(["train", "--model", model, "--train", data, "--output", "", "--max-steps", "1", "--quiet"])
+        #expect(empty.status == 2 && empty.error.contains("--output is empty"), "\(empty.error)")
+        let onData = runTool(["train", "--model", model, "--train", data, "--output", URL(fileURLWithPath: data).deletingLastPathComponent().path,
+                              "--max-steps", "1", "--quiet"])
+        #expect(onData.status == 2 && onData.error.contains("overlaps --"), "\(onData.error)")
+    }
 }
