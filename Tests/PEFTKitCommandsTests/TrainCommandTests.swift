@@ -48,6 +48,16 @@ struct TrainCommandTests {
         let wrong = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--max-steps", "8", "--rank", "2",
                              "--resume", output.path, "--quiet"])
         #expect(wrong.status == 1 && wrong.error.contains("cannot resume"))
+        // Options that change the function or the optimisation are part of the checkpoint's fingerprint, named when they differ.
+        for (options, named) in [(["--alpha", "16"], "adapter lora_alpha"), (["--method", "rslora"], "adapter use_rslora"),
+                                 (["--dropout", "0.2"], "adapter lora_dropout"), (["--learning-rate", "5e-3"], "learning-rate schedule")] {
+            var arguments = ["train", "--model", model, "--train", data, "--eval-fraction", "0.25", "--output", output.path, "--max-steps", "9",
+                             "--batch-size", "4", "--rank", "4", "--resume", output.path, "--quiet", "--max-new-tokens", "3"] + options
+            if !options.contains("--alpha") { arguments += ["--alpha", "8"] }
+            if !options.contains("--learning-rate") { arguments += ["--learning-rate", "1e-2"] }
+            let other = runTool(arguments)
+            #expect(other.status == 1 && other.error.contains(named), "\(options): \(other.error)")
+        }
     }
 
     @Test("--quantization q8_0 trains LoRA on a packed base; eval and generate use the adapter beside it; --answers writes every answer")

@@ -27,6 +27,14 @@ public protocol TrainableModel: AnyObject {
     var prefix: Variable? { get }
     /// Writes what was trained in its usable form (a PEFT adapter folder, or a safetensors file).
     func saveTrained(to folder: URL) throws
+    /// The settings that change the function being trained (an adapter's rank, scaling, variant,
+    /// dropout, targets …), by name: a checkpoint resumes only under the same ones.
+    var functionSettings: [String: String] { get }
+}
+
+extension TrainableModel {
+    /// None beyond the trainable tensors themselves.
+    public var functionSettings: [String: String] { [:] }
 }
 
 extension PeftModel: TrainableModel {
@@ -42,6 +50,16 @@ extension PeftModel: TrainableModel {
 
     /// The active prompt-tuning adapter's virtual tokens, if any.
     public var prefix: Variable? { activePromptEmbeddings }
+
+    /// Every field of the active adapter's configuration (`adapter lora_alpha`, `adapter use_rslora` …)
+    /// except those that do not change the function (inference mode, names and versions).
+    public var functionSettings: [String: String] {
+        guard let members = configuration(activeAdapter)?.json.members else { return [:] }
+        let descriptive: Set<String> = ["inference_mode", "base_model_name_or_path", "revision", "peft_version", "auto_mapping", "task_type"]
+        var settings: [String: String] = [:]
+        for (key, value) in members where !descriptive.contains(key) { settings["adapter \(key)"] = value.serialized() }
+        return settings
+    }
 
     /// The active adapter in PEFT's layout (`adapter_config.json`, `adapter_model.safetensors`).
     public func saveTrained(to folder: URL) throws { try saveAdapter(to: folder, adapterName: activeAdapter) }

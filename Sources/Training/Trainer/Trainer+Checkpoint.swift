@@ -53,7 +53,12 @@ extension Trainer {
                 for index in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 64)) { mix(UInt64(bytes[index])) }
             }
         }
-        return [
+        let schedule = "learning rate \(arguments.learningRate), warm-up \(arguments.warmupSteps) steps / ratio \(arguments.warmupRatio), \(arguments.schedule)"
+        let update = "weight decay \(arguments.weightDecay), betas \(arguments.adamBeta1)/\(arguments.adamBeta2), epsilon \(arguments.adamEpsilon), "
+            + "momentum \(arguments.sgdMomentum), clipping \(arguments.maxGradientNorm.map { String($0) } ?? "off")"
+        return model.functionSettings.merging([
+            "learning-rate schedule": schedule,
+            "optimizer settings": update,
             "base model": String(base, radix: 16),
             "trainable tensors": String(hash, radix: 16) + " (\(model.trainableParameters().count) tensors)",
             "training data": trainDataset.fingerprint + " (\(trainDataset.count) examples)",
@@ -62,7 +67,13 @@ extension Trainer {
             "seed": String(arguments.seed),
             "data order": "shuffle=\(arguments.shuffle) group_by_length=\(arguments.groupByLength) packing=\(arguments.packing ? String(packedRowLength) : "off")",
             "optimizer": optimizer.stateDictionary().kind,
-        ]
+        ]) { adapter, _ in adapter }
+    }
+
+    /// Settings added to the fingerprint after checkpoints were first written: a checkpoint that
+    /// predates them is not refused for lacking them.
+    static func isNewerSetting(_ key: String) -> Bool {
+        key.hasPrefix("adapter ") || key == "learning-rate schedule" || key == "optimizer settings"
     }
 
     /// Dropout generators by module path (their state is part of the run).
@@ -197,7 +208,9 @@ extension Trainer {
         }
         guard manifest.format == 1 else { throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "layout version \(manifest.format) is not supported") }
         let current = fingerprint
-        let differences = current.keys.sorted().filter { manifest.fingerprint[$0] != current[$0] }.map {
+        let differences = current.keys.sorted().filter {
+            manifest.fingerprint[$0] != current[$0] && !(manifest.fingerprint[$0] == nil && Self.isNewerSetting($0))
+        }.map {
             "\($0): checkpoint \(manifest.fingerprint[$0] ?? "(none)"), this run \(current[$0]!)"
         }
         guard differences.isEmpty else {
