@@ -40,6 +40,8 @@ enum MergeCommand {
         }
         try OutputPaths.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath), ("adapter", adapterPath)], command: "merge")
         try OutputPaths.refuseForeignModelFolder(destination, flag: "output", command: "merge")
+        // A symbolic link is written through: its target folder is replaced, the link stays.
+        let target = destination.resolvingSymlinksInPath()
         let source = URL(fileURLWithPath: modelPath)
         let base = try AutoModelForCausalLM.load(from: source)
         let peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: adapterPath))
@@ -47,7 +49,7 @@ enum MergeCommand {
             throw UsageError("merge: prompt-tuning adapters have nothing to merge into the weights")
         }
         let merged = try peft.mergeAndUnload()
-        try HuggingFaceFolder.write(merged, source: source, to: destination, replacing: true)
+        try HuggingFaceFolder.write(merged, source: source, to: target, replacing: true)
         output.standardOutput("merged \(adapterPath) into \(modelPath): \(merged.namedParameters().count) tensors, \(merged.parameterCount) parameters → \(outputPath)\n")
     }
 }

@@ -32,6 +32,14 @@ enum OutputPaths {
         }
     }
 
+    /// Refuses an existing `output` that is not a folder (a file, a device, a FIFO); a symbolic link to
+    /// a folder is written through.
+    static func refuseNonFolder(_ output: URL, flag: String, command: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder), !isFolder.boolValue else { return }
+        throw UsageError("\(command): --\(flag) \(output.path) exists and is not a folder; give a folder to write into")
+    }
+
     /// With `--overwrite`, an existing `output` may be replaced only when it is a folder holding a
     /// model PEFTKit wrote (`config.json` and safetensors weights); a file, or a folder of anything
     /// else, is refused with what was found.
@@ -39,7 +47,7 @@ enum OutputPaths {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder) else { return }
         guard isFolder.boolValue else {
-            throw UsageError("\(command): --\(flag) \(output.path) is a file, not a model folder; --overwrite replaces only a folder PEFTKit wrote")
+            throw UsageError("\(command): --\(flag) \(output.path) is a file (or device or FIFO), not a model folder; --overwrite replaces only a folder PEFTKit wrote")
         }
         let names = Set((try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? [])
         let hasWeights = names.contains("model.safetensors") || names.contains("model.safetensors.index.json")

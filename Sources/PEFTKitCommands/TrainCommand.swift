@@ -96,6 +96,7 @@ enum TrainCommand {
         guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }
         guard let outputPath = parsed.value("output") else { throw UsageError("train: --output is required") }
         let outputFolder = try OutputPaths.required(outputPath, flag: "output", command: command)
+        try OutputPaths.refuseNonFolder(outputFolder, flag: "output", command: command)
         try OutputPaths.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
                                       command: command)
         if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }

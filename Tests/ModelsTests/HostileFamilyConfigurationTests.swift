@@ -57,6 +57,27 @@ struct HostileFamilyConfigurationTests {
                 == "rope_scaling.rope_type")
         #expect(field { _ = try configuration("qwen2", set("rope_scaling", .object([("rope_type", .string("linear"))]))) } == "rope_scaling.factor")
         #expect(field { _ = try configuration("qwen2", set("rope_theta", .number(-1))) } == "rope_theta")
+        // LongRoPE (transformers ≥ 5 writes it in rope_parameters): factor lists of the wrong length or kind, no original context.
+        func rope(_ edit: @escaping (inout [(key: String, value: JSONValue)]) -> Void) -> (inout [(key: String, value: JSONValue)]) -> Void {
+            { members in
+                guard let index = members.firstIndex(where: { $0.key == "rope_parameters" }), var rope = members[index].value.members else { return }
+                edit(&rope)
+                members[index].value = .object(rope)
+            }
+        }
+        #expect(field { _ = try configuration("phi4mini", rope(set("short_factor", .array([.number(1)])))) } == "short_factor")
+        #expect(field { _ = try configuration("phi4mini", rope(set("long_factor", .array([.number(1), .string("x"), .number(1)])))) }
+                == "rope_parameters.long_factor")
+        #expect(field { _ = try configuration("phi4mini", rope(set("long_factor", .array([.number(1), .number(-2), .number(1)])))) }
+                == "rope_parameters.long_factor")
+        #expect(field {
+            _ = try configuration("phi4mini") { members in
+                members.removeAll { $0.key == "original_max_position_embeddings" }
+                rope { $0.removeAll { $0.key == "original_max_position_embeddings" } }(&members)
+            }
+        } == "original_max_position_embeddings")
+        #expect(field { _ = try configuration("llama32", rope(set("low_freq_factor", .string("low")))) } == "rope_parameters.low_freq_factor")
+        #expect(field { _ = try configuration("llama32", rope(set("rope_theta", .string("big")))) } == "rope_parameters.rope_theta")
         #expect(throws: ModelError.unsupportedArchitecture("gemma2")) { try configuration("gemma3", set("model_type", .string("gemma2"))) }
     }
 

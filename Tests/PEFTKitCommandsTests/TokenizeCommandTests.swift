@@ -28,6 +28,27 @@ struct TokenizeCommandTests {
         #expect(special.output == "[19556, 216, 2, 905]\n")
     }
 
+    @Test("--chat-template replaces the model's template; a missing, empty, non-UTF-8 or broken template file is exit 2 naming it")
+    func chatTemplateFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cli-template-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let url = folder.appendingPathComponent(name)
+            try Data(bytes).write(to: url)
+            return url.path
+        }
+        let own = try file("own.jinja", Array("{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}".utf8))
+        let plain = runTool(["tokenize", "--model", smolLM2Folder.path, "--text", "<<hi>>"])
+        let templated = runTool(["tokenize", "--model", smolLM2Folder.path, "--text", "hi", "--chat", "--chat-template", own])
+        #expect(templated.status == 0 && templated.output == plain.output, "\(templated.error)")
+        for (path, expected) in [("", "needs a file path"), (folder.appendingPathComponent("missing.jinja").path, "cannot read --chat-template"),
+                                 (try file("latin1.jinja", [0x48, 0xE9, 0xFF]), "not UTF-8"), (try file("broken.jinja", Array("{% for m in %}".utf8)), "broken.jinja")] {
+            let result = runTool(["tokenize", "--model", smolLM2Folder.path, "--text", "hi", "--chat", "--chat-template", path])
+            #expect(result.status == 2 && result.error.contains(expected), "'\(path)': \(result.error)")
+        }
+    }
+
     @Test("--chat applies the template like transformers' apply_chat_template(tokenize=True)")
     func chat() {
         let result = runTool(["tokenize", "--model", smolLM2Folder.path, "--text", "What is the capital of France?", "--chat"])

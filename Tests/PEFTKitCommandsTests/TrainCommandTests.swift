@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import PEFTKitCommands
 import Testing
 
@@ -221,10 +224,13 @@ struct MergeCommandTests {
         let stranger = work.appendingPathComponent("photos")
         try FileManager.default.createDirectory(at: stranger, withIntermediateDirectories: true)
         try Data("a".utf8).write(to: stranger.appendingPathComponent("a.jpg"))
+        let fifo = work.appendingPathComponent("pipe")
+        #expect(mkfifo(fifo.path, 0o644) == 0)
         let current = FileManager.default.currentDirectoryPath
         let before = try FileManager.default.contentsOfDirectory(atPath: current).sorted()
         for (output, expected) in [("", "empty"), (".", "current directory"), (current, "current directory"), (model, "overlaps --model"),
-                                   (adapter, "overlaps --adapter"), (file.path, "is a file"), (stranger.path, "does not hold a model folder")] {
+                                   (adapter, "overlaps --adapter"), (file.path, "is a file"), (fifo.path, "is a file"), ("/dev/null", "is a file"),
+                                   (stranger.path, "does not hold a model folder")] {
             let result = runTool(["merge", "--model", model, "--adapter", adapter, "--output", output, "--overwrite"])
             #expect(result.status == 2 && result.error.contains(expected), "--output '\(output)': \(result.error)")
         }
@@ -232,6 +238,24 @@ struct MergeCommandTests {
         #expect(try String(contentsOf: file, encoding: .utf8) == "keep me")
         #expect(FileManager.default.fileExists(atPath: stranger.appendingPathComponent("a.jpg").path))
 
+        var isFIFO = stat()
+        #expect(stat(fifo.path, &isFIFO) == 0 && (isFIFO.st_mode & S_IFMT) == S_IFIFO, "the FIFO is still a FIFO")
+        #expect(FileManager.default.fileExists(atPath: "/dev/null"))
+
+        // A symbolic link to a merged folder is written through: the folder is replaced, the link stays a link.
+        let merged = work.appendingPathComponent("merged"), link = work.appendingPathComponent("link")
+        #expect(runTool(["merge", "--model", model, "--adapter", adapter, "--output", merged.path]).status == 0)
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: merged)
+        let throughLink = runTool(["merge", "--model", model, "--adapter", adapter, "--output", link.path, "--overwrite"])
+        #expect(throughLink.status == 0, "\(throughLink.error)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link.path)) == merged.path)
+        #expect(FileManager.default.fileExists(atPath: merged.appendingPathComponent("model.safetensors").path))
+
+        for output in [file.path, fifo.path, "/dev/null"] {
+            let result = runTool(["train", "--model", model, "--train", data, "--output", output, "--max-steps", "1", "--quiet"])
+            #expect(result.status == 2 && result.error.contains("is not a folder"), "train --output \(output): \(result.error)")
+        }
+        #expect(try String(contentsOf: file, encoding: .utf8) == "keep me")
         let empty = runTool(["train", "--model", model, "--train", data, "--output", "", "--max-steps", "1", "--quiet"])
         #expect(empty.status == 2 && empty.error.contains("--output is empty"), "\(empty.error)")
         let onData = runTool(["train", "--model", model, "--train", data, "--output", URL(fileURLWithPath: data).deletingLastPathComponent().path,

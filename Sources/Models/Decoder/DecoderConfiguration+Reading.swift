@@ -30,13 +30,18 @@ extension DecoderConfiguration {
         // Rope: transformers ≥ 5 nests it in `rope_parameters` (per layer type for Gemma 3); older files
         // use `rope_theta` and `rope_scaling`.
         let parameters = json["rope_parameters"].flatMap { $0.isNull ? nil : $0 }
+        let globalField = parameters?["full_attention"] == nil ? "rope_parameters" : "rope_parameters.full_attention"
         let global = parameters?["full_attention"] ?? parameters
-        ropeTheta = Float(try Self.number(json, "rope_theta") ?? global.flatMap { try? Self.number($0, "rope_theta") } ?? 10_000)
+        let nestedTheta = try global.flatMap { try Self.scalingNumber($0, "rope_theta", field: globalField) }
+        ropeTheta = Float(try Self.number(json, "rope_theta") ?? nestedTheta ?? 10_000)
         if let scaling = json["rope_scaling"].flatMap({ $0.isNull ? nil : $0 }) ?? global {
             ropeScaling = try Self.rotaryScaling(scaling, field: json["rope_scaling"].map { $0.isNull ? "rope_parameters" : "rope_scaling" } ?? "rope_parameters",
                                                  configuration: json)
         }
-        if let sliding = parameters?["sliding_attention"], let theta = try Self.number(sliding, "rope_theta") { slidingRopeTheta = Float(theta) }
+        if let sliding = parameters?["sliding_attention"],
+           let theta = try Self.scalingNumber(sliding, "rope_theta", field: "rope_parameters.sliding_attention") {
+            slidingRopeTheta = Float(theta)
+        }
         if let explicit = json["layer_types"], !explicit.isNull {
             guard let names = explicit.array?.map({ $0.string.flatMap(AttentionKind.init(rawValue:)) }), !names.contains(where: { $0 == nil }) else {
                 throw ModelError.invalidConfiguration(field: "layer_types", reason: "must list \"full_attention\" or \"sliding_attention\" per layer")
@@ -129,19 +134,26 @@ extension DecoderConfiguration {
     static func rotaryScaling(_ json: JSONValue, field: String, configuration: JSONValue) throws -> RotaryScaling? {
         guard let kind = json["rope_type"]?.string ?? json["type"]?.string, kind != "default" else { return nil }
         if kind == "longrope" { return try longRoPE(json, field: field, configuration: configuration) }
-        guard let factor = try number(json, "factor") else {
+        guard let factor = try scalingNumber(json, "factor", field: field) else {
             throw ModelError.invalidConfiguration(field: "\(field).factor", reason: "missing for RoPE scaling '\(kind)'")
         }
         switch kind {
         case "linear": return .linear(factor: Float(factor))
         case "llama3":
-            guard let low = try number(json, "low_freq_factor"), let high = try number(json, "high_freq_factor"),
+            guard let low = try scalingNumber(json, "low_freq_factor", field: field), let high = try scalingNumber(json, "high_freq_factor", field: field),
                   let original = json["original_max_position_embeddings"]?.integer else {
                 throw ModelError.invalidConfiguration(field: field, reason: "llama3 scaling needs low_freq_factor, high_freq_factor and original_max_position_embeddings")
             }
             return .llama3(factor: Float(factor), lowFrequencyFactor: Float(low), highFrequencyFactor: Float(high), originalContext: original)
         default:
             throw ModelError.invalidConfiguration(field: "\(field).rope_type", reason: "RoPE scaling '\(kind)' is not supported yet (linear, llama3 and longrope are)")
+        }
+    }
+
+    /// A number inside a rope-scaling object, its errors naming the object (`rope_parameters.factor`).
+    static func scalingNumber(_ json: JSONValue, _ key: String, field: String) throws -> Double? {
+        do { return try number(json, key) } catch let ModelError.invalidConfiguration(_, reason) {
+            throw ModelError.invalidConfiguration(field: "\(field).\(key)", reason: reason)
         }
     }
 
@@ -161,10 +173,10 @@ extension DecoderConfiguration {
               original > 1 else {
             throw ModelError.invalidConfiguration(field: "original_max_position_embeddings", reason: "longrope scaling needs the original context (> 1)")
         }
-        var attention = try number(json, "attention_factor")
+        var attention = try scalingNumber(json, "attention_factor", field: field)
         if attention == nil {
             let context = try configuration.configurationInteger("max_position_embeddings", default: 2048)
-            let scale = try number(json, "factor") ?? Double(context) / Double(original)
+            let scale = try scalingNumber(json, "factor", field: field) ?? Double(context) / Double(original)
             attention = scale <= 1 ? 1 : (1 + Foundation.log(scale) / Foundation.log(Double(original))).squareRoot()
         }
         return .longRoPE(short: short, long: long, originalContext: original, attentionFactor: Float(attention!))

@@ -182,10 +182,10 @@ public struct DecoderConfiguration: Sendable, Equatable {
             try require(divisors.count == rotaryDimension / 2 && divisors.allSatisfy { $0.isFinite && $0 > 0 }, "rope_freqs",
                         "\(divisors.count) positive factors are needed for \(rotaryDimension / 2) frequencies")
         case let .longRoPE(short, long, original, attention)?:
-            try require(short.count == rotaryDimension / 2 && long.count == rotaryDimension / 2, "rope_scaling.short_factor",
+            try require(short.count == rotaryDimension / 2 && long.count == rotaryDimension / 2, "short_factor",
                         "\(short.count) short and \(long.count) long factors for \(rotaryDimension / 2) frequencies")
             try require(original > 1, "original_max_position_embeddings", "must be above 1, got \(original)")
-            try require(attention.isFinite && attention > 0, "rope_scaling.attention_factor", "must be a positive number, got \(attention)")
+            try require(attention.isFinite && attention > 0, "attention_factor", "must be a positive number, got \(attention)")
         case nil: break
         }
     }
