@@ -24,15 +24,14 @@ public struct RotaryEmbedding: Sendable {
         precondition(dimension > 0 && dimension % 2 == 0, "RotaryEmbedding: dimension \(dimension) must be positive and even")
         self.dimension = dimension
         self.base = base
-        let powers = (0..<(dimension / 2)).map { i in Foundation.pow(base, Float(2 * i) / Float(dimension)) }
-        let plain = powers.map { 1 / $0 }
-        if case let .longRoPE(short, long, original, factor)? = scaling {
-            // transformers: 1 / (factor_i · base^(2i/d)).
-            inverseFrequencies = zip(short, powers).map { 1 / ($0 * $1) }
-            longFrequencies = (zip(long, powers).map { 1 / ($0 * $1) }, original)
+        let plain = (0..<(dimension / 2)).map { i in
+            1 / Foundation.pow(base, Float(2 * i) / Float(dimension))
+        }
+        inverseFrequencies = scaling.map { $0.apply(to: plain) } ?? plain
+        if case let .longRoPE(_, long, original, factor)? = scaling {
+            longFrequencies = (RotaryScaling.divided(long).apply(to: plain), original)
             attentionFactor = factor
         } else {
-            inverseFrequencies = scaling.map { $0.apply(to: plain) } ?? plain
             longFrequencies = nil
             attentionFactor = 1
         }
@@ -74,7 +73,7 @@ public enum RotaryScaling: Sendable, Equatable {
     case divided([Float])
     /// `"longrope"` (Phi-3 128k, Phi-4-mini): per-frequency factors, `short` while a forward pass stays
     /// within `originalContext` positions and `long` beyond, with cosines and sines multiplied by
-    /// `attentionFactor`. Applied by `RotaryEmbedding` itself (it needs both tables).
+    /// `attentionFactor`. `apply(to:)` gives the short table; `RotaryEmbedding` keeps the long one too.
     case longRoPE(short: [Float], long: [Float], originalContext: Int, attentionFactor: Float)
 
     /// The scaled inverse frequencies.
@@ -82,12 +81,9 @@ public enum RotaryScaling: Sendable, Equatable {
         switch self {
         case let .linear(factor):
             return inverseFrequencies.map { $0 / factor }
-        case let .divided(factors):
+        case let .divided(factors), let .longRoPE(factors, _, _, _):
             precondition(factors.count == inverseFrequencies.count, "RotaryScaling: \(factors.count) factors for \(inverseFrequencies.count) frequencies")
             return zip(inverseFrequencies, factors).map { $0 / $1 }
-        case let .longRoPE(short, _, _, _):
-            precondition(short.count == inverseFrequencies.count, "RotaryScaling: \(short.count) factors for \(inverseFrequencies.count) frequencies")
-            return zip(inverseFrequencies, short).map { $0 / $1 }
         case let .llama3(factor, low, high, original):
             let context = Float(original)
             let lowWavelength = context / low, highWavelength = context / high

@@ -31,13 +31,20 @@ public struct TextGenerator {
         return ids
     }
 
+    /// `options` fitted to this tokenizer: it also stops at the end-of-turn ids, and never picks an id
+    /// the tokenizer cannot spell (a model's vocabulary may be padded beyond its tokenizer's).
+    public func fitted(_ options: GenerationOptions) -> GenerationOptions {
+        var options = options
+        options.stopTokenIDs.formUnion(endOfSequenceIDs)
+        options.selectableIDs = min(options.selectableIDs ?? .max, tokenizer.vocabularySize)
+        return options
+    }
+
     /// Continues `prompt` (token ids); returns the generated text.
     @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [],
                          onText: (String) throws -> Void = { _ in }) throws -> String {
-        var options = options
-        options.stopTokenIDs.formUnion(endOfSequenceIDs)
-        options.selectableIDs = min(options.selectableIDs ?? .max, tokenizer.vocabularySize)
+        let options = fitted(options)
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
         var filter = StopStringFilter(stops: stopStrings)
         var result = ""

@@ -112,6 +112,9 @@ extension DecoderConfiguration {
         }
     }
 
+    /// GGUF tensors that hold rotary scaling rather than weights (llama3's `rope_freqs`, LongRoPE's factors).
+    static let ggufRopeTensors: Set<String> = ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"]
+
     /// A number field of a `config.json` object; nil when absent or null, an error naming it otherwise.
     static func number(_ json: JSONValue, _ key: String) throws -> Double? {
         guard let value = json[key], !value.isNull else { return nil }

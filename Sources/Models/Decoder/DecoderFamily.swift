@@ -88,11 +88,13 @@ public struct DecoderFamily: Sendable {
         "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
     ]
 
+    /// GGUF tensors outside the blocks → Hugging Face names.
+    static let topLevelGGUFNames = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+                                    "output.weight": "lm_head.weight"]
+
     /// The Hugging Face parameter name of a GGUF tensor of this family, or nil for a name it does not use.
     public func huggingFaceName(forGGUF name: String) -> String? {
-        let fixed = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-                     "output.weight": "lm_head.weight"]
-        if let mapped = fixed[name] { return mapped }
+        if let mapped = Self.topLevelGGUFNames[name] { return mapped }
         let parts = name.split(separator: ".")
         guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
         let key = String(parts[2])

@@ -42,14 +42,15 @@ extension DecoderForCausalLM {
         for tensor in gguf.tensors {
             if let name = family.huggingFaceName(forGGUF: tensor.name) { shapes[name] = Array(tensor.dimensions.reversed()) }
         }
-        try configuration.parameterPlan().verify(against: shapes)  // before anything is allocated
+        let plan = configuration.parameterPlan()
+        try plan.verify(against: shapes)  // before anything is allocated
+        let planned = Set(plan.shapes.map(\.name))
         let model = try ParameterInitialization.deferred { try DecoderForCausalLM(configuration) }  // every weight is loaded strictly below
         let permutes = family.ggufPermutesQueryKey
         var state: [String: Tensor] = [:]
         var unexpected: [String] = []
         for tensor in gguf.tensors {
-            // Read into the configuration's rotary scaling.
-            if ["rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"].contains(tensor.name) { continue }
+            if DecoderConfiguration.ggufRopeTensors.contains(tensor.name) { continue }  // read into the rotary scaling
             guard let name = family.huggingFaceName(forGGUF: tensor.name) else { unexpected.append(tensor.name); continue }
             let shape = Array(tensor.dimensions.reversed())
             // .keepGGUF: the blocks' linear weights and the token table (with the head tied to it)
@@ -78,10 +79,9 @@ extension DecoderForCausalLM {
                     try model.replaceModule(at: path, with: QuantizedEmbedding(table: matrix))
                     continue
                 }
-                let attentionInput = ["q_proj", "k_proj", "v_proj", "qkv_proj"].contains(where: { path.hasSuffix($0) })
-                let feedForward = ["gate_proj", "up_proj", "down_proj", "gate_up_proj"].contains(where: { path.hasSuffix($0) })
-                let hasBias = (configuration.attentionBias && attentionInput) || (configuration.mlpBias && feedForward)
-                try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: hasBias ? Tensor.zeros([shape[0]]) : nil))
+                // The bias (if the plan has one) is loaded into it below, by name.
+                let bias = planned.contains(path + ".bias") ? Tensor.zeros([shape[0]]) : nil
+                try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: bias))
                 continue
             }
             do {

@@ -120,14 +120,12 @@ public struct Evaluator {
     /// Greedy answers of the examples that have a reference, compared after trimming.
     public func answers(_ model: any CausalLanguageModel, _ dataset: TrainingDataset, limit: Int? = nil) throws -> [(prompt: [Int], answer: String, reference: String)] {
         guard let tokenizer else { throw TrainingError.invalidArgument(name: "tokenizer", reason: "exact match needs the tokenizer to decode answers") }
-        let stops = try TextGenerator(model: model, tokenizer: tokenizer).endOfSequenceIDs
+        let options = try TextGenerator(model: model, tokenizer: tokenizer).fitted(GenerationOptions(maxNewTokens: maxNewTokens))
         var results: [(prompt: [Int], answer: String, reference: String)] = []
         for example in dataset.examples where example.reference != nil {
             if let limit, results.count >= limit { break }
             let prompt = Array(example.ids.prefix(example.promptLength))
             guard !prompt.isEmpty else { continue }
-            var options = GenerationOptions(maxNewTokens: maxNewTokens, stopTokenIDs: stops)
-            options.selectableIDs = tokenizer.vocabularySize
             let ids = try model.generate(prompt: prompt, options: options, prefix: prefix)
             let answer = try tokenizer.decode(ids, skipSpecialTokens: true)
             results.append((prompt, answer, example.reference!))
