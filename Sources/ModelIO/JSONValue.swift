@@ -48,6 +48,19 @@ public enum JSONValue: Sendable, Equatable {
     public var members: [(key: String, value: JSONValue)]? { if case let .object(m) = self { return m } else { return nil } }
     /// True for JSON `null`.
     public var isNull: Bool { if case .null = self { return true } else { return false } }
+
+    /// What kind of value this is, for messages: "an object", "an array", "a string", "a number",
+    /// "a boolean" or "null".
+    public var kindName: String {
+        switch self {
+        case .object: "an object"
+        case .array: "an array"
+        case .string: "a string"
+        case .number: "a number"
+        case .bool: "a boolean"
+        case .null: "null"
+        }
+    }
 }
 
 /// Why a JSON document could not be parsed (with the byte offset of the problem).
@@ -65,6 +78,8 @@ extension JSONValue {
     public static func parse(_ data: Data, maxDepth: Int = 512) throws -> JSONValue {
         try data.withUnsafeBytes { raw in
             var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self), maxDepth: maxDepth)
+            // A leading UTF-8 byte-order mark is skipped, as Python's utf-8-sig readers and most tools do.
+            if raw.starts(with: [0xEF, 0xBB, 0xBF]) { parser.position = 3 }
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()

@@ -78,36 +78,3 @@ public enum SafetensorsWriter {
         try AtomicFile.write(try encode(entries, metadata: metadata), to: url)
     }
 }
-
-/// Atomic replacement of a file: write a sibling temporary file, flush it, rename over the target.
-public enum AtomicFile {
-    /// Writes `data` to a sibling temporary file, flushes it and renames it over `url`.
-    public static func write(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-                throw ModelFileError.unwritable(path: temporary.path, reason: "cannot create a temporary file")
-            }
-            let handle = try FileHandle(forWritingTo: temporary)
-            do {
-                try handle.write(contentsOf: data)
-                try handle.synchronize()
-                try handle.close()
-            } catch {
-                try? handle.close()
-                throw error
-            }
-            // rename(2) replaces the target atomically: readers see the old file or the new one.
-            guard rename(temporary.path, url.path) == 0 else {
-                throw ModelFileError.unwritable(path: url.path, reason: String(cString: strerror(errno)))
-            }
-        } catch let error as ModelFileError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ModelFileError.unwritable(path: url.path, reason: error.localizedDescription)
-        }
-    }
-}

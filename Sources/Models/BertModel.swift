@@ -172,6 +172,9 @@ public final class BertForSequenceClassification: Module {
     @Child("bert") public var bert: BertModel
     /// The classification head `[labels, hidden]` over the pooled output.
     @Child("classifier") public var classifier: any LinearLayer
+    /// Whether the head was initialised at random here rather than read from the checkpoint (its
+    /// scores mean nothing until it is trained or an adapter supplies it).
+    public internal(set) var headIsNew = false
 
     /// A randomly initialised encoder with a classifier of `labels` classes.
     public init(_ configuration: BertConfiguration, labels: Int, seed: UInt64 = 0) {
@@ -214,6 +217,7 @@ public final class BertForSequenceClassification: Module {
         let encoder = try BertModel.load(folder: folder)
         let model = BertForSequenceClassification(encoder.configuration, labels: labels, seed: seed)
         try model.replaceModule(at: "bert", with: encoder)
+        model.headIsNew = true
         return model
     }
 }

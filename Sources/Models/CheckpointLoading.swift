@@ -10,8 +10,8 @@ enum Checkpoint {
     static func configuration(in folder: URL) throws -> JSONValue {
         let url = folder.appendingPathComponent("config.json")
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ModelError.file(.unreadable(path: url.path, reason: error.localizedDescription))
+        do { data = try InputFile.read(url) } catch let error as ModelFileError {
+            throw ModelError.file(error)
         }
         do { return try JSONValue.parse(data) } catch {
             throw ModelError.invalidConfiguration(field: "config.json", reason: "\(error)")
@@ -24,7 +24,7 @@ enum Checkpoint {
         let indexURL = folder.appendingPathComponent("model.safetensors.index.json")
         guard FileManager.default.fileExists(atPath: indexURL.path) else { return [folder.appendingPathComponent("model.safetensors")] }
         let index: JSONValue
-        do { index = try JSONValue.parse(try Data(contentsOf: indexURL)) } catch {
+        do { index = try JSONValue.parse(try InputFile.read(indexURL)) } catch {
             throw ModelError.invalidConfiguration(field: "model.safetensors.index.json", reason: "\(error)")
         }
         guard let map = index["weight_map"]?.members else {

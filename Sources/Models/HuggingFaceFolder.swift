@@ -40,9 +40,8 @@ public enum HuggingFaceFolder {
             try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: partial.appendingPathComponent("model.safetensors"))
             var isFolder: ObjCBool = false
             if files.fileExists(atPath: source.path, isDirectory: &isFolder), isFolder.boolValue {
-                try files.copyItem(at: source.appendingPathComponent("config.json"), to: partial.appendingPathComponent("config.json"))
-                for name in companionFiles where files.fileExists(atPath: source.appendingPathComponent(name).path) {
-                    try files.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
+                for name in ["config.json"] + companionFiles where name == "config.json" || files.fileExists(atPath: source.appendingPathComponent(name).path) {
+                    try AtomicFile.write(try InputFile.read(source.appendingPathComponent(name)), to: partial.appendingPathComponent(name))
                 }
             } else {
                 guard let llama = model as? DecoderForCausalLM else {
@@ -53,14 +52,14 @@ public enum HuggingFaceFolder {
                 do { tokenizer = try Tokenizer.load(from: source) } catch TokenizerError.missingField(field: "tokenizer.ggml.model") { tokenizer = nil }
                 let specials = tokenizer?.specialTokens
                 let config = llama.configuration.huggingFaceJSON(bosTokenID: specials?.bos?.id, eosTokenID: specials?.eos?.id)
-                try Data((config.prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("config.json"), options: .atomic)
+                try AtomicFile.write(Data((config.prettyPrinted() + "\n").utf8), to: partial.appendingPathComponent("config.json"))
                 try tokenizer?.saveHuggingFaceFiles(to: partial)
                 if let tokenizer {
                     // transformers stops generating at these, as PEFTKit does (eos and the chat format's end of turn).
                     var generation: [(String, JSONValue)] = [("eos_token_id", .array(TextGenerator.endOfSequenceIDs(of: tokenizer).sorted().map { .number(Double($0)) }))]
                     if let bos = specials?.bos?.id { generation.insert(("bos_token_id", .number(Double(bos))), at: 0) }
                     if let pad = specials?.pad?.id { generation.append(("pad_token_id", .number(Double(pad)))) }
-                    try Data((JSONValue.object(generation).prettyPrinted() + "\n").utf8).write(to: partial.appendingPathComponent("generation_config.json"), options: .atomic)
+                    try AtomicFile.write(Data((JSONValue.object(generation).prettyPrinted() + "\n").utf8), to: partial.appendingPathComponent("generation_config.json"))
                 }
             }
             try FolderPublishing.publish(partial, as: destination)
@@ -70,9 +69,13 @@ public enum HuggingFaceFolder {
         } catch let error as TokenizerError {
             try? files.removeItem(at: partial)
             throw error
+        } catch let ModelFileError.unwritable(path, reason) {
+            try? files.removeItem(at: partial)
+            let name = path.hasPrefix(partial.path + "/") ? String(path.dropFirst(partial.path.count + 1)) : path
+            throw ModelError.cannotSave(path: destination.path, reason: "\(name) cannot be written (\(reason)); nothing was replaced")
         } catch {
             try? files.removeItem(at: partial)
-            throw ModelError.cannotSave(path: destination.path, reason: error.localizedDescription)
+            throw ModelError.cannotSave(path: destination.path, reason: "\(error); nothing was replaced")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelIO
 import Tokenizers
 
 /// `--chat-template FILE`: a Jinja chat template that replaces the model's own (or gives one to a
@@ -13,8 +14,8 @@ enum ChatTemplateOption {
         guard let path = parsed.value("chat-template") else { return tokenizer }
         guard !path.isEmpty else { throw UsageError("\(command): --chat-template needs a file path") }
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw UsageError("\(command): cannot read --chat-template \(path): \(error.localizedDescription)")
+        do { data = try InputFile.read(URL(fileURLWithPath: path)) } catch let ModelFileError.unreadable(_, reason) {
+            throw UsageError("\(command): cannot read --chat-template \(path): \(reason)")
         }
         guard let source = String(data: data, encoding: .utf8) else { throw UsageError("\(command): --chat-template \(path) is not UTF-8 text") }
         do { _ = try ChatTemplate(source) } catch {

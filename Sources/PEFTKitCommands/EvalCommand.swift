@@ -41,16 +41,23 @@ enum EvalCommand {
                                                               "batch-size", "samples", "answers", "quantization"],
                                          flags: ["json"], command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
+        try PathChecks.requireModel(modelPath, command: "eval")
         guard let dataPath = parsed.value("data") else { throw UsageError("eval: --data is required") }
         let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
         let promptFormat: PromptFormat = try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) == "plain" ? .plain : .chatTemplate
-        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2)
-        let maxTokens = try parsed.integer("max-tokens", command: command, default: 32)
-        let batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
+        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2, maximum: 1 << 20)
+        let maxTokens = try parsed.integer("max-tokens", command: command, default: 32, maximum: 1 << 16)
+        let batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1, maximum: 1 << 16)
         let samples = try parsed.integer("samples", command: command, default: 0)
         let adapter = parsed.value("adapter").map { URL(fileURLWithPath: $0) }
         let answersFile = parsed.value("answers").map { URL(fileURLWithPath: $0) }
         if answersFile != nil && maxTokens == 0 { throw UsageError("eval: --answers needs answers; --max-tokens is 0") }
+        if let answersFile {
+            // A device, FIFO or link is written through (AtomicFile); what the run reads is never replaced.
+            try PathChecks.refuseOverlap(answersFile, flag: "answers", inputs: [("data", dataPath), ("model", modelPath)] + (adapter.map { [("adapter", $0.path)] } ?? []),
+                                          currentDirectory: false, command: command)
+            try PathChecks.refuseFolder(answersFile, flag: "answers", command: command)
+        }
 
         let modelURL = URL(fileURLWithPath: modelPath)
         let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
@@ -63,6 +70,10 @@ enum EvalCommand {
             throw UsageError("eval: \(adapter!.path) has no label_map.json; classification needs the labels the adapter was trained with")
         }
         var module = try TrainingSetup.model(at: modelURL, classification: classes, quantization: try TrainingSetup.quantization(parsed, command: command))
+        if adapter == nil, (module as? BertForSequenceClassification)?.headIsNew == true {
+            output.standardError("eval: warning: \(modelPath) has no classification head for \(classes ?? 0) classes and no --adapter was given; "
+                                 + "these scores come from a head initialised at random\n")
+        }
         var prefix: Variable? = nil
         if let adapter {
             let peft = try PeftModel.load(module, adapter: adapter)
@@ -112,7 +123,7 @@ enum EvalCommand {
     static func labelMap(_ folder: URL) throws -> [String]? {
         let url = folder.appendingPathComponent("label_map.json")
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        guard let members = try JSONValue.parse(Data(contentsOf: url))["id2label"]?.members else {
+        guard let members = try JSONValue.parse(InputFile.read(url))["id2label"]?.members else {
             throw UsageError("eval: \(url.path) has no id2label object")
         }
         var names = [String](repeating: "", count: members.count)
@@ -136,7 +147,7 @@ enum EvalCommand {
             text += object.serialized() + "\n"
         }
         do {
-            try Data(text.utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(Data(text.utf8), to: url)
         } catch {
             throw TrainingError.file(path: url.path, reason: "cannot be written: \(error.localizedDescription)")
         }

@@ -45,7 +45,7 @@ enum GenerateCommand {
         if parsed.has("raw") && parsed.value("system") != nil { throw UsageError("generate: --system cannot be used with --raw") }
         if parsed.has("requantize") && parsed.value("adapter") == nil { throw UsageError("generate: --requantize needs --adapter (it merges an adapter into a packed base)") }
         let options = GenerationOptions(
-            maxNewTokens: try parsed.integer("max-tokens", command: command, default: 128),
+            maxNewTokens: try parsed.integer("max-tokens", command: command, default: 128, maximum: 1 << 20),
             temperature: try parsed.float("temperature", command: command, default: 0, range: 0...100),
             topK: try parsed.integer("top-k", command: command, default: 0),
             topP: try parsed.float("top-p", command: command, default: 1, range: Float.leastNormalMagnitude...1),
@@ -53,6 +53,7 @@ enum GenerateCommand {
             seed: try parsed.unsigned("seed", command: command, default: 0),
             packedDecode: parsed.has("exact-decode") ? .exact : .integerActivations)
 
+        try PathChecks.requireModel(modelPath, command: command)
         let url = URL(fileURLWithPath: modelPath)
         let quantization = try TrainingSetup.quantization(parsed, command: command)
         var model = try AutoModelForCausalLM.load(from: url, quantization: quantization)

@@ -31,15 +31,16 @@ enum MergeCommand {
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "output"], flags: ["overwrite"], command: "merge")
         guard let modelPath = parsed.value("model") else { throw UsageError("merge: --model is required") }
+        try PathChecks.requireModel(modelPath, command: "merge")
         guard let adapterPath = parsed.value("adapter") else { throw UsageError("merge: --adapter is required") }
         guard let outputPath = parsed.value("output") else { throw UsageError("merge: --output is required") }
         let files = FileManager.default
-        let destination = try OutputPaths.required(outputPath, flag: "output", command: "merge")
+        let destination = try PathChecks.required(outputPath, flag: "output", command: "merge")
         if files.fileExists(atPath: destination.path) && !parsed.has("overwrite") {
             throw UsageError("merge: \(outputPath) exists; pass --overwrite to replace it")
         }
-        try OutputPaths.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath), ("adapter", adapterPath)], command: "merge")
-        try OutputPaths.refuseForeignModelFolder(destination, flag: "output", command: "merge")
+        try PathChecks.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath), ("adapter", adapterPath)], command: "merge")
+        try PathChecks.refuseForeignModelFolder(destination, flag: "output", command: "merge")
         // A symbolic link is written through: its target folder is replaced, the link stays.
         let target = destination.resolvingSymlinksInPath()
         let source = URL(fileURLWithPath: modelPath)

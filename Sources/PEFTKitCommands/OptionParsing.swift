@@ -1,9 +1,10 @@
 /// Typed values of command-line options; a bad value is a usage error naming the option.
 extension ParsedArguments {
-    func integer(_ name: String, command: String, default value: Int, minimum: Int = 0) throws -> Int {
+    func integer(_ name: String, command: String, default value: Int, minimum: Int = 0, maximum: Int = .max) throws -> Int {
         guard let text = self.value(name) else { return value }
-        guard let number = Int(text), number >= minimum else {
-            throw UsageError("\(command): --\(name) expects an integer ≥ \(minimum), got '\(text)'")
+        guard let number = Int(text), number >= minimum, number <= maximum else {
+            let range = maximum == .max ? "≥ \(minimum)" : "in \(minimum)…\(maximum)"
+            throw UsageError("\(command): --\(name) expects an integer \(range), got '\(text)'")
         }
         return number
     }
@@ -22,9 +23,9 @@ extension ParsedArguments {
         return number
     }
 
-    func optionalInteger(_ name: String, command: String, minimum: Int = 0) throws -> Int? {
+    func optionalInteger(_ name: String, command: String, minimum: Int = 0, maximum: Int = .max) throws -> Int? {
         guard value(name) != nil else { return nil }
-        return try integer(name, command: command, default: minimum, minimum: minimum)
+        return try integer(name, command: command, default: minimum, minimum: minimum, maximum: maximum)
     }
 
     func double(_ name: String, command: String, default value: Double, range: ClosedRange<Double>) throws -> Double {

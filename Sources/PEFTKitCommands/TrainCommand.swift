@@ -93,11 +93,12 @@ enum TrainCommand {
         }
         let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true)
         guard let modelPath = parsed.value("model") else { throw UsageError("train: --model is required") }
+        try PathChecks.requireModel(modelPath, command: "train")
         guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }
         guard let outputPath = parsed.value("output") else { throw UsageError("train: --output is required") }
-        let outputFolder = try OutputPaths.required(outputPath, flag: "output", command: command)
-        try OutputPaths.refuseNonFolder(outputFolder, flag: "output", command: command)
-        try OutputPaths.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
+        let outputFolder = try PathChecks.required(outputPath, flag: "output", command: command)
+        try PathChecks.refuseNonFolder(outputFolder, flag: "output", command: command)
+        try PathChecks.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
                                       command: command)
         if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }
         let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
@@ -106,7 +107,7 @@ enum TrainCommand {
         default: .chatTemplate
         }
         let method = try parsed.choice("method", command: command, default: "lora", among: ["lora", "dora", "rslora", "ia3", "prompt"])
-        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2)
+        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2, maximum: 1 << 20)
         let evalFraction = try parsed.double("eval-fraction", command: command, default: 0, range: 0...0.9)
         if evalFraction > 0 && parsed.value("eval") != nil { throw UsageError("train: give --eval or --eval-fraction, not both") }
 
@@ -115,8 +116,8 @@ enum TrainCommand {
         settings.overwriteOutput = parsed.has("overwrite")
         settings.handlesInterrupt = CommandLineTool.handlesInterrupt
         settings.learningRate = try parsed.float("learning-rate", command: command, default: 2e-4, range: 0...10)
-        settings.batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1)
-        settings.gradientAccumulationSteps = try parsed.integer("gradient-accumulation", command: command, default: 1, minimum: 1)
+        settings.batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1, maximum: 1 << 16)
+        settings.gradientAccumulationSteps = try parsed.integer("gradient-accumulation", command: command, default: 1, minimum: 1, maximum: 1 << 16)
         settings.epochs = try parsed.double("epochs", command: command, default: 1, range: 1e-6...1_000_000)
         settings.maxSteps = try parsed.optionalInteger("max-steps", command: command, minimum: 1)
         settings.warmupSteps = try parsed.integer("warmup-steps", command: command, default: 0)
@@ -134,13 +135,17 @@ enum TrainCommand {
         settings.packing = parsed.has("packing")
         settings.matmulPrecision = try parsed.choice("matmul-precision", command: command, default: MatmulPrecision.float32)
         if settings.packing { settings.packedRowLength = maxLength }
-        settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32)
+        settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32, maximum: 1 << 16)
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
-        let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1)
+        let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1, maximum: 1 << 16)
         let alpha = try parsed.double("alpha", command: command, default: 16, range: 1e-6...1e6)
         let dropout = try parsed.double("dropout", command: command, default: 0.05, range: 0...0.99)
-        let virtualTokens = try parsed.integer("virtual-tokens", command: command, default: 20, minimum: 1)
+        let virtualTokens = try parsed.integer("virtual-tokens", command: command, default: 20, minimum: 1, maximum: 1 << 16)
         let resume = parsed.value("resume").map { URL(fileURLWithPath: $0) }
+        try PathChecks.requireInput(trainPath, flag: "train", folder: false, command: command)
+        if let evalPath = parsed.value("eval") { try PathChecks.requireInput(evalPath, flag: "eval", folder: false, command: command) }
+        if let resume { try PathChecks.requireInput(resume.path, flag: "resume", folder: true, command: command) }
+        if let initial = parsed.value("init-adapter") { try PathChecks.requireInput(initial, flag: "init-adapter", folder: true, command: command) }
         let quiet = parsed.has("quiet")
         if resume == nil && !settings.overwriteOutput, let existing = try? FileManager.default.contentsOfDirectory(atPath: outputPath),
            existing.contains(where: { $0.hasPrefix("checkpoint-") || $0.hasPrefix("adapter_") }) {

@@ -15,7 +15,7 @@ enum TrainingSetup {
         guard quantization == .none else { throw UsageError("--quantization applies to causal language models, not to classification with BERT") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue,
-              (try? JSONValue.parse(Data(contentsOf: url.appendingPathComponent("config.json"))))?["model_type"]?.string == "bert" else {
+              (try? JSONValue.parse(InputFile.read(url.appendingPathComponent("config.json"))))?["model_type"]?.string == "bert" else {
             throw UsageError("classification data needs a BERT folder (model_type \"bert\", such as all-MiniLM-L6-v2) as --model")
         }
         return try BertForSequenceClassification.load(encoderFolder: url, labels: labels)
@@ -62,7 +62,7 @@ enum TrainingSetup {
     /// options come after, so they win.
     static func configArguments(_ url: URL, options: Set<String>, flags: Set<String>, command: String) throws -> [String] {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw UsageError("\(command): cannot read --config \(url.path): \(error.localizedDescription)") }
+        do { data = try InputFile.read(url) } catch let ModelFileError.unreadable(_, reason) { throw UsageError("\(command): cannot read --config \(url.path): \(reason)") }
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch { throw UsageError("\(command): --config \(url.path) is not valid JSON: \(error)") }
         guard let members = json.members else { throw UsageError("\(command): --config \(url.path) must hold a JSON object of option names") }

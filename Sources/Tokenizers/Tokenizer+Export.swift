@@ -39,17 +39,13 @@ extension Tokenizer {
         return .object(members)
     }
 
-    /// Writes `tokenizer.json` and `tokenizer_config.json` into `folder` (each atomically).
-    /// - Throws: `TokenizerError.unreadableFile` naming the file that could not be written.
+    /// Writes `tokenizer.json` and `tokenizer_config.json` into `folder`; both are staged before
+    /// either replaces an older file.
+    /// - Throws: `ModelFileError.unwritable` naming the file that could not be written.
     public func saveHuggingFaceFiles(to folder: URL) throws {
-        for (name, json) in [("tokenizer.json", huggingFaceJSON()), ("tokenizer_config.json", huggingFaceConfigJSON())] {
-            let url = folder.appendingPathComponent(name)
-            do {
-                try Data((json.prettyPrinted() + "\n").utf8).write(to: url, options: .atomic)
-            } catch {
-                throw TokenizerError.unreadableFile(path: url.path, reason: "cannot be written: \(error.localizedDescription)")
-            }
-        }
+        try AtomicFile.writeAll([("tokenizer.json", huggingFaceJSON()), ("tokenizer_config.json", huggingFaceConfigJSON())].map {
+            (Data(($0.1.prettyPrinted() + "\n").utf8), folder.appendingPathComponent($0.0))
+        })
     }
 
     /// The text of a token id: an added token's content or the model's token.

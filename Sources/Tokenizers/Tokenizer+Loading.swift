@@ -10,7 +10,11 @@ extension Tokenizer {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TokenizerError.unreadableFile(path: url.path, reason: "no such file or folder")
         }
-        if !isDirectory.boolValue && url.pathExtension.lowercased() == "gguf" {
+        let startsLikeGGUF = !isDirectory.boolValue && FileHandle(forReadingAtPath: url.path).flatMap { handle in
+            defer { try? handle.close() }
+            return try? handle.read(upToCount: 4)
+        } == Data("GGUF".utf8)
+        if !isDirectory.boolValue && (url.pathExtension.lowercased() == "gguf" || startsLikeGGUF) {
             let file: GGUFFile
             do { file = try GGUFFile(contentsOf: url) } catch let error as ModelFileError {
                 throw TokenizerError.unreadableFile(path: url.path, reason: error.description)
@@ -36,8 +40,8 @@ extension Tokenizer {
 
     static func readJSON(_ url: URL) throws -> JSONValue {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw TokenizerError.unreadableFile(path: url.path, reason: error.localizedDescription)
+        do { data = try InputFile.read(url) } catch let ModelFileError.unreadable(_, reason) {
+            throw TokenizerError.unreadableFile(path: url.path, reason: reason)
         }
         do { return try JSONValue.parse(data) } catch let error as JSONParseError {
             throw TokenizerError.invalidJSON(path: url.path, reason: error.description)

@@ -50,6 +50,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     case taskMismatch(String)
     /// Writing a file failed.
     case file(path: String, reason: String)
+    /// A callback ended the run (`TrainerControl.fail`).
+    case callbackFailed(String)
 
     /// What went wrong, with the step, argument or path.
     public var description: String {
@@ -61,6 +63,7 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .damagedCheckpoint(path, reason): "\(path): damaged checkpoint: \(reason)"
         case let .taskMismatch(reason): "model and data do not fit: \(reason)"
         case let .file(path, reason): "\(path): \(reason)"
+        case let .callbackFailed(reason): "training stopped: \(reason)"
         }
     }
 }

@@ -65,7 +65,7 @@ struct ModelCommandTests {
     @Test("usage errors exit 2", arguments: [
         (["generate", "--prompt", "hi"], "--model is required"),
         (["generate", "--model", "m"], "--prompt is required"),
-        (["generate", "--model", "m", "--prompt", "p", "--max-tokens", "-3"], "--max-tokens expects an integer ≥ 0, got '-3'"),
+        (["generate", "--model", "m", "--prompt", "p", "--max-tokens", "-3"], "--max-tokens expects an integer in 0…1048576, got '-3'"),
         (["generate", "--model", "m", "--prompt", "p", "--temperature", "hot"], "--temperature expects a number"),
         (["generate", "--model", "m", "--prompt", "p", "--top-p", "1.5"], "--top-p expects a number"),
         (["generate", "--model", "m", "--prompt", "p", "--seed", "-1"], "--seed expects a non-negative integer"),

@@ -132,5 +132,34 @@ struct PEFTBadInputTests {
             try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 2, targetModules: .pattern(".*layers\\.0\\.input_layernorm")))
         }
         #expect(model.namedParameters().allSatisfy { !$0.path.contains("lora") })
+        // layers_to_transform that selects no layer is named as such, not blamed on target_modules.
+        #expect {
+            var configuration = LoRAConfig(rank: 2, alpha: 2, targetModules: ["q_proj"])
+            configuration.layersToTransform = [999]
+            return try PeftModel(model, configuration: configuration)
+        } throws: { error in
+            guard case let .invalidConfiguration(field, reason)? = error as? PEFTError else { return false }
+            return field == "layers_to_transform" && reason.contains("layers 0…2")
+        }
+        #expect {
+            var configuration = LoRAConfig(rank: 2, alpha: 2, targetModules: ["q_proj"])
+            configuration.layersToTransform = [-1]
+            return try PeftModel(model, configuration: configuration)
+        } throws: { error in
+            guard case let .invalidConfiguration(field, _)? = error as? PEFTError else { return false }
+            return field == "layers_to_transform"
+        }
+    }
+
+    @Test("an adapter_config.json that is an array, has a byte-order mark, a null peft_type or an alpha of 1e309 is named for what it is")
+    func configurationMessages() throws {
+        func message(_ text: String) -> String {
+            do { _ = try AdapterConfigurations.parse(Data(text.utf8)); return "parsed" } catch { return "\(error)" }
+        }
+        #expect(message("[1, 2]").contains("must hold a JSON object of settings, found an array"))
+        #expect(message("\u{FEFF}{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"q_proj\"]}") == "parsed")
+        #expect(message("{\"peft_type\": null}").contains("'peft_type': null"))
+        #expect(message("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 1e309}").contains("'lora_alpha': is too large for a 64-bit float"))
+        #expect(message("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": \"8\"}").contains("'lora_alpha': must be a number, got a string"))
     }
 }

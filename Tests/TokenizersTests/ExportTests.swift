@@ -39,7 +39,7 @@ struct ExportTests {
         try tokenizer.saveHuggingFaceFiles(to: folder)
         let loaded = try Tokenizer.load(from: folder)
         #expect(try loaded.encodeChat([.user("What is 2 + 2?")]) == (try tokenizer.encodeChat([.user("What is 2 + 2?")])))
-        #expect(throws: TokenizerError.self) { try tokenizer.saveHuggingFaceFiles(to: folder.appendingPathComponent("missing/deeper")) }
+        #expect(throws: ModelFileError.self) { try tokenizer.saveHuggingFaceFiles(to: folder.appendingPathComponent("missing/deeper")) }
     }
 }
 

@@ -54,6 +54,20 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
     }
 
+    @Test("a training set whose examples all carry one label is refused: a classifier needs two classes")
+    func oneClassIsRefused() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("ModelsTests/Fixtures/tiny-bert")
+        let model = try BertForSequenceClassification.load(folder: folder)
+        try model.replaceHead(at: "classifier", outFeatures: 2, seed: 1)
+        let peft = try PeftModel(model, configuration: LoRAConfig(rank: 2, alpha: 4, targetModules: .names(["query"]), modulesToSave: ["classifier"], taskType: "SEQ_CLS"))
+        let examples = (0..<4).map { TokenizedExample(ids: [2, 5, 3], labels: [], classLabel: 1, line: $0 + 1) }
+        let data = TrainingDataset(examples: examples, task: .classification(labels: ["0", "1"]), source: "same.jsonl")
+        #expect {
+            try Trainer(model: peft, arguments: TrainingArguments(), train: data)
+        } throws: { error in "\(error)".contains("every example of same.jsonl has the label '1'") && "\(error)".contains("at least two classes") }
+    }
+
     @Test func aClassificationSetDoesNotFitALanguageModel() throws {
         let data = TrainingDataset(examples: [TokenizedExample(ids: [1, 2], labels: [], classLabel: 0)], task: .classification(labels: ["a"]))
         #expect(throws: TrainingError.self) {

@@ -119,6 +119,24 @@ import Testing
         #expect(throws: DatasetError.self) { try TrainingDataset.load(missing, tokenizer: tokenizer) }
     }
 
+    @Test("messages name the real cause: empty records, null fields, mixed labels at their line, a folder, a byte-order mark")
+    func messagesNameTheRealCause() throws {
+        func message(_ text: String, name: String = "data.jsonl") -> String {
+            do { _ = try load(text, name: name); return "loaded" } catch { return "\(error)" }
+        }
+        let empty = message("{\"text\": \"\"}\n{\"text\": \"\"}\n")
+        #expect(empty.contains("every one of the 2 records is empty") && empty.contains("line 1") && !empty.contains("truncation"), "\(empty)")
+        let someEmpty = try load("{\"text\": \"\"}\n{\"text\": \"two plus two\"}\n", name: "some.jsonl")
+        #expect(someEmpty.count == 1 && someEmpty.statistics.summary.contains("1 empty records skipped (the first at line 1)"))
+        #expect(message("{\"prompt\": null, \"response\": \"b\"}\n").contains("field 'prompt' is null"))
+        let mixed = message("{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 0}\n{\"text\": \"c\", \"label\": \"x\"}\n")
+        #expect(mixed.contains("data.jsonl:3: field 'label' is a name but line 1 has an integer"), "\(mixed)")
+        #expect(message("{\"text\": \"a\", \"label\": 100000}\n{\"text\": \"b\", \"label\": 0}\n").contains("data.jsonl:1: field 'label'"))
+        #expect(message("\u{FEFF}{\"prompt\": \"a\", \"response\": \"b\"}\n") == "loaded", "a UTF-8 byte-order mark is skipped")
+        let folder = FileManager.default.temporaryDirectory
+        #expect(throws: DatasetError.unreadable(path: folder.path, reason: "it is a folder, not a file")) { try TrainingDataset.load(folder, tokenizer: tokenizer) }
+    }
+
     @Test func samplerIsDeterministicGroupsByLengthAndCoversEveryExample() {
         let lengths = (0..<103).map { ($0 * 37) % 50 + 1 }
         let sampler = BatchSampler(batchSize: 4, seed: 3)

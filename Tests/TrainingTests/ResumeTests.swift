@@ -123,7 +123,12 @@ import Autograd
         #expect {
             try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(nil), train: data).train(resumingFrom: empty)
         } throws: { error in
-            if case .damagedCheckpoint = error as? TrainingError { return true } else { return false }
+            if case let .incompatibleCheckpoint(_, reason) = error as? TrainingError { return reason == "no such folder" } else { return false }
+        }
+        #expect {
+            try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments(nil), train: data).train(resumingFrom: TrainingFixture.arithmetic)
+        } throws: { error in
+            if case let .incompatibleCheckpoint(_, reason) = error as? TrainingError { return reason.hasPrefix("it is a file") } else { return false }
         }
     }
 

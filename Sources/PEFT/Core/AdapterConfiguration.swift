@@ -47,8 +47,12 @@ public enum AdapterConfigurations {
     public static func parse(_ data: Data, path: String = "adapter_config.json") throws -> any AdapterConfiguration {
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch { throw PEFTError.file(path: path, reason: "\(error)") }
+        guard json.members != nil else {
+            throw PEFTError.file(path: path, reason: "must hold a JSON object of settings, found \(json.kindName)")
+        }
         guard let type = json["peft_type"]?.string else {
-            throw PEFTError.invalidConfiguration(field: "peft_type", reason: "missing (expected LORA, IA3 or PROMPT_TUNING)")
+            let state = json["peft_type"] == nil ? "missing" : json["peft_type"]!.isNull ? "null" : "not a string"
+            throw PEFTError.invalidConfiguration(field: "peft_type", reason: "\(state) (expected LORA, IA3 or PROMPT_TUNING)")
         }
         let configuration: any AdapterConfiguration
         switch PeftType(rawValue: type) {
@@ -65,8 +69,8 @@ public enum AdapterConfigurations {
     public static func load(from folder: URL) throws -> any AdapterConfiguration {
         let url = folder.appendingPathComponent("adapter_config.json")
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw PEFTError.file(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? "unreadable" : "no adapter_config.json in the adapter folder")
+        do { data = try InputFile.read(url) } catch let ModelFileError.unreadable(_, reason) {
+            throw PEFTError.file(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? reason : "no adapter_config.json in the adapter folder")
         }
         return try parse(data, path: url.path)
     }

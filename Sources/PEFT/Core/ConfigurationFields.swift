@@ -29,7 +29,13 @@ struct ConfigurationFields {
 
     mutating func number(_ key: String, default fallback: Double) throws -> Double {
         guard let value = value(key) else { return fallback }
-        guard let number = value.number, number.isFinite else { throw PEFTError.invalidConfiguration(field: key, reason: "must be a number") }
+        return try Self.finite(value, field: key)
+    }
+
+    /// A number that is finite (1e309 reads as infinity and is refused as too large).
+    static func finite(_ value: JSONValue, field: String) throws -> Double {
+        guard let number = value.number else { throw PEFTError.invalidConfiguration(field: field, reason: "must be a number, got \(value.kindName)") }
+        guard number.isFinite else { throw PEFTError.invalidConfiguration(field: field, reason: "is too large for a 64-bit float (it reads as infinity)") }
         return number
     }
 
@@ -68,10 +74,7 @@ struct ConfigurationFields {
         guard let value = value(key) else { return [] }
         guard let members = value.members else { throw PEFTError.invalidConfiguration(field: key, reason: "must be an object") }
         return try members.map { member in
-            guard let number = member.value.number, number.isFinite else {
-                throw PEFTError.invalidConfiguration(field: "\(key).\(member.key)", reason: "must be a number")
-            }
-            return (member.key, number)
+            (member.key, try Self.finite(member.value, field: "\(key).\(member.key)"))
         }
     }
 

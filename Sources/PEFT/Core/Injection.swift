@@ -82,11 +82,14 @@ enum Injection {
         let isExcluded = try exclude?.matcher(allLinearNames: allLinearNames, field: "exclude_modules") ?? { _ in false }
         let lora = configuration as? LoRAConfig
         var selected: [(String, Module)] = []
+        var layersOfTargets = Set<Int>()  // the layers holding targets, for a layers_to_transform that selects none
         for (path, module) in candidates {
             guard isTarget(path), !isExcluded(path) else { continue }
             if isUnder(path, anyOf: saveNames) { continue }
             if let layers {
-                guard case .names = targets, let index = layerIndex(of: path, patterns: layerPatterns), layers.contains(index) else { continue }
+                let index = layerIndex(of: path, patterns: layerPatterns)
+                if let index { layersOfTargets.insert(index) }
+                guard case .names = targets, let index, layers.contains(index) else { continue }
             }
             if module is any LinearLayer {
                 selected.append((path, module))
@@ -98,6 +101,10 @@ enum Injection {
             }
         }
         guard !selected.isEmpty else {
+            if let layers, let first = layersOfTargets.min(), let last = layersOfTargets.max() {
+                throw PEFTError.invalidConfiguration(field: "layers_to_transform",
+                                                     reason: "\(layers) selects none of the layers holding the targets (layers \(first)…\(last))")
+            }
             throw PEFTError.noTargetModules(targets: targets.summary, linearModules: linear.map(\.path))
         }
         let toSave = linear.filter { entry in saveNames.contains { entry.path == $0 || entry.path.hasSuffix("." + $0) } }

@@ -37,10 +37,14 @@ extension PeftModel {
         do {
             try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
             let entries = tensors.map { $0.parameter.value.safetensorsEntry(named: $0.key) }
-            try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: target.appendingPathComponent("adapter_model.safetensors"))
-            try Data((configuration.fileText + "\n").utf8).write(to: target.appendingPathComponent("adapter_config.json"), options: .atomic)
+            // Both files are staged before either replaces its old version: a failed write leaves
+            // the previous adapter whole.
+            try AtomicFile.writeAll([(try SafetensorsWriter.encode(entries, metadata: ["format": "pt"]), target.appendingPathComponent("adapter_model.safetensors")),
+                                     (Data((configuration.fileText + "\n").utf8), target.appendingPathComponent("adapter_config.json"))])
         } catch let error as PEFTError {
             throw error
+        } catch let ModelFileError.unwritable(path, reason) {
+            throw PEFTError.file(path: path, reason: "cannot be written: \(reason)")
         } catch {
             throw PEFTError.file(path: target.path, reason: "\(error)")
         }

@@ -186,6 +186,9 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
                 throw PEFTError.invalidConfiguration(field: "alpha_pattern.\(pattern)", reason: "must be a finite number of magnitude at most \(Int(Self.largestAlpha)), got \(value)")
             }
         }
+        if let negative = layersToTransform?.first(where: { $0 < 0 }) {
+            throw PEFTError.invalidConfiguration(field: "layers_to_transform", reason: "layer indices count from 0; got \(negative)")
+        }
         if layersToTransform != nil, case .pattern? = targetModules {
             throw PEFTError.invalidConfiguration(field: "layers_to_transform", reason: "cannot be combined with a regular-expression target_modules")
         }

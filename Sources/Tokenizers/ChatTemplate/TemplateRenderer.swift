@@ -38,9 +38,9 @@ final class TemplateRenderer {
     private func bounded(_ value: TemplateValue, line: Int) throws -> TemplateValue {
         switch value {
         case let .string(s) where s.utf8.count > limits.maxStringBytes:
-            throw TemplateError("a string grew past \(limits.maxStringBytes) bytes", line: line)
+            throw TemplateError.limit("a string grew past \(limits.maxStringBytes) bytes", line: line)
         case let .array(items) where items.count > limits.maxSequenceLength:
-            throw TemplateError("a list grew past \(limits.maxSequenceLength) items", line: line)
+            throw TemplateError.limit("a list grew past \(limits.maxSequenceLength) items", line: line)
         case .array, .dictionary: try checkNesting(value, line: line)
         default: break
         }
@@ -58,7 +58,7 @@ final class TemplateRenderer {
     private func emit(_ text: String, line: Int) throws {
         output += text
         if output.utf8.count > limits.maxOutputBytes {
-            throw TemplateError("the rendered prompt grew past \(limits.maxOutputBytes) bytes", line: line)
+            throw TemplateError.limit("the rendered prompt grew past \(limits.maxOutputBytes) bytes", line: line)
         }
     }
 
@@ -360,7 +360,7 @@ final class TemplateRenderer {
             if op == "*", case let .string(s) = a, case let .int(n) = b {
                 let (bytes, overflow) = s.utf8.count.multipliedReportingOverflow(by: max(0, n))
                 guard !overflow, bytes <= limits.maxStringBytes else {
-                    throw TemplateError("a string grew past \(limits.maxStringBytes) bytes", line: line)
+                    throw TemplateError.limit("a string grew past \(limits.maxStringBytes) bytes", line: line)
                 }
                 return .string(String(repeating: s, count: max(0, n)))
             }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelIO
 
 /// Appends every logged row to a file as it happens: JSON Lines (`{"step": …, "epoch": …, "loss": …}`)
 /// or CSV (one column per value name seen so far; the header is rewritten when new names appear).
@@ -28,18 +29,26 @@ public final class MetricsLog: TrainerCallback {
         rewrite()
     }
 
-    /// Appends the row.
+    /// Appends the row; a file that cannot be written ends the run naming it (`.fail`).
     public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
         rows.append(entry)
-        if format == .jsonLines, let handle = try? FileHandle(forWritingTo: url) {
-            handle.seekToEndOfFile()
-            handle.write(Data((Self.json(entry) + "\n").utf8))
-            try? handle.close()
-        } else {
-            rewrite()
+        if failure == nil {
+            if format == .jsonLines {
+                do { try AtomicFile.append(Data((Self.json(entry) + "\n").utf8), to: url) } catch { failure = "\(error)" }
+            } else {
+                rewrite()
+            }
         }
-        return .proceed
+        return failure.map { .fail("metrics log: \($0)") } ?? .proceed
     }
+
+    /// Reports a failure of the rewrite at the start.
+    public func onStepEnd(_ trainer: Trainer) -> TrainerControl {
+        failure.map { .fail("metrics log: \($0)") } ?? .proceed
+    }
+
+    /// The first write error (the file keeps its last complete content).
+    private var failure: String?
 
     private func rewrite() {
         let text: String
@@ -53,8 +62,12 @@ public final class MetricsLog: TrainerCallback {
             }
             text = lines.joined(separator: "\n") + "\n"
         }
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? Data(text.utf8).write(to: url, options: .atomic)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try AtomicFile.write(Data(text.utf8), to: url)
+        } catch {
+            failure = failure ?? "\(error)"
+        }
     }
 
     static func json(_ entry: LogEntry) -> String {

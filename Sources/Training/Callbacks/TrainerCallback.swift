@@ -7,6 +7,15 @@ public enum TrainerControl: Sendable, Equatable {
     case proceed
     /// Stop after the current step (a checkpoint is saved when the run has an output folder).
     case stop
+    /// End the run at once with `TrainingError.callbackFailed(reason)` (a log that cannot be
+    /// written, say): nothing more is written, and the last complete checkpoint stays usable.
+    case fail(String)
+
+    /// The reason of a `.fail`.
+    public var failure: String? {
+        if case let .fail(reason) = self { return reason }
+        return nil
+    }
 }
 
 /// Hooks into a training run. Every hook has a default that does nothing, so a callback implements

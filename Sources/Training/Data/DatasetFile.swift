@@ -16,13 +16,9 @@ public enum DatasetFile {
         let path = url.path
         let data: Data
         do {
-            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-            guard size <= maximumBytes else { throw DatasetError.unreadable(path: path, reason: "\(size) bytes exceeds the \(maximumBytes)-byte limit") }
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch let error as DatasetError {
-            throw error
-        } catch {
-            throw DatasetError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+            data = try InputFile.read(url, maximumBytes: maximumBytes, mapped: true)
+        } catch let ModelFileError.unreadable(_, reason) {
+            throw DatasetError.unreadable(path: path, reason: reason)
         }
         return try parse(data, path: path, format: format)
     }
@@ -51,6 +47,8 @@ public enum DatasetFile {
 
     /// JSON values with their positions: a top-level array's elements, or one value per non-blank line.
     static func parseObjects(_ data: Data, path: String) throws -> [(Int, JSONValue)] {
+        // A UTF-8 byte-order mark (as some editors save) is not part of the JSON.
+        let data = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data
         let firstByte = data.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
         if firstByte == UInt8(ascii: "[") {
             do {
@@ -84,7 +82,8 @@ public enum DatasetFile {
         func string(_ field: String, optional: Bool = false) throws -> String? {
             guard let value = object[field], !value.isNull else {
                 if optional { return nil }
-                throw DatasetError.invalidField(path: path, line: line, field: field, reason: "is missing (format \(format.rawValue))")
+                let state = object[field] == nil ? "is missing" : "is null"
+                throw DatasetError.invalidField(path: path, line: line, field: field, reason: "\(state) (format \(format.rawValue) needs a string)")
             }
             guard let text = value.string else {
                 throw DatasetError.invalidField(path: path, line: line, field: field, reason: "must be a string")
@@ -108,7 +107,7 @@ public enum DatasetFile {
         case .classification:
             let text = try string("text")!
             guard let value = object["label"], !value.isNull else {
-                throw DatasetError.invalidField(path: path, line: line, field: "label", reason: "is missing (format classification)")
+                throw DatasetError.invalidField(path: path, line: line, field: "label", reason: "\(object["label"] == nil ? "is missing" : "is null") (format classification)")
             }
             if let name = value.string { return .classification(text: text, label: .name(name)) }
             if let number = value.number {

@@ -10,6 +10,10 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
     public var truncated = 0
     /// Examples dropped because no answer token was left after truncation.
     public var droppedWithoutTargets = 0
+    /// Records skipped because they hold nothing to train on (an empty text or answer).
+    public var droppedEmpty = 0
+    /// The line of the first empty record.
+    public var firstEmptyLine: Int?
     /// Tokens over all kept examples.
     public var tokens = 0
     /// Tokens that carry a loss.
@@ -20,9 +24,10 @@ public struct DatasetStatistics: Sendable, Equatable, Codable {
 
     /// One line for logs: "1,000 records, 1,000 examples, 71,234 tokens (10,500 trained); 3 truncated".
     public var summary: String {
-        var text = "\(records) records, \(records - droppedWithoutTargets) examples, \(tokens) tokens (\(targetTokens) trained)"
+        var text = "\(records) records, \(records - droppedWithoutTargets - droppedEmpty) examples, \(tokens) tokens (\(targetTokens) trained)"
         if truncated > 0 { text += "; \(truncated) truncated to the maximum length" }
         if droppedWithoutTargets > 0 { text += "; \(droppedWithoutTargets) dropped with no answer token left after truncation" }
+        if droppedEmpty > 0 { text += "; \(droppedEmpty) empty records skipped (the first at line \(firstEmptyLine ?? 0))" }
         return text
     }
 }
@@ -100,7 +105,7 @@ public struct TrainingDataset: Sendable {
         var examples: [TokenizedExample] = []
         examples.reserveCapacity(records.count)
         if classification {
-            let names = try labels ?? Self.labelNames(records.map(\.record))
+            let names = try labels ?? Self.labelNames(records, source: source)
             let index = Dictionary(names.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
             for (line, record) in records {
                 guard case let .classification(text, label) = record else { continue }
@@ -133,10 +138,17 @@ public struct TrainingDataset: Sendable {
                 example = try Self.tokenize(record, tokenizer: tokenizer, prompt: prompt, trainOnPrompt: trainOnPrompt)
             } catch let error as TemplateFormattingError {
                 throw DatasetError.formatting(path: source, line: line, reason: error.description)
+            } catch let TokenizerError.template(error) where error.exceedsLimit {
+                throw DatasetError.formatting(path: source, line: line, reason: "the record is too large to format (\(error.message)); shorten it")
             } catch let error as TokenizerError {
                 throw DatasetError.formatting(path: source, line: line, reason: error.description)
             }
             example.line = line
+            guard example.targetCount > 0 else {
+                statistics.droppedEmpty += 1
+                statistics.firstEmptyLine = statistics.firstEmptyLine ?? line
+                continue
+            }
             if example.ids.count > maxLength {
                 example.ids.removeLast(example.ids.count - maxLength)
                 example.labels.removeLast(example.labels.count - maxLength)
@@ -153,26 +165,38 @@ public struct TrainingDataset: Sendable {
             examples.append(example)
         }
         guard !examples.isEmpty else {
-            throw DatasetError.empty(path: source, reason: "every one of the \(records.count) examples lost its answer tokens to truncation at \(maxLength) tokens (raise the maximum length)")
+            if statistics.droppedWithoutTargets == 0 {
+                throw DatasetError.empty(path: source, reason: "every one of the \(records.count) records is empty: nothing to train on (the first at line \(statistics.firstEmptyLine ?? 0))")
+            }
+            let empty = statistics.droppedEmpty > 0 ? "; \(statistics.droppedEmpty) more are empty (the first at line \(statistics.firstEmptyLine ?? 0))" : ""
+            throw DatasetError.empty(path: source, reason: "\(statistics.droppedWithoutTargets) examples lost their answer tokens to truncation at \(maxLength) tokens (raise the maximum length)\(empty)")
         }
         self.init(examples: examples, task: .languageModeling, source: source)
         self.statistics = statistics
     }
 
-    /// Class names from the data: sorted names, or "0"…"max" for integer labels.
-    static func labelNames(_ records: [DatasetRecord]) throws -> [String] {
+    /// Class names from the data: sorted names, or "0"…"max" for integer labels. A problem names the
+    /// record's line in `source`.
+    static func labelNames(_ records: [(line: Int, record: DatasetRecord)], source: String) throws -> [String] {
         var names = Set<String>()
         var largest = -1
-        for case let .classification(_, label) in records {
+        var firstKind: (line: Int, isName: Bool)?
+        for case let (line, .classification(_, label)) in records {
+            let isName: Bool
             switch label {
-            case let .name(name): names.insert(name)
-            case let .index(index): largest = max(largest, index)
+            case let .name(name):
+                names.insert(name)
+                isName = true
+            case let .index(index):
+                guard index < 100_000 else { throw DatasetError.invalidField(path: source, line: line, field: "label", reason: "\(index) is implausibly large for a class index") }
+                largest = max(largest, index)
+                isName = false
             }
+            if let firstKind, firstKind.isName != isName {
+                throw DatasetError.invalidField(path: source, line: line, field: "label", reason: "is \(isName ? "a name" : "an integer") but line \(firstKind.line) has \(isName ? "an integer" : "a name"); use one kind of label")
+            }
+            firstKind = firstKind ?? (line, isName)
         }
-        guard names.isEmpty || largest < 0 else {
-            throw DatasetError.malformed(path: "(labels)", line: 0, reason: "labels mix names and integers")
-        }
-        guard largest < 100_000 else { throw DatasetError.malformed(path: "(labels)", line: 0, reason: "label index \(largest) is implausibly large") }
         return names.isEmpty ? (0...max(largest, 0)).map(String.init) : names.sorted()
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import ModelIO
 import Models
 import NN
+import PEFT
 import Tensors
 
 /// The file a checkpoint's bookkeeping lives in.
@@ -20,6 +21,9 @@ struct CheckpointManifest: Codable {
     var fingerprint: [String: String]
     /// Whether `best_trainable.safetensors` holds the best weights.
     var hasBestWeights: Bool
+    /// The SHA-256 of every other file of the checkpoint, by name (absent in checkpoints written
+    /// before checksums were recorded).
+    var files: [String: String]?
 }
 
 extension Trainer {
@@ -109,22 +113,33 @@ extension Trainer {
             let manifest = CheckpointManifest(
                 state: state, arguments: arguments, optimizerKind: optimizerState.kind, optimizerCounters: optimizerState.counters,
                 generators: Dictionary(dropoutLayers.map { ($0.path, $0.layer.generator) }, uniquingKeysWith: { a, _ in a }),
-                callbacks: callbackStates, fingerprint: fingerprint, hasBestWeights: bestWeights != nil)
+                callbacks: callbackStates, fingerprint: fingerprint, hasBestWeights: bestWeights != nil,
+                files: try OutputFolder.checksums(of: partial, excluding: Self.manifestName))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(manifest).write(to: partial.appendingPathComponent(Self.manifestName), options: .atomic)
+            try AtomicFile.write(encoder.encode(manifest), to: partial.appendingPathComponent(Self.manifestName))
             // Publish: the complete folder takes the checkpoint's name in one rename.
             try FolderPublishing.publish(partial, as: final)
-        } catch let error as TrainingError {
-            try? files.removeItem(at: partial)
-            throw error
         } catch {
             try? files.removeItem(at: partial)
-            throw TrainingError.file(path: final.path, reason: "cannot write the checkpoint: \(error)")
+            throw Self.checkpointWriteError(error, partial: partial, final: final)
         }
         try rotateCheckpoints(in: output)
         callbacks.forEach { $0.onSave(self, checkpoint: final) }
         return final
+    }
+
+    /// A failure while writing checkpoint `final`, naming the file by its place in the finished
+    /// checkpoint (not the hidden folder it was assembled in).
+    static func checkpointWriteError(_ error: Error, partial: URL, final: URL) -> TrainingError {
+        var detail = "\(error)"
+        switch error {
+        case let ModelFileError.unwritable(path, reason), let PEFTError.file(path, reason), let TrainingError.file(path, reason):
+            let name = path.hasPrefix(partial.path + "/") ? String(path.dropFirst(partial.path.count + 1)) : URL(fileURLWithPath: path).lastPathComponent
+            detail = "\(final.appendingPathComponent(name).path): \(reason.hasPrefix("cannot") ? "" : "cannot be written: ")\(reason)"
+        default: break
+        }
+        return .file(path: final.path, reason: "cannot write the checkpoint (earlier checkpoints are unchanged): \(detail)")
     }
 
     static func writeTensors(_ tensors: [(String, Tensor)], to url: URL) throws {
@@ -138,12 +153,9 @@ extension Trainer {
         let all = Self.checkpoints(in: output)
         if let limit = arguments.saveTotalLimit, all.count > limit {
             let keep = Set(all.suffix(limit).map(\.step) + (state.bestStep.map { [$0] } ?? []))
-            for (step, url) in all where !keep.contains(step) { try? FileManager.default.removeItem(at: url) }
+            for (step, url) in all where !keep.contains(step) { try? OutputFolder.retire(url) }
         }
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
-        for name in names where name.hasPrefix(".\(Self.checkpointPrefix)") && name.contains(".partial-") {
-            try? FileManager.default.removeItem(at: output.appendingPathComponent(name))
-        }
+        OutputFolder.removeLeftovers(in: output)
     }
 
     /// Complete checkpoints in `output`, oldest first.
@@ -158,19 +170,26 @@ extension Trainer {
     }
 
     /// Refuses to write into a folder holding earlier results unless overwriting is allowed (then
-    /// its old checkpoints are removed, so a later resume cannot pick them up).
+    /// its old checkpoints are removed, so a later resume cannot pick them up). Leftovers of
+    /// interrupted writes are removed; the metrics of a run that ended before any result are moved
+    /// aside (they are not results), so the folder can be used again without `--overwrite`.
     func prepareOutput(_ output: URL) throws {
         let files = FileManager.default
+        OutputFolder.removeLeftovers(in: output)
         let names = (try? files.contentsOfDirectory(atPath: output.path)) ?? []
-        let results = names.filter { $0.hasPrefix(Self.checkpointPrefix) || ["adapter_config.json", "adapter_model.safetensors", "model.safetensors", "metrics.jsonl"].contains($0) }
+        let results = names.filter { $0.hasPrefix(Self.checkpointPrefix) || ["adapter_config.json", "adapter_model.safetensors", "model.safetensors"].contains($0) }
         if !results.isEmpty {
             guard arguments.overwriteOutput else { throw TrainingError.outputExists(path: output.path) }
-            for name in names where name.hasPrefix(Self.checkpointPrefix) { try? files.removeItem(at: output.appendingPathComponent(name)) }
+            for name in names where name.hasPrefix(Self.checkpointPrefix) { try? OutputFolder.retire(output.appendingPathComponent(name)) }
+        } else if !arguments.overwriteOutput {
+            do { try OutputFolder.moveMetricsAside(in: output) } catch {
+                throw TrainingError.file(path: output.path, reason: "cannot move the earlier run's metrics aside: \(InputFile.systemReason(of: error))")
+            }
         }
         do {
             try files.createDirectory(at: output, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.file(path: output.path, reason: "cannot create the output folder: \(error.localizedDescription)")
+            throw TrainingError.file(path: output.path, reason: "cannot create the output folder: \(InputFile.systemReason(of: error))")
         }
     }
 
@@ -181,9 +200,9 @@ extension Trainer {
         let label2id = JSONValue.object(labels.enumerated().map { ($0.element, JSONValue.number(Double($0.offset))) })
         let text = JSONValue.object([("id2label", id2label), ("label2id", label2id)]).prettyPrinted() + "\n"
         do {
-            try Data(text.utf8).write(to: folder.appendingPathComponent("label_map.json"), options: .atomic)
+            try AtomicFile.write(Data(text.utf8), to: folder.appendingPathComponent("label_map.json"))
         } catch {
-            throw TrainingError.file(path: folder.path, reason: "cannot write label_map.json: \(error.localizedDescription)")
+            throw TrainingError.file(path: folder.path, reason: "cannot write label_map.json: \(error)")
         }
     }
 
@@ -193,20 +212,33 @@ extension Trainer {
     /// `checkpoint` (a `checkpoint-N` folder, or an output folder: its newest checkpoint). Everything
     /// is read and checked before anything changes.
     public func resume(from checkpoint: URL) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: checkpoint.path, isDirectory: &isFolder) else {
+            throw TrainingError.incompatibleCheckpoint(path: checkpoint.path, reason: "no such folder")
+        }
+        guard isFolder.boolValue else {
+            throw TrainingError.incompatibleCheckpoint(path: checkpoint.path, reason: "it is a file; give a checkpoint-N folder or the run's output folder")
+        }
         var folder = checkpoint
         if !FileManager.default.fileExists(atPath: folder.appendingPathComponent(Self.manifestName).path) {
             guard let newest = Self.checkpoints(in: folder).last else {
-                throw TrainingError.damagedCheckpoint(path: checkpoint.path, reason: "no \(Self.manifestName) here and no complete checkpoint-N folder inside")
+                throw TrainingError.incompatibleCheckpoint(path: checkpoint.path, reason: "no \(Self.manifestName) here and no complete checkpoint-N folder inside")
             }
             folder = newest.url
         }
         let manifest: CheckpointManifest
         do {
-            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: folder.appendingPathComponent(Self.manifestName)))
+            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: InputFile.read(folder.appendingPathComponent(Self.manifestName)))
+        } catch let error as DecodingError {
+            throw TrainingError.damagedCheckpoint(path: folder.path, reason: "\(Self.manifestName): \(Self.describe(error))")
         } catch {
             throw TrainingError.damagedCheckpoint(path: folder.path, reason: "\(Self.manifestName) is unreadable: \(error)")
         }
         guard manifest.format == 1 else { throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "layout version \(manifest.format) is not supported") }
+        if let files = manifest.files, let problem = OutputFolder.firstMismatch(in: folder, checksums: files) {
+            let older = Self.checkpoints(in: folder.deletingLastPathComponent()).filter { $0.url.lastPathComponent != folder.lastPathComponent }.last
+            throw TrainingError.damagedCheckpoint(path: folder.path, reason: problem + (older.map { "; resume from \($0.url.path) instead" } ?? ""))
+        }
         let current = fingerprint
         let differences = current.keys.sorted().filter {
             manifest.fingerprint[$0] != current[$0] && !(manifest.fingerprint[$0] == nil && Self.isNewerSetting($0))
@@ -243,6 +275,31 @@ extension Trainer {
         state.totalSteps = totalSteps
         state.batchesPerEpoch = batchesPerEpoch
         bestWeights = best
+    }
+
+    /// A decoding error in words: the field's path and what was wrong.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the file" : "'" + keys.joined(separator: ".").replacingOccurrences(of: ".[", with: "[") + "'"
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "\(path(context)) lacks the field '\(key.stringValue)'"
+        case let .typeMismatch(type, context): return "\(path(context)) is not \(Self.typeName(type))"
+        case let .valueNotFound(type, context): return "\(path(context)) is null where \(Self.typeName(type)) belongs"
+        case let .dataCorrupted(context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type, is Double.Type, is Float.Type: "a number"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: "the expected kind of value (\(type))"
+        }
     }
 
     static func readTensors(_ url: URL, checkpoint: URL) throws -> [String: Tensor] {

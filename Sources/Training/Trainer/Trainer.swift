@@ -81,6 +81,14 @@ public final class Trainer {
         self.head = try model.head()
         guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
         for dataset in [train] + (eval.map { [$0] } ?? []) { try Self.check(dataset, fits: head) }
+        if case let .classification(labels) = train.task {
+            // One class has nothing to tell apart: the head would reach loss 0 and learn nothing.
+            let present = Set(train.examples.compactMap(\.classLabel))
+            guard present.count >= 2 else {
+                let only = present.first.map { "'\(labels[$0])'" } ?? "none"
+                throw TrainingError.taskMismatch("every example of \(train.source) has the label \(only); a classifier needs at least two classes to learn from")
+            }
+        }
         if arguments.gradientCheckpointing {
             guard let checkpointing = model.module as? any GradientCheckpointing else {
                 throw TrainingError.invalidArgument(name: "gradientCheckpointing", reason: "\(type(of: model.module)) does not support it")
@@ -194,6 +202,7 @@ public final class Trainer {
                 interrupted = true
                 state.stopRequested = true
             }
+            if let failure = control.lazy.compactMap(\.failure).first { throw TrainingError.callbackFailed(failure) }
             if control.contains(.stop) { state.stopRequested = true }
             // A run that stops early (Ctrl-C or a callback) leaves a checkpoint it can resume from.
             if outputURL != nil, (arguments.saveSteps.map { state.step % $0 == 0 } ?? false) || (state.stopRequested && state.step < state.totalSteps) {
@@ -201,7 +210,8 @@ public final class Trainer {
             }
         }
         if evalDataset != nil && lastEvaluatedStep != state.step && !interrupted {
-            _ = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
+            let control = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
+            if let failure = control.lazy.compactMap(\.failure).first { throw TrainingError.callbackFailed(failure) }
         }
         if arguments.loadBestModelAtEnd, let best = bestWeights { restoreTrainable(best) }
         callbacks.forEach { $0.onTrainEnd(self) }

@@ -1,10 +1,10 @@
 import Foundation
 
-/// Checks on the paths a command writes to, before anything is loaded or written: an empty path, a
-/// path that is one of the run's inputs, and (with `--overwrite`) anything PEFTKit did not write
-/// itself are refused by flag name, so a slip of the keyboard cannot replace the current directory,
-/// a dataset or a stranger's folder.
-enum OutputPaths {
+/// Checks on the paths a command reads and writes, before anything is loaded or written: a missing
+/// input or one of the wrong kind, an empty output path, an output that is one of the run's inputs,
+/// and (with `--overwrite`) anything PEFTKit did not write itself are refused by flag name, so a
+/// slip of the keyboard cannot replace the current directory, a dataset or a stranger's folder.
+enum PathChecks {
     /// The path given for `flag`, refused when empty.
     static func required(_ path: String, flag: String, command: String) throws -> URL {
         guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
@@ -38,6 +38,43 @@ enum OutputPaths {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder), !isFolder.boolValue else { return }
         throw UsageError("\(command): --\(flag) \(output.path) exists and is not a folder; give a folder to write into")
+    }
+
+    /// Refuses an output file path that is an existing folder (or a link to one).
+    static func refuseFolder(_ output: URL, flag: String, command: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder), isFolder.boolValue else { return }
+        throw UsageError("\(command): --\(flag) \(output.path) is a folder; give a file path")
+    }
+
+    /// Refuses an input path that does not exist, or is a folder where a file belongs (`folder:
+    /// false`) or a file where a folder belongs (`folder: true`).
+    static func requireInput(_ path: String, flag: String, folder: Bool, command: String) throws {
+        var isFolder: ObjCBool = false
+        guard !path.isEmpty else { throw UsageError("\(command): --\(flag) is empty; give a path") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw UsageError("\(command): --\(flag) \(path): no such \(folder ? "folder" : "file")")
+        }
+        if isFolder.boolValue != folder {
+            throw UsageError("\(command): --\(flag) \(path) is a \(isFolder.boolValue ? "folder" : "file"); give a \(folder ? "folder" : "file")")
+        }
+    }
+
+    /// Refuses a `--model` that is neither a folder nor a GGUF file (a dataset given by mistake is
+    /// named as such instead of failing deep inside a parser).
+    static func requireModel(_ path: String, command: String) throws {
+        var isFolder: ObjCBool = false
+        guard !path.isEmpty else { throw UsageError("\(command): --model is empty; give a model folder or a GGUF file") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw UsageError("\(command): --model \(path): no such file or folder")
+        }
+        guard !isFolder.boolValue else { return }
+        let magic = FileHandle(forReadingAtPath: path).flatMap { handle in
+            defer { try? handle.close() }
+            return try? handle.read(upToCount: 4)
+        }
+        guard magic != Data("GGUF".utf8) else { return }
+        throw UsageError("\(command): --model \(path) is not a model: give a Hugging Face folder (config.json and safetensors weights) or a GGUF file")
     }
 
     /// With `--overwrite`, an existing `output` may be replaced only when it is a folder holding a
