@@ -19,6 +19,13 @@ import NN
 ///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
 ///   3 · min(N, 128) · V floats.
 /// - `runtime`: the process itself (Swift runtime, tokenizer, dataset, packing buffers), about 70 MB.
+/// - `trainable`: what training adds per trainable value (its gradient and AdamW's two moments,
+///   12 bytes; the value itself is among the weights once attached, 4 more bytes before).
+///   Negligible at r = 8; what decides at r = 65536.
+///
+/// With gradient checkpointing a layer keeps only its input (h per token) and one layer's
+/// activations are alive at a time. For models outside the decoder families (GPT-2, BERT) only
+/// weights, trainable state, logits and runtime are counted.
 ///
 /// The estimate is checked against the measured peak by `TrainingStepBenchmark`.
 public struct TrainingMemory: Sendable, Equatable {
@@ -30,9 +37,12 @@ public struct TrainingMemory: Sendable, Equatable {
     public var logits: Int
     /// The process's own memory (runtime, tokenizer, data, buffers), a constant.
     public var runtime: Int
+    /// Bytes of the trainable values' gradients and optimizer moments (and the values themselves
+    /// when they are not attached yet).
+    public var trainable = 0
 
     /// The predicted peak resident bytes.
-    public var total: Int { weights + activations + logits + runtime }
+    public var total: Int { weights + activations + logits + runtime + trainable }
 
     /// The process's own memory that `runtime` assumes.
     public static let runtimeBytes = 70 << 20
@@ -49,5 +59,32 @@ public struct TrainingMemory: Sendable, Equatable {
                               activations: c.layerCount * batch * length * perToken * 4,
                               logits: 3 * min(labelled, chunkedCrossEntropyDefaultRows) * c.vocabularySize * 4,
                               runtime: runtimeBytes)
+    }
+
+    /// The parts in words, for messages: "weights 0.2 GB, activations 3.1 GB, …".
+    public var breakdown: String {
+        [("weights", weights), ("activations", activations), ("logits", logits), ("adapter, gradients and optimizer state", trainable)]
+            .filter { $0.1 > 0 }.map { "\($0.0) \(MachineMemory.describe($0.1))" }.joined(separator: ", ")
+    }
+
+    /// The estimate for any model, before its adapter is attached: `trainableCount` values will be
+    /// added and trained with AdamW (16 bytes each), on `batch` rows of `length` tokens.
+    public static func estimate(for model: Module, batch: Int, length: Int, labelled: Int, trainableCount: Int,
+                                gradientCheckpointing: Bool = false) -> TrainingMemory {
+        var memory: TrainingMemory
+        if let decoder = model as? DecoderForCausalLM {
+            memory = estimate(for: decoder, batch: batch, length: length, labelled: labelled)
+            if gradientCheckpointing {
+                let c = decoder.configuration
+                let oneLayer = memory.activations / max(1, c.layerCount)
+                memory.activations = c.layerCount * batch * length * c.hiddenSize * 4 + oneLayer
+            }
+        } else {
+            let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
+            let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }
+            memory = TrainingMemory(weights: 4 * floats + packed, activations: 0, logits: 0, runtime: runtimeBytes)
+        }
+        memory.trainable = 16 * trainableCount
+        return memory
     }
 }

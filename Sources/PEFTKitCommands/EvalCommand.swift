@@ -77,6 +77,7 @@ enum EvalCommand {
         var prefix: Variable? = nil
         if let adapter {
             let peft = try PeftModel.load(module, adapter: adapter)
+            for notice in peft.notices { output.standardError("eval: warning: \(notice)\n") }
             prefix = peft.activePromptEmbeddings
             // A packed base keeps the adapter beside it (merging would re-quantize); a float base merges.
             if prefix == nil && module.namedPackedParameters().isEmpty { module = try peft.mergeAndUnload() }

@@ -59,6 +59,7 @@ enum GenerateCommand {
         var model = try AutoModelForCausalLM.load(from: url, quantization: quantization)
         if let adapter = parsed.value("adapter") {
             let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapter))
+            for notice in peft.notices { output.standardError("generate: warning: \(notice)\n") }
             guard peft.activePromptEmbeddings == nil else {
                 throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
             }

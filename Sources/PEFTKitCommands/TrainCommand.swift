@@ -192,6 +192,16 @@ enum TrainCommand {
             LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targetModules: targets, useRSLoRA: method == "rslora",
                        useDoRA: method == "dora", modulesToSave: modulesToSave, taskType: taskType, baseModelNameOrPath: modelPath)
         }
+        // The memory the run will need, before the adapter is allocated (r = 65536 would abort there).
+        let planned = try parsed.value("init-adapter").map { try AdapterConfigurations.load(from: URL(fileURLWithPath: $0)) } ?? configuration
+        let memory = TrainingMemory.predicted(for: base, dataset: train, arguments: settings,
+                                              prefixTokens: (planned as? PromptTuningConfig)?.virtualTokenCount ?? 0,
+                                              addedTrainable: try PeftModel<Module>.plannedTrainableCount(planned, model: base))
+        try memory.requireFits()
+        if let available = MachineMemory.available, memory.total > available {
+            output.standardError("train: warning: this run needs about \(MachineMemory.describe(memory.total)) at its peak but "
+                                 + "\(MachineMemory.describe(available)) is free now; it may swap\n")
+        }
         let peft: PeftModel<Module>
         if let initial = parsed.value("init-adapter") {
             // Continue from an existing PEFT adapter: its configuration and weights, trainable. Flags
@@ -216,6 +226,9 @@ enum TrainCommand {
         } else {
             peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
         }
+        for warning in unusedOptionWarnings(parsed, method: method, hasEval: eval != nil) + peft.notices {
+            output.standardError("train: warning: \(warning)\n")
+        }
         var callbacks: [any TrainerCallback] = []
         if !quiet { callbacks.append(ProgressBar()) }
         let outputURL = URL(fileURLWithPath: outputPath)
@@ -239,5 +252,23 @@ enum TrainCommand {
         }
         if summary.interrupted && !quiet { output.standardError("interrupted: checkpoint saved; continue with --resume \(outputPath)\n") }
         output.standardOutput(summary.jsonLine(adding: extra) + "\n")
+    }
+
+    /// Options given that do nothing for the chosen method or data, one sentence each (said once,
+    /// so a mistyped run is noticed before it has trained for an hour).
+    static func unusedOptionWarnings(_ parsed: ParsedArguments, method: String, hasEval: Bool) -> [String] {
+        var warnings: [String] = []
+        let given = { (flag: String) in parsed.value(flag) != nil || parsed.has(flag) }
+        if method == "ia3" || method == "prompt" {
+            for flag in ["rank", "alpha", "dropout"] where given(flag) { warnings.append("--\(flag) does nothing with --method \(method)") }
+        }
+        if method == "prompt" && given("targets") { warnings.append("--targets does nothing with --method prompt") }
+        if method != "prompt" && given("virtual-tokens") { warnings.append("--virtual-tokens does nothing with --method \(method)") }
+        if !hasEval {
+            for flag in ["eval-every", "exact-match", "max-new-tokens"] where given(flag) {
+                warnings.append("--\(flag) does nothing without --eval or --eval-fraction")
+            }
+        }
+        return warnings
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 
 /// Why a dataset could not be used. Every case names the file and, where there is one, the line
 /// (JSONL) or record number (JSON array) and the field.
@@ -52,6 +53,8 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
     case file(path: String, reason: String)
     /// A callback ended the run (`TrainerControl.fail`).
     case callbackFailed(String)
+    /// The run would need more memory than the machine allows (predicted by `TrainingMemory`).
+    case insufficientMemory(needed: Int, limit: Int, breakdown: String)
 
     /// What went wrong, with the step, argument or path.
     public var description: String {
@@ -64,6 +67,9 @@ public enum TrainingError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .taskMismatch(reason): "model and data do not fit: \(reason)"
         case let .file(path, reason): "\(path): \(reason)"
         case let .callbackFailed(reason): "training stopped: \(reason)"
+        case let .insufficientMemory(needed, limit, breakdown):
+            "this run needs about \(MachineMemory.describe(needed)) at its peak (\(breakdown)) but this machine allows \(MachineMemory.describe(limit)); "
+                + "lower the batch size, the maximum length, the rank or the virtual tokens, or turn on gradient checkpointing"
         }
     }
 }

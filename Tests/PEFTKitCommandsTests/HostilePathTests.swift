@@ -110,6 +110,25 @@ struct HostilePathTests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test("a run that cannot fit in memory is refused before the adapter is allocated; options that do nothing are warned about")
+    func memoryAndUnusedOptions() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let huge = runTool(["train", "--model", model, "--train", data, "--output", root.appendingPathComponent("a").path, "--max-steps", "1",
+                            "--packing", "--max-length", "65536", "--quiet"])
+        #expect(huge.status == 1 && huge.error.contains("at its peak") && huge.error.contains("this machine allows"), "\(huge.error)")
+        let unused = runTool(["train", "--model", model, "--train", data, "--output", root.appendingPathComponent("b").path, "--max-steps", "1",
+                              "--method", "ia3", "--rank", "4", "--virtual-tokens", "3", "--eval-every", "2", "--quiet"])
+        #expect(unused.status == 0, "\(unused.error)")
+        for warning in ["--rank does nothing with --method ia3", "--virtual-tokens does nothing with --method ia3",
+                        "--eval-every does nothing without --eval or --eval-fraction"] {
+            #expect(unused.error.contains("train: warning: \(warning)"), "\(unused.error)")
+        }
+        let wide = runTool(["train", "--model", model, "--train", data, "--output", root.appendingPathComponent("c").path, "--max-steps", "1",
+                            "--rank", "64", "--quiet"])
+        #expect(wide.status == 0 && wide.error.contains("train: warning: r=64 exceeds min(in, out)"), "\(wide.error)")
+    }
+
     @Test("classification on all-MiniLM-L6-v2: eval without an adapter warns of the random head; one class is refused",
           .enabled(if: ProcessInfo.processInfo.environment["PEFTKIT_MINILM_DIR"] != nil))
     func classificationWarnings() throws {

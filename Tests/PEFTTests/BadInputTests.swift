@@ -151,6 +151,31 @@ struct PEFTBadInputTests {
         }
     }
 
+    @Test("the planned trainable count equals what attaching creates, for every method",
+          arguments: ["tiny-llama", "tiny-gpt2", "tiny-bert"])
+    func plannedCounts(_ name: String) throws {
+        let targets: TargetModules = .names(name == "tiny-gpt2" ? ["c_attn"] : name == "tiny-bert" ? ["query", "value"] : ["q_proj", "v_proj", "embed_tokens"])
+        var configurations: [any AdapterConfiguration] = [
+            LoRAConfig(rank: 3, alpha: 6, targetModules: targets, modulesToSave: name == "tiny-bert" ? ["classifier"] : nil),
+            IA3Config(targetModules: name == "tiny-llama" ? .names(["k_proj", "down_proj"]) : targets, feedforwardModules: name == "tiny-llama" ? .names(["down_proj"]) : nil),
+            PromptTuningConfig(virtualTokenCount: 5),
+        ]
+        if name == "tiny-llama" { configurations.append(LoRAConfig(rank: 2, alpha: 2, targetModules: ["q_proj", "o_proj"], useDoRA: true)) }
+        for configuration in configurations {
+            let model = try Fixture.base(name)
+            let planned = try PeftModel<Module>.plannedTrainableCount(configuration, model: model)
+            let peft = try PeftModel(model, configuration: configuration)
+            #expect(planned == peft.trainableParameterCount, "\(name) \(configuration.peftType)")
+        }
+    }
+
+    @Test("notices name a modules_to_save that matches nothing and a rank above a target's smaller side")
+    func notices() throws {
+        let peft = try PeftModel(try Fixture.base("tiny-llama"), configuration: LoRAConfig(rank: 64, alpha: 8, targetModules: ["q_proj"], modulesToSave: ["no_such_head"]))
+        #expect(peft.notices.contains { $0.contains("modules_to_save 'no_such_head' matches no linear module") }, "\(peft.notices)")
+        #expect(peft.notices.contains { $0.hasPrefix("r=64 exceeds min(in, out) = 32 of 'model.layers.0.self_attn.q_proj' (and 2 more targets)") }, "\(peft.notices)")
+    }
+
     @Test("an adapter_config.json that is an array, has a byte-order mark, a null peft_type or an alpha of 1e309 is named for what it is")
     func configurationMessages() throws {
         func message(_ text: String) -> String {

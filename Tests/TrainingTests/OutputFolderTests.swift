@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 @_spi(Testing) import ModelIO
+import Models
 import Testing
 @testable import Training
 
@@ -139,5 +140,37 @@ import Testing
         }
         let text = try String(contentsOf: log, encoding: .utf8)
         #expect(text.isEmpty || text.hasSuffix("\n"), "whole lines only: \(text)")
+    }
+}
+
+/// The memory check before a run (issue 24, item 1).
+@Suite struct MemoryCheckTests {
+    @Test("a run predicted beyond the machine's memory is refused before its first step, naming the parts")
+    func refusal() throws {
+        let data = try TrainingFixture.dataset()
+        var arguments = TrainingArguments(maxSteps: 1, batchSize: 8)
+        arguments.handlesInterrupt = false
+        let model = try TrainingFixture.lora()
+        let small = TrainingMemory.predicted(for: model.module, dataset: data, arguments: arguments, attachedTrainable: model.trainableParameterCount)
+        #expect(small.total < 200 << 20 && small.activations > 0 && small.trainable == 12 * model.trainableParameterCount)
+        #expect(throws: Never.self) { try small.requireFits(limit: 1 << 40) }
+        #expect(throws: TrainingError.insufficientMemory(needed: small.total, limit: 1_000, breakdown: small.breakdown)) { try small.requireFits(limit: 1_000) }
+        // Rows packed to 65,536 tokens: attention probabilities alone need a terabyte.
+        arguments.packing = true
+        arguments.packedRowLength = 65_536
+        let trainer = try Trainer(model: model, arguments: arguments, train: data)
+        #expect {
+            try trainer.train()
+        } throws: { error in
+            guard case let .insufficientMemory(needed, limit, breakdown) = error as? TrainingError else { return false }
+            return needed > limit && breakdown.contains("activations") && "\(error)".contains("at its peak")
+        }
+        #expect(trainer.state.step == 0)
+        // Gradient checkpointing keeps each layer's input and one layer's activations (of 2 layers here).
+        arguments.gradientCheckpointing = true
+        let checkpointed = TrainingMemory.predicted(for: model.module, dataset: data, arguments: arguments)
+        arguments.gradientCheckpointing = false
+        let full = TrainingMemory.predicted(for: model.module, dataset: data, arguments: arguments)
+        #expect(checkpointed.activations < full.activations && checkpointed.activations > full.activations / 2)
     }
 }

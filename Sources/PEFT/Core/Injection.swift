@@ -12,6 +12,8 @@ enum Injection {
         var targets: [(path: String, module: Module)]
         /// Linear layers to train in full (`modules_to_save`), by path.
         var modulesToSave: [(path: String, layer: any LinearLayer)]
+        /// What is accepted but probably not meant (see `PeftModel.notices`).
+        var notices: [String] = []
     }
 
     /// The modules of `model` that adapters may target: every module not inside an adapter or
@@ -108,7 +110,29 @@ enum Injection {
             throw PEFTError.noTargetModules(targets: targets.summary, linearModules: linear.map(\.path))
         }
         let toSave = linear.filter { entry in saveNames.contains { entry.path == $0 || entry.path.hasSuffix("." + $0) } }
-        return Plan(targets: selected, modulesToSave: toSave)
+        var notices: [String] = []
+        for name in configuration.modulesToSave ?? [] where !linear.contains(where: { $0.path == name || $0.path.hasSuffix("." + name) }) {
+            notices.append("modules_to_save '\(name)' matches no linear module of the model; nothing is trained or saved for it")
+        }
+        if let lora {
+            // A rank at or above a target's smaller side gives a full-rank update: no longer low-rank.
+            let wide = selected.compactMap { path, module -> (String, Int, Int)? in
+                guard let layer = module as? any LinearLayer else { return nil }
+                let rank = lora.rankAndAlpha(for: path).rank
+                return rank > min(layer.inFeatures, layer.outFeatures) ? (path, rank, min(layer.inFeatures, layer.outFeatures)) : nil
+            }
+            if let (path, rank, side) = wide.first {
+                let more = wide.count > 1 ? " (and \(wide.count - 1) more targets)" : ""
+                notices.append("r=\(rank) exceeds min(in, out) = \(side) of '\(path)'\(more): the update is no longer low-rank and costs more than training the layer")
+            }
+        }
+        return Plan(targets: selected, modulesToSave: toSave, notices: notices)
+    }
+
+    /// Whether IA³ scales `path`'s input (a feed-forward module) rather than its output.
+    static func isFeedforward(_ path: String, _ ia3: IA3Config, model: Module) throws -> Bool {
+        let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
+        return try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
     }
 
     /// Wraps the planned modules and adds adapter `name`; returns the configuration as stored
@@ -136,8 +160,7 @@ enum Injection {
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
             case let ia3 as IA3Config:
                 guard let layer = module as? any LinearLayer else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method) }
-                let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
-                let isFeedforward = try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
+                let isFeedforward = try isFeedforward(path, ia3, model: model)
                 let wrapper = try wrap(module, at: path, in: model, method: method) { IA3Layer(wrapping: layer, isFeedforward: isFeedforward) }
                 wrapper.addAdapter(name, identity: ia3.initializeToIdentity, generator: &generator)
                 if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }

@@ -28,6 +28,10 @@ public final class PeftModel<Base> {
     public internal(set) var promptEncoders: [String: PromptEmbedding] = [:]
     /// Seeds the generator that initialises new adapter weights.
     public var seed: UInt64
+    /// What attaching the adapters accepted but a person probably did not mean, one sentence each:
+    /// a `modules_to_save` name that matches nothing, a rank above a target's smaller side. Tools
+    /// show them as warnings.
+    public internal(set) var notices: [String] = []
 
     /// Attaches a first adapter named `adapterName` (default `"default"`) and freezes everything else.
     /// - Parameter promptInitialTokens: the token ids of `prompt_tuning_init_text` (prompt tuning
@@ -93,6 +97,7 @@ public final class PeftModel<Base> {
                 Injection.remove(name, from: root)
                 throw error
             }
+            notices += plan.notices.map { configurations.isEmpty ? $0 : "adapter '\(name)': \($0)" }
         }
         configurations.append((name, stored))
         if name == activeAdapter { refreshTrainable() }

@@ -58,6 +58,9 @@ public final class Trainer {
     public internal(set) var lastLearningRate: Float = 0
     /// The metrics of the most recent evaluation during `train()`, and the step it ran at.
     public internal(set) var lastEvaluation: (step: Int, metrics: [String: Double])?
+    /// Whether `train()` first refuses a run whose predicted peak memory (`TrainingMemory`) exceeds
+    /// the machine's memory or the container's limit, instead of aborting minutes later.
+    public var checksMemory = true
 
     /// Creating a trainer calls `AllocatorTuning.keepFreedMemory()`: steps reuse freed memory
     /// instead of faulting in fresh pages.
@@ -98,6 +101,7 @@ public final class Trainer {
         guard !model.trainableParameters().isEmpty else {
             throw TrainingError.invalidArgument(name: "model", reason: "nothing is trainable (attach an adapter or unfreeze layers)")
         }
+
         sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
         if arguments.packing {
             guard case .languageModeling = train.task else {
@@ -152,10 +156,16 @@ public final class Trainer {
     ///
     /// - Parameter checkpoint: resume from this checkpoint folder (`checkpoint-N`), or from the newest
     ///   valid checkpoint inside this output folder.
-    /// - Throws: `TrainingError` (non-finite values, unusable checkpoint, existing output) and the
-    ///   model's errors. On a non-finite loss nothing non-finite is written.
+    /// - Throws: `TrainingError` (non-finite values, unusable checkpoint, existing output, a
+    ///   predicted peak beyond the machine's memory) and the model's errors. On a non-finite loss
+    ///   nothing non-finite is written.
     @discardableResult
     public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingSummary {
+        if checksMemory {
+            let attached = model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count }
+            try TrainingMemory.predicted(for: model.module, dataset: trainDataset, arguments: arguments, prefixTokens: model.prefix?.shape.first ?? 0,
+                                         attachedTrainable: attached).requireFits()
+        }
         if let checkpoint {
             try resume(from: checkpoint)
         } else if let output = outputURL {
