@@ -26,6 +26,10 @@ public struct GenerationOptions: Sendable {
     /// tokenizer's (Qwen, tiny checkpoints) then never emits an id the tokenizer cannot spell.
     /// `TextGenerator` and evaluation set it to the tokenizer's size.
     public var selectableIDs: Int? = nil
+    /// Prompt tokens run per pass before the first new token. Attention over a pass needs
+    /// `chunk × positions` scores, so a long prompt's memory grows with its length, not its square
+    /// (an 8,000-token prompt: 256 × 8,000 scores per head instead of 8,000²).
+    public var prefillChunk: Int = 256
 
     /// Options; the defaults decode greedily.
     public init(maxNewTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1,
@@ -50,19 +54,20 @@ public struct GenerationOptions: Sendable {
             throw ModelError.invalidGenerationParameter("repetition penalty must be > 0, got \(repetitionPenalty)")
         }
         if let selectableIDs { guard selectableIDs > 0 else { throw ModelError.invalidGenerationParameter("selectable ids must be > 0, got \(selectableIDs)") } }
+        guard prefillChunk > 0 else { throw ModelError.invalidGenerationParameter("the prefill chunk must be > 0, got \(prefillChunk)") }
     }
 }
 
 extension CausalLanguageModel {
     /// Generates up to `options.maxNewTokens` ids after `prompt` with a KV cache, calling `onToken`
     /// with each new id (return false to stop), and stopping at the model's context length.
-    /// Returns the generated ids.
-    /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or bad options,
-    ///   `ModelError.contextOverflow` for a prompt longer than the context.
-    @discardableResult
+    /// Returns the generated ids. The prompt runs in passes of `options.prefillChunk` tokens.
     ///
     /// - Parameter prefix: virtual-token embeddings `[P, C]` run before the prompt (a prompt-tuning
     ///   adapter's); they count against the context.
+    /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or bad options,
+    ///   `ModelError.contextOverflow` for a prompt longer than the context.
+    @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, prefix: Variable? = nil,
                          onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
         try options.validate()
@@ -89,8 +94,15 @@ extension CausalLanguageModel {
         var first = true
         while output.count < budget {
             var scores: [Float]
-            if first, let prefix {
-                let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: prefix, segments: nil)
+            if first {
+                // The prompt in passes: all but the last only fill the cache (the prefix goes with the first).
+                var passPrefix = prefix
+                while pending.count > options.prefillChunk {
+                    _ = try hiddenStates(Array(pending.prefix(options.prefillChunk)), batch: 1, keyMask: nil, cache: cache, prefix: passPrefix, segments: nil)
+                    pending.removeFirst(options.prefillChunk)
+                    passPrefix = nil
+                }
+                let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: passPrefix, segments: nil)
                 let steps = hidden.shape[1]
                 scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
             } else {
