@@ -63,7 +63,7 @@ enum EvalCommand {
         let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
         let labels = try adapter.flatMap(labelMap)
         let data = try TrainingDataset.load(URL(fileURLWithPath: dataPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
-                                            maxLength: maxLength, labels: labels)
+                                            maxLength: maxLength, labels: labels, progress: PreparationProgress(path: dataPath, output: output).report)
         var classes: Int? = nil
         if case let .classification(names) = data.task { classes = names.count }
         if classes != nil && adapter != nil && labels == nil {

@@ -156,12 +156,14 @@ enum TrainCommand {
         let modelURL = URL(fileURLWithPath: modelPath)
         let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
         var train = try TrainingDataset.load(URL(fileURLWithPath: trainPath), tokenizer: tokenizer, format: format, prompt: promptFormat,
-                                             maxLength: maxLength, trainOnPrompt: parsed.has("train-on-prompt"))
+                                             maxLength: maxLength, trainOnPrompt: parsed.has("train-on-prompt"),
+                                             progress: quiet ? nil : PreparationProgress(path: trainPath, output: output).report)
         var labels: [String]? = nil
         if case let .classification(names) = train.task { labels = names }
         var eval: TrainingDataset? = try parsed.value("eval").map {
             try TrainingDataset.load(URL(fileURLWithPath: $0), tokenizer: tokenizer, format: format, prompt: promptFormat, maxLength: maxLength,
-                                     trainOnPrompt: parsed.has("train-on-prompt"), labels: labels)
+                                     trainOnPrompt: parsed.has("train-on-prompt"), labels: labels,
+                                     progress: quiet ? nil : PreparationProgress(path: $0, output: output).report)
         }
         if evalFraction > 0 {
             let parts = try train.split(evalFraction: evalFraction, seed: settings.seed)

@@ -46,6 +46,9 @@ public final class Tokenizer: Sendable {
     public let specialTokens: SpecialTokens
     /// The model's chat template (Jinja source), if it has one.
     public let chatTemplate: String?
+    /// The template parsed once (or why it cannot be), so formatting a million records does not
+    /// parse it a million times.
+    let parsedChatTemplate: Result<ChatTemplate, any Error>?
     /// Whether `encode` adds bos/eos around text by default, as the model was trained.
     public let addsSpecialTokensByDefault: Bool
 
@@ -70,6 +73,7 @@ public final class Tokenizer: Sendable {
         self.addedTokens = addedTokens
         self.specialTokens = specialTokens
         self.chatTemplate = chatTemplate
+        parsedChatTemplate = chatTemplate.map { source in Result { try ChatTemplate(source) } }
         self.addsSpecialTokensByDefault = addsSpecialTokensByDefault
         let raw = addedTokens.filter { !$0.normalized || normalizer == nil }
         let normalized = addedTokens.filter { $0.normalized && normalizer != nil }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tokenizers
 import Testing
 @testable import Training
@@ -117,6 +118,33 @@ import Testing
         guard case .invalidField(_, 2, "label", _) = failure("{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\"}\n") else { Issue.record("format changes mid-file"); return }
         let missing = URL(fileURLWithPath: "/nonexistent/data.jsonl")
         #expect(throws: DatasetError.self) { try TrainingDataset.load(missing, tokenizer: tokenizer) }
+    }
+
+    @Test("preparation on every core keeps file order, reports progress to the total, and names the earliest bad line")
+    func parallelPreparation() throws {
+        let lines = (1...3000).map { #"{"prompt": "What is \#($0) plus 1?", "response": "\#($0 + 1)"}"# }
+        let url = try TrainingFixture.file("many.jsonl", lines.joined(separator: "\n") + "\n")
+        let seen = Mutex<[Int]>([])
+        let data = try TrainingDataset.load(url, tokenizer: tokenizer, progress: { done, total in
+            #expect(total == 3000)
+            seen.withLock { $0.append(done) }
+        })
+        #expect(data.examples.map(\.line) == Array(1...3000))
+        #expect(data.examples[2999].reference == "3001")
+        #expect(seen.withLock { $0.max() } == 3000)
+        let one = try load(lines[1234])
+        #expect(data.examples[1234].ids == one.examples[0].ids && data.examples[1234].labels == one.examples[0].labels)
+        // Unknown labels at lines 2900 and 1500 (classification against given labels): the earlier is named.
+        var records = (1...3000).map { #"{"text": "sample \#($0)", "label": "\#($0 % 2 == 0 ? "even" : "odd")"}"# }
+        records[2899] = #"{"text": "late", "label": "zzz"}"#
+        records[1499] = #"{"text": "early", "label": "yyy"}"#
+        let bad = try TrainingFixture.file("labels.jsonl", records.joined(separator: "\n") + "\n")
+        #expect {
+            try TrainingDataset.load(bad, tokenizer: tokenizer, labels: ["even", "odd"])
+        } throws: { error in
+            guard case let .unknownLabel(_, line, label, _) = error as? DatasetError else { return false }
+            return line == 1500 && label == "yyy"
+        }
     }
 
     @Test("messages name the real cause: empty records, null fields, mixed labels at their line, a folder, a byte-order mark")

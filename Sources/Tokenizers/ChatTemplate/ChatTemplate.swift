@@ -75,9 +75,9 @@ extension Tokenizer {
     /// - Throws: `TokenizerError.template` when the model has no template or it fails.
     public func applyChatTemplate(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
                                   variables: [String: TemplateValue] = [:]) throws -> String {
-        guard let source = chatTemplate else { throw TokenizerError.template(TemplateError("this tokenizer has no chat template")) }
+        guard let parsed = parsedChatTemplate else { throw TokenizerError.template(TemplateError("this tokenizer has no chat template")) }
         do {
-            let template = try ChatTemplate(source)
+            let template = try parsed.get()
             var specials: [String: String] = [:]
             if let bos = specialTokens.bos { specials["bos_token"] = bos.token }
             if let eos = specialTokens.eos { specials["eos_token"] = eos.token }

@@ -23,14 +23,12 @@ public enum DatasetFile {
         return try parse(data, path: path, format: format)
     }
 
-    /// The records of a dataset file's bytes (`path` names it in errors).
+    /// The records of a dataset file's bytes (`path` names it in errors). Each line's JSON becomes a
+    /// record at once, so the parsed JSON of the whole file is never held.
     public static func parse(_ data: Data, path: String, format: DatasetFormat = .automatic) throws -> [(line: Int, record: DatasetRecord)] {
-        let objects = try parseObjects(data, path: path)
-        guard !objects.isEmpty else { throw DatasetError.empty(path: path, reason: "the file holds no records") }
         var resolved = format
         var records: [(line: Int, record: DatasetRecord)] = []
-        records.reserveCapacity(objects.count)
-        for (line, object) in objects {
+        try forEachObject(data, path: path) { line, object in
             guard let members = object.members else {
                 throw DatasetError.malformed(path: path, line: line, reason: "a record must be a JSON object")
             }
@@ -42,24 +40,28 @@ public enum DatasetFile {
             }
             records.append((line, try record(object, format: resolved, path: path, line: line)))
         }
+        guard !records.isEmpty else { throw DatasetError.empty(path: path, reason: "the file holds no records") }
         return records
     }
 
-    /// JSON values with their positions: a top-level array's elements, or one value per non-blank line.
-    static func parseObjects(_ data: Data, path: String) throws -> [(Int, JSONValue)] {
+    /// Calls `body` with each JSON value and its position: a top-level array's elements (numbered
+    /// from 1), or one value per non-blank line (its line number).
+    static func forEachObject(_ data: Data, path: String, _ body: (Int, JSONValue) throws -> Void) throws {
         // A UTF-8 byte-order mark (as some editors save) is not part of the JSON.
         let data = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data
         let firstByte = data.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
         if firstByte == UInt8(ascii: "[") {
+            let array: [JSONValue]
             do {
-                guard let array = try JSONValue.parse(data).array else { throw DatasetError.malformed(path: path, line: 1, reason: "expected an array") }
-                return array.enumerated().map { ($0.offset + 1, $0.element) }
+                guard let elements = try JSONValue.parse(data).array else { throw DatasetError.malformed(path: path, line: 1, reason: "expected an array") }
+                array = elements
             } catch let error as JSONParseError {
                 let line = data.prefix(error.offset).reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
                 throw DatasetError.malformed(path: path, line: line, reason: error.description)
             }
+            for (index, element) in array.enumerated() { try body(index + 1, element) }
+            return
         }
-        var values: [(Int, JSONValue)] = []
         var lineNumber = 0
         var start = data.startIndex
         while start < data.endIndex {
@@ -68,13 +70,14 @@ public enum DatasetFile {
             let line = data[start..<end]
             start = end < data.endIndex ? end + 1 : end
             guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
+            let value: JSONValue
             do {
-                values.append((lineNumber, try JSONValue.parse(Data(line))))
+                value = try JSONValue.parse(Data(line))
             } catch let error as JSONParseError {
                 throw DatasetError.malformed(path: path, line: lineNumber, reason: error.description)
             }
+            try body(lineNumber, value)
         }
-        return values
     }
 
     /// One record in `format`.

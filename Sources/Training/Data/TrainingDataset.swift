@@ -47,7 +47,7 @@ public enum DatasetTask: Sendable, Equatable {
 /// ```
 public struct TrainingDataset: Sendable {
     /// The examples, in file order.
-    public var examples: [TokenizedExample]
+    public var examples: [TokenizedExample] { didSet { lengths = examples.map(\.ids.count) } }
     /// What the examples train.
     public var task: DatasetTask
     /// Counts from preparation.
@@ -57,12 +57,13 @@ public struct TrainingDataset: Sendable {
 
     /// Number of examples.
     public var count: Int { examples.count }
-    /// Tokens of each example (for grouping batches by length).
-    public var lengths: [Int] { examples.map(\.ids.count) }
+    /// Tokens of each example (for grouping batches by length), kept up to date with `examples`.
+    public private(set) var lengths: [Int]
 
     /// Wraps already tokenized examples.
     public init(examples: [TokenizedExample], task: DatasetTask = .languageModeling, source: String = "(in memory)") {
         self.examples = examples
+        self.lengths = examples.map(\.ids.count)
         self.task = task
         self.source = source
         var statistics = DatasetStatistics()
@@ -83,17 +84,30 @@ public struct TrainingDataset: Sendable {
     ///   - labels: the class names of a classification set, in index order (default: taken from the
     ///     data — the sorted names, or `"0"…"n-1"` for integer labels). Pass the training set's labels
     ///     when loading its evaluation set.
+    ///   - progress: hears `(records prepared, records)` as the work goes on, from any thread.
     /// - Throws: `DatasetError` naming the file, line and reason.
     public static func load(_ url: URL, tokenizer: Tokenizer, format: DatasetFormat = .automatic, prompt: PromptFormat = .chatTemplate,
-                            maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil) throws -> TrainingDataset {
+                            maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil,
+                            progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> TrainingDataset {
         let records = try DatasetFile.read(url, format: format)
         return try TrainingDataset(records: records, tokenizer: tokenizer, prompt: prompt, maxLength: maxLength,
-                                   trainOnPrompt: trainOnPrompt, labels: labels, source: url.path)
+                                   trainOnPrompt: trainOnPrompt, labels: labels, source: url.path, progress: progress)
     }
 
-    /// Formats and tokenizes records (each with its line number, for messages).
+    /// What preparing one generation record gave.
+    enum Prepared: Sendable {
+        /// An example to train on.
+        case example(TokenizedExample)
+        /// The record holds nothing to train on.
+        case empty(line: Int)
+        /// Truncation took every answer token.
+        case truncatedAway
+    }
+
+    /// Formats and tokenizes records (each with its line number, for messages), on every core.
     public init(records: [(line: Int, record: DatasetRecord)], tokenizer: Tokenizer, prompt: PromptFormat = .chatTemplate,
-                maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil, source: String = "(in memory)") throws {
+                maxLength: Int = 512, trainOnPrompt: Bool = false, labels: [String]? = nil, source: String = "(in memory)",
+                progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         guard maxLength >= 2 else { throw TrainingError.invalidArgument(name: "maxLength", reason: "must be at least 2, got \(maxLength)") }
         guard !records.isEmpty else { throw DatasetError.empty(path: source, reason: "no records") }
         let classification = records[0].record.isClassification
@@ -102,67 +116,41 @@ public struct TrainingDataset: Sendable {
         }
         var statistics = DatasetStatistics()
         statistics.records = records.count
-        var examples: [TokenizedExample] = []
-        examples.reserveCapacity(records.count)
         if classification {
             let names = try labels ?? Self.labelNames(records, source: source)
             let index = Dictionary(names.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
-            for (line, record) in records {
-                guard case let .classification(text, label) = record else { continue }
-                let classIndex: Int?
-                switch label {
-                case let .name(name): classIndex = index[name]
-                case let .index(value): classIndex = value < names.count ? value : nil
-                }
-                guard let classIndex else { throw DatasetError.unknownLabel(path: source, line: line, label: label.description, known: names) }
-                var ids = try tokenizer.encode(text, addSpecialTokens: true)
-                let truncated = ids.count > maxLength
-                if truncated {
-                    ids = try tokenizer.encode(text, addSpecialTokens: true, maxLength: maxLength)
-                    statistics.truncated += 1
-                }
-                guard !ids.isEmpty else { throw DatasetError.invalidField(path: source, line: line, field: "text", reason: "is empty after tokenization") }
-                var example = TokenizedExample(ids: ids, labels: [], classLabel: classIndex, line: line)
-                example.wasTruncated = truncated
-                examples.append(example)
-                statistics.tokens += ids.count
+            let examples = try DatasetPreparation.map(records, progress: progress) { line, record in
+                try Self.classificationExample(record, line: line, index: index, names: names, tokenizer: tokenizer, maxLength: maxLength, source: source)
+            }
+            for example in examples {
+                if example.wasTruncated { statistics.truncated += 1 }
+                statistics.tokens += example.ids.count
                 statistics.targetTokens += 1
             }
             self.init(examples: examples, task: .classification(labels: names), source: source)
             self.statistics = statistics
             return
         }
-        for (line, record) in records {
-            var example: TokenizedExample
-            do {
-                example = try Self.tokenize(record, tokenizer: tokenizer, prompt: prompt, trainOnPrompt: trainOnPrompt)
-            } catch let error as TemplateFormattingError {
-                throw DatasetError.formatting(path: source, line: line, reason: error.description)
-            } catch let TokenizerError.template(error) where error.exceedsLimit {
-                throw DatasetError.formatting(path: source, line: line, reason: "the record is too large to format (\(error.message)); shorten it")
-            } catch let error as TokenizerError {
-                throw DatasetError.formatting(path: source, line: line, reason: error.description)
-            }
-            example.line = line
-            guard example.targetCount > 0 else {
+        let prepared = try DatasetPreparation.map(records, progress: progress) { line, record in
+            try Self.generationExample(record, line: line, tokenizer: tokenizer, prompt: prompt, maxLength: maxLength, trainOnPrompt: trainOnPrompt,
+                                       source: source)
+        }
+        var examples: [TokenizedExample] = []
+        examples.reserveCapacity(prepared.count)
+        for outcome in prepared {
+            switch outcome {
+            case let .example(example):
+                if example.wasTruncated { statistics.truncated += 1 }
+                statistics.tokens += example.ids.count
+                statistics.targetTokens += example.targetCount
+                examples.append(example)
+            case let .empty(line):
                 statistics.droppedEmpty += 1
                 statistics.firstEmptyLine = statistics.firstEmptyLine ?? line
-                continue
-            }
-            if example.ids.count > maxLength {
-                example.ids.removeLast(example.ids.count - maxLength)
-                example.labels.removeLast(example.labels.count - maxLength)
-                example.promptLength = min(example.promptLength, maxLength)
-                example.wasTruncated = true
+            case .truncatedAway:
                 statistics.truncated += 1
-            }
-            guard example.targetCount > 0 else {
                 statistics.droppedWithoutTargets += 1
-                continue
             }
-            statistics.tokens += example.ids.count
-            statistics.targetTokens += example.targetCount
-            examples.append(example)
         }
         guard !examples.isEmpty else {
             if statistics.droppedWithoutTargets == 0 {
@@ -173,6 +161,53 @@ public struct TrainingDataset: Sendable {
         }
         self.init(examples: examples, task: .languageModeling, source: source)
         self.statistics = statistics
+    }
+
+    /// One classification record as an example (its text's ids and class index).
+    static func classificationExample(_ record: DatasetRecord, line: Int, index: [String: Int], names: [String], tokenizer: Tokenizer,
+                                      maxLength: Int, source: String) throws -> TokenizedExample {
+        guard case let .classification(text, label) = record else { preconditionFailure("checked: every record is a classification record") }
+        let classIndex: Int?
+        switch label {
+        case let .name(name): classIndex = index[name]
+        case let .index(value): classIndex = value < names.count ? value : nil
+        }
+        guard let classIndex else { throw DatasetError.unknownLabel(path: source, line: line, label: label.description, known: names) }
+        do {
+            var ids = try tokenizer.encode(text, addSpecialTokens: true)
+            let truncated = ids.count > maxLength
+            if truncated { ids = try tokenizer.encode(text, addSpecialTokens: true, maxLength: maxLength) }
+            guard !ids.isEmpty else { throw DatasetError.invalidField(path: source, line: line, field: "text", reason: "is empty after tokenization") }
+            var example = TokenizedExample(ids: ids, labels: [], classLabel: classIndex, line: line)
+            example.wasTruncated = truncated
+            return example
+        } catch let error as TokenizerError {
+            throw DatasetError.formatting(path: source, line: line, reason: error.description)
+        }
+    }
+
+    /// One generation record formatted, tokenized and cut to `maxLength`.
+    static func generationExample(_ record: DatasetRecord, line: Int, tokenizer: Tokenizer, prompt: PromptFormat, maxLength: Int,
+                                  trainOnPrompt: Bool, source: String) throws -> Prepared {
+        var example: TokenizedExample
+        do {
+            example = try Self.tokenize(record, tokenizer: tokenizer, prompt: prompt, trainOnPrompt: trainOnPrompt)
+        } catch let error as TemplateFormattingError {
+            throw DatasetError.formatting(path: source, line: line, reason: error.description)
+        } catch let TokenizerError.template(error) where error.exceedsLimit {
+            throw DatasetError.formatting(path: source, line: line, reason: "the record is too large to format (\(error.message)); shorten it")
+        } catch let error as TokenizerError {
+            throw DatasetError.formatting(path: source, line: line, reason: error.description)
+        }
+        example.line = line
+        guard example.targetCount > 0 else { return .empty(line: line) }
+        if example.ids.count > maxLength {
+            example.ids.removeLast(example.ids.count - maxLength)
+            example.labels.removeLast(example.labels.count - maxLength)
+            example.promptLength = min(example.promptLength, maxLength)
+            example.wasTruncated = true
+        }
+        return example.targetCount > 0 ? .example(example) : .truncatedAway
     }
 
     /// Class names from the data: sorted names, or "0"…"max" for integer labels. A problem names the
