@@ -163,6 +163,9 @@ import Testing
         #expect(message("\u{FEFF}{\"prompt\": \"a\", \"response\": \"b\"}\n") == "loaded", "a UTF-8 byte-order mark is skipped")
         let folder = FileManager.default.temporaryDirectory
         #expect(throws: DatasetError.unreadable(path: folder.path, reason: "it is a folder, not a file")) { try TrainingDataset.load(folder, tokenizer: tokenizer) }
+        // A record too large for the chat template's limits names the data file's line, not the template's.
+        let huge = message("{\"prompt\": \"hi\", \"response\": \"x\"}\n{\"prompt\": \"\(String(repeating: "a", count: 17 << 20))\", \"response\": \"y\"}\n")
+        #expect(huge.contains("data.jsonl:2: cannot format the record: the record is too large to format"), "\(huge.prefix(300))")
     }
 
     @Test func samplerIsDeterministicGroupsByLengthAndCoversEveryExample() {

@@ -246,5 +246,12 @@ import Autograd
         try saved.write(to: optimizer)
         try Data("{\"format\": 1, \"state\": ".utf8).write(to: checkpoint.appendingPathComponent("trainer_state.json"))
         #expect(damaged(), "a truncated trainer_state.json")
+        // A field of the wrong kind is named by its path, not shown as Swift's DecodingError.
+        try Data(#"{"format": 1, "state": {"step": "two"}}"#.utf8).write(to: checkpoint.appendingPathComponent("trainer_state.json"))
+        #expect {
+            try Trainer(model: try TrainingFixture.lora(seed: 2), arguments: arguments, train: data).resume(from: checkpoint)
+        } throws: { error in
+            "\(error)".contains("trainer_state.json: 'state.step' is not a number") && !"\(error)".contains("DecodingError")
+        }
     }
 }
