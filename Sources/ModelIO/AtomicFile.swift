@@ -12,8 +12,8 @@ import Darwin
 ///   flushed, and renamed over the target: readers see the old file or the new one, and the old
 ///   file's permissions are kept.
 /// - A symbolic link is followed: its target is replaced, the link stays.
-/// - A device, FIFO or socket is written through (`/dev/stdout` stays a device), as a shell
-///   redirection would.
+/// - A device, FIFO or socket is written through, as a shell redirection would; the process's own
+///   descriptors (`/dev/stdout`, `/dev/fd/N`) are written at their offset, whatever they lead to.
 /// - A folder is refused.
 ///
 /// Every failure is a `ModelFileError.unwritable` naming the file and the system's reason; a
@@ -33,6 +33,8 @@ public enum AtomicFile {
                 switch try destination(of: url) {
                 case let .writeThrough(target):
                     try writeThrough(data, to: target)
+                case let .descriptor(descriptor):
+                    try writeBytes(data, to: descriptor, target: url)
                 case let .replace(target, mode):
                     let temporary = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).\(UUID().uuidString).tmp")
                     staged.append((temporary, target))
@@ -70,10 +72,38 @@ public enum AtomicFile {
         case replace(URL, mode: mode_t)
         /// Write into this device, FIFO or socket.
         case writeThrough(URL)
+        /// Write into this open descriptor of the process (`/dev/stdout`, `/dev/fd/3`): at its
+        /// offset, as a shell redirection sees it, never truncating or replacing what it leads to.
+        case descriptor(Int32)
+    }
+
+    /// The process's own descriptor a path names: `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+    /// `/proc/self/fd/N`.
+    static func ownDescriptor(_ path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/", "/proc/\(getpid())/fd/"] where path.hasPrefix(prefix) {
+                return Int32(path.dropFirst(prefix.count))
+            }
+            return nil
+        }
     }
 
     /// Follows symbolic links from `url` (at most 40) to what will be written.
     static func destination(of url: URL) throws -> Destination {
+        if let descriptor = ownDescriptor(url.path), fcntl(descriptor, F_GETFD) != -1 { return .descriptor(descriptor) }
+        // What the path leads to, links followed by the kernel: a device, FIFO or socket is opened
+        // through the path itself (so /dev/stdout → /proc/self/fd/1 → a pipe works).
+        var target = stat()
+        if stat(url.path, &target) == 0 {
+            switch target.st_mode & S_IFMT {
+            case S_IFDIR: throw ModelFileError.unwritable(path: url.path, reason: "it is a folder; give a file path")
+            case S_IFREG: break
+            default: return .writeThrough(url)
+            }
+        }
         var path = url.path
         for _ in 0..<40 {
             var info = stat()

@@ -149,8 +149,8 @@ enum EvalCommand {
         }
         do {
             try AtomicFile.write(Data(text.utf8), to: url)
-        } catch {
-            throw TrainingError.file(path: url.path, reason: "cannot be written: \(error.localizedDescription)")
+        } catch let ModelFileError.unwritable(path, reason) {
+            throw TrainingError.file(path: path, reason: "cannot write the answers: \(reason)")
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-@_spi(Testing) import ModelIO
+@_spi(Testing) @testable import ModelIO
 import Testing
 
 @Suite("Atomic writes, reading inputs, SHA-256")
@@ -61,6 +61,20 @@ struct AtomicFileTests {
         #expect(String(decoding: buffer.prefix(max(0, count)), as: UTF8.self) == "to the reader\n")
         var info = stat()
         #expect(lstat(fifo.path, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+    }
+
+    @Test("the process's own descriptors (/dev/fd/N) are written at their offset, never replaced")
+    func ownDescriptors() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("redirected.txt")
+        let descriptor = open(file.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(descriptor) }
+        #expect(write(descriptor, "head\n", 5) == 5)
+        try AtomicFile.write(Data("answers\n".utf8), to: URL(fileURLWithPath: "/dev/fd/\(descriptor)"))
+        #expect(write(descriptor, "tail\n", 5) == 5)
+        #expect(try String(contentsOf: file, encoding: .utf8) == "head\nanswers\ntail\n", "one file, written in order")
+        #expect(AtomicFile.ownDescriptor("/dev/stdout") == 1 && AtomicFile.ownDescriptor("/proc/self/fd/7") == 7 && AtomicFile.ownDescriptor("/dev/null") == nil)
     }
 
     @Test("an injected full disk names the file and leaves every file of a group as it was")
