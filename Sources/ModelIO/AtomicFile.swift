@@ -68,8 +68,8 @@ public enum AtomicFile {
 
     /// Where the bytes for `url` go.
     enum Destination {
-        /// Replace this regular file (or create it), giving the new file `mode`.
-        case replace(URL, mode: mode_t)
+        /// Replace this regular file, giving the new one its `mode`, or create it (`mode` nil).
+        case replace(URL, mode: mode_t?)
         /// Write into this device, FIFO or socket.
         case writeThrough(URL)
         /// Write into this open descriptor of the process (`/dev/stdout`, `/dev/fd/3`): at its
@@ -109,7 +109,7 @@ public enum AtomicFile {
             var info = stat()
             guard lstat(path, &info) == 0 else {
                 guard errno == ENOENT else { throw ModelFileError.unwritable(path: path, reason: systemReason()) }
-                return .replace(URL(fileURLWithPath: path), mode: 0o666)
+                return .replace(URL(fileURLWithPath: path), mode: nil)
             }
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
@@ -127,14 +127,12 @@ public enum AtomicFile {
     }
 
     /// Creates `temporary` (exclusively), writes and flushes `data`.
-    static func writeNewFile(_ data: Data, at temporary: URL, mode: mode_t, target: URL) throws {
-        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    static func writeNewFile(_ data: Data, at temporary: URL, mode: mode_t?, target: URL) throws {
+        // A new file gets 0666 less the umask (open(2) applies it); a replaced one keeps its mode.
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode ?? 0o666)
         guard descriptor >= 0 else { throw ModelFileError.unwritable(path: target.path, reason: systemReason()) }
         defer { close(descriptor) }
-        // A new file gets 0666 less the umask, as open(2) would; a replaced one keeps its mode.
-        let umaskValue = umask(0)
-        umask(umaskValue)
-        _ = fchmod(descriptor, mode == 0o666 ? 0o666 & ~umaskValue : mode)
+        if let mode { _ = fchmod(descriptor, mode) }
         try writeBytes(data, to: descriptor, target: target)
         guard fsync(descriptor) == 0 else { throw ModelFileError.unwritable(path: target.path, reason: systemReason()) }
     }
