@@ -22,6 +22,7 @@ final class FailingSaves: TrainableModel {
     func head() throws -> ModelHead { try inner.head() }
     func trainableParameters() -> [(path: String, parameter: Variable)] { inner.trainableParameters() }
     var prefix: Variable? { nil }
+    func withBaseModel<R>(_ body: () throws -> R) throws -> R { try inner.withBaseModel(body) }
     func saveTrained(to folder: URL) throws {
         try inner.saveTrained(to: folder)
         if failNextSave { throw CocoaError(.fileWriteOutOfSpace) }

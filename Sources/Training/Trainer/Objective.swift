@@ -13,31 +13,38 @@ enum Objective {
     static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
         switch head {
         case let .languageModel(model):
-            let hidden = try model.hiddenStates(batch.ids, batch: batch.rows, keyMask: batch.keyMask, cache: nil, prefix: prefix, segments: batch.segments)
-            let width = hidden.shape[1]  // P + T
-            let virtual = width - batch.length
-            var rows: [Int] = []
-            var targets: [Int] = []
-            rows.reserveCapacity(batch.targetCount)
-            targets.reserveCapacity(batch.targetCount)
-            for row in 0..<batch.rows {
-                for t in 0..<(batch.length - 1) {
-                    let position = row * batch.length + t
-                    let label = batch.labels[position + 1]
-                    // A packed row's next example is not predicted from the previous one.
-                    let sameExample = batch.segments.map { $0[position] == $0[position + 1] } ?? true
-                    if label != TokenizedExample.ignoreIndex && sameExample {
-                        rows.append(row * width + virtual + t)
-                        targets.append(label)
-                    }
-                }
-            }
-            guard !rows.isEmpty else { return Variable(Tensor(scalar: 0)) }
-            let selected = try hidden.reshaped([batch.rows * width, hidden.shape[2]]).gatherRows(rows)
+            let (selected, targets) = try targetHiddenStates(model, prefix: prefix, batch: batch)
+            guard let selected else { return Variable(Tensor(scalar: 0)) }
             return try chunkedCrossEntropySum(hidden: selected, targets: targets) { model.logits(from: $0) }
         case let .classifier(model):
             let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
             return try crossEntropy(logits: logits, targets: batch.classLabels) * Float(batch.rows)
         }
+    }
+
+    /// The final hidden states `[N, C]` of the batch's N labelled positions (nil when there are
+    /// none) and the N labels they predict, in row order.
+    static func targetHiddenStates(_ model: any CausalLanguageModel, prefix: Variable?, batch: Batch) throws -> (hidden: Variable?, targets: [Int]) {
+        let hidden = try model.hiddenStates(batch.ids, batch: batch.rows, keyMask: batch.keyMask, cache: nil, prefix: prefix, segments: batch.segments)
+        let width = hidden.shape[1]  // P + T
+        let virtual = width - batch.length
+        var rows: [Int] = []
+        var targets: [Int] = []
+        rows.reserveCapacity(batch.targetCount)
+        targets.reserveCapacity(batch.targetCount)
+        for row in 0..<batch.rows {
+            for t in 0..<(batch.length - 1) {
+                let position = row * batch.length + t
+                let label = batch.labels[position + 1]
+                // A packed row's next example is not predicted from the previous one.
+                let sameExample = batch.segments.map { $0[position] == $0[position + 1] } ?? true
+                if label != TokenizedExample.ignoreIndex && sameExample {
+                    rows.append(row * width + virtual + t)
+                    targets.append(label)
+                }
+            }
+        }
+        guard !rows.isEmpty else { return (nil, []) }
+        return (try hidden.reshaped([batch.rows * width, hidden.shape[2]]).gatherRows(rows), targets)
     }
 }

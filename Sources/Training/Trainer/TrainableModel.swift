@@ -30,6 +30,11 @@ public protocol TrainableModel: AnyObject {
     /// The settings that change the function being trained (an adapter's rank, scaling, variant,
     /// dropout, targets …), by name: a checkpoint resumes only under the same ones.
     var functionSettings: [String: String] { get }
+    /// Runs `body` on the model as it was before training — the same weights in memory, no second
+    /// copy: adapters switched off (and no prompt-tuning prefix), or a plain module's trainable
+    /// tensors put back to their starting values. What the forgetting monitor compares against.
+    /// - Throws: when the base cannot be reached (merged adapters).
+    func withBaseModel<R>(_ body: () throws -> R) throws -> R
 }
 
 extension TrainableModel {
@@ -63,6 +68,9 @@ extension PeftModel: TrainableModel {
 
     /// The active adapter in PEFT's layout (`adapter_config.json`, `adapter_model.safetensors`).
     public func saveTrained(to folder: URL) throws { try saveAdapter(to: folder, adapterName: activeAdapter) }
+
+    /// `body` with every adapter switched off (`withAdaptersDisabled`); callers leave the prefix out.
+    public func withBaseModel<R>(_ body: () throws -> R) throws -> R { try withAdaptersDisabled(body) }
 }
 
 /// A plain model whose unfrozen parameters train (full fine-tuning of chosen layers, or a new head).
@@ -71,8 +79,23 @@ public final class TrainableModule: TrainableModel {
     /// The model.
     public let module: Module
 
-    /// Trains `module`'s unfrozen parameters.
-    public init(_ module: Module) { self.module = module }
+    /// The trainable tensors' values when this wrapper was made: the base the forgetting monitor
+    /// compares against (copies are made only as training changes them).
+    private let startingValues: [(parameter: Variable, value: Tensor)]
+
+    /// Trains `module`'s unfrozen parameters (their current values are the base).
+    public init(_ module: Module) {
+        self.module = module
+        startingValues = module.trainableParameters().map { ($0.parameter, $0.parameter.value) }
+    }
+
+    /// `body` with the trainable tensors' starting values put back, then the trained ones again.
+    public func withBaseModel<R>(_ body: () throws -> R) throws -> R {
+        let trained = startingValues.map { $0.parameter.value }
+        for (parameter, value) in startingValues { parameter.value = value }
+        defer { for (entry, value) in zip(startingValues, trained) { entry.parameter.value = value } }
+        return try body()
+    }
 
     /// A language model or a classifier, from the module's type.
     public func head() throws -> ModelHead {

@@ -29,6 +29,13 @@ public final class Trainer {
     public let trainDataset: TrainingDataset
     /// The evaluation examples, if any.
     public let evalDataset: TrainingDataset?
+    /// Named sets of general text the model should keep answering as its base did: at every
+    /// evaluation each logs `retain_<name>_loss` and `retain_<name>_kl`, the mean per-token
+    /// KL(base ‖ model) on its labelled tokens (see `Divergence`).
+    public let retainDatasets: [(name: String, dataset: TrainingDataset)]
+    /// Log `eval_kl` (KL from the base on the evaluation set) at every evaluation of a language
+    /// model: how far the model moved on the task itself. One more forward pass per batch.
+    public var measuresEvalKL = true
     /// Decodes generated answers for exact match (language models).
     public let tokenizer: Tokenizer?
     /// Hooks called during the run, in order.
@@ -71,7 +78,7 @@ public final class Trainer {
     /// - Throws: `TrainingError` for invalid arguments, a dataset that does not fit the model (a
     ///   classification set for a language model, labels beyond the head), or nothing trainable.
     public init(model: any TrainableModel, arguments: TrainingArguments, train: TrainingDataset, eval: TrainingDataset? = nil,
-                tokenizer: Tokenizer? = nil, callbacks: [any TrainerCallback] = [],
+                retain: [(name: String, dataset: TrainingDataset)] = [], tokenizer: Tokenizer? = nil, callbacks: [any TrainerCallback] = [],
                 optimizer: (any Optimizer)? = nil, schedule: (any LearningRateSchedule)? = nil) throws {
         try arguments.validate()
         AllocatorTuning.keepFreedMemory()
@@ -79,11 +86,13 @@ public final class Trainer {
         self.arguments = arguments
         self.trainDataset = train
         self.evalDataset = eval
+        self.retainDatasets = retain
         self.tokenizer = tokenizer
         self.callbacks = callbacks
         self.head = try model.head()
         guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
-        for dataset in [train] + (eval.map { [$0] } ?? []) { try Self.check(dataset, fits: head) }
+        for dataset in [train] + (eval.map { [$0] } ?? []) + retain.map(\.dataset) { try Self.check(dataset, fits: head) }
+        try Self.checkRetainSets(retain, head: head)
         if case let .classification(labels) = train.task {
             // One class has nothing to tell apart: the head would reach loss 0 and learn nothing.
             let present = Set(train.examples.compactMap(\.classLabel))
@@ -203,7 +212,7 @@ public final class Trainer {
                 control += logTrainingLoss()
             }
             let epochEnded = state.batchCursor >= batches.count
-            let evaluateNow = evalDataset != nil && (arguments.evalSteps.map { state.step % $0 == 0 } ?? epochEnded)
+            let evaluateNow = evaluates && (arguments.evalSteps.map { state.step % $0 == 0 } ?? epochEnded)
             if evaluateNow {
                 control += try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
                 lastEvaluatedStep = state.step
@@ -219,7 +228,7 @@ public final class Trainer {
                 try saveCheckpoint()
             }
         }
-        if evalDataset != nil && lastEvaluatedStep != state.step && !interrupted {
+        if evaluates && lastEvaluatedStep != state.step && !interrupted {
             let control = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
             if let failure = control.lazy.compactMap(\.failure).first { throw TrainingError.callbackFailed(failure) }
         }
@@ -318,8 +327,9 @@ public final class Trainer {
 
     /// Evaluates, logs, tracks the best metric (and its weights), and asks the callbacks.
     func evaluateAndTrack(exactMatch: Bool) throws -> [TrainerControl] {
-        guard let evalDataset else { return [] }
-        let metrics = try evaluate(evalDataset, exactMatch: exactMatch)
+        guard evaluates else { return [] }
+        var metrics = try evalDataset.map { try evaluate($0, exactMatch: exactMatch) } ?? [:]
+        metrics.merge(try forgettingMetrics()) { _, new in new }
         lastEvaluation = (state.step, metrics)
         var control = log(metrics)
         if let value = metrics[arguments.metricForBestModel], value.isFinite {
