@@ -9,16 +9,20 @@ public struct UsageError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Minimal, strict parser for `--flag value` / `--flag=value` / `--switch` options.
-/// Unknown options, missing values and repeated options are usage errors.
+/// Unknown options, missing values and repeated options are usage errors, except options declared
+/// `repeatable`, which collect every value in order.
 struct ParsedArguments {
     private var values: [String: String] = [:]
+    private var lists: [String: [String]] = [:]
     private var switches: Set<String> = []
 
     /// - Parameters:
     ///   - options: names (without `--`) that take a value.
     ///   - flags: names that take none.
     ///   - lastWins: a repeated option takes its last value (for options merged from a config file).
-    init(_ arguments: [String], options: Set<String>, flags: Set<String>, command: String, lastWins: Bool = false) throws {
+    ///   - repeatable: option names that may be given several times (`values(_:)` has them all).
+    init(_ arguments: [String], options: Set<String>, flags: Set<String>, command: String, lastWins: Bool = false,
+         repeatable: Set<String> = []) throws {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -44,7 +48,11 @@ struct ParsedArguments {
                     value = arguments[index]
                     index += 1
                 }
-                guard values[name] == nil || lastWins else { throw UsageError("\(command): --\(name) given twice") }
+                if repeatable.contains(name) {
+                    lists[name, default: []].append(value)
+                } else {
+                    guard values[name] == nil || lastWins else { throw UsageError("\(command): --\(name) given twice") }
+                }
                 values[name] = value
             } else {
                 throw UsageError("\(command): unknown option '--\(name)' (see 'peftkit \(command) --help')")
@@ -53,5 +61,7 @@ struct ParsedArguments {
     }
 
     func value(_ name: String) -> String? { values[name] }
+    /// Every value of a repeatable option, in order.
+    func values(_ name: String) -> [String] { lists[name] ?? values[name].map { [$0] } ?? [] }
     func has(_ name: String) -> Bool { switches.contains(name) }
 }

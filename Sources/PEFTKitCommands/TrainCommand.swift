@@ -55,6 +55,10 @@ enum TrainCommand {
       --save-every N                Save a checkpoint every N steps (default: only when stopped early)
       --save-total-limit K          Keep the newest K checkpoints and the best (default 2)
       --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
+      --retain [NAME=]FILE          General data to keep: every evaluation logs retain_NAME_loss and retain_NAME_kl,
+                                    the mean per-token KL(base ‖ model) on its answers (repeatable; eval_kl is
+                                    logged for --eval the same way)
+      --max-retain-kl X             Stop when a retain KL passes X nats per token and keep the last weights within it
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
                                     q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
@@ -79,19 +83,19 @@ enum TrainCommand {
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
-        "matmul-precision",
+        "matmul-precision", "retain", "max-retain-kl",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
         let command = "train"
         var arguments = rawArguments
-        let first = try ParsedArguments(rawArguments, options: options, flags: flags, command: command)
+        let first = try ParsedArguments(rawArguments, options: options, flags: flags, command: command, repeatable: ["retain"])
         if let config = first.value("config") {
             arguments = try TrainingSetup.configArguments(URL(fileURLWithPath: config), options: options, flags: flags, command: command)
                 + rawArguments.filter { $0 != "--config" && $0 != config && !$0.hasPrefix("--config=") }
         }
-        let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true)
+        let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true, repeatable: ["retain"])
         guard let modelPath = parsed.value("model") else { throw UsageError("train: --model is required") }
         try PathChecks.requireModel(modelPath, command: "train")
         guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }
@@ -169,6 +173,9 @@ enum TrainCommand {
             let parts = try train.split(evalFraction: evalFraction, seed: settings.seed)
             (train, eval) = (parts.train, parts.eval)
         }
+        let retain = try RetainOption.datasets(parsed, tokenizer: tokenizer, prompt: promptFormat, maxLength: maxLength, quiet: quiet, output: output,
+                                               command: command)
+        let forgettingGuard = try RetainOption.guardCallback(parsed, hasRetain: !retain.isEmpty, command: command)
         let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
         if !quiet { output.standardError(statistics + "\n") }
         if !GEMM.isAvailable(settings.matmulPrecision) && !quiet {
@@ -228,7 +235,7 @@ enum TrainCommand {
         } else {
             peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
         }
-        for warning in unusedOptionWarnings(parsed, method: method, hasEval: eval != nil) + peft.notices {
+        for warning in unusedOptionWarnings(parsed, method: method, hasEval: eval != nil, hasRetain: !retain.isEmpty) + peft.notices {
             output.standardError("train: warning: \(warning)\n")
         }
         var callbacks: [any TrainerCallback] = []
@@ -240,16 +247,19 @@ enum TrainCommand {
             guard eval != nil else { throw UsageError("train: --early-stopping-patience needs --eval or --eval-fraction") }
             callbacks.append(EarlyStopping(patience: patience))
         }
+        if let forgettingGuard { callbacks.append(forgettingGuard) }
         if !quiet { output.standardError("\(peft.trainableParameterSummary)\n") }
-        let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, tokenizer: tokenizer, callbacks: callbacks)
+        let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, retain: retain, tokenizer: tokenizer, callbacks: callbacks)
         let summary = try trainer.train(resumingFrom: resume)
         var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded()]
-        if let eval {
-            // The run's final evaluation, unless it lacks exact match or early stopping put other weights back.
+        if eval != nil || !retain.isEmpty {
+            // The run's final evaluation, unless it lacks exact match or a callback put other weights back.
+            let restored = patience != nil || forgettingGuard?.exceededAtStep != nil
             let reusable = trainer.lastEvaluation.flatMap {
-                patience == nil && $0.step == summary.steps && (classification || $0.metrics["eval_exact_match"] != nil) ? $0.metrics : nil
+                !restored && $0.step == summary.steps && (classification || eval == nil || $0.metrics["eval_exact_match"] != nil) ? $0.metrics : nil
             }
-            let metrics = try reusable ?? trainer.evaluate(eval, exactMatch: !classification)
+            var metrics = try reusable ?? eval.map { try trainer.evaluate($0, exactMatch: !classification) } ?? [:]
+            if reusable == nil { metrics.merge(try trainer.forgettingMetrics()) { _, new in new } }
             for (key, value) in metrics where key != "eval_examples" { extra[key] = value }
         }
         if summary.interrupted && !quiet { output.standardError("interrupted: checkpoint saved; continue with --resume \(outputPath)\n") }
@@ -258,7 +268,7 @@ enum TrainCommand {
 
     /// Options given that do nothing for the chosen method or data, one sentence each (said once,
     /// so a mistyped run is noticed before it has trained for an hour).
-    static func unusedOptionWarnings(_ parsed: ParsedArguments, method: String, hasEval: Bool) -> [String] {
+    static func unusedOptionWarnings(_ parsed: ParsedArguments, method: String, hasEval: Bool, hasRetain: Bool) -> [String] {
         var warnings: [String] = []
         let given = { (flag: String) in parsed.value(flag) != nil || parsed.has(flag) }
         if method == "ia3" || method == "prompt" {
@@ -267,7 +277,7 @@ enum TrainCommand {
         if method == "prompt" && given("targets") { warnings.append("--targets does nothing with --method prompt") }
         if method != "prompt" && given("virtual-tokens") { warnings.append("--virtual-tokens does nothing with --method \(method)") }
         if !hasEval {
-            for flag in ["eval-every", "exact-match", "max-new-tokens"] where given(flag) {
+            for flag in ["exact-match", "max-new-tokens"] + (hasRetain ? [] : ["eval-every"]) where given(flag) {
                 warnings.append("--\(flag) does nothing without --eval or --eval-fraction")
             }
         }

@@ -1,0 +1,42 @@
+import Foundation
+import Tokenizers
+import Training
+
+/// `--retain [NAME=]FILE` (repeatable) and `--max-retain-kl X`: general data the model should keep
+/// answering as its base did, measured at every evaluation (`retain_<NAME>_kl`).
+enum RetainOption {
+    /// The named retain sets, loaded in any dataset format (detected per file) with the run's prompt
+    /// format and maximum length. A name defaults to the file's name without its extension.
+    static func datasets(_ parsed: ParsedArguments, tokenizer: Tokenizer, prompt: PromptFormat, maxLength: Int, quiet: Bool,
+                         output: CommandOutput, command: String) throws -> [(name: String, dataset: TrainingDataset)] {
+        try parsed.values("retain").map { specification in
+            let (name, path) = split(specification)
+            guard !path.isEmpty else { throw UsageError("\(command): --retain \(specification) names no file") }
+            try PathChecks.requireInput(path, flag: "retain", folder: false, command: command)
+            let dataset = try TrainingDataset.load(URL(fileURLWithPath: path), tokenizer: tokenizer, prompt: prompt, maxLength: maxLength,
+                                                   progress: quiet ? nil : PreparationProgress(path: path, output: output).report)
+            guard case .languageModeling = dataset.task else {
+                throw UsageError("\(command): --retain \(path) is a classification set; retain sets hold text, prompts and answers, or conversations")
+            }
+            return (name, dataset)
+        }
+    }
+
+    /// `NAME=FILE` or `FILE` (named after the file: `general.jsonl` → `general`, other characters → `_`).
+    static func split(_ specification: String) -> (name: String, path: String) {
+        if let equals = specification.firstIndex(of: "="), !specification[..<equals].contains("/") {
+            return (String(specification[..<equals]), String(specification[specification.index(after: equals)...]))
+        }
+        let stem = URL(fileURLWithPath: specification).deletingPathExtension().lastPathComponent
+        let name = String(stem.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") ? $0 : "_" }.prefix(64))
+        return (name.isEmpty ? "retain" : name, specification)
+    }
+
+    /// `--max-retain-kl X` as a guard callback (needs `--retain`).
+    static func guardCallback(_ parsed: ParsedArguments, hasRetain: Bool, command: String) throws -> ForgettingGuard? {
+        guard parsed.value("max-retain-kl") != nil else { return nil }
+        let maximum = try parsed.double("max-retain-kl", command: command, default: 0, range: 0...1_000_000)
+        guard hasRetain else { throw UsageError("\(command): --max-retain-kl needs --retain FILE (the data whose KL it bounds)") }
+        return try ForgettingGuard(maximumKL: maximum)
+    }
+}
