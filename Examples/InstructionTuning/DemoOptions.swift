@@ -6,6 +6,7 @@ struct DemoOptions {
     var model: URL
     var train: URL
     var eval: URL
+    var retain: URL
     var output = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("peftkit-dates-lora")
     var method = "lora"
     var rank = 8
@@ -22,10 +23,11 @@ struct DemoOptions {
         model = ModelCache.smolLM2
         train = here.appendingPathComponent("data/train.jsonl")
         eval = here.appendingPathComponent("data/eval.jsonl")
+        retain = here.appendingPathComponent("data/general.jsonl")
         var rest = arguments[...]
         while let flag = rest.popFirst() {
             guard flag != "--help" else {
-                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N] [--quantization float|gguf|q8_0|q4_1|nf4]")
+                print("InstructionTuning [--model PATH] [--train FILE] [--eval FILE] [--retain FILE] [--output DIR] [--method lora|dora|rslora] [--rank R] [--alpha A] [--targets q_proj,v_proj|all-linear] [--steps N] [--batch-size N] [--learning-rate LR] [--eval-examples N] [--quantization float|gguf|q8_0|q4_1|nf4]")
                 exit(0)
             }
             guard let value = rest.popFirst() else { throw DemoError("\(flag) needs a value") }
@@ -37,6 +39,7 @@ struct DemoOptions {
             case "--model": model = URL(fileURLWithPath: value)
             case "--train": train = URL(fileURLWithPath: value)
             case "--eval": eval = URL(fileURLWithPath: value)
+            case "--retain": retain = URL(fileURLWithPath: value)
             case "--output": output = URL(fileURLWithPath: value)
             case "--method":
                 guard ["lora", "dora", "rslora"].contains(value) else { throw DemoError("--method is lora, dora or rslora") }
@@ -77,6 +80,19 @@ func report(_ title: String, _ metrics: [String: Double], _ answers: [(prompt: [
     for answer in answers {
         say("  answer \(answer.answer.debugDescription.prefix(60))  (reference \(answer.reference))")
     }
+}
+
+/// Prints the model's answer to one general question (what the adapter should not have changed).
+func reportGeneral(_ title: String, _ answers: [(prompt: [Int], answer: String, reference: String)]) {
+    for answer in answers { say("  \(title): \(answer.answer.debugDescription.prefix(100))") }
+}
+
+/// Prints the retain KL logged at each evaluation: how far the model drifted on general questions.
+func reportForgetting(_ history: [LogEntry]) {
+    let points = history.compactMap { entry in entry.values["retain_general_kl"].map { (entry.step, $0) } }
+    guard !points.isEmpty else { return }
+    say("KL(base ‖ adapted) on the 30 general questions, nats per token: "
+        + points.map { "step \($0.0) \(String(format: "%.3f", $0.1))" }.joined(separator: ", "))
 }
 
 /// Writes a line to standard output at once (unbuffered), so it stays in order with the progress

@@ -43,9 +43,14 @@ public final class ProgressBar: TrainerCallback {
     /// Prints a line per logged row (every row when not a terminal; evaluations always).
     public func onLog(_ trainer: Trainer, entry: LogEntry) -> TrainerControl {
         if let loss = entry.values["loss"] { lastLoss = loss }
-        if let eval = entry.values["eval_loss"] {
-            var text = String(format: "eval_loss %.4f", eval)
-            for key in ["eval_exact_match", "eval_accuracy", "eval_f1"] { if let value = entry.values[key] { text += String(format: " %@ %.4f", String(key.dropFirst(5)), value) } }
+        let retainKLs = entry.values.keys.filter { $0.hasPrefix("retain_") && $0.hasSuffix("_kl") }.sorted()
+        if entry.values["eval_loss"] != nil || !retainKLs.isEmpty {
+            var parts: [String] = entry.values["eval_loss"].map { [String(format: "eval_loss %.4f", $0)] } ?? []
+            for key in ["eval_exact_match", "eval_accuracy", "eval_f1", "eval_kl"] {
+                if let value = entry.values[key] { parts.append(String(format: "%@ %.4f", String(key.dropFirst(5)), value)) }
+            }
+            for key in retainKLs { parts.append(String(format: "%@ %.4f", key, entry.values[key]!)) }
+            let text = parts.joined(separator: " ")
             lastEval = text
             write((interactive ? "\r\u{1B}[K" : "") + "step \(entry.step): \(text)\n")
         } else if !interactive {
