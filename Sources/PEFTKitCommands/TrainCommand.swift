@@ -59,6 +59,7 @@ enum TrainCommand {
                                     the mean per-token KL(base ‖ model) on its answers (repeatable; eval_kl is
                                     logged for --eval the same way)
       --max-retain-kl X             Stop when a retain KL passes X nats per token and keep the last weights within it
+      --report-to LIST              Also log to: tensorboard (event files in DIR/tensorboard) or none (default)
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
                                     q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
@@ -83,7 +84,7 @@ enum TrainCommand {
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
-        "matmul-precision", "retain", "max-retain-kl",
+        "matmul-precision", "retain", "max-retain-kl", "report-to",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
@@ -151,6 +152,10 @@ enum TrainCommand {
         if let resume { try PathChecks.requireInput(resume.path, flag: "resume", folder: true, command: command) }
         if let initial = parsed.value("init-adapter") { try PathChecks.requireInput(initial, flag: "init-adapter", folder: true, command: command) }
         let quiet = parsed.has("quiet")
+        let reportTo = Set((parsed.value("report-to") ?? "none").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        if let unknown = reportTo.subtracting(["tensorboard", "none"]).sorted().first {
+            throw UsageError("train: --report-to '\(unknown)' is not known; use tensorboard or none")
+        }
         if resume == nil && !settings.overwriteOutput, let existing = try? FileManager.default.contentsOfDirectory(atPath: outputPath),
            existing.contains(where: { $0.hasPrefix("checkpoint-") || $0.hasPrefix("adapter_") }) {
             throw UsageError("train: \(outputPath) already holds a trained adapter or checkpoints; pass --overwrite, --resume \(outputPath), or another --output")
@@ -243,6 +248,7 @@ enum TrainCommand {
         let outputURL = URL(fileURLWithPath: outputPath)
         callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.jsonl")))
         callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.csv"), format: .csv))
+        if reportTo.contains("tensorboard") { callbacks.append(TensorBoardLog(folder: outputURL.appendingPathComponent("tensorboard"))) }
         if let patience {
             guard eval != nil else { throw UsageError("train: --early-stopping-patience needs --eval or --eval-fraction") }
             callbacks.append(EarlyStopping(patience: patience))

@@ -141,13 +141,16 @@ struct TrainCommandTests {
         try Data("{\"prompt\": \"Name a colour of the sky.\", \"response\": \"Blue.\"}\n{\"prompt\": \"How many legs has a cat?\", \"response\": \"Four.\"}\n".utf8).write(to: general)
         let run = output.appendingPathComponent("run")
         let result = runTool(["train", "--model", model, "--train", data, "--output", run.path, "--max-steps", "4", "--batch-size", "4",
-                              "--learning-rate", "1e-2", "--eval-every", "2", "--retain", general.path, "--retain", "facts=\(general.path)", "--quiet"])
+                              "--learning-rate", "1e-2", "--eval-every", "2", "--retain", general.path, "--retain", "facts=\(general.path)",
+                              "--report-to", "tensorboard", "--quiet"])
         #expect(result.status == 0, "\(result.error)")
         #expect(!result.error.contains("--eval-every does nothing"), "retain sets are evaluated")
         let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
         #expect((summary?["retain_general_knowledge_kl"] as? Double ?? 0) > 0 && summary?["retain_facts_loss"] != nil, "\(result.output)")
         let log = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         #expect(log.split(separator: "\n").filter { $0.contains("\"retain_facts_kl\"") }.count == 2)
+        let events = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("tensorboard").path)
+        #expect(events.count == 1 && events[0].hasPrefix("events.out.tfevents."))
 
         let guarded = output.appendingPathComponent("guarded")
         let stopped = runTool(["train", "--model", model, "--train", data, "--output", guarded.path, "--max-steps", "6", "--batch-size", "4",
@@ -158,6 +161,7 @@ struct TrainCommandTests {
                 "stopped at the first evaluation; the adapter written is the starting one: \(stopped.output)")
         for (extra, message) in [(["--retain", general.path, "--max-retain-kl", "-1"], "--max-retain-kl expects a number"),
                                  (["--max-retain-kl", "0.5"], "--max-retain-kl needs --retain"),
+                                 (["--report-to", "tensorboard,wandb"], "--report-to 'wandb' is not known"),
                                  (["--retain", "gone=/nonexistent/retain.jsonl"], "--retain /nonexistent/retain.jsonl: no such file")] {
             let bad = runTool(["train", "--model", model, "--train", data, "--output", output.appendingPathComponent("bad").path, "--max-steps", "1", "--quiet"] + extra)
             #expect(bad.status == 2 && bad.error.contains(message), "\(extra): \(bad.error)")
