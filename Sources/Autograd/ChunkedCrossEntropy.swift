@@ -27,24 +27,30 @@ public func chunkedCrossEntropySum(hidden: Variable, targets: [Int], ignoreIndex
                                    head: (Variable) -> Variable) throws -> Variable {
     precondition(hidden.shape.count == 2 && hidden.shape[0] == targets.count,
                  "chunkedCrossEntropySum: hidden \(hidden.shape) for \(targets.count) targets")
-    precondition(chunkRows > 0, "chunkedCrossEntropySum: chunkRows must be positive, got \(chunkRows)")
-    let rows = targets.count
-    let chunks = stride(from: 0, to: rows, by: chunkRows).map { $0..<min(rows, $0 + chunkRows) }
-    func chunkLoss(_ input: Variable, _ range: Range<Int>) throws -> Variable {
+    return try chunkedRowSum(hidden: hidden, chunkRows: chunkRows, head: head) { input, range in
         let part = Array(targets[range])
         let counted = part.filter { $0 != ignoreIndex }.count
         return try crossEntropy(logits: head(input), targets: part, ignoreIndex: ignoreIndex) * Float(counted)
     }
-    let trainableHead = GradMode.isEnabled && headIsTrainable(width: hidden.shape[1], head: head)
-    if trainableHead {
-        return try crossEntropy(logits: head(hidden), targets: targets, ignoreIndex: ignoreIndex)
-            * Float(targets.filter { $0 != ignoreIndex }.count)
+}
+
+/// The sum over row chunks of `loss(rows, range)` (a scalar per chunk), with the chunk-at-a-time
+/// backward described at `chunkedCrossEntropySum`: a frozen head's chunks are differentiated at once
+/// and only the `[N, C]` gradient of the hidden rows is kept; a trainable head takes one unchunked
+/// pass so its parameters see the incoming gradient; without gradients only the values are summed.
+func chunkedRowSum(hidden: Variable, chunkRows: Int, head: (Variable) -> Variable,
+                   loss: (Variable, Range<Int>) throws -> Variable) throws -> Variable {
+    precondition(chunkRows > 0, "chunked loss: chunkRows must be positive, got \(chunkRows)")
+    let rows = hidden.shape[0]
+    let chunks = stride(from: 0, to: rows, by: chunkRows).map { $0..<min(rows, $0 + chunkRows) }
+    if GradMode.isEnabled && headIsTrainable(width: hidden.shape[1], head: head) {
+        return try loss(hidden, 0..<rows)
     }
     guard GradMode.isEnabled, hidden.requiresGrad else {
         // Nothing to differentiate: the loss alone, chunk by chunk.
         var total: Float = 0
         try withoutGradients {
-            for range in chunks { total += try chunkLoss(Variable(hidden.value.slice(axis: 0, range)), range).value.scalar }
+            for range in chunks { total += try loss(Variable(hidden.value.slice(axis: 0, range)), range).value.scalar }
         }
         return Variable(Tensor(scalar: total))
     }
@@ -53,13 +59,13 @@ public func chunkedCrossEntropySum(hidden: Variable, targets: [Int], ignoreIndex
     gradients.reserveCapacity(chunks.count)
     for range in chunks {
         let input = Variable(hidden.value.slice(axis: 0, range), requiresGrad: true)
-        let loss = try chunkLoss(input, range)
-        loss.backward()
-        total += loss.value.scalar
+        let value = try loss(input, range)
+        value.backward()
+        total += value.value.scalar
         gradients.append(input.grad ?? Tensor.zeros([range.count, hidden.shape[1]]))
     }
     let gradient = Tensor.concatenate(gradients, axis: 0)
-    return Variable.operation("chunkedCrossEntropySum", value: Tensor(scalar: total), inputs: [hidden]) { g in
+    return Variable.operation("chunkedRowSum", value: Tensor(scalar: total), inputs: [hidden]) { g in
         [gradient * g.scalar]
     }
 }

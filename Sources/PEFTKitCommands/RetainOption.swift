@@ -32,6 +32,21 @@ enum RetainOption {
         return (name.isEmpty ? "retain" : name, specification)
     }
 
+    /// `--retain-mix FILE:FRACTION`: `train` with replay examples from FILE mixed in to make up FRACTION.
+    static func mixing(_ train: TrainingDataset, _ parsed: ParsedArguments, tokenizer: Tokenizer, prompt: PromptFormat, maxLength: Int, seed: UInt64,
+                       command: String) throws -> TrainingDataset {
+        guard let specification = parsed.value("retain-mix") else { return train }
+        guard let colon = specification.lastIndex(of: ":"), let fraction = Double(specification[specification.index(after: colon)...]),
+              fraction.isFinite, fraction > 0, fraction <= 0.9 else {
+            throw UsageError("\(command): --retain-mix expects FILE:FRACTION with a fraction in (0, 0.9], got '\(specification)'")
+        }
+        let path = String(specification[..<colon])
+        try PathChecks.requireInput(path, flag: "retain-mix", folder: false, command: command)
+        let replay = try TrainingDataset.load(URL(fileURLWithPath: path), tokenizer: tokenizer, prompt: prompt, maxLength: maxLength)
+        guard case .languageModeling = train.task else { throw UsageError("\(command): --retain-mix mixes text into language-model training, not classification") }
+        return try train.mixing(replay, fraction: fraction, seed: seed)
+    }
+
     /// `--max-retain-kl X` as a guard callback (needs `--retain`).
     static func guardCallback(_ parsed: ParsedArguments, hasRetain: Bool, command: String) throws -> ForgettingGuard? {
         guard parsed.value("max-retain-kl") != nil else { return nil }

@@ -60,6 +60,9 @@ enum TrainCommand {
                                     logged for --eval the same way)
       --max-retain-kl X             Stop when a retain KL passes X nats per token and keep the last weights within it
       --report-to LIST              Also log to: tensorboard (event files in DIR/tensorboard) or none (default)
+      --retain-mix FILE:FRACTION    Replay: mix examples of FILE into training so they make up FRACTION (≤ 0.9)
+      --kl-anchor λ                 Add λ · KL(base ‖ model) on each batch's answer tokens to the loss (keeps the
+                                    model near its base; one more forward pass per micro-batch)
       --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
       --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
                                     q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
@@ -84,7 +87,7 @@ enum TrainCommand {
         "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
-        "matmul-precision", "retain", "max-retain-kl", "report-to",
+        "matmul-precision", "retain", "max-retain-kl", "report-to", "retain-mix", "kl-anchor",
     ]
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
@@ -141,6 +144,7 @@ enum TrainCommand {
         settings.matmulPrecision = try parsed.choice("matmul-precision", command: command, default: MatmulPrecision.float32)
         if settings.packing { settings.packedRowLength = maxLength }
         settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32, maximum: 1 << 16)
+        if parsed.value("kl-anchor") != nil { settings.klAnchor = try parsed.double("kl-anchor", command: command, default: 0, range: 0...1_000_000) }
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
         let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1, maximum: 1 << 16)
         let alpha = try parsed.double("alpha", command: command, default: 16, range: 1e-6...1e6)
@@ -178,6 +182,7 @@ enum TrainCommand {
             let parts = try train.split(evalFraction: evalFraction, seed: settings.seed)
             (train, eval) = (parts.train, parts.eval)
         }
+        train = try RetainOption.mixing(train, parsed, tokenizer: tokenizer, prompt: promptFormat, maxLength: maxLength, seed: settings.seed, command: command)
         let retain = try RetainOption.datasets(parsed, tokenizer: tokenizer, prompt: promptFormat, maxLength: maxLength, quiet: quiet, output: output,
                                                command: command)
         let forgettingGuard = try RetainOption.guardCallback(parsed, hasRetain: !retain.isEmpty, command: command)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Autograd
 import Tensors
@@ -59,6 +60,36 @@ struct ChunkedCrossEntropyTests {
         }
         #expect(gradients[0].maxAbsDifference(gradients[2]) <= 1e-5)
         #expect(gradients[1].maxAbsDifference(gradients[3]) <= 1e-5)
+    }
+
+    @Test("KL divergence: zero against itself; chunked value and gradient equal the unchunked ones and a direct sum")
+    func klDivergence() throws {
+        let (hiddenValue, weightValue, _) = Self.inputs(seed: 3)
+        let (baseValue, _, _) = Self.inputs(seed: 4)
+        let weight = Variable(weightValue)
+        let head = { (h: Variable) in Variable.matmul(h, weight, transposeB: true) }
+        let baseLogits = withoutGradients { head(Variable(baseValue)).value }
+        #expect(klDivergenceSum(logits: Variable(baseLogits), referenceLogits: baseLogits).value.scalar == 0)
+        // Σ_rows Σ_v p (log p − log q), in double precision.
+        let q = withoutGradients { head(Variable(hiddenValue)).value }
+        var direct = 0.0
+        for row in 0..<Self.rows {
+            let qs = (0..<Self.vocabulary).map { Double(q.toArray()[row * Self.vocabulary + $0]) }
+            let ps = (0..<Self.vocabulary).map { Double(baseLogits.toArray()[row * Self.vocabulary + $0]) }
+            let qNorm = log(qs.map(exp).reduce(0, +)), pNorm = log(ps.map(exp).reduce(0, +))
+            direct += zip(ps, qs).reduce(0) { $0 + exp($1.0 - pNorm) * (($1.0 - pNorm) - ($1.1 - qNorm)) }
+        }
+        let reference = Variable(hiddenValue, requiresGrad: true)
+        let full = klDivergenceSum(logits: head(reference), referenceLogits: baseLogits) * 1.5
+        full.backward()
+        #expect(abs(Double(full.value.scalar) - 1.5 * direct) <= 1e-4 * direct)
+        for chunk in [1, 4, 11, 64] {
+            let hidden = Variable(hiddenValue, requiresGrad: true)
+            let loss = try chunkedKLDivergenceSum(hidden: hidden, chunkRows: chunk, reference: { baseLogits.slice(axis: 0, $0) }, head: head) * 1.5
+            #expect(abs(loss.value.scalar - full.value.scalar) <= 1e-4 * abs(full.value.scalar), "chunk \(chunk)")
+            loss.backward()
+            #expect(hidden.grad!.maxAbsDifference(reference.grad!) <= 1e-5, "chunk \(chunk)")
+        }
     }
 
     @Test("a bad target is a typed error")

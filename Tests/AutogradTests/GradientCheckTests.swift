@@ -127,6 +127,13 @@ struct GradientCheckTests {
         try expectPasses([logits]) { v in try crossEntropy(logits: v[0], targets: [3, -100, 0, 6, -100]) }
     }
 
+    @Test("KL divergence to constant reference logits")
+    func klDivergenceGradient() {
+        let logits = Self.input([4, 7], seed: 25, scale: 2)
+        let reference = Self.input([4, 7], seed: 26, scale: 2).value
+        expectPasses([logits]) { v in klDivergenceSum(logits: v[0], referenceLogits: reference) }
+    }
+
     @Test("a composed graph: x·Wᵀ → RMSNorm → SiLU → mean")
     func composed() {
         let x = Self.input([2, 3, 4], seed: 22), w = Self.input([5, 4], seed: 23), g = Self.input([5], seed: 24, offset: 1)

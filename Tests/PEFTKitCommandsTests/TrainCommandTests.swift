@@ -159,7 +159,17 @@ struct TrainCommandTests {
         let stoppedSummary = try JSONSerialization.jsonObject(with: Data(stopped.output.utf8)) as? [String: Any]
         #expect(stoppedSummary?["global_step"] as? Int == 2 && stoppedSummary?["retain_general_knowledge_kl"] as? Double == 0,
                 "stopped at the first evaluation; the adapter written is the starting one: \(stopped.output)")
+        // Replay and the KL anchor: 40 examples with 20 % replay make 50; the anchor is part of the checkpoint's fingerprint.
+        let mixed = output.appendingPathComponent("mixed")
+        let mixing = runTool(["train", "--model", model, "--train", data, "--output", mixed.path, "--max-steps", "2", "--batch-size", "4",
+                              "--retain-mix", "\(general.path):0.2", "--kl-anchor", "0.5", "--save-every", "1"])
+        #expect(mixing.status == 0 && mixing.error.contains("train: 50 records, 50 examples"), "\(mixing.error)")
+        let otherAnchor = runTool(["train", "--model", model, "--train", data, "--output", mixed.path, "--max-steps", "3", "--batch-size", "4",
+                                   "--retain-mix", "\(general.path):0.2", "--kl-anchor", "2", "--resume", mixed.path, "--quiet"])
+        #expect(otherAnchor.status == 1 && otherAnchor.error.contains("objective"), "\(otherAnchor.error)")
         for (extra, message) in [(["--retain", general.path, "--max-retain-kl", "-1"], "--max-retain-kl expects a number"),
+                                 (["--retain-mix", "\(general.path):0.95"], "--retain-mix expects FILE:FRACTION"),
+                                 (["--kl-anchor", "nan"], "--kl-anchor expects a number"),
                                  (["--max-retain-kl", "0.5"], "--max-retain-kl needs --retain"),
                                  (["--report-to", "tensorboard,wandb"], "--report-to 'wandb' is not known"),
                                  (["--retain", "gone=/nonexistent/retain.jsonl"], "--retain /nonexistent/retain.jsonl: no such file")] {

@@ -147,6 +147,19 @@ import Testing
         }
     }
 
+    @Test("replay mixing: the share is the fraction asked, drawn in a seeded order cycling through the replay set")
+    func replayMixing() throws {
+        let task = try load((1...30).map { "{\"prompt\": \"q\($0)\", \"response\": \"a\($0)\"}" }.joined(separator: "\n"))
+        let replay = try load((1...4).map { "{\"prompt\": \"general \($0)\", \"response\": \"g\($0)\"}" }.joined(separator: "\n"), name: "general.jsonl")
+        let mixed = try task.mixing(replay, fraction: 0.25, seed: 3)
+        #expect(mixed.count == 40 && mixed.statistics.records == 40, "10 replay examples make a quarter")
+        #expect(Set(mixed.examples.suffix(10).compactMap(\.reference)) == ["g1", "g2", "g3", "g4"], "cycled through every replay example")
+        #expect(try task.mixing(replay, fraction: 0.25, seed: 3).examples == mixed.examples)
+        #expect(mixed.source.hasSuffix("+ 25 % \(replay.source)"))
+        #expect(throws: TrainingError.self) { try task.mixing(replay, fraction: 0.95) }
+        #expect(throws: TrainingError.self) { try task.mixing(replay, fraction: 0) }
+    }
+
     @Test("messages name the real cause: empty records, null fields, mixed labels at their line, a folder, a byte-order mark")
     func messagesNameTheRealCause() throws {
         func message(_ text: String, name: String = "data.jsonl") -> String {

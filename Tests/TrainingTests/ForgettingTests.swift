@@ -96,3 +96,62 @@ import Testing
         #expect(throws: TrainingError.self) { try Trainer(model: try TrainingFixture.lora(), arguments: arguments(), train: data, retain: [("c", classes)]) }
     }
 }
+
+/// The KL anchor (issue 28, item 2): λ · KL(base ‖ model) added to each step's loss.
+@Suite struct KLAnchorTests {
+    func arguments(_ anchor: Double?, steps: Int = 8) -> TrainingArguments {
+        var arguments = TrainingArguments(learningRate: 3e-2, maxSteps: steps, batchSize: 4, seed: 5)
+        arguments.handlesInterrupt = false
+        arguments.klAnchor = anchor
+        return arguments
+    }
+
+    @Test("λ = 0 trains exactly as without; λ > 0 starts identically (KL and its gradient are 0) and adds λ·KL to the loss")
+    func anchorLoss() throws {
+        let data = try TrainingFixture.dataset()
+        let plain = try Trainer(model: try TrainingFixture.lora(), arguments: arguments(nil), train: data)
+        try plain.train()
+        let zero = try Trainer(model: try TrainingFixture.lora(), arguments: arguments(0), train: data)
+        try zero.train()
+        #expect(zero.state.stepLosses == plain.state.stepLosses)
+        let anchoredModel = try TrainingFixture.lora()
+        let anchored = try Trainer(model: anchoredModel, arguments: arguments(2), train: data)
+        try anchored.train()
+        #expect(anchored.state.stepLosses.first == plain.state.stepLosses.first, "KL is 0 at the base")
+        #expect(anchored.state.stepLosses.last != plain.state.stepLosses.last)
+        // KL's gradient is 0 at the base too: one step gives the same weights.
+        let one = try Trainer(model: try TrainingFixture.lora(), arguments: arguments(nil, steps: 1), train: data)
+        let oneAnchored = try Trainer(model: try TrainingFixture.lora(), arguments: arguments(2, steps: 1), train: data)
+        try one.train()
+        try oneAnchored.train()
+        #expect(one.snapshotTrainable() == oneAnchored.snapshotTrainable())
+
+        // On a trained adapter: the anchored loss sum = cross-entropy sum + λ · KL sum (measured separately).
+        let batch = Batch(Array(data.examples.prefix(4)))
+        guard case let .languageModel(model) = try anchoredModel.head() else { Issue.record("not a language model"); return }
+        let (value, crossEntropy) = try withoutGradients {
+            (try Objective.lossSum(head: .languageModel(model), prefix: nil, batch: batch, anchor: (2, anchoredModel)).value.scalar,
+             try Objective.lossSum(head: .languageModel(model), prefix: nil, batch: batch).value.scalar)
+        }
+        let measured = try anchored.divergence(on: TrainingDataset(examples: Array(data.examples.prefix(4))))
+        #expect(measured.kl > 0)
+        let expected = Double(crossEntropy) + 2 * measured.kl * Double(measured.tokens)
+        #expect(abs(Double(value) - expected) <= 1e-4 * expected, "\(value) vs \(expected)")
+    }
+
+    @Test("a strong anchor keeps the retain KL lower than no anchor at equal steps; bad values are refused")
+    func anchorKeepsCloser() throws {
+        let data = try TrainingFixture.dataset()
+        let retain = try TrainingDataset.load(try TrainingFixture.file("general.jsonl", "{\"prompt\": \"Name a colour of the sky.\", \"response\": \"Blue.\"}\n"),
+                                              tokenizer: try TrainingFixture.tokenizer())
+        func retainKL(_ anchor: Double?) throws -> Double {
+            let trainer = try Trainer(model: try TrainingFixture.lora(), arguments: arguments(anchor, steps: 12), train: data, retain: [("g", retain)])
+            try trainer.train()
+            return try trainer.forgettingMetrics()["retain_g_kl"]!
+        }
+        let free = try retainKL(nil), anchored = try retainKL(20)
+        #expect(anchored < free, "anchored \(anchored), free \(free)")
+        #expect(throws: TrainingError.self) { try Trainer(model: try TrainingFixture.lora(), arguments: arguments(-1), train: data) }
+        #expect(throws: TrainingError.self) { try Trainer(model: try TrainingFixture.lora(), arguments: arguments(.nan), train: data) }
+    }
+}

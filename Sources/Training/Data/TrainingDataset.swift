@@ -286,6 +286,32 @@ public struct TrainingDataset: Sendable {
         return (train, eval)
     }
 
+    /// This set with examples of `replay` mixed in so that they make up `fraction` of the result
+    /// (replay, or rehearsal: general data trained alongside the task so the model keeps it).
+    /// `replay` is drawn in a seeded random order, cycling when more are needed than it holds; the
+    /// sampler shuffles the mixture like any training set.
+    /// - Throws: `TrainingError.invalidArgument` for a fraction outside (0, 0.9] or sets of different tasks.
+    public func mixing(_ replay: TrainingDataset, fraction: Double, seed: UInt64 = 0) throws -> TrainingDataset {
+        guard fraction > 0 && fraction <= 0.9 && fraction.isFinite else {
+            throw TrainingError.invalidArgument(name: "fraction", reason: "the replay share must be in (0, 0.9], got \(fraction)")
+        }
+        guard case .languageModeling = task, case .languageModeling = replay.task, !replay.examples.isEmpty else {
+            throw TrainingError.invalidArgument(name: "replay", reason: "\(replay.source) must hold text or conversations to mix into \(source)")
+        }
+        let wanted = max(1, Int((Double(count) * fraction / (1 - fraction)).rounded()))
+        var generator = SeededRandom(seed: seed &+ 0x5EED)
+        var drawn: [TokenizedExample] = []
+        drawn.reserveCapacity(wanted)
+        while drawn.count < wanted {
+            var order = Array(replay.examples.indices)
+            BatchSampler.shuffle(&order, generator: &generator)
+            drawn += order.prefix(wanted - drawn.count).map { replay.examples[$0] }
+        }
+        var mixed = TrainingDataset(examples: examples + drawn, task: task, source: source + " + \(Int((fraction * 100).rounded())) % \(replay.source)")
+        mixed.statistics.records = statistics.records + wanted
+        return mixed
+    }
+
     /// A short fingerprint of the examples (FNV-1a over ids and labels), stored in checkpoints so a
     /// resumed run refuses different data.
     public var fingerprint: String {

@@ -10,12 +10,23 @@ enum Objective {
     /// Language models: position `t` of a row predicts label `t + 1`. Only positions with a label go
     /// through the vocabulary head — the prompt's positions never pay for the `[C, V]` projection — and
     /// they go through it 128 at a time (`chunkedCrossEntropySum`), so their logits never exist whole.
-    static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch) throws -> Variable {
+    ///
+    /// With an `anchor` (λ and the model whose base it reaches), a language model's sum also holds
+    /// λ · Σ KL(base ‖ model) over the same labelled positions: the base's hidden states come from one
+    /// more forward pass without gradients, its logits chunk by chunk beside the model's.
+    static func lossSum(head: ModelHead, prefix: Variable?, batch: Batch, anchor: (weight: Float, model: any TrainableModel)? = nil) throws -> Variable {
         switch head {
         case let .languageModel(model):
             let (selected, targets) = try targetHiddenStates(model, prefix: prefix, batch: batch)
             guard let selected else { return Variable(Tensor(scalar: 0)) }
-            return try chunkedCrossEntropySum(hidden: selected, targets: targets) { model.logits(from: $0) }
+            let crossEntropy = try chunkedCrossEntropySum(hidden: selected, targets: targets) { model.logits(from: $0) }
+            guard let anchor, anchor.weight > 0 else { return crossEntropy }
+            let base = try withoutGradients { try anchor.model.withBaseModel { try targetHiddenStates(model, prefix: nil, batch: batch).hidden } }
+            guard let base else { return crossEntropy }
+            let divergence = try chunkedKLDivergenceSum(hidden: selected, reference: { range in
+                try anchor.model.withBaseModel { withoutGradients { model.logits(from: Variable(base.value.slice(axis: 0, range))).value } }
+            }, head: { model.logits(from: $0) })
+            return crossEntropy + divergence * anchor.weight
         case let .classifier(model):
             let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
             return try crossEntropy(logits: logits, targets: batch.classLabels) * Float(batch.rows)

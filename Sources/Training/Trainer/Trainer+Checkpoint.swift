@@ -61,6 +61,7 @@ extension Trainer {
         let update = "weight decay \(arguments.weightDecay), betas \(arguments.adamBeta1)/\(arguments.adamBeta2), epsilon \(arguments.adamEpsilon), "
             + "momentum \(arguments.sgdMomentum), clipping \(arguments.maxGradientNorm.map { String($0) } ?? "off")"
         return model.functionSettings.merging([
+            "objective": "cross-entropy" + ((arguments.klAnchor ?? 0) > 0 ? " + \(arguments.klAnchor!) · KL to the base" : ""),
             "learning-rate schedule": schedule,
             "optimizer settings": update,
             "base model": String(base, radix: 16),
@@ -77,7 +78,7 @@ extension Trainer {
     /// Settings added to the fingerprint after checkpoints were first written: a checkpoint that
     /// predates them is not refused for lacking them.
     static func isNewerSetting(_ key: String) -> Bool {
-        key.hasPrefix("adapter ") || key == "learning-rate schedule" || key == "optimizer settings"
+        key.hasPrefix("adapter ") || key == "learning-rate schedule" || key == "optimizer settings" || key == "objective"
     }
 
     /// Dropout generators by module path (their state is part of the run).
@@ -240,10 +241,12 @@ extension Trainer {
             throw TrainingError.damagedCheckpoint(path: folder.path, reason: problem + (older.map { "; resume from \($0.url.path) instead" } ?? ""))
         }
         let current = fingerprint
+        // A setting added after a checkpoint was written: its value then, where there was only one.
+        let recorded = { (key: String) in manifest.fingerprint[key] ?? (key == "objective" ? "cross-entropy" : nil) }
         let differences = current.keys.sorted().filter {
-            manifest.fingerprint[$0] != current[$0] && !(manifest.fingerprint[$0] == nil && Self.isNewerSetting($0))
+            recorded($0) != current[$0] && !(recorded($0) == nil && Self.isNewerSetting($0))
         }.map {
-            "\($0): checkpoint \(manifest.fingerprint[$0] ?? "(none)"), this run \(current[$0]!)"
+            "\($0): checkpoint \(recorded($0) ?? "(none)"), this run \(current[$0]!)"
         }
         guard differences.isEmpty else {
             throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: differences.joined(separator: "; "))

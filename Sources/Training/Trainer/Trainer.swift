@@ -93,6 +93,9 @@ public final class Trainer {
         guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
         for dataset in [train] + (eval.map { [$0] } ?? []) + retain.map(\.dataset) { try Self.check(dataset, fits: head) }
         try Self.checkRetainSets(retain, head: head)
+        if (arguments.klAnchor ?? 0) > 0, case .classifier = head {
+            throw TrainingError.invalidArgument(name: "klAnchor", reason: "anchors a language model's next-token distribution; this model is a classifier")
+        }
         if case let .classification(labels) = train.task {
             // One class has nothing to tell apart: the head would reach loss 0 and learn nothing.
             let present = Set(train.examples.compactMap(\.classLabel))
@@ -269,7 +272,8 @@ public final class Trainer {
         var nonFinite: String?
         try GEMM.$precision.withValue(arguments.matmulPrecision) {
             for batch in micro where batch.targetCount > 0 {
-                let loss = try Objective.lossSum(head: head, prefix: model.prefix, batch: batch) / Float(targets)
+                let anchor = arguments.klAnchor.map { (weight: Float($0), model: model) }
+                let loss = try Objective.lossSum(head: head, prefix: model.prefix, batch: batch, anchor: anchor) / Float(targets)
                 let value = Double(loss.value.scalar)
                 guard value.isFinite else {
                     nonFinite = "the training loss"

@@ -55,6 +55,11 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     public var schedule: WarmupSchedule.Shape = .linear
     /// Global gradient-norm clipping (nil: none).
     public var maxGradientNorm: Double? = 1
+    /// λ of the KL anchor: each step's loss adds λ · KL(base ‖ model), the mean per-token KL from
+    /// the base model on the batch's labelled tokens (the base is the same weights with the adapter
+    /// off, so there is no second copy; it gets no gradient). Keeps a fine-tune close to what the
+    /// model knew; nil or 0: off. Language models only.
+    public var klAnchor: Double? = nil
     /// Log the mean training loss every this many steps.
     public var loggingSteps: Int = 10
     /// Evaluate every this many steps (nil: at the end of every epoch and of training, when there is an evaluation set).
@@ -140,6 +145,7 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
         try require(warmupSteps >= 0, "warmupSteps", "must be ≥ 0")
         try require(warmupRatio >= 0 && warmupRatio <= 1, "warmupRatio", "must be in [0, 1]")
         try require(maxGradientNorm.map { $0 > 0 && $0.isFinite } ?? true, "maxGradientNorm", "must be positive")
+        try require(klAnchor.map { $0 >= 0 && $0.isFinite && $0 <= 1e6 } ?? true, "klAnchor", "must be a finite number in 0…1e6")
         try require(loggingSteps > 0, "loggingSteps", "must be positive")
         try require(evalSteps.map { $0 > 0 } ?? true, "evalSteps", "must be positive")
         try require(saveSteps.map { $0 > 0 } ?? true, "saveSteps", "must be positive")
