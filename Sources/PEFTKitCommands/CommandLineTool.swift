@@ -38,6 +38,7 @@ public enum CommandLineTool {
       train      Fine-tune a model with an adapter (LoRA, DoRA, IA3, prompt tuning) on JSON/JSONL data
       eval       Evaluation loss, perplexity and exact match (or accuracy and F1) of a model or adapter
       merge      Fold an adapter into its base model and write a Hugging Face folder
+      report     Rebuild a run's HTML report from its metrics, or overlay several runs
 
     Run 'peftkit <command> --help' for a command's options.
 
@@ -55,13 +56,14 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize", "generate", "inspect", "train", "eval", "merge":
+            case "tokenize", "generate", "inspect", "train", "eval", "merge", "report":
                 let help = switch command {
                 case "tokenize": TokenizeCommand.help
                 case "generate": GenerateCommand.help
                 case "train": TrainCommand.help
                 case "eval": EvalCommand.help
                 case "merge": MergeCommand.help
+                case "report": ReportCommand.help
                 default: InspectCommand.help
                 }
                 if rest.contains("--help") || rest.contains("-h") {
@@ -76,6 +78,7 @@ public enum CommandLineTool {
                 case "train": try TrainCommand.run(rest, output: output)
                 case "eval": try EvalCommand.run(rest, output: output)
                 case "merge": try MergeCommand.run(rest, output: output)
+                case "report": try ReportCommand.run(rest, output: output)
                 default: try InspectCommand.run(rest, output: output)
                 }
                 return 0

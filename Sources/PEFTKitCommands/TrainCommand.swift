@@ -1,4 +1,5 @@
 import Foundation
+import ModelIO
 import Models
 import NN
 import PEFT
@@ -274,7 +275,13 @@ enum TrainCommand {
             for (key, value) in metrics where key != "eval_examples" { extra[key] = value }
         }
         if summary.interrupted && !quiet { output.standardError("interrupted: checkpoint saved; continue with --resume \(outputPath)\n") }
-        output.standardOutput(summary.jsonLine(adding: extra) + "\n")
+        let line = summary.jsonLine(adding: extra)
+        // The summary and the report beside the adapter (`peftkit report` rebuilds the page from them).
+        try AtomicFile.write(Data((line + "\n").utf8), to: outputURL.appendingPathComponent("summary.json"))
+        let run = TrainingReport.Run(trainer: trainer, summary: summary, name: outputURL.lastPathComponent,
+                                     extra: [("model", modelPath), ("peak resident memory", "\(Int(extra["peak_rss_mb"] ?? 0)) MB")])
+        try TrainingReport(runs: [run]).write(to: outputURL.appendingPathComponent("report.html"))
+        output.standardOutput(line + "\n")
     }
 
     /// Options given that do nothing for the chosen method or data, one sentence each (said once,

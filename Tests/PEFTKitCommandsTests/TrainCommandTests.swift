@@ -151,6 +151,17 @@ struct TrainCommandTests {
         #expect(log.split(separator: "\n").filter { $0.contains("\"retain_facts_kl\"") }.count == 2)
         let events = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("tensorboard").path)
         #expect(events.count == 1 && events[0].hasPrefix("events.out.tfevents."))
+        // The report and the summary beside the adapter; `peftkit report` rebuilds and overlays.
+        let page = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(page.contains("KL from the base model") && page.contains("retain_facts_kl") && !page.contains("<script"))
+        #expect(try String(contentsOf: run.appendingPathComponent("summary.json"), encoding: .utf8).contains("\"retain_facts_kl\""))
+        let rebuilt = runTool(["report", run.path])
+        #expect(rebuilt.status == 0 && rebuilt.output == run.appendingPathComponent("report.html").path + "\n", "\(rebuilt.error)")
+        let both = output.appendingPathComponent("both.html")
+        #expect(runTool(["report", run.path, run.path, "--output", both.path]).status == 0)
+        #expect(try String(contentsOf: both, encoding: .utf8).contains("run: retain_facts_kl"))
+        #expect(runTool(["report", run.path, run.path]).status == 2, "several runs need --output")
+        #expect(runTool(["report", output.appendingPathComponent("nothing").path]).status == 2)
 
         let guarded = output.appendingPathComponent("guarded")
         let stopped = runTool(["train", "--model", model, "--train", data, "--output", guarded.path, "--max-steps", "6", "--batch-size", "4",

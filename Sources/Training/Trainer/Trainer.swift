@@ -317,6 +317,9 @@ public final class Trainer {
         guard state.stepsSinceLog > 0 else { return [] }
         var values: [String: Double] = ["loss": state.lossSinceLog / Double(state.stepsSinceLog), "learning_rate": Double(lastLearningRate)]
         if let norm = lastGradientNorm, norm.isFinite { values["grad_norm"] = norm }
+        let seconds = clock.stepSeconds - clock.atLastLog.seconds
+        if seconds > 0 { values["tokens_per_second"] = Double(clock.tokens - clock.atLastLog.tokens) / seconds }
+        clock.atLastLog = (clock.tokens, clock.stepSeconds)
         state.lossSinceLog = 0
         state.stepsSinceLog = 0
         return log(values)
@@ -391,5 +394,7 @@ struct RunClock {
     var tokens = 0
     /// Seconds inside optimizer steps (no evaluation, checkpoints or saving).
     var stepSeconds = 0.0
+    /// `tokens` and `stepSeconds` at the last logged training row (for its tokens per second).
+    var atLastLog = (tokens: 0, seconds: 0.0)
     var elapsed: Double { Date().timeIntervalSince(start) }
 }

@@ -1,0 +1,53 @@
+import Foundation
+import Training
+
+/// `peftkit report`: rebuild a run's `report.html` from its `metrics.jsonl`, or overlay several runs.
+enum ReportCommand {
+    static let help = """
+    USAGE: peftkit report DIR [DIR …] [--output FILE]
+
+    Writes a self-contained HTML report (SVG charts of the losses, learning rate, gradient norm,
+    throughput, task metrics, KL from the base and retain losses; each run's configuration; an
+    overfitting note) from the metrics.jsonl of each output folder DIR. Several folders are overlaid
+    in every chart (a rank sweep becomes one picture).
+
+    OPTIONS:
+      --output FILE   Where the page goes (default DIR/report.html for one folder; needed for several)
+      --help          Show this help
+
+    """
+
+    static func run(_ arguments: [String], output: CommandOutput) throws {
+        var folders: [String] = []
+        var destination: String?
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--output" || argument.hasPrefix("--output=") {
+                guard destination == nil else { throw UsageError("report: --output given twice") }
+                if argument.hasPrefix("--output=") {
+                    destination = String(argument.dropFirst("--output=".count))
+                } else {
+                    guard index < arguments.count else { throw UsageError("report: --output needs a value") }
+                    destination = arguments[index]
+                    index += 1
+                }
+            } else if argument.hasPrefix("--") {
+                throw UsageError("report: unknown option '\(argument)' (see 'peftkit report --help')")
+            } else {
+                folders.append(argument)
+            }
+        }
+        guard !folders.isEmpty else { throw UsageError("report: give the output folder of a run (or several)") }
+        for folder in folders { try PathChecks.requireInput(folder, flag: "report", folder: true, command: "report") }
+        guard let target = destination ?? (folders.count == 1 ? URL(fileURLWithPath: folders[0]).appendingPathComponent("report.html").path : nil) else {
+            throw UsageError("report: several runs need --output FILE")
+        }
+        let url = try PathChecks.required(target, flag: "output", command: "report")
+        try PathChecks.refuseFolder(url, flag: "output", command: "report")
+        let report = TrainingReport(runs: try folders.map { try TrainingReport.Run(folder: URL(fileURLWithPath: $0)) })
+        try report.write(to: url)
+        output.standardOutput(url.path + "\n")
+    }
+}
