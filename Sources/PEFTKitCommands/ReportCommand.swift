@@ -46,7 +46,17 @@ enum ReportCommand {
         }
         let url = try PathChecks.required(target, flag: "output", command: "report")
         try PathChecks.refuseFolder(url, flag: "output", command: "report")
-        let report = TrainingReport(runs: try folders.map { try TrainingReport.Run(folder: URL(fileURLWithPath: $0)) })
+        var runs = try folders.map { try TrainingReport.Run(folder: URL(fileURLWithPath: $0)) }
+        // Legends must tell the runs apart: folders of one name are shown by their paths, repeats numbered.
+        let names = runs.map(\.name)
+        var seen: [String: Int] = [:]
+        for index in runs.indices {
+            var name = names.filter { $0 == names[index] }.count > 1 ? folders[index] : names[index]
+            seen[name, default: 0] += 1
+            if seen[name]! > 1 { name += " (\(seen[name]!))" }
+            runs[index].name = name
+        }
+        let report = TrainingReport(runs: runs)
         try report.write(to: url)
         output.standardOutput(url.path + "\n")
     }

@@ -159,7 +159,8 @@ struct TrainCommandTests {
         #expect(rebuilt.status == 0 && rebuilt.output == run.appendingPathComponent("report.html").path + "\n", "\(rebuilt.error)")
         let both = output.appendingPathComponent("both.html")
         #expect(runTool(["report", run.path, run.path, "--output", both.path]).status == 0)
-        #expect(try String(contentsOf: both, encoding: .utf8).contains("run: retain_facts_kl"))
+        let overlay = try String(contentsOf: both, encoding: .utf8)
+        #expect(overlay.contains("\(run.path): retain_facts_kl") && overlay.contains("\(run.path) (2): retain_facts_kl"), "runs told apart")
         #expect(runTool(["report", run.path, run.path]).status == 2, "several runs need --output")
         #expect(runTool(["report", output.appendingPathComponent("nothing").path]).status == 2)
 

@@ -13,8 +13,12 @@ struct SVGChart {
     var title: String
     var series: [Series]
     var width = 640.0
-    var height = 280.0
+    /// The plot's own height; the legend adds a line per series below it.
+    var plotHeight = 280.0
     var logarithmic = false
+
+    /// The whole chart's height: the plot and one legend line per series.
+    var height: Double { plotHeight + 8 + 15 * Double(series.count) }
 
     /// Colours that stay apart for the usual handful of series (Tableau 10).
     static let palette = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
@@ -37,7 +41,7 @@ struct SVGChart {
     func position(step: Int, value: Double) -> (x: Double, y: Double) {
         let b = bounds
         let x = left + (width - left - right) * Double(step - b.minStep) / Double(b.maxStep - b.minStep)
-        let y = top + (height - top - bottom) * (1 - (transform(value) - b.low) / (b.high - b.low))
+        let y = top + (plotHeight - top - bottom) * (1 - (transform(value) - b.low) / (b.high - b.low))
         return (x, y)
     }
 
@@ -47,7 +51,7 @@ struct SVGChart {
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
             + "viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(Self.escape(title))\">\n"
         out += "<text x=\"\(Int(left))\" y=\"20\" class=\"title\">\(Self.escape(title))</text>\n"
-        let plotBottom = height - bottom, plotRight = width - right
+        let plotBottom = plotHeight - bottom, plotRight = width - right
         out += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotRight - left)\" height=\"\(plotBottom - top)\" class=\"frame\"/>\n"
         for index in 0...4 {
             let fraction = Double(index) / 4
@@ -60,7 +64,7 @@ struct SVGChart {
             let x = left + (plotRight - left) * fraction
             out += "<text x=\(Self.number(x)) y=\"\(plotBottom + 16)\" class=\"tick\" text-anchor=\"middle\">\(Int(step.rounded()))</text>\n"
         }
-        out += "<text x=\"\((left + plotRight) / 2)\" y=\"\(height - 8)\" class=\"axis\" text-anchor=\"middle\">step</text>\n"
+        out += "<text x=\"\((left + plotRight) / 2)\" y=\"\(plotHeight - 8)\" class=\"axis\" text-anchor=\"middle\">step</text>\n"
         for (index, line) in series.enumerated() {
             let colour = Self.palette[index % Self.palette.count]
             let points = line.points.filter { $0.value.isFinite && (!logarithmic || $0.value > 0) }
@@ -75,9 +79,10 @@ struct SVGChart {
                     + "<title>\(Self.escape(line.name)) step \(point.step): \(Self.format(point.value))</title></circle>\n"
             }
             out += "</g>\n"
-            let legendY = top + 14 + Double(index) * 15
-            out += "<rect x=\(Self.number(plotRight - 190)) y=\(Self.number(legendY - 9)) width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
-            out += "<text x=\(Self.number(plotRight - 175)) y=\(Self.number(legendY)) class=\"legend\">\(Self.escape(line.name))</text>\n"
+            // The legend, below the plot: it never covers a line.
+            let legendY = plotHeight + 10 + Double(index) * 15
+            out += "<rect x=\(Self.number(left)) y=\(Self.number(legendY - 9)) width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
+            out += "<text x=\(Self.number(left + 15)) y=\(Self.number(legendY)) class=\"legend\">\(Self.escape(line.name))</text>\n"
         }
         return out + "</svg>\n"
     }
