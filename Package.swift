@@ -71,6 +71,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "ForgettingCurves",
+            dependencies: ["PEFTKit"],
+            path: "Benchmarks/ForgettingCurves"
+        ),
+
+        .executableTarget(
             name: "GEMMBenchmark",
             dependencies: [
                 "Tensors",

@@ -32,7 +32,9 @@ struct SVGChart {
         var low = values.min() ?? 0, high = values.max() ?? 1
         if high - low < 1e-12 { low -= 0.5; high += 0.5 }
         let margin = (high - low) * 0.05
-        return (steps.min() ?? 0, max((steps.max() ?? 1), (steps.min() ?? 0) + 1), low - margin, high + margin)
+        // Values that cannot be negative (losses, KL, rates) keep 0 as the floor.
+        let floor = !logarithmic && (values.min() ?? 0) >= 0 ? max(0, low - margin) : low - margin
+        return (steps.min() ?? 0, max((steps.max() ?? 1), (steps.min() ?? 0) + 1), floor, high + margin)
     }
 
     func transform(_ value: Double) -> Double { logarithmic ? log10(value) : value }
@@ -43,6 +45,20 @@ struct SVGChart {
         let x = left + (width - left - right) * Double(step - b.minStep) / Double(b.maxStep - b.minStep)
         let y = top + (plotHeight - top - bottom) * (1 - (transform(value) - b.low) / (b.high - b.low))
         return (x, y)
+    }
+
+    /// The styles the report's page gives charts, for a chart shown on its own.
+    static let style = """
+    <style>.chart { font-family: Helvetica, Arial, sans-serif; background: #fff } .title { font-size: 14px; font-weight: 600; fill: #222 }
+    .tick, .axis, .legend { font-size: 11px; fill: #555 } .frame { fill: none; stroke: #bbb } .grid { stroke: #eee }</style>
+
+    """
+
+    /// The chart as a standalone SVG document, its styles inside.
+    var document: String {
+        var element = svg
+        if let end = element.firstIndex(of: "\n") { element.insert(contentsOf: "\n" + Self.style, at: end) }
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + element
     }
 
     /// The SVG element.

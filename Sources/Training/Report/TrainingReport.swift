@@ -110,6 +110,21 @@ public struct TrainingReport: Sendable {
         }
     }
 
+    /// One chart of the logged values `keys` of every run, as a standalone SVG document (for pages and
+    /// guides of your own).
+    public func chartSVG(title: String, keys: [String]) -> String {
+        var series: [SVGChart.Series] = []
+        for run in runs {
+            for key in keys {
+                let points = run.rows.compactMap { row in row.values[key].map { (step: row.step, value: $0) } }
+                guard !points.isEmpty else { continue }
+                let name = runs.count > 1 ? (keys.count > 1 ? "\(run.name): \(key)" : run.name) : key
+                series.append(SVGChart.Series(name: name, points: points))
+            }
+        }
+        return SVGChart(title: title, series: series).document
+    }
+
     /// Notes on a run: overfitting, when the evaluation loss rose for the last `overfittingWindow`
     /// evaluations while the training loss fell over the same steps.
     public func notes(for run: Run) -> [String] {

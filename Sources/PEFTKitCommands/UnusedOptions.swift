@@ -1,0 +1,20 @@
+/// Options `train` accepts that do nothing for the chosen method or data.
+extension TrainCommand {
+    /// Options given that do nothing for the chosen method or data, one sentence each (said once,
+    /// so a mistyped run is noticed before it has trained for an hour).
+    static func unusedOptionWarnings(_ parsed: ParsedArguments, method: String, hasEval: Bool, hasRetain: Bool) -> [String] {
+        var warnings: [String] = []
+        let given = { (flag: String) in parsed.value(flag) != nil || parsed.has(flag) }
+        if method == "ia3" || method == "prompt" {
+            for flag in ["rank", "alpha", "dropout"] where given(flag) { warnings.append("--\(flag) does nothing with --method \(method)") }
+        }
+        if method == "prompt" && given("targets") { warnings.append("--targets does nothing with --method prompt") }
+        if method != "prompt" && given("virtual-tokens") { warnings.append("--virtual-tokens does nothing with --method \(method)") }
+        if !hasEval {
+            for flag in ["exact-match", "max-new-tokens"] + (hasRetain ? [] : ["eval-every"]) where given(flag) {
+                warnings.append("--\(flag) does nothing without --eval or --eval-fraction")
+            }
+        }
+        return warnings
+    }
+}
