@@ -40,7 +40,12 @@ enum ReportCommand {
             }
         }
         guard !folders.isEmpty else { throw UsageError("report: give the output folder of a run (or several)") }
-        for folder in folders { try PathChecks.requireInput(folder, flag: "report", folder: true, command: "report") }
+        for folder in folders {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw UsageError("report: \(folder) is not a folder; give the --output folder of a training run")
+            }
+        }
         guard let target = destination ?? (folders.count == 1 ? URL(fileURLWithPath: folders[0]).appendingPathComponent("report.html").path : nil) else {
             throw UsageError("report: several runs need --output FILE")
         }
