@@ -169,6 +169,15 @@ struct PEFTBadInputTests {
         }
     }
 
+    @Test("all-linear with layers_to_transform adapts every linear layer of the chosen layers only, as PEFT does")
+    func allLinearWithLayers() throws {
+        var configuration = LoRAConfig(rank: 2, alpha: 4, targetModules: .allLinear)
+        configuration.layersToTransform = [1]
+        let peft = try PeftModel(try Fixture.base("tiny-llama"), configuration: configuration)
+        let adapted = Set(peft.root.namedParameters().map(\.path).filter { $0.contains("lora_A") }.map { $0.components(separatedBy: ".lora_A")[0] })
+        #expect(adapted.count == 7 && adapted.allSatisfy { $0.hasPrefix("model.layers.1.") }, "\(adapted.sorted())")
+    }
+
     @Test("notices name a modules_to_save that matches nothing and a rank above a target's smaller side")
     func notices() throws {
         let peft = try PeftModel(try Fixture.base("tiny-llama"), configuration: LoRAConfig(rank: 64, alpha: 8, targetModules: ["q_proj"], modulesToSave: ["no_such_head"]))

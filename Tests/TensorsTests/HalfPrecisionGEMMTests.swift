@@ -53,10 +53,7 @@ struct HalfPrecisionGEMMTests {
         }
     }
 
-    @Test("every transpose, edge tiles and cache blocks (odd depths), alpha and beta: within the documented error of Float64",
-          arguments: precisions)
-    func withinBound(precision: MatmulPrecision) throws {
-        guard GEMM.isAvailable(precision) else { return }
+    static func checkWithinBound(_ precision: MatmulPrecision) throws {
         var generator = SeededRandom(seed: 41)
         // M ends in partial 12-row tiles, N in partial 64-column groups and crosses the 768-column block, K
         // crosses the 384-deep block and ends in a partial 64-step run.
@@ -80,10 +77,7 @@ struct HalfPrecisionGEMMTests {
         }
     }
 
-    @Test("magnitudes far outside half's range (rows from 1e-30 to 1e30, weights to 1e5) are neither lost nor overflowed",
-          arguments: precisions)
-    func extremeMagnitudes(precision: MatmulPrecision) throws {
-        guard GEMM.isAvailable(precision) else { return }
+    static func checkExtremeMagnitudes(_ precision: MatmulPrecision) throws {
         var generator = SeededRandom(seed: 43)
         let (m, n, k) = (40, 256, 300)
         var a = Tensor.randomNormal([m * k], generator: &generator).toArray()
@@ -104,9 +98,7 @@ struct HalfPrecisionGEMMTests {
         Self.expectWithinBound(false, false, m, n, k, a, b, result, "extreme magnitudes")
     }
 
-    @Test("NaN and infinity in an operand reach the product as in float", arguments: precisions)
-    func nonFiniteOperands(precision: MatmulPrecision) throws {
-        guard GEMM.isAvailable(precision) else { return }
+    static func checkNonFiniteOperands(_ precision: MatmulPrecision) throws {
         var generator = SeededRandom(seed: 47)
         let (m, n, k) = (24, 128, 128)
         var a = Tensor.randomNormal([m * k], generator: &generator).toArray()
@@ -153,10 +145,7 @@ struct HalfPrecisionGEMMTests {
         }
     }
 
-    @Test("quantized weights: forward x·Wᵀ and input gradient dY·W within the bound of the dequantized product",
-          arguments: [QuantizedMatrix.Format.q4_1, .q8_0, .nf4], precisions)
-    func quantizedWithinBound(format: QuantizedMatrix.Format, precision: MatmulPrecision) throws {
-        guard GEMM.isAvailable(precision) else { return }
+    static func checkQuantizedWithinBound(_ format: QuantizedMatrix.Format, _ precision: MatmulPrecision) throws {
         var generator = SeededRandom(seed: 51)
         let (rows, columns) = (320, 512)
         let w = try QuantizedMatrix.quantizing(Tensor.randomUniform([rows, columns], low: -0.2, high: 0.2, generator: &generator),
@@ -172,3 +161,31 @@ struct HalfPrecisionGEMMTests {
         }
     }
 }
+
+/// The reduced-precision kernels' checks, run where the CPU has the instructions and reported as
+/// skipped where it has not (the products then compute in float32, checked above).
+@Suite("float16 products (AVX512-FP16)", .enabled(if: GEMM.isAvailable(.float16), "this CPU has no AVX512-FP16"))
+struct Float16GEMMTests {
+    @Test("every transpose, edge tiles and cache blocks, alpha and beta: within the documented error of Float64")
+    func withinBound() throws { try HalfPrecisionGEMMTests.checkWithinBound(.float16) }
+    @Test("magnitudes far outside half's range are neither lost nor overflowed")
+    func extremeMagnitudes() throws { try HalfPrecisionGEMMTests.checkExtremeMagnitudes(.float16) }
+    @Test("NaN and infinity in an operand reach the product as in float")
+    func nonFiniteOperands() throws { try HalfPrecisionGEMMTests.checkNonFiniteOperands(.float16) }
+    @Test("quantized weights: forward and input gradient within the bound of the dequantized product", arguments: [QuantizedMatrix.Format.q4_1, .q8_0, .nf4])
+    func quantizedWithinBound(format: QuantizedMatrix.Format) throws { try HalfPrecisionGEMMTests.checkQuantizedWithinBound(format, .float16) }
+}
+
+/// The same checks for bfloat16 operands (AVX512-BF16).
+@Suite("bfloat16 products (AVX512-BF16)", .enabled(if: GEMM.isAvailable(.bfloat16), "this CPU has no AVX512-BF16"))
+struct BFloat16GEMMTests {
+    @Test("every transpose, edge tiles and cache blocks, alpha and beta: within the documented error of Float64")
+    func withinBound() throws { try HalfPrecisionGEMMTests.checkWithinBound(.bfloat16) }
+    @Test("magnitudes far outside half's range are neither lost nor overflowed")
+    func extremeMagnitudes() throws { try HalfPrecisionGEMMTests.checkExtremeMagnitudes(.bfloat16) }
+    @Test("NaN and infinity in an operand reach the product as in float")
+    func nonFiniteOperands() throws { try HalfPrecisionGEMMTests.checkNonFiniteOperands(.bfloat16) }
+    @Test("quantized weights: forward and input gradient within the bound of the dequantized product", arguments: [QuantizedMatrix.Format.q4_1, .q8_0, .nf4])
+    func quantizedWithinBound(format: QuantizedMatrix.Format) throws { try HalfPrecisionGEMMTests.checkQuantizedWithinBound(format, .bfloat16) }
+}
+

@@ -91,7 +91,9 @@ enum Injection {
             if let layers {
                 let index = layerIndex(of: path, patterns: layerPatterns)
                 if let index { layersOfTargets.insert(index) }
-                guard case .names = targets, let index, layers.contains(index) else { continue }
+                // PEFT expands all-linear into names first, so the layer filter applies to it too.
+                if case .pattern = targets { continue }
+                guard let index, layers.contains(index) else { continue }
             }
             if module is any LinearLayer {
                 selected.append((path, module))
