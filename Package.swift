@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensors"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands", "ModelIO"]),
+        .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands", "ModelIO", "PEFTKit"]),
         .testTarget(name: "PEFTKitTests", dependencies: ["PEFTKit"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CSignals", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),

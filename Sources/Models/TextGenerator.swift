@@ -1,3 +1,4 @@
+import Autograd
 import Tokenizers
 
 /// Text in, text out: a causal language model with its tokenizer. Streams decoded text (never a
@@ -8,15 +9,19 @@ public struct TextGenerator {
     public let model: any CausalLanguageModel
     /// Encodes prompts and decodes the answer.
     public let tokenizer: Tokenizer
+    /// Virtual-token embeddings `[P, C]` run before every prompt: a prompt-tuning adapter's
+    /// (`PeftModel.activePromptEmbeddings`). Without it such an adapter has no effect on `model`.
+    public var prefix: Variable?
 
     /// - Throws: `ModelError.invalidConfiguration` when the tokenizer produces ids the model has no
     ///   embedding for (a tokenizer from another model).
-    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) throws {
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer, prefix: Variable? = nil) throws {
         guard tokenizer.vocabularySize <= model.vocabularySize else {
             throw ModelError.invalidConfiguration(field: "tokenizer", reason: "it has \(tokenizer.vocabularySize) tokens but the model's vocabulary holds \(model.vocabularySize); they do not belong together")
         }
         self.model = model
         self.tokenizer = tokenizer
+        self.prefix = prefix
     }
 
     /// Ids that end generation: the tokenizer's eos and, for chat models, the end-of-turn marker.
@@ -53,7 +58,7 @@ public struct TextGenerator {
             result += text
             try onText(text)
         }
-        try model.generate(prompt: prompt, options: options) { id in
+        try model.generate(prompt: prompt, options: options, prefix: prefix) { id in
             guard let piece = try decoder.step(id) else { return true }
             try emit(filter.feed(piece))
             return !filter.stopped

@@ -1,3 +1,4 @@
+import Autograd
 import Foundation
 import Models
 import PEFT
@@ -13,7 +14,7 @@ enum GenerateCommand {
 
     OPTIONS:
       --model PATH                A .gguf file or a Hugging Face folder (config.json, safetensors, tokenizer.json)
-      --adapter DIR               A PEFT adapter folder (LoRA, DoRA, IA3) applied to the model (merged for speed;
+      --adapter DIR               A PEFT adapter folder (LoRA, DoRA, IA3, prompt tuning) applied to the model (merged for speed;
                                   on a packed base it stays beside it unless --requantize)
       --requantize                Merge the adapter into a packed base by re-quantizing the merged weights,
                                   and print the error that introduces (measured against the exact merge)
@@ -57,15 +58,18 @@ enum GenerateCommand {
         let url = URL(fileURLWithPath: modelPath)
         let quantization = try TrainingSetup.quantization(parsed, command: command)
         var model = try AutoModelForCausalLM.load(from: url, quantization: quantization)
+        var prefix: Variable? = nil
         if let adapter = parsed.value("adapter") {
             let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapter))
             for notice in peft.notices { output.standardError("generate: warning: \(notice)\n") }
-            guard peft.activePromptEmbeddings == nil else {
-                throw PEFTError.invalidState("\(adapter): prompt-tuning adapters are not supported by generate yet")
-            }
+            // A prompt-tuning adapter's virtual tokens run before the prompt; nothing merges.
+            prefix = peft.activePromptEmbeddings
+            if prefix != nil && parsed.has("requantize") { throw UsageError("generate: --requantize merges LoRA-like adapters; a prompt-tuning adapter has nothing to merge") }
             // A packed base keeps the adapter beside it (merging would re-quantize) unless --requantize
             // asks for that, with the error it introduces measured; a float base merges exactly.
-            if model.namedPackedParameters().isEmpty {
+            if prefix != nil {
+                // The virtual tokens are passed to the generator below.
+            } else if model.namedPackedParameters().isEmpty {
                 model = try peft.mergeAndUnload()
             } else if parsed.has("requantize") {
                 let (merged, reports) = try peft.mergeAndUnloadRequantizing()
@@ -73,7 +77,7 @@ enum GenerateCommand {
                 output.standardError("generate: warning: \(RequantizationReport.summary(reports))\n")
             }
         }
-        let generator = try TextGenerator(model: model, tokenizer: try ChatTemplateOption.tokenizer(for: url, parsed, command: command))
+        let generator = try TextGenerator(model: model, tokenizer: try ChatTemplateOption.tokenizer(for: url, parsed, command: command), prefix: prefix)
         let stops = parsed.value("stop").map { [$0] } ?? []
         if parsed.has("raw") {
             try generator.generate(prompt: try generator.tokenizer.encode(prompt), options: options, stopStrings: stops,
