@@ -204,8 +204,7 @@ enum TrainCommand {
         let modulesToSave = classification ? ["classifier"] : nil
         let configuration: any AdapterConfiguration = switch method {
         case "ia3":
-            IA3Config(targetModules: targets, feedforwardModules: targets == .names(["k_proj", "v_proj", "down_proj"]) ? .names(["down_proj"]) : nil,
-                      modulesToSave: modulesToSave, taskType: taskType)
+            IA3Config(targetModules: targets, modulesToSave: modulesToSave, taskType: taskType)  // feed-forward modules: the family's, as PEFT fills them
         case "prompt":
             PromptTuningConfig(virtualTokenCount: virtualTokens, taskType: taskType)
         default:

@@ -178,6 +178,20 @@ struct PEFTBadInputTests {
         #expect(adapted.count == 7 && adapted.allSatisfy { $0.hasPrefix("model.layers.1.") }, "\(adapted.sorted())")
     }
 
+    @Test("IA3 with unset feed-forward modules takes the family's, as PEFT does, and writes them (GPT-2 scaled mlp.c_proj's output and wrote null)")
+    func ia3FeedforwardDefaults() throws {
+        for (name, feedforward) in [("tiny-gpt2", "mlp.c_proj"), ("tiny-bert", "output.dense")] {
+            let model = try Fixture.base(name)
+            // Both feed-forward projections narrow: their input is wider than their output.
+            let weight = try #require(model.namedParameters().first { $0.path.hasSuffix("\(feedforward).weight") }).parameter.shape
+            let peft = try PeftModel(model, configuration: IA3Config(targetModules: nil, taskType: name == "tiny-bert" ? "SEQ_CLS" : "CAUSAL_LM"))
+            let stored = try #require(peft.configuration("default") as? IA3Config)
+            #expect(stored.feedforwardModules == .names([feedforward]), "\(name): \(String(describing: stored.feedforwardModules))")
+            let vector = try #require(peft.root.namedParameters().first { $0.path.contains(feedforward) && $0.path.contains("ia3_l") })
+            #expect(vector.parameter.value.count == weight.max(), "\(name): a feed-forward module scales its (wider) input")
+        }
+    }
+
     @Test("notices name a modules_to_save that matches nothing and a rank above a target's smaller side")
     func notices() throws {
         let peft = try PeftModel(try Fixture.base("tiny-llama"), configuration: LoRAConfig(rank: 64, alpha: 8, targetModules: ["q_proj"], modulesToSave: ["no_such_head"]))

@@ -11,7 +11,8 @@ import Tensors
 /// identically (and, by hand, in PEFT: see make_peft_adapters.py --check).
 @Suite("PEFT interop")
 struct PEFTInteropTests {
-    static let cases = ["llama-lora", "llama-lora-embedding", "llama-rslora", "llama-dora", "llama-ia3", "gpt2-lora", "bert-lora", "llama-prompt"]
+    static let cases = ["llama-lora", "llama-lora-embedding", "llama-rslora", "llama-dora", "llama-ia3", "gpt2-lora", "bert-lora", "llama-prompt",
+                        "gpt2-ia3", "bert-ia3"]
 
     @Test("a PEFT-made adapter reproduces PEFT's logits within 1e-4", arguments: cases)
     func loadsPythonAdapter(_ name: String) throws {

@@ -131,9 +131,10 @@ enum Injection {
         return Plan(targets: selected, modulesToSave: toSave, notices: notices)
     }
 
-    /// Whether IA³ scales `path`'s input (a feed-forward module) rather than its output.
+    /// Whether IA³ scales `path`'s input (a feed-forward module) rather than its output. An unset
+    /// `feedforward_modules` takes the architecture's defaults whatever the targets, as PEFT fills it.
     static func isFeedforward(_ path: String, _ ia3: IA3Config, model: Module) throws -> Bool {
-        let feedforward = ia3.feedforwardModules ?? (ia3.targetModules == nil ? defaultTargets(for: model, method: .ia3).feedforward : nil)
+        let feedforward = ia3.feedforwardModules ?? defaultTargets(for: model, method: .ia3).feedforward
         return try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
     }
 
@@ -177,6 +178,13 @@ enum Injection {
         }
         if transposed, var lora = stored as? LoRAConfig { lora.fanInFanOut = true; stored = lora }
         if transposed, var ia3 = stored as? IA3Config { ia3.fanInFanOut = true; stored = ia3 }
+        // As PEFT saves it: unset targets and feed-forward modules written as the defaults they took.
+        if var ia3 = stored as? IA3Config {
+            let defaults = defaultTargets(for: model, method: .ia3)
+            if ia3.targetModules == nil { ia3.targetModules = defaults.targets }
+            if ia3.feedforwardModules == nil { ia3.feedforwardModules = defaults.feedforward }
+            stored = ia3
+        }
         return stored
     }
 

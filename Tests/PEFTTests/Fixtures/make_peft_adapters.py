@@ -85,6 +85,9 @@ CASES = {
     "llama-ia3": ("tiny-llama", lambda: IA3Config(
         task_type=TaskType.CAUSAL_LM, target_modules=["k_proj", "v_proj", "down_proj"], feedforward_modules=["down_proj"])),
     "llama-prompt": ("tiny-llama", lambda: PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=5)),
+    # IA3 with PEFT's own defaults (targets and feed-forward modules filled from its tables).
+    "gpt2-ia3": ("tiny-gpt2", lambda: IA3Config(task_type=TaskType.CAUSAL_LM)),
+    "bert-ia3": ("tiny-bert", lambda: IA3Config(task_type=TaskType.SEQ_CLS, modules_to_save=["classifier"])),
     # GPT-2's Conv1D (fan_in_fan_out).
     "gpt2-lora": ("tiny-gpt2", lambda: LoraConfig(
         task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=8, target_modules=["c_attn", "c_proj"], fan_in_fan_out=True)),
