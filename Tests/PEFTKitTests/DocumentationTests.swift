@@ -7,7 +7,8 @@ import Testing
 struct DocumentationTests {
     @Test("every public declaration has a doc comment")
     func publicDeclarationsAreDocumented() throws {
-        let sources = repositoryTests.deletingLastPathComponent().appendingPathComponent("Sources")
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources")
         let declaration = try Regex(#"^(@\w+(\(.*?\))?\s+)*(public|open)\s"#)
         let exempt = try Regex(#"^public\s+(import|extension)"#)
         var missing: [String] = []
