@@ -29,3 +29,36 @@ struct DocumentationTests {
         #expect(missing.isEmpty, "undocumented public declarations:\n\(missing.joined(separator: "\n"))")
     }
 }
+
+/// The architecture guide's module table lists exactly the package's modules, bottom to top.
+@Suite("architecture guide")
+struct ArchitectureGuideTests {
+    @Test("the module table names every target of Package.swift (examples, benchmarks and tests aside) and nothing else")
+    func moduleTableMatchesThePackage() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let package = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let declaration = try Regex(#"\.(target|systemLibrary|executableTarget)\(\s*name:\s*"([^"]+)""#)
+        var targets = Set(package.matches(of: declaration).compactMap { $0.output[2].substring.map(String.init) })
+        // Examples and benchmarks are executables of their own folders, not modules of the library.
+        let outside = ["InstructionTuning", "TextClassification", "RankSweep", "GEMMBenchmark", "TokenizerBenchmark", "DecodeBenchmark",
+                       "TrainingStepBenchmark", "ForgettingCurves"]
+        targets.subtract(outside)
+        let guide = try String(contentsOf: root.appendingPathComponent("Documentation/Architecture.md"), encoding: .utf8)
+        let table = guide.components(separatedBy: "| module | owns | status |")[1].components(separatedBy: "\n\n")[0]
+        var row: [String: Int] = [:]  // module → its row, bottom first
+        for (index, line) in table.split(separator: "\n").dropFirst().enumerated() {  // after the separator row
+            let cell = line.split(separator: "|")[0]
+            for part in cell.split(separator: "`", omittingEmptySubsequences: false).enumerated() where part.offset % 2 == 1 { row[String(part.element)] = index }
+        }
+        let listed = Set(row.keys)
+        #expect(listed == targets, "in the guide only: \(listed.subtracting(targets).sorted()); in Package.swift only: \(targets.subtracting(listed).sorted())")
+        // Bottom to top: every module comes after the modules it depends on.
+        let dependencies = try Regex(#"name:\s*"([^"]+)",\s*dependencies:\s*\[([^\]]*)\]"#)
+        for match in package.matches(of: dependencies) {
+            guard let name = match.output[1].substring.map(String.init), let at = row[name], let list = match.output[2].substring else { continue }
+            for dependency in list.split(separator: "\"", omittingEmptySubsequences: false).enumerated() where dependency.offset % 2 == 1 {
+                if let below = row[String(dependency.element)] { #expect(below <= at, "\(name) is listed below its dependency \(dependency.element)") }
+            }
+        }
+    }
+}
