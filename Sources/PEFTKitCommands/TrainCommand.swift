@@ -96,11 +96,17 @@ enum TrainCommand {
         let command = "train"
         var arguments = rawArguments
         let first = try ParsedArguments(rawArguments, options: options, flags: flags, command: command, repeatable: ["retain"])
+        var ignoredSettings: [String] = []
         if let config = first.value("config") {
-            arguments = try TrainingSetup.configArguments(URL(fileURLWithPath: config), options: options, flags: flags, command: command)
-                + rawArguments.filter { $0 != "--config" && $0 != config && !$0.hasPrefix("--config=") }
+            let read = try TrainingSetup.configArguments(URL(fileURLWithPath: config), options: options, flags: flags, command: command)
+            arguments = read.arguments + rawArguments.filter { $0 != "--config" && $0 != config && !$0.hasPrefix("--config=") }
+            ignoredSettings = read.ignored
         }
         let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true, repeatable: ["retain"])
+        if !ignoredSettings.isEmpty {
+            output.standardError("train: warning: --config holds \(ignoredSettings.count) Hugging Face settings peftkit has no option for, ignored: "
+                                 + ignoredSettings.prefix(12).joined(separator: ", ") + (ignoredSettings.count > 12 ? ", …" : "") + "\n")
+        }
         guard let modelPath = parsed.value("model") else { throw UsageError("train: --model is required") }
         try PathChecks.requireModel(modelPath, command: "train")
         guard let trainPath = parsed.value("train") else { throw UsageError("train: --train is required") }

@@ -110,6 +110,26 @@ struct HostilePathTests {
         #expect(!FileManager.default.fileExists(atPath: output))
     }
 
+    @Test("--config reads a Hugging Face training_args.json: its names map to options, max_steps overrides epochs, the rest is named as ignored")
+    func huggingFaceConfig() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let config = root.appendingPathComponent("training_args.json")
+        try Data(#"""
+        {"output_dir": "elsewhere", "per_device_train_batch_size": 4, "num_train_epochs": 3.0, "max_steps": 2, "learning_rate": 0.01,
+         "logging_steps": 1, "lr_scheduler_type": "cosine", "save_total_limit": null, "eval_steps": null, "fp16": false, "do_train": true,
+         "report_to": []}
+        """#.utf8).write(to: config)
+        let output = root.appendingPathComponent("run")
+        let result = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--config", config.path, "--quiet"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("\"global_step\": 2"), "max_steps won over num_train_epochs")
+        #expect(result.error.contains("2 Hugging Face settings peftkit has no option for, ignored: fp16, do_train"), "\(result.error)")
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_config.json").path), "--output wins over output_dir")
+        let log = try String(contentsOf: output.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 2, "logging_steps 1")
+    }
+
     @Test("a run that cannot fit in memory is refused before the adapter is allocated; options that do nothing are warned about")
     func memoryAndUnusedOptions() throws {
         let root = try folder()

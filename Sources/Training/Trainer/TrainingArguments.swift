@@ -19,6 +19,11 @@ public enum OptimizerKind: String, Sendable, Codable, CaseIterable {
 
 /// Hyper-parameters and bookkeeping of a training run, named after Hugging Face's
 /// `TrainingArguments` (and readable from a JSON file with these property names).
+///
+/// Five defaults differ from Hugging Face's, on purpose: `learningRate` 2e-4 (theirs 5e-5, a
+/// full-fine-tuning rate; adapters start at zero and want more), `loggingSteps` 10 (500: runs here
+/// are short), `saveTotalLimit` 2 (unlimited: a laptop's disk), `groupByLength` true (false: padding
+/// is CPU time) and `seed` 0 (42).
 public struct TrainingArguments: Sendable, Codable, Equatable {
     /// Where checkpoints, logs and the final adapter go (nil: nothing is written).
     public var outputDirectory: String?
