@@ -2,7 +2,9 @@ import Foundation
 
 /// A metadata value of a GGUF file.
 public enum GGUFValue: Sendable, Equatable {
+    /// Integers up to 32 bits.
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
+    /// 64-bit integers, floats, booleans and strings.
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     /// An array, stored compactly by element type.
     case array(GGUFArray)
@@ -43,8 +45,11 @@ public enum GGUFValue: Sendable, Equatable {
 /// A GGUF metadata array kept as one typed Swift array (a 49,152-entry vocabulary is 49,152 strings,
 /// not 49,152 boxed enum values; a hostile 98 MB `uint8` array costs 98 MB, not gigabytes).
 public indirect enum GGUFArray: Sendable, Equatable {
+    /// Arrays of small integers.
     case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32])
+    /// Arrays of wide integers, floats, booleans and strings.
     case uint64([UInt64]), int64([Int64]), float32([Float]), float64([Double]), bool([Bool]), string([String])
+    /// An array of arrays.
     case array([GGUFArray])
 
     /// Number of elements.
@@ -116,8 +121,11 @@ public indirect enum GGUFArray: Sendable, Equatable {
 
 /// Tensor element encodings of GGUF (ggml types).
 public enum GGUFTensorType: UInt32, Sendable, CaseIterable {
+    /// Floats and the 32-element block formats (ggml type codes).
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
+    /// The 256-element K-quant super-block formats.
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
+    /// Integers, double precision and bfloat16.
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
 
     /// Elements per block and bytes per block.

@@ -3,11 +3,17 @@ import Foundation
 /// A parsed JSON document. Objects keep their keys in file order (tokenizer files depend on it,
 /// e.g. vocabularies and merge lists).
 public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number (integers up to 2⁵³ exactly).
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object, its members in file order (a repeated key keeps every occurrence; readers take the last).
     case object([(key: String, value: JSONValue)])
 
     /// Equal when every field is equal.

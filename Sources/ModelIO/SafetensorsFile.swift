@@ -2,8 +2,11 @@ import Foundation
 
 /// Element types of safetensors.
 public enum SafetensorsDType: String, Sendable, CaseIterable {
+    /// Floating-point element types.
     case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
+    /// Signed integer element types.
     case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8"
+    /// Unsigned integer and boolean element types.
     case u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8", bool = "BOOL"
 
     /// Bytes per element.

@@ -2,22 +2,33 @@ import Foundation
 import Testing
 
 /// Every public declaration in `Sources/` carries a doc comment (`///` on the line above, attributes
-/// aside): the reference a newcomer reads is the code.
+/// aside): the reference a newcomer reads is the code. That includes declarations whose modifiers
+/// come first (`nonisolated(unsafe) public static var`, `final public class`) and every case of a
+/// public enum.
 @Suite("documentation")
 struct DocumentationTests {
     @Test("every public declaration has a doc comment")
     func publicDeclarationsAreDocumented() throws {
         let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources")
-        let declaration = try Regex(#"^(@\w+(\(.*?\))?\s+)*(public|open)\s"#)
+        let modifiers = #"((nonisolated(\(unsafe\))?|final|static|class|override|mutating|nonmutating|required|convenience|indirect|lazy|weak|unowned)\s+)*"#
+        let declaration = try Regex(#"^(@\w+(\(.*?\))?\s+)*"# + modifiers + #"(public|open)\s"#)
         let exempt = try Regex(#"^public\s+(import|extension)"#)
+        let publicEnum = try Regex(#"^(@\w+(\(.*?\))?\s+)*public\s+(indirect\s+)?enum\s"#)
         var missing: [String] = []
         let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)!
         for case let url as URL in files where url.pathExtension == "swift" {
             let lines = try String(contentsOf: url, encoding: .utf8).components(separatedBy: "\n")
+            var depth = 0, enumBodies: [Int] = []  // brace depths of the public enums' bodies being read
             for (index, line) in lines.enumerated() {
                 let text = line.trimmingCharacters(in: .whitespaces)
-                guard text.firstMatch(of: declaration) != nil, text.firstMatch(of: exempt) == nil else { continue }
+                defer {
+                    depth += line.filter { $0 == "{" }.count - line.filter { $0 == "}" }.count
+                    while let body = enumBodies.last, depth < body { enumBodies.removeLast() }
+                }
+                if text.firstMatch(of: publicEnum) != nil { enumBodies.append(depth + 1) }
+                let isPublicCase = text.hasPrefix("case ") && enumBodies.last == depth
+                guard isPublicCase || (text.firstMatch(of: declaration) != nil && text.firstMatch(of: exempt) == nil) else { continue }
                 var above = index - 1
                 while above >= 0 && lines[above].trimmingCharacters(in: .whitespaces).hasPrefix("@") { above -= 1 }
                 let previous = above >= 0 ? lines[above].trimmingCharacters(in: .whitespaces) : ""

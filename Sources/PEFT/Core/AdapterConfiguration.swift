@@ -3,8 +3,11 @@ import ModelIO
 
 /// The method an adapter configuration describes (`peft_type` in `adapter_config.json`).
 public enum PeftType: String, Sendable, Codable, CaseIterable {
+    /// LoRA and its variants (rsLoRA, DoRA).
     case lora = "LORA"
+    /// IA³: learned scales of activations.
     case ia3 = "IA3"
+    /// Prompt tuning: learned virtual-token embeddings.
     case promptTuning = "PROMPT_TUNING"
 }
 

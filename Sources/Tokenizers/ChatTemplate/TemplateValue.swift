@@ -3,12 +3,19 @@ import Foundation
 
 /// A value inside a chat template: the Python/Jinja data model reduced to what templates use.
 public indirect enum TemplateValue: Sendable, Equatable {
+    /// A name that is not defined (Jinja's `Undefined`: empty when printed, false when tested).
     case undefined
+    /// `none`.
     case none
+    /// A boolean.
     case bool(Bool)
+    /// An integer (64-bit; overflow is an error).
     case int(Int)
+    /// A float.
     case double(Double)
+    /// A string.
     case string(String)
+    /// A list.
     case array([TemplateValue])
     /// Insertion-ordered mapping with string keys (JSON objects, messages).
     case dictionary([(key: String, value: TemplateValue)])

@@ -19,6 +19,7 @@ public protocol LearningRateSchedule: Sendable {
 public struct WarmupSchedule: LearningRateSchedule, Equatable {
     /// The decay after warm-up.
     public enum Shape: String, Sendable, CaseIterable, Codable {
+        /// After warm-up: hold the peak, decay linearly to zero, or follow a half cosine to zero.
         case constant, linear, cosine
     }
 
