@@ -9,7 +9,8 @@ import Tensors
 ///
 /// Computed exactly: at each labelled position both full vocabulary distributions are formed, 128
 /// positions at a time, from one forward pass of the model and one of its base (adapters switched
-/// off, see `TrainableModel.withBaseModel`): no approximation and nothing cached between evaluations.
+/// off, see `TrainableModel.withBaseModel`, for the head too): no approximation and nothing cached
+/// between evaluations. The same sum the KL anchor trains with (`Objective.divergenceSum`).
 public struct Divergence: Sendable, Equatable {
     /// Mean cross-entropy of the model on the labelled tokens.
     public var loss: Double
@@ -38,53 +39,14 @@ extension Trainer {
                 let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
                 guard batch.targetCount > 0 else { continue }
                 let (adapted, targets) = try Objective.targetHiddenStates(model, prefix: self.model.prefix, batch: batch)
-                let (base, _) = try self.model.withBaseModel { try Objective.targetHiddenStates(model, prefix: nil, batch: batch) }
-                guard let adapted, let base else { continue }
-                let sums = try Self.divergenceSums(model: model, adapted: adapted, base: base, targets: targets)
-                lossSum += sums.loss
-                klSum += sums.kl
+                guard let adapted else { continue }
+                lossSum += Double(try chunkedCrossEntropySum(hidden: adapted, targets: targets) { model.logits(from: $0) }.value.scalar)
+                klSum += max(0, Double(try Objective.divergenceSum(model, hidden: adapted, base: self.model, batch: batch).value.scalar))
                 tokens += targets.count
             }
         }
         guard tokens > 0 else { return Divergence(loss: .nan, kl: .nan, tokens: 0) }
         return Divergence(loss: lossSum / Double(tokens), kl: klSum / Double(tokens), tokens: tokens)
-    }
-
-    /// Summed cross-entropy of `adapted` and summed KL(base ‖ adapted) over rows of final hidden
-    /// states, through the vocabulary head 128 rows at a time.
-    static func divergenceSums(model: any CausalLanguageModel, adapted: Variable, base: Variable, targets: [Int]) throws -> (loss: Double, kl: Double) {
-        var loss = 0.0, kl = 0.0
-        for start in stride(from: 0, to: targets.count, by: chunkedCrossEntropyDefaultRows) {
-            let rows = Array(start..<min(start + chunkedCrossEntropyDefaultRows, targets.count))
-            let modelLogits = model.logits(from: try adapted.gatherRows(rows)).value
-            let baseLogits = model.logits(from: try base.gatherRows(rows)).value
-            let vocabulary = modelLogits.shape[1]
-            modelLogits.withUnsafeBufferPointer { q in
-                baseLogits.withUnsafeBufferPointer { p in
-                    for (offset, row) in rows.enumerated() {
-                        let qRow = UnsafeBufferPointer(rebasing: q[(offset * vocabulary)..<((offset + 1) * vocabulary)])
-                        let pRow = UnsafeBufferPointer(rebasing: p[(offset * vocabulary)..<((offset + 1) * vocabulary)])
-                        let qNorm = logSumExp(qRow), pNorm = logSumExp(pRow)
-                        loss += qNorm - Double(qRow[targets[row]])
-                        var sum = 0.0
-                        for v in 0..<vocabulary {
-                            let logP = Double(pRow[v]) - pNorm
-                            sum += Foundation.exp(logP) * (logP - (Double(qRow[v]) - qNorm))
-                        }
-                        kl += max(0, sum)  // ≥ 0 in exact arithmetic; rounding can leave −1e-12
-                    }
-                }
-            }
-        }
-        return (loss, kl)
-    }
-
-    /// log Σ exp(x), computed stably.
-    static func logSumExp(_ values: UnsafeBufferPointer<Float>) -> Double {
-        let largest = Double(values.max() ?? 0)
-        var sum = 0.0
-        for value in values { sum += Foundation.exp(Double(value) - largest) }
-        return largest + Foundation.log(sum)
     }
 }
 

@@ -21,16 +21,23 @@ enum Objective {
             guard let selected else { return Variable(Tensor(scalar: 0)) }
             let crossEntropy = try chunkedCrossEntropySum(hidden: selected, targets: targets) { model.logits(from: $0) }
             guard let anchor, anchor.weight > 0 else { return crossEntropy }
-            let base = try withoutGradients { try anchor.model.withBaseModel { try targetHiddenStates(model, prefix: nil, batch: batch).hidden } }
-            guard let base else { return crossEntropy }
-            let divergence = try chunkedKLDivergenceSum(hidden: selected, reference: { range in
-                try anchor.model.withBaseModel { withoutGradients { model.logits(from: Variable(base.value.slice(axis: 0, range))).value } }
-            }, head: { model.logits(from: $0) })
-            return crossEntropy + divergence * anchor.weight
+            return crossEntropy + (try divergenceSum(model, hidden: selected, base: anchor.model, batch: batch)) * anchor.weight
         case let .classifier(model):
             let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
             return try crossEntropy(logits: logits, targets: batch.classLabels) * Float(batch.rows)
         }
+    }
+
+    /// Σ KL(base ‖ model) over the batch's labelled positions, from the model's hidden states there
+    /// (`hidden`, as `targetHiddenStates` gives them) and one more forward pass of the base: the same
+    /// weights under `base.withBaseModel` (no gradient), whose head also makes the reference logits,
+    /// chunk by chunk beside the model's (`chunkedKLDivergenceSum`).
+    static func divergenceSum(_ model: any CausalLanguageModel, hidden: Variable, base: any TrainableModel, batch: Batch) throws -> Variable {
+        let baseHidden = try withoutGradients { try base.withBaseModel { try targetHiddenStates(model, prefix: nil, batch: batch).hidden } }
+        guard let baseHidden else { return Variable(Tensor(scalar: 0)) }
+        return try chunkedKLDivergenceSum(hidden: hidden, reference: { range in
+            try base.withBaseModel { withoutGradients { model.logits(from: Variable(baseHidden.value.slice(axis: 0, range))).value } }
+        }, head: { model.logits(from: $0) })
     }
 
     /// The final hidden states `[N, C]` of the batch's N labelled positions (nil when there are
