@@ -175,6 +175,14 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 /// products are overflow-checked, types must be known, names unique, alignment a power of two, and
 /// each tensor's offset must equal the running padded total, with all data inside the file.
 public struct GGUFFile: Sendable {
+    /// Whether the file at `url` starts with GGUF's magic bytes (whatever its name): how tools tell a
+    /// GGUF model from a folder, a `tokenizer.json` or a dataset given by mistake.
+    public static func hasMagic(_ url: URL) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data("GGUF".utf8)
+    }
+
     /// Format version (2 or 3).
     public let version: UInt32
     /// Metadata keys in file order.

@@ -33,7 +33,7 @@ enum InspectCommand {
         }
         var lines: [String] = []
         var parameters = 0
-        let isGGUF = !isDirectory.boolValue && (FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: 4) } == Data("GGUF".utf8))
+        let isGGUF = !isDirectory.boolValue && GGUFFile.hasMagic(url)
         if !isDirectory.boolValue && !isGGUF && url.pathExtension.lowercased() != "safetensors" {
             throw ModelFileError.invalidStructure("\(path) is neither a GGUF file (no GGUF magic) nor a .safetensors file")
         }

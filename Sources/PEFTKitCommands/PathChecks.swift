@@ -1,4 +1,5 @@
 import Foundation
+import ModelIO
 
 /// Checks on the paths a command reads and writes, before anything is loaded or written: a missing
 /// input or one of the wrong kind, an empty output path, an output that is one of the run's inputs,
@@ -69,11 +70,7 @@ enum PathChecks {
             throw UsageError("\(command): --model \(path): no such file or folder")
         }
         guard !isFolder.boolValue else { return }
-        let magic = FileHandle(forReadingAtPath: path).flatMap { handle in
-            defer { try? handle.close() }
-            return try? handle.read(upToCount: 4)
-        }
-        guard magic != Data("GGUF".utf8) else { return }
+        guard !GGUFFile.hasMagic(URL(fileURLWithPath: path)) else { return }
         throw UsageError("\(command): --model \(path) is not a model: give a Hugging Face folder (config.json and safetensors weights) or a GGUF file")
     }
 

@@ -51,6 +51,9 @@ enum ReportCommand {
         }
         let url = try PathChecks.required(target, flag: "output", command: "report")
         try PathChecks.refuseFolder(url, flag: "output", command: "report")
+        // The files the report reads are never replaced by it.
+        let inputs = folders.flatMap { folder in ["metrics.jsonl", "summary.json", "adapter_config.json"].map { ("report", URL(fileURLWithPath: folder).appendingPathComponent($0).path) } }
+        try PathChecks.refuseOverlap(url, flag: "output", inputs: inputs.map { (flag: $0.0, path: $0.1) }, currentDirectory: false, command: "report")
         var runs = try folders.map { try TrainingReport.Run(folder: URL(fileURLWithPath: $0)) }
         // Legends must tell the runs apart: folders of one name are shown by their paths, repeats numbered.
         let names = runs.map(\.name)

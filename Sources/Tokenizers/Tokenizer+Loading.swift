@@ -10,11 +10,7 @@ extension Tokenizer {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TokenizerError.unreadableFile(path: url.path, reason: "no such file or folder")
         }
-        let startsLikeGGUF = !isDirectory.boolValue && FileHandle(forReadingAtPath: url.path).flatMap { handle in
-            defer { try? handle.close() }
-            return try? handle.read(upToCount: 4)
-        } == Data("GGUF".utf8)
-        if !isDirectory.boolValue && (url.pathExtension.lowercased() == "gguf" || startsLikeGGUF) {
+        if !isDirectory.boolValue && (url.pathExtension.lowercased() == "gguf" || GGUFFile.hasMagic(url)) {
             let file: GGUFFile
             do { file = try GGUFFile(contentsOf: url) } catch let error as ModelFileError {
                 throw TokenizerError.unreadableFile(path: url.path, reason: error.description)

@@ -163,6 +163,11 @@ struct TrainCommandTests {
         #expect(overlay.contains("\(run.path): retain_facts_kl") && overlay.contains("\(run.path) (2): retain_facts_kl"), "runs told apart")
         #expect(runTool(["report", run.path, run.path]).status == 2, "several runs need --output")
         #expect(runTool(["report", output.appendingPathComponent("nothing").path]).status == 2)
+        let metrics = try Data(contentsOf: run.appendingPathComponent("metrics.jsonl"))
+        let overMetrics = runTool(["report", run.path, "--output", run.appendingPathComponent("metrics.jsonl").path])
+        #expect(overMetrics.status == 2 && overMetrics.error.contains("overlaps"), "\(overMetrics.error)")
+        #expect(try Data(contentsOf: run.appendingPathComponent("metrics.jsonl")) == metrics, "the metrics it reads are untouched")
+        #expect(runTool(["report", run.path, "--output", ""]).status == 2 && runTool(["report", run.path, "--output", run.path]).status == 2)
 
         let guarded = output.appendingPathComponent("guarded")
         let stopped = runTool(["train", "--model", model, "--train", data, "--output", guarded.path, "--max-steps", "6", "--batch-size", "4",

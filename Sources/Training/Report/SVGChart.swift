@@ -40,8 +40,10 @@ struct SVGChart {
     func transform(_ value: Double) -> Double { logarithmic ? log10(value) : value }
 
     /// Where a point is drawn.
-    func position(step: Int, value: Double) -> (x: Double, y: Double) {
-        let b = bounds
+    func position(step: Int, value: Double) -> (x: Double, y: Double) { position(step: step, value: value, in: bounds) }
+
+    /// Where a point is drawn, with the bounds computed once for the whole chart.
+    func position(step: Int, value: Double, in b: (minStep: Int, maxStep: Int, low: Double, high: Double)) -> (x: Double, y: Double) {
         let x = left + (width - left - right) * Double(step - b.minStep) / Double(b.maxStep - b.minStep)
         let y = top + (plotHeight - top - bottom) * (1 - (transform(value) - b.low) / (b.high - b.low))
         return (x, y)
@@ -84,7 +86,7 @@ struct SVGChart {
         for (index, line) in series.enumerated() {
             let colour = Self.palette[index % Self.palette.count]
             let points = line.points.filter { $0.value.isFinite && (!logarithmic || $0.value > 0) }
-            let coordinates = points.map { position(step: $0.step, value: $0.value) }
+            let coordinates = points.map { position(step: $0.step, value: $0.value, in: b) }
             out += "<g class=\"series\" data-name=\"\(Self.escape(line.name))\" stroke=\"\(colour)\" fill=\"\(colour)\">\n"
             if coordinates.count > 1 {
                 out += "<polyline fill=\"none\" stroke-width=\"1.8\" points=\""

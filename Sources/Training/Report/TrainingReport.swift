@@ -97,22 +97,12 @@ public struct TrainingReport: Sendable {
     /// The charts, as SVG elements.
     var charts: [SVGChart] {
         let names = Set(runs.flatMap { $0.rows.flatMap(\.values.keys) })
-        return Self.chartPlan(names).map { title, keys, logarithmic in
-            var series: [SVGChart.Series] = []
-            for run in runs {
-                for key in keys {
-                    let points = run.rows.compactMap { row in row.values[key].map { (step: row.step, value: $0) } }
-                    guard !points.isEmpty else { continue }
-                    series.append(SVGChart.Series(name: runs.count > 1 ? "\(run.name): \(key)" : key, points: points))
-                }
-            }
-            return SVGChart(title: title, series: series, logarithmic: logarithmic)
-        }
+        return Self.chartPlan(names).map { title, keys, logarithmic in SVGChart(title: title, series: series(keys), logarithmic: logarithmic) }
     }
 
-    /// One chart of the logged values `keys` of every run, as a standalone SVG document (for pages and
-    /// guides of your own).
-    public func chartSVG(title: String, keys: [String]) -> String {
+    /// A line per run and logged name in `keys` (named by the run when several are shown, and by the
+    /// name when several keys share the chart).
+    func series(_ keys: [String]) -> [SVGChart.Series] {
         var series: [SVGChart.Series] = []
         for run in runs {
             for key in keys {
@@ -122,7 +112,13 @@ public struct TrainingReport: Sendable {
                 series.append(SVGChart.Series(name: name, points: points))
             }
         }
-        return SVGChart(title: title, series: series).document
+        return series
+    }
+
+    /// One chart of the logged values `keys` of every run, as a standalone SVG document (for pages and
+    /// guides of your own).
+    public func chartSVG(title: String, keys: [String]) -> String {
+        SVGChart(title: title, series: series(keys)).document
     }
 
     /// Notes on a run: overfitting, when the evaluation loss rose for the last `overfittingWindow`
