@@ -108,5 +108,9 @@ import Testing
         #expect(throws: TrainingError.self) { try TrainingReport.Run(folder: output.appendingPathComponent("missing")) }
         try Data().write(to: output.appendingPathComponent("metrics.jsonl"))
         #expect(throws: TrainingError.self) { try TrainingReport.Run(folder: output) }
+        for (text, reason) in [("{\"step\": 1, \"loss\": 2}\n[1, 2]\n", "line 2 is not a JSON object"), ("{\"loss\": 2}\n", "line 1 has no step")] {
+            try Data(text.utf8).write(to: output.appendingPathComponent("metrics.jsonl"))
+            #expect { try TrainingReport.Run(folder: output) } throws: { "\($0)".contains(reason) }
+        }
     }
 }
