@@ -9,7 +9,7 @@ import Training
 
 /// `peftkit train`: fine-tune a model with an adapter on a JSON/JSONL dataset.
 enum TrainCommand {
-    static let help = """
+    static var help: String { """
     USAGE: peftkit train --model PATH --train FILE --output DIR [options]
 
     Attaches an adapter to the model, trains it on FILE and writes it to DIR in Hugging Face PEFT's
@@ -33,12 +33,7 @@ enum TrainCommand {
       --packing                     Pack short examples into rows of --max-length tokens (attention stays inside each)
 
     ADAPTER:
-      --method NAME                 lora (default), dora, rslora, ia3, prompt
-      --rank R                      LoRA rank (default 8)
-      --alpha A                     LoRA alpha (default 16)
-      --dropout P                   LoRA dropout (default 0.05)
-      --targets LIST                q_proj,v_proj | all-linear | a regular expression (default: query and value projections)
-      --virtual-tokens N            Prompt tuning: virtual tokens (default 20)
+    \(AdapterOptions.help)
 
     TRAINING:
       --learning-rate LR            Peak learning rate (default 2e-4)
@@ -80,16 +75,16 @@ enum TrainCommand {
       --quiet                       No progress output
       --help                        Show this help
 
-    """
+    """ }
 
-    static let options: Set<String> = [
+    static var options: Set<String> { Set([
         "chat-template",
-        "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method", "rank", "alpha",
-        "dropout", "targets", "virtual-tokens", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
+        "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method",
+        "targets", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
         "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
         "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
         "matmul-precision", "retain", "max-retain-kl", "report-to", "retain-mix", "kl-anchor",
-    ]
+    ]).union(AdapterOptions.names) }
     static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
@@ -121,7 +116,8 @@ enum TrainCommand {
         case "plain": .plain
         default: .chatTemplate
         }
-        let method = try parsed.choice("method", command: command, default: "lora", among: ["lora", "dora", "rslora", "ia3", "prompt"])
+        let method = try AdapterOptions.variant(parsed, command: command)
+        let methodOptions = try AdapterOptions.values(parsed, variant: method, command: command)
         let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2, maximum: 1 << 20)
         let evalFraction = try parsed.double("eval-fraction", command: command, default: 0, range: 0...0.9)
         if evalFraction > 0 && parsed.value("eval") != nil { throw UsageError("train: give --eval or --eval-fraction, not both") }
@@ -153,10 +149,6 @@ enum TrainCommand {
         settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32, maximum: 1 << 16)
         if parsed.value("kl-anchor") != nil { settings.klAnchor = try parsed.double("kl-anchor", command: command, default: 0, range: 0...1_000_000) }
         let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
-        let rank = try parsed.integer("rank", command: command, default: 8, minimum: 1, maximum: 1 << 16)
-        let alpha = try parsed.double("alpha", command: command, default: 16, range: 1e-6...1e6)
-        let dropout = try parsed.double("dropout", command: command, default: 0.05, range: 0...0.99)
-        let virtualTokens = try parsed.integer("virtual-tokens", command: command, default: 20, minimum: 1, maximum: 1 << 16)
         let resume = parsed.value("resume").map { URL(fileURLWithPath: $0) }
         try PathChecks.requireInput(trainPath, flag: "train", folder: false, command: command)
         if let evalPath = parsed.value("eval") { try PathChecks.requireInput(evalPath, flag: "eval", folder: false, command: command) }
@@ -205,22 +197,14 @@ enum TrainCommand {
         let base = try TrainingSetup.model(at: modelURL, classification: labels?.count,
                                            quantization: try TrainingSetup.quantization(parsed, command: command))
         let classification = labels != nil
-        let targets = try parsed.value("targets").map(TrainingSetup.targets) ?? .names(TrainingSetup.defaultTargets(base, method: method))
-        let taskType = classification ? "SEQ_CLS" : "CAUSAL_LM"
-        let modulesToSave = classification ? ["classifier"] : nil
-        let configuration: any AdapterConfiguration = switch method {
-        case "ia3":
-            IA3Config(targetModules: targets, modulesToSave: modulesToSave, taskType: taskType)  // feed-forward modules: the family's, as PEFT fills them
-        case "prompt":
-            PromptTuningConfig(virtualTokenCount: virtualTokens, taskType: taskType)
-        default:
-            LoRAConfig(rank: rank, alpha: alpha, dropout: dropout, targetModules: targets, useRSLoRA: method == "rslora",
-                       useDoRA: method == "dora", modulesToSave: modulesToSave, taskType: taskType, baseModelNameOrPath: modelPath)
-        }
+        let targets = try parsed.value("targets").map(TrainingSetup.targets)
+        let configuration = try method.make(AdapterOptionValues(targets: targets, taskType: classification ? "SEQ_CLS" : "CAUSAL_LM",
+                                                                modulesToSave: classification ? ["classifier"] : nil,
+                                                                baseModelNameOrPath: modelPath, given: methodOptions))
         // The memory the run will need, before the adapter is allocated (r = 65536 would abort there).
         let planned = try parsed.value("init-adapter").map { try AdapterConfigurations.load(from: URL(fileURLWithPath: $0)) } ?? configuration
         let memory = TrainingMemory.predicted(for: base, dataset: train, arguments: settings,
-                                              prefixTokens: (planned as? PromptTuningConfig)?.virtualTokenCount ?? 0,
+                                              prefixTokens: (planned as? any PromptLearningConfiguration)?.virtualTokenCount ?? 0,
                                               addedTrainable: try PeftModel<Module>.plannedTrainableCount(planned, model: base))
         try memory.requireFits()
         if let available = MachineMemory.available, memory.total > available {
@@ -232,26 +216,12 @@ enum TrainCommand {
             // Continue from an existing PEFT adapter: its configuration and weights, trainable. Flags
             // that describe the adapter must agree with it rather than be silently ignored.
             peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: initial), isTrainable: true)
-            if let lora = peft.configuration(peft.activeAdapter) as? LoRAConfig {
-                var conflicts: [String] = []
-                if parsed.value("rank") != nil && lora.rank != rank { conflicts.append("--rank \(rank) (the adapter has r=\(lora.rank))") }
-                if parsed.value("alpha") != nil && lora.alpha != alpha { conflicts.append("--alpha \(alpha) (the adapter has \(lora.alpha))") }
-                if parsed.value("dropout") != nil && lora.dropout != dropout { conflicts.append("--dropout \(dropout) (the adapter has \(lora.dropout))") }
-                if parsed.value("method") != nil && method != (lora.useDoRA ? "dora" : lora.useRSLoRA ? "rslora" : "lora") {
-                    conflicts.append("--method \(method)")
-                }
-                if parsed.value("targets") != nil, case let .names(wanted) = targets, case let .names(stored)? = lora.targetModules,
-                   Set(wanted) != Set(stored) {
-                    conflicts.append("--targets \(wanted.joined(separator: ",")) (the adapter targets \(stored.sorted().joined(separator: ",")))")
-                }
-                if !conflicts.isEmpty { throw UsageError("train: --init-adapter \(initial) disagrees with " + conflicts.joined(separator: ", ")) }
-            } else if parsed.value("method") != nil && method != "lora" {
-                throw UsageError("train: --method cannot be combined with --init-adapter (the adapter's configuration is used)")
-            }
+            try checkAgreement(peft.configuration(peft.activeAdapter)!, with: configuration, parsed, initial: initial)
         } else {
             peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
         }
-        for warning in unusedOptionWarnings(parsed, method: method, hasEval: eval != nil, hasRetain: !retain.isEmpty) + peft.notices {
+        for warning in AdapterOptions.unused(parsed, variant: method) + unusedOptionWarnings(parsed, method: method.name, hasEval: eval != nil, hasRetain: !retain.isEmpty)
+            + peft.notices {
             output.standardError("train: warning: \(warning)\n")
         }
         var callbacks: [any TrainerCallback] = []
@@ -287,5 +257,29 @@ enum TrainCommand {
                                      extra: [("model", modelPath), ("peak resident memory", "\(Int(extra["peak_rss_mb"] ?? 0)) MB")])
         try TrainingReport(runs: [run]).write(to: outputURL.appendingPathComponent("report.html"))
         output.standardOutput(line + "\n")
+    }
+
+    /// Refuses `--init-adapter` with adapter options that disagree with the adapter's configuration:
+    /// every setting given on the command line must be the one the adapter already has.
+    static func checkAgreement(_ existing: any AdapterConfiguration, with asked: any AdapterConfiguration, _ parsed: ParsedArguments,
+                               initial: String) throws {
+        if parsed.value("method") != nil && existing.peftType != asked.peftType {
+            throw UsageError("train: --init-adapter \(initial) is \(existing.peftType), not what --method \(parsed.value("method")!) makes (\(asked.peftType))")
+        }
+        // The JSON keys whose values differ, among those the command line set.
+        let have = existing.json, want = asked.json
+        var conflicts: [String] = []
+        let givenKeys: [(option: String, keys: [String])] = [("rank", ["r"]), ("alpha", ["lora_alpha", "alpha"]), ("dropout", ["lora_dropout"]),
+                                                              ("method", ["use_dora", "use_rslora"]), ("virtual-tokens", ["num_virtual_tokens"])]
+        for (option, keys) in givenKeys where parsed.value(option) != nil {
+            for key in keys where want[key] != nil && have[key] != want[key] {
+                conflicts.append("--\(option) \(parsed.value(option)!) (the adapter has \(key)=\(have[key]?.serialized() ?? "null"))")
+            }
+        }
+        if parsed.value("targets") != nil, case let .names(wanted)? = (asked as? any LayerAdapterConfiguration)?.targetModules,
+           case let .names(stored)? = (existing as? any LayerAdapterConfiguration)?.targetModules, Set(wanted) != Set(stored) {
+            conflicts.append("--targets \(wanted.joined(separator: ",")) (the adapter targets \(stored.sorted().joined(separator: ",")))")
+        }
+        if !conflicts.isEmpty { throw UsageError("train: --init-adapter \(initial) disagrees with " + conflicts.joined(separator: ", ")) }
     }
 }

@@ -26,16 +26,6 @@ enum TrainingSetup {
         WeightQuantization(name: try parsed.choice("quantization", command: command, default: "float", among: WeightQuantization.names))!
     }
 
-    /// Default adapter targets for a model: the attention query and value projections.
-    static func defaultTargets(_ model: Module, method: String) -> [String] {
-        if let family = (model as? DecoderForCausalLM)?.family { return method == "ia3" ? family.ia3Targets : family.loraTargets }
-        let names = Set(model.namedModules().map { $0.path.split(separator: ".").last.map(String.init) ?? "" })
-        if names.contains("q_proj") { return method == "ia3" ? ["k_proj", "v_proj", "down_proj"] : ["q_proj", "v_proj"] }
-        if names.contains("query") { return method == "ia3" ? ["key", "value", "output.dense"] : ["query", "value"] }
-        if names.contains("c_attn") { return method == "ia3" ? ["c_attn", "mlp.c_proj"] : ["c_attn"] }
-        return ["all-linear"]
-    }
-
     /// `--targets`: a comma-separated list of names, `all-linear`, or a regular expression.
     static func targets(_ text: String) throws -> TargetModules {
         if text == "all-linear" { return .allLinear }

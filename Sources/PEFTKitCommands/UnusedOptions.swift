@@ -5,11 +5,8 @@ extension TrainCommand {
     static func unusedOptionWarnings(_ parsed: ParsedArguments, method: String, hasEval: Bool, hasRetain: Bool) -> [String] {
         var warnings: [String] = []
         let given = { (flag: String) in parsed.value(flag) != nil || parsed.has(flag) }
-        if method == "ia3" || method == "prompt" {
-            for flag in ["rank", "alpha", "dropout"] where given(flag) { warnings.append("--\(flag) does nothing with --method \(method)") }
-        }
+        // The method's own options are checked by AdapterOptions.unused; targets need a layer method.
         if method == "prompt" && given("targets") { warnings.append("--targets does nothing with --method prompt") }
-        if method != "prompt" && given("virtual-tokens") { warnings.append("--virtual-tokens does nothing with --method \(method)") }
         if !hasEval {
             for flag in ["exact-match", "max-new-tokens"] + (hasRetain ? [] : ["eval-every"]) where given(flag) {
                 warnings.append("--\(flag) does nothing without --eval or --eval-fraction")

@@ -51,10 +51,8 @@ public struct DecoderFamily: Sendable {
     /// GGUF tensor suffixes inside `blk.N.` → Hugging Face paths inside `model.layers.N.`, for this
     /// family's norms and fused or normalising modules (the shared names are in `DecoderFamily.sharedGGUFNames`).
     public var ggufNames: [String: String] = ["ffn_norm": "post_attention_layernorm"]
-    /// Default LoRA targets (PEFT's table for the model type).
-    public var loraTargets: [String] = ["q_proj", "v_proj"]
-    /// Default IA³ targets and the feed-forward ones among them (PEFT's tables).
-    public var ia3Targets: [String] = ["k_proj", "v_proj", "down_proj"], ia3FeedforwardTargets: [String] = ["down_proj"]
+    /// The modules adapters wrap when a configuration names none (PEFT's tables for the model type).
+    public var adapterTargets = DefaultAdapterTargets.llama
     /// Reads the family's own `config.json` keys into a configuration whose shared fields are set.
     public var readJSON: @Sendable (JSONValue, inout DecoderConfiguration) throws -> Void = { _, _ in }
     /// Reads the family's own GGUF metadata (`<arch>.*`) into a configuration whose shared fields are set.

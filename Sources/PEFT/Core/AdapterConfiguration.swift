@@ -1,16 +1,6 @@
 import Foundation
 import ModelIO
 
-/// The method an adapter configuration describes (`peft_type` in `adapter_config.json`).
-public enum PeftType: String, Sendable, Codable, CaseIterable {
-    /// LoRA and its variants (rsLoRA, DoRA).
-    case lora = "LORA"
-    /// IA³: learned scales of activations.
-    case ia3 = "IA3"
-    /// Prompt tuning: learned virtual-token embeddings.
-    case promptTuning = "PROMPT_TUNING"
-}
-
 /// An adapter configuration whose JSON is Hugging Face PEFT's `adapter_config.json`.
 ///
 /// Each method's configuration reads and writes the same keys PEFT does; keys it does not know are
@@ -46,7 +36,8 @@ extension AdapterConfiguration {
 
 /// Reading any method's configuration.
 public enum AdapterConfigurations {
-    /// Parses `adapter_config.json` text and builds the configuration its `peft_type` names.
+    /// Parses `adapter_config.json` text and builds the configuration its `peft_type` names (through
+    /// the registry, `AdapterMethods`).
     public static func parse(_ data: Data, path: String = "adapter_config.json") throws -> any AdapterConfiguration {
         let json: JSONValue
         do { json = try JSONValue.parse(data) } catch { throw PEFTError.file(path: path, reason: "\(error)") }
@@ -55,15 +46,10 @@ public enum AdapterConfigurations {
         }
         guard let type = json["peft_type"]?.string else {
             let state = json["peft_type"] == nil ? "missing" : json["peft_type"]!.isNull ? "null" : "not a string"
-            throw PEFTError.invalidConfiguration(field: "peft_type", reason: "\(state) (expected LORA, IA3 or PROMPT_TUNING)")
+            throw PEFTError.invalidConfiguration(field: "peft_type", reason: "\(state) (expected one of \(AdapterMethods.supportedTypes.joined(separator: ", ")))")
         }
-        let configuration: any AdapterConfiguration
-        switch PeftType(rawValue: type) {
-        case .lora: configuration = try LoRAConfig(json: json)
-        case .ia3: configuration = try IA3Config(json: json)
-        case .promptTuning: configuration = try PromptTuningConfig(json: json)
-        case nil: throw PEFTError.unsupportedMethod(String(type.prefix(64)))
-        }
+        guard let method = AdapterMethods.method(PeftType(rawValue: type)) else { throw PEFTError.unsupportedMethod(String(type.prefix(64))) }
+        let configuration = try method.readConfiguration(json)
         try configuration.validate()
         return configuration
     }

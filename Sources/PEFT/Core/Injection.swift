@@ -34,18 +34,24 @@ enum Injection {
         adaptableModules(in: model).compactMap { entry in (entry.module as? any LinearLayer).map { (entry.path, $0) } }
     }
 
-    /// The architecture's default targets when a configuration names none (PEFT's tables).
-    static func defaultTargets(for model: Module, method: PeftType) -> (targets: TargetModules, feedforward: TargetModules?) {
-        let family = (model as? DecoderForCausalLM)?.family ?? (model as? LlamaForSequenceClassification)?.configuration.family
-        if let family {
-            return method == .ia3 ? (.names(family.ia3Targets), .names(family.ia3FeedforwardTargets)) : (.names(family.loraTargets), nil)
+    /// The default-target table of `model`'s family; models that do not say are recognised by their
+    /// module names (Llama-style `q_proj`, BERT's `query`, GPT-2's `c_attn`).
+    static func defaultTargets(for model: Module) -> DefaultAdapterTargets? {
+        if let known = model as? HasDefaultAdapterTargets { return known.defaultAdapterTargets }
+        let names = Set(model.namedModules().map { $0.path.split(separator: ".").last.map(String.init) ?? "" })
+        if names.contains("q_proj") { return .llama }
+        if names.contains("query") { return .bert }
+        if names.contains("c_attn") { return .gpt2 }
+        return nil
+    }
+
+    /// The targets `configuration` takes on `model`: its own, or the family's defaults.
+    static func targets(of configuration: any LayerAdapterConfiguration, model: Module) throws -> TargetModules {
+        if let targets = configuration.targetModules { return targets }
+        guard let defaults = defaultTargets(for: model) else {
+            throw PEFTError.invalidConfiguration(field: "target_modules", reason: "\(type(of: model)) has no default targets; name the modules to adapt")
         }
-        switch (method, model is GPT2LMHeadModel) {
-        case (.ia3, true): return (.names(["c_attn", "mlp.c_proj"]), .names(["mlp.c_proj"]))
-        case (.ia3, false): return (.names(["key", "value", "output.dense"]), .names(["output.dense"]))
-        case (_, true): return (.names(["c_attn"]), nil)
-        default: return (.names(["query", "value"]), nil)
-        }
+        return .names(defaults[keyPath: type(of: configuration).defaultTargets])
     }
 
     /// `modules_to_save` with PEFT's additions for sequence classification (the head trains).
@@ -61,29 +67,19 @@ enum Injection {
 
     /// Selects targets without changing the model.
     static func plan(_ configuration: any AdapterConfiguration, model: Module) throws -> Plan {
+        guard let layered = configuration as? any LayerAdapterConfiguration else {
+            throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
+        }
         let candidates = adaptableModules(in: model)
         let linear = candidates.compactMap { entry in (entry.module as? any LinearLayer).map { (path: entry.path, layer: $0) } }
         let saveNames = modulesToSave(configuration)
-        let targets: TargetModules, exclude: TargetModules?
-        var layers: [Int]? = nil, layerPatterns: [String] = []
-        switch configuration {
-        case let lora as LoRAConfig:
-            targets = lora.targetModules ?? defaultTargets(for: model, method: .lora).targets
-            exclude = lora.excludeModules
-            layers = lora.layersToTransform
-            layerPatterns = lora.layersPattern ?? []
-        case let ia3 as IA3Config:
-            targets = ia3.targetModules ?? defaultTargets(for: model, method: .ia3).targets
-            exclude = ia3.excludeModules
-        default:
-            throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
-        }
+        let targets = try self.targets(of: layered, model: model)
+        let layers = layered.layersToTransform, layerPatterns = layered.layersPattern ?? []
         // all-linear: the last names of every linear layer except the output head.
         let allLinearNames = Set(linear.map { String($0.path.split(separator: ".").last!) }.filter { $0 != "lm_head" })
         let isTarget = try targets.matcher(allLinearNames: allLinearNames, field: "target_modules")
-        let isExcluded = try exclude?.matcher(allLinearNames: allLinearNames, field: "exclude_modules") ?? { _ in false }
-        let lora = configuration as? LoRAConfig
-        var selected: [(String, Module)] = []
+        let isExcluded = try layered.excludeModules?.matcher(allLinearNames: allLinearNames, field: "exclude_modules") ?? { _ in false }
+        var selected: [(path: String, module: Module)] = []
         var layersOfTargets = Set<Int>()  // the layers holding targets, for a layers_to_transform that selects none
         for (path, module) in candidates {
             guard isTarget(path), !isExcluded(path) else { continue }
@@ -95,14 +91,8 @@ enum Injection {
                 if case .pattern = targets { continue }
                 guard let index, layers.contains(index) else { continue }
             }
-            if module is any LinearLayer {
-                selected.append((path, module))
-            } else if let lora, !lora.useDoRA, module is any EmbeddingLayer, !(module is QuantizedEmbedding) {
-                selected.append((path, module))
-            } else {
-                let method = lora?.useDoRA == true ? "DoRA" : configuration.peftType.rawValue
-                throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method)
-            }
+            try layered.checkTarget(module, at: path)
+            selected.append((path, module))
         }
         guard !selected.isEmpty else {
             if let layers, let first = layersOfTargets.min(), let last = layersOfTargets.max() {
@@ -116,81 +106,33 @@ enum Injection {
         for name in configuration.modulesToSave ?? [] where !linear.contains(where: { $0.path == name || $0.path.hasSuffix("." + name) }) {
             notices.append("modules_to_save '\(name)' matches no linear module of the model; nothing is trained or saved for it")
         }
-        if let lora {
-            // A rank at or above a target's smaller side gives a full-rank update: no longer low-rank.
-            let wide = selected.compactMap { path, module -> (String, Int, Int)? in
-                guard let layer = module as? any LinearLayer else { return nil }
-                let rank = lora.rankAndAlpha(for: path).rank
-                return rank > min(layer.inFeatures, layer.outFeatures) ? (path, rank, min(layer.inFeatures, layer.outFeatures)) : nil
-            }
-            if let (path, rank, side) = wide.first {
-                let more = wide.count > 1 ? " (and \(wide.count - 1) more targets)" : ""
-                notices.append("r=\(rank) exceeds min(in, out) = \(side) of '\(path)'\(more): the update is no longer low-rank and costs more than training the layer")
-            }
-        }
+        notices += layered.notices(for: selected)
         return Plan(targets: selected, modulesToSave: toSave, notices: notices)
     }
 
-    /// Whether IA³ scales `path`'s input (a feed-forward module) rather than its output. An unset
-    /// `feedforward_modules` takes the architecture's defaults whatever the targets, as PEFT fills it.
-    static func isFeedforward(_ path: String, _ ia3: IA3Config, model: Module) throws -> Bool {
-        let feedforward = ia3.feedforwardModules ?? defaultTargets(for: model, method: .ia3).feedforward
-        return try feedforward?.matcher(allLinearNames: [], field: "feedforward_modules")(path) ?? false
-    }
-
     /// Wraps the planned modules and adds adapter `name`; returns the configuration as stored
-    /// (`fan_in_fan_out` set when a target stores `[in, out]`).
+    /// (unset targets written as the defaults they took, and what the method derives).
     static func apply(_ plan: Plan, configuration: any AdapterConfiguration, adapterName name: String, model: Module,
                       generator: inout SeededRandom) throws -> any AdapterConfiguration {
-        var stored = configuration
-        let transposed = plan.targets.contains { ($0.module as? any LinearLayer)?.weightLayout == .inputsByOutputs }
-        let method = configuration.peftType.rawValue
+        guard var layered = configuration as? any LayerAdapterConfiguration else {
+            throw PEFTError.unsupportedMethod(configuration.peftType.rawValue)
+        }
         for (path, module) in plan.targets {
-            switch configuration {
-            case let lora as LoRAConfig:
-                let (rank, alpha) = lora.rankAndAlpha(for: path)
-                if let table = module as? any EmbeddingLayer {
-                    let wrapper = try wrap(module, at: path, in: model, method: method) { LoRAEmbeddingLayer(wrapping: table) }
-                    wrapper.addAdapter(name, rank: rank, alpha: alpha, rsLoRA: lora.useRSLoRA, initialization: lora.initialization,
-                                       generator: &generator)
-                    if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
-                    continue
-                }
-                guard let layer = module as? any LinearLayer else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method) }
-                let wrapper = try wrap(module, at: path, in: model, method: method) { LoRALayer(wrapping: layer) }
-                wrapper.addAdapter(name, rank: rank, alpha: alpha, dropout: lora.dropout, rsLoRA: lora.useRSLoRA, useDoRA: lora.useDoRA,
-                                   initialization: lora.initialization, generator: &generator)
-                if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
-            case let ia3 as IA3Config:
-                guard let layer = module as? any LinearLayer else { throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: method) }
-                let isFeedforward = try isFeedforward(path, ia3, model: model)
-                let wrapper = try wrap(module, at: path, in: model, method: method) { IA3Layer(wrapping: layer, isFeedforward: isFeedforward) }
-                wrapper.addAdapter(name, identity: ia3.initializeToIdentity, generator: &generator)
-                if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
-            default:
-                throw PEFTError.unsupportedMethod(method)
-            }
+            try layered.attach(name, to: module, at: path, in: model, generator: &generator)
         }
         for (path, layer) in plan.modulesToSave {
-            let wrapper = try wrap(layer, at: path, in: model, method: "modules_to_save") { ModulesToSaveLayer(wrapping: layer) }
+            let wrapper = try wrapper(layer, at: path, in: model, method: "modules_to_save") { ModulesToSaveLayer(wrapping: layer) }
             try wrapper.addAdapter(name, path: path)
             if wrapper.activeAdapter == nil { wrapper.activeAdapter = name }
         }
-        if transposed, var lora = stored as? LoRAConfig { lora.fanInFanOut = true; stored = lora }
-        if transposed, var ia3 = stored as? IA3Config { ia3.fanInFanOut = true; stored = ia3 }
-        // As PEFT saves it: unset targets and feed-forward modules written as the defaults they took.
-        if var ia3 = stored as? IA3Config {
-            let defaults = defaultTargets(for: model, method: .ia3)
-            if ia3.targetModules == nil { ia3.targetModules = defaults.targets }
-            if ia3.feedforwardModules == nil { ia3.feedforwardModules = defaults.feedforward }
-            stored = ia3
-        }
-        return stored
+        // As PEFT saves it: unset targets written as the defaults they took.
+        if layered.targetModules == nil { layered.targetModules = try targets(of: layered, model: model) }
+        return try layered.stored(afterAttachingTo: plan.targets, model: model)
     }
 
     /// The `Wrapper` at `path`: `layer` itself when it already is one (another adapter of the same
     /// method), otherwise a new wrapper put in its place. A layer wrapped by another method is refused.
-    private static func wrap<Wrapper: Module>(_ layer: Module, at path: String, in model: Module, method: String,
+    static func wrapper<Wrapper: Module>(_ layer: Module, at path: String, in model: Module, method: String,
                                               _ make: () -> Wrapper) throws -> Wrapper {
         if let existing = layer as? Wrapper { return existing }
         guard !(layer is any AdapterWrapper), !(layer is ModulesToSaveLayer) else {
@@ -239,32 +181,18 @@ enum Injection {
     }
 
     /// The tensors adapter `name` trains and saves, with their PEFT keys (without `base_model.model.`):
-    /// adapter tensors, `modules_to_save` copies under the plain name, and biases per `bias`.
+    /// adapter tensors, `modules_to_save` copies under the plain name, and what the method adds.
     static func trainableTensors(_ name: String, configuration: any AdapterConfiguration, model: Module)
         -> [(key: String, parameter: Variable)] {
-        var result: [(String, Variable)] = []
-        let bias = (configuration as? LoRAConfig)?.bias ?? LoRABias.none
-        var wrapped: [String] = []
+        var result: [(key: String, parameter: Variable)] = []
         for (path, module) in model.namedModules() where !path.isEmpty {
             if let layer = module as? any AdapterWrapper {
-                wrapped.append(path)
                 result += layer.adapterTensors(name).map { ("\(path).\($0.key)", $0.parameter) }
-                if bias == .loraOnly, let lora = layer as? LoRALayer, lora.adapterNames.contains(name), let b = lora.baseLayer.bias {
-                    result.append(("\(path).\(Module.wrappedLayerName).bias", b))
-                }
-            } else if let layer = module as? ModulesToSaveLayer {
-                wrapped.append(path)
-                if let copy = layer.copy(name) {
-                    result += copy.namedParameters().map { ("\(path).\($0.path)", $0.parameter) }
-                }
+            } else if let layer = module as? ModulesToSaveLayer, let copy = layer.copy(name) {
+                result += copy.namedParameters().map { ("\(path).\($0.path)", $0.parameter) }
             }
         }
-        if bias == .all {
-            for (path, parameter) in model.namedParameters() where path.hasSuffix(".bias") {
-                guard !path.contains(".modules_to_save.") && !path.contains(".original_module.") else { continue }
-                result.append((path, parameter))
-            }
-        }
+        if let layered = configuration as? any LayerAdapterConfiguration { result += layered.extraTrainableTensors(name, model: model) }
         return result
     }
 }

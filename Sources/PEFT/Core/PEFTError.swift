@@ -24,7 +24,7 @@ public enum PEFTError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .invalidConfiguration(field, reason): return "invalid adapter configuration '\(field)': \(reason)"
-        case let .unsupportedMethod(name): return "unsupported peft_type '\(name)' (supported: LORA, IA3, PROMPT_TUNING)"
+        case let .unsupportedMethod(name): return "unsupported peft_type '\(name)' (supported: \(AdapterMethods.supportedTypes.joined(separator: ", ")))"
         case let .noTargetModules(targets, modules):
             let shown = modules.prefix(12).joined(separator: ", ") + (modules.count > 12 ? ", … (\(modules.count) in all)" : "")
             return "target_modules \(targets) matched no module of the model; its linear modules are: \(modules.isEmpty ? "none" : shown)"

@@ -29,9 +29,8 @@ extension PeftModel {
         for (key, parameter) in tensors where !parameter.value.isFinite {
             throw PEFTError.invalidState("adapter tensor '\(key)' holds non-finite values; nothing was written")
         }
-        if var prompt = configuration as? PromptTuningConfig, let encoder = promptEncoders[name] {
-            prompt.tokenDimension = encoder.weight.shape[1]
-            configuration = prompt
+        if let prompt = configuration as? any PromptLearningConfiguration, let encoder = promptEncoders[name] {
+            configuration = prompt.stored(with: encoder)
         }
         configuration.inferenceMode = true
         do {

@@ -49,6 +49,8 @@ public final class PeftModel<Base> {
         case configured([Int]?)
         /// Anything: weights are loaded right after.
         case loading
+
+        var isLoading: Bool { if case .loading = self { true } else { false } }
     }
 
     init(_ model: Base, configuration: any AdapterConfiguration, adapterName: String, seed: UInt64, start: PromptStart) throws {
@@ -82,13 +84,10 @@ public final class PeftModel<Base> {
         try configuration.validate()
         var generator = SeededRandom(seed: seed &+ UInt64(configurations.count))
         var stored = configuration
-        if var prompt = configuration as? PromptTuningConfig {
+        if let prompt = configuration as? any PromptLearningConfiguration {
             var tokens: [Int]? = nil
-            switch start {
-            case let .configured(given): tokens = given
-            case .loading: prompt.initialization = .random  // overwritten by the file's weights
-            }
-            promptEncoders[name] = try PromptEmbedding(configuration: prompt, model: root, initialTokens: tokens, generator: &generator)
+            if case let .configured(given) = start { tokens = given }
+            promptEncoders[name] = try prompt.makeEmbedding(for: root, initialTokens: tokens, loading: start.isLoading, generator: &generator)
         } else {
             let plan = try Injection.plan(configuration, model: root)
             do {

@@ -196,12 +196,7 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
 
     /// The rank and alpha for the module at `path` (`rank_pattern` / `alpha_pattern` applied).
     func rankAndAlpha(for path: String) -> (rank: Int, alpha: Double) {
-        func lookup(_ table: [(pattern: String, value: Double)]) -> Double? {
-            table.first { entry in
-                (try? NSRegularExpression(pattern: "\\A(?:.*\\.)?(?:" + entry.pattern + ")\\z"))?.wholeMatch(path) ?? false
-            }?.value
-        }
-        return (lookup(rankPattern).map { Int($0) } ?? rank, lookup(alphaPattern) ?? alpha)
+        (patternValue(rankPattern, path: path).map { Int($0) } ?? rank, patternValue(alphaPattern, path: path) ?? alpha)
     }
 
     /// `α/r`, or `α/√r` with rsLoRA.

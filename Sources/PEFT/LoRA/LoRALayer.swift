@@ -3,7 +3,8 @@ import Foundation
 import NN
 import Tensors
 
-/// LoRA (and its rsLoRA and DoRA variants) around any `LinearLayer`: dense, `Conv1D` or packed.
+/// LoRA (and its variants: rsLoRA's scale, DoRA through `LoRAVariant`) around any `LinearLayer`:
+/// dense, `Conv1D` or packed.
 ///
 /// In-memory paths follow Hugging Face PEFT: `q_proj.base_layer.weight`, `q_proj.lora_A.<adapter>.weight`
 /// `[r, in]`, `q_proj.lora_B.<adapter>.weight` `[out, r]`, and with DoRA
@@ -30,7 +31,10 @@ public final class LoRALayer: Module, AdapterLayer {
     @Child("lora_A") var loraA: Module
     @Child("lora_B") var loraB: Module
     @Child("lora_dropout") var loraDropout: Module
+    /// DoRA's magnitudes (PEFT keeps the container on every LoRA layer).
     @Child("lora_magnitude_vector") var magnitudes: Module
+    /// The variant of each adapter that has one.
+    private var variants: [String: any LoRAVariant] = [:]
 
     /// Settings by adapter name.
     public private(set) var settings: [String: Settings] = [:]
@@ -54,8 +58,8 @@ public final class LoRALayer: Module, AdapterLayer {
         registerChild(_magnitudes, Module())
     }
 
-    /// Adds an adapter named `name` initialised as `initialization` says (DoRA's magnitude starts at
-    /// the row norms of `W₀ + s·B·A`).
+    /// Adds an adapter named `name` initialised as `initialization` says (with `useDoRA`, the DoRA
+    /// variant: a magnitude starting at the row norms of `W₀ + s·B·A`).
     public func addAdapter(_ name: String, rank: Int, alpha: Double, dropout: Double, rsLoRA: Bool, useDoRA: Bool,
                            initialization: LoRAInitialization, generator: inout SeededRandom) {
         precondition(settings[name] == nil, "LoRALayer: adapter '\(name)' exists")
@@ -77,8 +81,8 @@ public final class LoRALayer: Module, AdapterLayer {
         settings[name] = Settings(rank: rank, alpha: alpha, scaling: scaling, useDoRA: useDoRA, dropout: dropout)
         adapterNames.append(name)
         if useDoRA {
-            let norm = withoutGradients { rowNorms(of: baseLayer.denseWeight() + deltaWeight(name)) }
-            magnitudes.registerParameter(name, Variable(norm, requiresGrad: true))
+            variants[name] = DoRA()
+            variants[name]!.initialize(self, adapter: name)
         }
     }
 
@@ -86,18 +90,16 @@ public final class LoRALayer: Module, AdapterLayer {
     public func deleteAdapter(_ name: String) {
         guard settings.removeValue(forKey: name) != nil else { return }
         for container in [loraA, loraB, loraDropout] { _ = try? container.removeChild(name) }
-        magnitudes.removeParameter(name)
+        variants.removeValue(forKey: name)?.remove(from: self, adapter: name)
         adapterNames.removeAll { $0 == name }
         activeAdapters.removeAll { $0 == name }
     }
 
     /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
     public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
-        guard let setting = settings[name] else { return [] }
+        guard settings[name] != nil else { return [] }
         let a: Linear = loraA.child(name), b: Linear = loraB.child(name)
-        var tensors: [(String, Variable)] = [("lora_A.weight", a.weight), ("lora_B.weight", b.weight)]
-        if setting.useDoRA { tensors.append(("lora_magnitude_vector", magnitudes.parameter(name))) }
-        return tensors
+        return [("lora_A.weight", a.weight), ("lora_B.weight", b.weight)] + (variants[name]?.tensors(of: self, adapter: name) ?? [])
     }
 
     /// `s·B·A` `[out, in]` of one adapter (used for merging and DoRA's norm, never in LoRA training).
@@ -107,7 +109,7 @@ public final class LoRALayer: Module, AdapterLayer {
     }
 
     // x: (…, in) → (…, out)
-    /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (DoRA rescales by the magnitude).
+    /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (a variant replaces its step).
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
         guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
@@ -116,21 +118,11 @@ public final class LoRALayer: Module, AdapterLayer {
             let a: Linear = loraA.child(name), b: Linear = loraB.child(name), dropout: Dropout = loraDropout.child(name)
             let dropped = dropout(x)
             let update = b(a(dropped)) * setting.scaling  // never B·A: two thin GEMMs
-            guard setting.useDoRA else {
-                result = result + update
-                continue
-            }
-            // DoRA: m/‖W₀ + sBA‖ rescales base and update; the norm is a constant in backward (as in PEFT).
-            let weight = baseLayer.denseWeight()
-            let norm = withoutGradients { rowNorms(of: weight + deltaWeight(name)) }
-            let scale = magnitudes.parameter(name) / Variable(norm)
-            let baseResult: Variable
-            if setting.dropout == 0 || !isTraining {
-                baseResult = baseLayer.bias.map { result - $0 } ?? result
+            if let variant = variants[name] {
+                result = variant.forward(self, adapter: name, result: result, dropped: dropped, update: update)
             } else {
-                baseResult = Variable.matmul(dropped, Variable(weight), transposeB: true)
+                result = result + update
             }
-            result = result + (scale - 1) * baseResult + scale * update
         }
         return result
     }
@@ -141,11 +133,9 @@ public final class LoRALayer: Module, AdapterLayer {
         guard !names.isEmpty else { return }
         try mergeState.willMerge(names, base: baseLayer)
         for name in names {
-            let weight = baseLayer.denseWeight()
             let delta = deltaWeight(name)
-            if settings[name]!.useDoRA {
-                let factor = magnitudes.parameter(name).value / rowNorms(of: weight + delta)
-                try baseLayer.assignDenseWeight((weight + delta) * factor.reshaped([-1, 1]))
+            if let variant = variants[name] {
+                try baseLayer.assignDenseWeight(variant.merged(self, adapter: name, weight: baseLayer.denseWeight(), delta: delta))
             } else {
                 try baseLayer.addToWeight(delta)
             }
@@ -154,9 +144,4 @@ public final class LoRALayer: Module, AdapterLayer {
 
     /// Restores the base weight from before `merge`.
     public func unmerge() throws { try mergeState.restore(into: baseLayer) }
-}
-
-/// The Euclidean norm of each row of `[rows, columns]`, `[rows]`.
-func rowNorms(of matrix: Tensor) -> Tensor {
-    (matrix * matrix).sum(axis: 1).squareRoot()
 }

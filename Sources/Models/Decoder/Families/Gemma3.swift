@@ -18,7 +18,7 @@ extension DecoderFamily {
         family.ggufNames = ["attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
                             "post_attention_norm": "post_attention_layernorm", "ffn_norm": "pre_feedforward_layernorm",
                             "post_ffw_norm": "post_feedforward_layernorm"]
-        family.ia3Targets = ["q_proj", "v_proj", "down_proj"]
+        family.adapterTargets.ia3 = ["q_proj", "v_proj", "down_proj"]
         family.readJSON = { json, configuration in
             if json["tie_word_embeddings"]?.isNull ?? true { configuration.tieWordEmbeddings = true }
             if let cap = try DecoderConfiguration.number(json, "attn_logit_softcapping") {

@@ -10,9 +10,9 @@ extension DecoderFamily {
         family.fusesProjections = true
         family.ggufNames["attn_qkv"] = "self_attn.qkv_proj"
         family.ggufNames["ffn_up"] = "mlp.gate_up_proj"
-        family.loraTargets = ["qkv_proj"]  // PEFT has no default for phi3; the fused attention input is its q_proj/v_proj
-        family.ia3Targets = ["qkv_proj", "down_proj"]
-        family.ia3FeedforwardTargets = ["down_proj"]
+        family.adapterTargets.lowRank = ["qkv_proj"]  // PEFT has no default for phi3; the fused attention input is its q_proj/v_proj
+        family.adapterTargets.ia3 = ["qkv_proj", "down_proj"]
+        family.adapterTargets.ia3Feedforward = ["down_proj"]
         family.readJSON = { json, configuration in
             let nested = json["rope_parameters"].flatMap { $0.isNull ? nil : $0 }
             if let factor = try DecoderConfiguration.number(json, "partial_rotary_factor") ?? nested.flatMap({ try DecoderConfiguration.number($0, "partial_rotary_factor") }) {

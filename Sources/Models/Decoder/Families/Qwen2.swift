@@ -7,7 +7,7 @@ extension DecoderFamily {
         var family = DecoderFamily(name: "qwen2", modelTypes: ["qwen2"], ggufArchitectures: ["qwen2"],
                                    huggingFaceClass: "Qwen2ForCausalLM", huggingFaceModelType: "qwen2")
         family.defaultAttentionBias = true
-        family.ia3Targets = ["q_proj", "v_proj", "down_proj"]
+        family.adapterTargets.ia3 = ["q_proj", "v_proj", "down_proj"]
         family.readJSON = readQwenSlidingLayers
         family.writeJSON = writeQwenSlidingLayers
         return family

@@ -7,7 +7,7 @@ extension DecoderFamily {
         family.normalizesQueriesAndKeys = true
         family.ggufNames["attn_q_norm"] = "self_attn.q_norm"
         family.ggufNames["attn_k_norm"] = "self_attn.k_norm"
-        family.ia3Targets = ["q_proj", "v_proj", "down_proj"]
+        family.adapterTargets.ia3 = ["q_proj", "v_proj", "down_proj"]
         family.readJSON = readQwenSlidingLayers
         family.writeJSON = writeQwenSlidingLayers
         return family
