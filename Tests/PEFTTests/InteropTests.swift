@@ -12,7 +12,7 @@ import Tensors
 @Suite("PEFT interop")
 struct PEFTInteropTests {
     static let cases = ["llama-lora", "llama-lora-embedding", "llama-rslora", "llama-dora", "llama-ia3", "gpt2-lora", "bert-lora", "llama-prompt",
-                        "gpt2-ia3", "bert-ia3"]
+                        "gpt2-ia3", "bert-ia3", "llama-loha", "bert-loha"]
 
     @Test("a PEFT-made adapter reproduces PEFT's logits within 1e-4", arguments: cases)
     func loadsPythonAdapter(_ name: String) throws {
@@ -22,6 +22,7 @@ struct PEFTInteropTests {
         #expect(logits.shape == reference.shape)
         let worst = Fixture.maxDifference(logits, reference.logits)
         #expect(worst < 1e-4, "\(name): max |Δ| = \(worst)")
+        print("interop: peft → PEFTKit \(name): max |Δ| = \(worst)")
         #expect(peft.trainableParameterCount == 0, "a loaded adapter is frozen unless isTrainable")
     }
 
@@ -53,7 +54,7 @@ struct PEFTInteropTests {
     }
 
     @Test("the same adapters on a GGUF-loaded base (q/k rows un-permuted at load) give PEFT's logits",
-          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3"])
+          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3", "llama-loha"])
     func ggufBase(_ name: String) throws {
         let reference = try Fixture.reference(name)
         let model = try LlamaForCausalLM.load(from: Fixture.adapters.appendingPathComponent("tiny-llama.gguf"))

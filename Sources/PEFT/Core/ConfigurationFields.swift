@@ -112,6 +112,9 @@ struct ConfigurationWriter {
     mutating func set(_ key: String, _ value: String?) { set(key, value.map { .string($0) } ?? .null) }
     mutating func set(_ key: String, _ value: [String]?) { set(key, value.map { .array($0.map { .string($0) }) } ?? .null) }
     mutating func set(_ key: String, _ value: TargetModules?) { set(key, value?.json ?? .null) }
+    mutating func set(_ key: String, _ value: [Int]?) { set(key, value.map { .array($0.map { .number(Double($0)) }) } ?? .null) }
+    /// A pattern table (`rank_pattern`), in order.
+    mutating func set(_ key: String, _ table: [(pattern: String, value: Double)]) { set(key, .object(table.map { ($0.pattern, .number($0.value)) })) }
 
     /// The object, with `extra` members whose keys are not already present.
     func object(extra: [(key: String, value: JSONValue)]) -> JSONValue {

@@ -161,37 +161,13 @@ public struct LoRAConfig: AdapterConfiguration, Equatable {
 
     /// Largest `lora_alpha` (and `alpha_pattern` value) accepted: far above any used in practice
     /// (scales α/r of thousands already destroy a model), far below where products overflow.
-    public static let largestAlpha: Double = 1e6
+    public static let largestAlpha: Double = LowRankValidation.largestAlpha
 
     /// Checks every field; throws `PEFTError.invalidConfiguration` naming the one that is wrong.
     public func validate() throws {
-        guard rank > 0 && rank <= 65_536 else { throw PEFTError.invalidConfiguration(field: "r", reason: "must be in 1...65536, got \(rank)") }
-        guard alpha.isFinite && abs(alpha) <= Self.largestAlpha else {
-            throw PEFTError.invalidConfiguration(field: "lora_alpha", reason: "must be a finite number of magnitude at most \(Int(Self.largestAlpha)), got \(alpha)")
-        }
-        guard dropout >= 0 && dropout < 1 else {
-            throw PEFTError.invalidConfiguration(field: "lora_dropout", reason: "must be in [0, 1), got \(dropout)")
-        }
-        try targetModules?.validate(field: "target_modules")
-        try excludeModules?.validate(field: "exclude_modules")
-        for (pattern, value) in rankPattern {
-            _ = try TargetModules.compile(pattern, field: "rank_pattern")
-            guard value >= 1 && value <= 65_536 && value.rounded() == value else {
-                throw PEFTError.invalidConfiguration(field: "rank_pattern.\(pattern)", reason: "rank must be a positive integer")
-            }
-        }
-        for (pattern, value) in alphaPattern {
-            _ = try TargetModules.compile(pattern, field: "alpha_pattern")
-            guard value.isFinite && abs(value) <= Self.largestAlpha else {
-                throw PEFTError.invalidConfiguration(field: "alpha_pattern.\(pattern)", reason: "must be a finite number of magnitude at most \(Int(Self.largestAlpha)), got \(value)")
-            }
-        }
-        if let negative = layersToTransform?.first(where: { $0 < 0 }) {
-            throw PEFTError.invalidConfiguration(field: "layers_to_transform", reason: "layer indices count from 0; got \(negative)")
-        }
-        if layersToTransform != nil, case .pattern? = targetModules {
-            throw PEFTError.invalidConfiguration(field: "layers_to_transform", reason: "cannot be combined with a regular-expression target_modules")
-        }
+        try LowRankValidation.check(rank: rank, alpha: alpha, alphaField: "lora_alpha", rankPattern: rankPattern, alphaPattern: alphaPattern,
+                                    targetModules: targetModules, excludeModules: excludeModules, layersToTransform: layersToTransform)
+        try LowRankValidation.checkProbability(dropout, field: "lora_dropout")
     }
 
     /// The rank and alpha for the module at `path` (`rank_pattern` / `alpha_pattern` applied).
