@@ -42,4 +42,36 @@ import Testing
         #expect(worst < 1e-5, "largest adapter difference \(worst)")
         print("parity: losses", trainer.state.stepLosses, "vs", expected.losses, "worst adapter difference", worst)
     }
+
+    /// The methods with a parity fixture (Fixtures/make_method_parity.py).
+    static let methods = ((try? FileManager.default.contentsOfDirectory(atPath: TrainingFixture.here.appendingPathComponent("methods").path)) ?? [])
+        .filter { !$0.hasPrefix(".") }.sorted()
+
+    @Test("four AdamW steps of each method from peft's adapter follow PyTorch + peft's losses and final weights", arguments: methods)
+    func methodStepsMatchPyTorchAndPEFT(_ method: String) throws {
+        let folder = TrainingFixture.here.appendingPathComponent("methods").appendingPathComponent(method)
+        let expected = try JSONDecoder().decode(TrainingFixture.MethodExpected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
+        let peft = try PeftModel.load(try TrainingFixture.base(), adapter: folder.appendingPathComponent("initial"), isTrainable: true)
+        var data = try TrainingFixture.dataset()
+        data.examples = Array(data.examples.prefix(expected.records))
+        var arguments = TrainingArguments(learningRate: 1e-2, maxSteps: 4, batchSize: 3, gradientAccumulationSteps: 2, seed: 5)
+        arguments.weightDecay = 0.01
+        arguments.warmupSteps = 1
+        arguments.schedule = .linear
+        arguments.maxGradientNorm = 1
+        arguments.handlesInterrupt = false
+        let trainer = try Trainer(model: peft, arguments: arguments, train: data)
+        try trainer.train()
+        #expect(trainer.state.stepLosses.count == 4)
+        for (ours, theirs) in zip(trainer.state.stepLosses, expected.losses) {
+            #expect(abs(ours - theirs) < 2e-5, "\(method): loss \(ours) vs PyTorch \(theirs)")
+        }
+        let final = try PeftModel<LlamaForCausalLM>.readWeights(folder.appendingPathComponent("final"))
+        let ours = Dictionary(uniqueKeysWithValues: try peft.adapterStateDictionary().map { ($0.key, $0.parameter.value) })
+        #expect(Set(ours.keys) == Set(final.keys))
+        var worst: Float = 0
+        for (key, value) in final { worst = max(worst, zip(value.toArray(), ours[key]!.toArray()).map { abs($0 - $1) }.max() ?? 0) }
+        #expect(worst < 1e-5, "\(method): largest adapter difference \(worst)")
+        print("parity \(method): losses", trainer.state.stepLosses, "vs", expected.losses, "worst adapter difference", worst)
+    }
 }

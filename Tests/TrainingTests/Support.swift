@@ -19,6 +19,12 @@ enum TrainingFixture {
         let examples: [Example]
     }
 
+    /// A method's parity fixture (Fixtures/make_method_parity.py).
+    struct MethodExpected: Decodable {
+        let losses: [Double]
+        let records: Int
+    }
+
     static func expected() throws -> Expected {
         try JSONDecoder().decode(Expected.self, from: Data(contentsOf: parity.appendingPathComponent("expected.json")))
     }
