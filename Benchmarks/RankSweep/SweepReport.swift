@@ -16,7 +16,7 @@ struct SweepReport {
             "# Rank sweep: SmolLM2-135M-Instruct, date task",
             "",
             "Machine: \(machine). Release build. Budget per configuration: \(options.steps) steps of batch 8, lr \(options.learningRate),"
-                + " α = 2r, dropout 0.05; eval on \(options.evalExamples) held-out records (exact match: greedy, 32 tokens at most).",
+                + " α = 2r, dropout 0.05 (LoRA, DoRA); eval on \(options.evalExamples) held-out records (exact match: greedy, 32 tokens at most).",
             "",
             "| configuration | trainable | s/step | tokens/s | peak RSS (MB) | eval loss | exact match |",
             "|---|---|---|---|---|---|---|",
@@ -33,6 +33,9 @@ struct SweepReport {
     func write() throws {
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         try Data(markdown.utf8).write(to: options.output.appendingPathComponent("rank_sweep.md"), options: .atomic)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(results.map(\.saved)).write(to: options.output.appendingPathComponent("rank_sweep.json"), options: .atomic)
         try Data(lossChart.utf8).write(to: options.output.appendingPathComponent("eval_loss.svg"), options: .atomic)
         try Data(exactMatchChart.utf8).write(to: options.output.appendingPathComponent("exact_match.svg"), options: .atomic)
     }

@@ -1,10 +1,11 @@
 // Rank sweep: LoRA on SmolLM2-135M-Instruct with the instruction-tuning example's task, one fixed
-// budget per configuration — r ∈ {1, 2, 4, 8, 16, 32, 64} on q_proj,v_proj and on all-linear, and DoRA
-// at r = 8 — reporting trainable parameters, seconds per step, tokens per second, peak RSS, the eval
+// budget per configuration — r ∈ {1, 2, 4, 8, 16, 32, 64} on q_proj,v_proj and on all-linear, and the
+// other methods of the registry (DoRA, LoHa, …) at r = 8 on q_proj,v_proj — reporting trainable parameters, seconds per step, tokens per second, peak RSS, the eval
 // loss curve and exact match. Writes a Markdown table and two SVG charts (no packages).
 //
 //   swift run -c release RankSweep [--steps 30] [--eval-every 10] [--eval-examples 40] [--ranks 1,2,4,8,16,32,64]
-//       [--targets q_proj,v_proj|all-linear|both] [--output Benchmarks/results] [--model PATH]
+//       [--targets q_proj,v_proj|all-linear|both] [--methods dora,loha|none] [--output Benchmarks/results] [--model PATH]
+//       [--only "LoHa r=8 q_proj,v_proj;…"]   (run just these rows and merge them into the saved results)
 import Foundation
 import PEFTKit
 
@@ -16,8 +17,10 @@ do {
     let train = try TrainingDataset.load(options.data.appendingPathComponent("train.jsonl"), tokenizer: tokenizer, maxLength: 256)
     var eval = try TrainingDataset.load(options.data.appendingPathComponent("eval.jsonl"), tokenizer: tokenizer, maxLength: 256)
     eval.examples = Array(eval.examples.prefix(options.evalExamples))
-    var results: [SweepResult] = []
+    // With --only, the rows already measured are kept (rank_sweep.json) and the named ones replaced.
+    var results = options.only == nil ? [] : SweepResult.load(from: options.output)
     for configuration in options.configurations {
+        results.removeAll { $0.configuration.name == configuration.name }
         FileHandle.standardError.write(Data("== \(configuration.name)\n".utf8))
         results.append(try run(configuration, options: options, tokenizer: tokenizer, train: train, eval: eval))
         try SweepReport(results: results, options: options).write()  // partial results survive an interruption
@@ -33,9 +36,7 @@ func run(_ configuration: SweepConfiguration, options: SweepOptions, tokenizer: 
          eval: TrainingDataset) throws -> SweepResult {
     PeakMemory.reset()
     let model = try AutoModelForCausalLM.load(from: options.model)
-    let adapter = LoRAConfig(rank: configuration.rank, alpha: Double(2 * configuration.rank), dropout: 0.05,
-                             targetModules: configuration.targets, useDoRA: configuration.dora)
-    let peft = try PeftModel(model, configuration: adapter)
+    let peft = try PeftModel(model, configuration: try configuration.adapter())
     var arguments = TrainingArguments(learningRate: options.learningRate, maxSteps: options.steps, batchSize: 8)
     arguments.warmupSteps = max(1, options.steps / 10)
     arguments.evalSteps = options.evalEvery
