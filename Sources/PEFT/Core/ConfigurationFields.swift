@@ -97,6 +97,9 @@ struct ConfigurationFields {
 struct ConfigurationWriter {
     private(set) var members: [(key: String, value: JSONValue)] = []
 
+    /// An empty object.
+    init() {}
+
     /// Starts with the keys every method shares.
     init(header configuration: some AdapterConfiguration) {
         set("peft_type", configuration.peftType.rawValue)

@@ -105,18 +105,8 @@ public final class LoHaLayer: Module, AdapterLayer {
         guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
         for name in activeAdapters {
             guard let setting = settings[name] else { continue }
-            var delta = delta(name)
-            if isTraining && (setting.moduleDropout > 0 || setting.rankDropout > 0) {
-                let random: Dropout = dropouts.child(name)
-                if setting.moduleDropout > 0 && random.generator.nextUniformDouble() <= setting.moduleDropout { continue }
-                if setting.rankDropout > 0 {
-                    let keep = (0..<outFeatures).map { _ in random.generator.nextUniformDouble() > setting.rankDropout ? Float(1) : 0 }
-                    let kept = keep.reduce(0, +)
-                    // All rows dropped: PEFT divides by a zero mean (NaN); here the update is simply skipped.
-                    guard kept > 0 else { continue }
-                    delta = delta * Variable(Tensor(keep.map { $0 * Float(outFeatures) / kept }, shape: [outFeatures, 1]))
-                }
-            }
+            let dropout = LycorisDropout(rankDropout: setting.rankDropout, moduleDropout: setting.moduleDropout, rescales: true)
+            guard let delta = dropout.apply(delta(name), training: isTraining, random: dropouts.child(name)) else { continue }
             result = result + Variable.matmul(x, delta, transposeB: true)
         }
         return result

@@ -9,13 +9,6 @@ extension PeftType {
 }
 
 extension AdapterMethod {
-    /// `--rank-dropout P`: LyCORIS methods' dropout of ΔW's rows in training.
-    static let rankDropout = AdapterOption(name: "rank-dropout", placeholder: "P", help: "Dropout of the update's output rows in training",
-                                           kind: .number(default: 0, range: 0...0.99))
-    /// `--module-dropout P`: LyCORIS methods' chance of skipping the adapter for a training pass.
-    static let moduleDropout = AdapterOption(name: "module-dropout", placeholder: "P", help: "Chance of skipping the adapter for a training pass",
-                                             kind: .number(default: 0, range: 0...0.99))
-
     /// LoHa, with `--method loha`.
     public static let loha = AdapterMethod(peftType: .loha, readConfiguration: { try LoHaConfig(json: $0) }, commandLine: [
         CommandLineVariant(name: "loha", summary: "LoHa: ΔW = (W1a·W1b) ⊙ (W2a·W2b), rank up to r² for 2r(in+out) values",
@@ -27,24 +20,14 @@ extension AdapterMethod {
     ])
 }
 
-extension LoHaConfig: LayerAdapterConfiguration {
-    /// The low-rank entry (`q_proj`, `v_proj` for Llama), as PEFT's LoHa table.
-    public static var defaultTargets: KeyPath<DefaultAdapterTargets, [String]> { \.lowRank }
-
-    /// Linear layers that store their weight `[out, in]`: PEFT's LoHa does not wrap GPT-2's `Conv1D`.
-    public func checkTarget(_ module: Module, at path: String) throws {
-        guard let layer = module as? any LinearLayer, layer.weightLayout == .outputsByInputs else {
-            throw PEFTError.unsupportedTarget(path: path, type: "\(type(of: module))", method: "LOHA")
-        }
-    }
-
+extension LoHaConfig {
     /// Wraps the layer in a `LoHaLayer`.
     public func attach(_ name: String, to module: Module, at path: String, in model: Module, generator: inout SeededRandom) throws {
         try checkTarget(module, at: path)
         let layer = module as! any LinearLayer
-        let (rank, alpha) = rankAndAlpha(for: path)
+        let (rank, alpha) = lycoris.rankAndAlpha(for: path)
         let wrapper = try Injection.wrapper(module, at: path, in: model, method: "LOHA") { LoHaLayer(wrapping: layer) }
-        wrapper.addAdapter(name, rank: rank, alpha: alpha, rankDropout: rankDropout, moduleDropout: moduleDropout,
+        wrapper.addAdapter(name, rank: rank, alpha: alpha, rankDropout: lycoris.rankDropout, moduleDropout: lycoris.moduleDropout,
                            identity: initializeToIdentity, generator: &generator)
         if wrapper.activeAdapters.isEmpty { wrapper.activeAdapters = [name] }
     }
@@ -52,6 +35,6 @@ extension LoHaConfig: LayerAdapterConfiguration {
     /// Four factors: 2·r·(in + out).
     public func trainableCount(of module: Module, at path: String, in model: Module) throws -> Int {
         guard let layer = module as? any LinearLayer else { return 0 }
-        return 2 * rankAndAlpha(for: path).rank * (layer.inFeatures + layer.outFeatures)
+        return 2 * lycoris.rankAndAlpha(for: path).rank * (layer.inFeatures + layer.outFeatures)
     }
 }
