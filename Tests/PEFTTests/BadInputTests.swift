@@ -38,8 +38,13 @@ struct PEFTBadInputTests {
         try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try Data("{\"peft_type\": ".utf8).write(to: $0.appendingPathComponent("adapter_config.json")) }) {
             "\($0)".contains("invalid JSON")
         }
+        try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try Data("{\"peft_type\": \"BOFT\", \"r\": 4}".utf8).write(to: $0.appendingPathComponent("adapter_config.json")) }) {
+            ($0 as? PEFTError) == .unsupportedMethod("BOFT") && "\($0)".contains("LORA, IA3, PROMPT_TUNING, LOHA")
+        }
+        // Another method's configuration beside LoRA's weights: every key that does not fit is named.
         try expectUnchangedFailure(try brokenCopy(of: "llama-lora") { try Data("{\"peft_type\": \"LOHA\", \"r\": 4}".utf8).write(to: $0.appendingPathComponent("adapter_config.json")) }) {
-            ($0 as? PEFTError) == .unsupportedMethod("LOHA")
+            guard case let .adapterMismatch(_, problems)? = $0 as? PEFTError else { return false }
+            return problems.contains { $0.contains("missing") && $0.contains("hada_w1_a") } && problems.contains { $0.contains("unexpected") && $0.contains("lora_A") }
         }
         for (json, field) in [("{\"peft_type\": \"LORA\", \"r\": 0}", "r"), ("{\"peft_type\": \"LORA\", \"lora_dropout\": 1.5}", "lora_dropout"),
                               ("{\"peft_type\": \"LORA\", \"target_modules\": \"([\"}", "target_modules"),

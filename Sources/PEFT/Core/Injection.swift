@@ -125,8 +125,11 @@ enum Injection {
             try wrapper.addAdapter(name, path: path)
             if wrapper.activeAdapter == nil { wrapper.activeAdapter = name }
         }
-        // As PEFT saves it: unset targets written as the defaults they took.
+        // As PEFT saves it: unset targets written as the defaults they took, all-linear as the names it matched.
         if layered.targetModules == nil { layered.targetModules = try targets(of: layered, model: model) }
+        if layered.targetModules == .allLinear {
+            layered.targetModules = .names(Set(plan.targets.map { String($0.path.split(separator: ".").last!) }).sorted())
+        }
         return try layered.stored(afterAttachingTo: plan.targets, model: model)
     }
 
