@@ -11,40 +11,15 @@ import Tensors
 struct LoHaTests {
     func llama() throws -> LlamaForCausalLM { try Fixture.base("tiny-llama") as! LlamaForCausalLM }
 
-    @Test("a fresh LoHa adapter gives the base outputs exactly; only its four factors train, as many as planned")
-    func identityStart() throws {
-        let model = try llama()
-        let base = try Fixture.logits(model, base: "tiny-llama")
-        let configuration = LoHaConfig(rank: 4, alpha: 8, targetModules: .names(["q_proj", "v_proj"]))
-        let planned = try PeftModel<Module>.plannedTrainableCount(configuration, model: model)
-        let peft = try PeftModel(model, configuration: configuration)
-        #expect(try Fixture.logits(model, base: "tiny-llama") == base)
+    @Test("a fresh adapter on q_proj and v_proj trains its four factors per layer, 2·r·(in + out) values each, and saves its targets")
+    func factorsAndCount() throws {
+        let peft = try PeftModel(try llama(), configuration: LoHaConfig(rank: 4, alpha: 8, targetModules: .names(["q_proj", "v_proj"])))
         let trainable = peft.trainableParameters().map(\.path)
         #expect(trainable.count == 3 * 2 * 4 && trainable.allSatisfy { $0.contains(".hada_w") })
-        // q_proj 32→32, v_proj 32→16; each has 2·r·(in + out) values.
-        #expect(peft.trainableParameterCount == 3 * (2 * 4 * 64 + 2 * 4 * 48) && planned == peft.trainableParameterCount)
+        // q_proj 32→32, v_proj 32→16.
+        #expect(peft.trainableParameterCount == 3 * (2 * 4 * 64 + 2 * 4 * 48))
         let stored = try #require(peft.configuration("default") as? LoHaConfig)
         #expect(stored.targetModules == .names(["q_proj", "v_proj"]))
-    }
-
-    @Test("merge equals unmerged within 1e-5, unmerge restores the base bit for bit, disabled is the base, merge-and-unload keeps the answer")
-    func mergeUnmerge() throws {
-        let model = try llama()
-        let before = model.stateDictionary()
-        let base = try Fixture.logits(model, base: "tiny-llama")
-        let peft = try PeftModel(model, configuration: LoHaConfig(rank: 3, alpha: 6, targetModules: .allLinear, initializeToIdentity: false))
-        let adapted = try Fixture.logits(model, base: "tiny-llama")
-        #expect(adapted.maxAbsDifference(base) > 1e-3)
-        #expect(try peft.withAdaptersDisabled { try Fixture.logits(model, base: "tiny-llama") } == base)
-        try peft.merge()
-        #expect(try Fixture.logits(model, base: "tiny-llama").maxAbsDifference(adapted) < 1e-5)
-        try peft.unmerge()
-        for (path, value) in model.stateDictionary() where !path.contains("hada_") {
-            #expect(value == before[Module.checkpointName(of: path)], "\(path)")
-        }
-        let plain = try peft.mergeAndUnload()
-        #expect(Set(plain.stateDictionary().keys) == Set(before.keys))
-        #expect(try Fixture.logits(plain, base: "tiny-llama").maxAbsDifference(adapted) < 1e-5)
     }
 
     @Test("finite-difference gradients of the input and all four factors")

@@ -27,7 +27,7 @@ import sys
 import zlib
 
 import torch
-from peft import IA3Config, LoHaConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from peft import IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM, BertForSequenceClassification
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +100,14 @@ CASES = {
     "bert-loha": ("tiny-bert", lambda: LoHaConfig(
         task_type=TaskType.SEQ_CLS, r=3, alpha=6, target_modules=["query", "value", "dense"], layers_to_transform=[1],
         modules_to_save=["classifier"])),
+    # LoKr with whole factors (r = 4 is at least half of every second factor's side), with patterns.
+    "llama-lokr": ("tiny-llama", lambda: LoKrConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
+        rank_pattern={"o_proj": 2}, alpha_pattern={"v_proj": 16})),
+    # LoKr with both factors as rank-1 products and a fixed split factor, on every linear layer.
+    "llama-lokr-factored": ("tiny-llama", lambda: LoKrConfig(
+        task_type=TaskType.CAUSAL_LM, r=1, alpha=3, decompose_both=True, decompose_factor=4, init_weights="lycoris",
+        target_modules="all-linear")),
     # BERT classifier with a trained head (modules_to_save) and trainable biases.
     "bert-lora": ("tiny-bert", lambda: LoraConfig(
         task_type=TaskType.SEQ_CLS, r=4, lora_alpha=4, target_modules=["query", "value"], bias="lora_only",

@@ -18,7 +18,7 @@ import sys
 import zlib
 
 import torch
-from peft import LoHaConfig, get_peft_model
+from peft import LoHaConfig, LoKrConfig, get_peft_model
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,6 +27,8 @@ import peftkit_reference as reference  # noqa: E402
 
 METHODS = {
     "loha": lambda: LoHaConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
+    # Whole W1, W2 as a rank-2 product.
+    "lokr": lambda: LoKrConfig(r=2, alpha=4, decompose_both=True, target_modules=["q_proj", "v_proj", "down_proj"]),
 }
 
 
