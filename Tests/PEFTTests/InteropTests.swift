@@ -12,7 +12,8 @@ import Tensors
 @Suite("PEFT interop")
 struct PEFTInteropTests {
     static let cases = ["llama-lora", "llama-lora-embedding", "llama-rslora", "llama-dora", "llama-ia3", "gpt2-lora", "bert-lora", "llama-prompt",
-                        "gpt2-ia3", "bert-ia3", "llama-loha", "bert-loha", "llama-lokr", "llama-lokr-factored"]
+                        "gpt2-ia3", "bert-ia3", "llama-loha", "bert-loha", "llama-lokr", "llama-lokr-factored",
+                        "llama-vera", "llama-vera-unsaved", "gpt2-vera"]
 
     @Test("a PEFT-made adapter reproduces PEFT's logits within 1e-4", arguments: cases)
     func loadsPythonAdapter(_ name: String) throws {
@@ -54,7 +55,7 @@ struct PEFTInteropTests {
     }
 
     @Test("the same adapters on a GGUF-loaded base (q/k rows un-permuted at load) give PEFT's logits",
-          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3", "llama-loha", "llama-lokr"])
+          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3", "llama-loha", "llama-lokr", "llama-vera-unsaved"])
     func ggufBase(_ name: String) throws {
         let reference = try Fixture.reference(name)
         let model = try LlamaForCausalLM.load(from: Fixture.adapters.appendingPathComponent("tiny-llama.gguf"))

@@ -31,6 +31,8 @@ struct MethodInvariantTests {
         Case(description: "LoKr (lycoris start, both factored)",
              identity: { LoKrConfig(rank: 1, alpha: 2, targetModules: .allLinear, decomposeBoth: true, initialization: .lycoris) },
              random: { LoKrConfig(rank: 1, alpha: 2, targetModules: .allLinear, decomposeBoth: true, initialization: .random) }),
+        Case(description: "VeRA", identity: { VeRAConfig(rank: 8, targetModules: .allLinear) },
+             random: { VeRAConfig(rank: 8, targetModules: .allLinear, initializeToIdentity: false) }),
     ]
 
     func llama() throws -> LlamaForCausalLM { try Fixture.base("tiny-llama") as! LlamaForCausalLM }

@@ -56,7 +56,7 @@ public struct AdapterMethod: Sendable {
 /// The registry of methods: reading a configuration, `--method` and `--help` go through it.
 public enum AdapterMethods {
     /// Every method, in the order `--help` lists them. Adding a method is one line here.
-    public static let all: [AdapterMethod] = [.lora, .ia3, .promptTuning, .loha, .lokr]
+    public static let all: [AdapterMethod] = [.lora, .ia3, .promptTuning, .loha, .lokr, .vera]
 
     /// The method whose `peft_type` is `type`.
     public static func method(_ type: PeftType) -> AdapterMethod? { all.first { $0.peftType == type } }

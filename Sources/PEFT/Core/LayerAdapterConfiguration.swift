@@ -36,6 +36,10 @@ public protocol LayerAdapterConfiguration: AdapterConfiguration {
     func notices(for targets: [(path: String, module: Module)]) -> [String]
     /// Tensors that train with adapter `name` beyond its layers' own (LoRA's `bias` modes), by path.
     func extraTrainableTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable)]
+    /// Frozen tensors adapter `name` shares across its layers, under the keys adapter files give them
+    /// (VeRA's projections: `base_model.vera_A`). `saved` ones are written and must be in a file that
+    /// is loaded; the others are rebuilt when attaching, and taken from a file that has them anyway.
+    func sharedTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable, saved: Bool)]
 }
 
 extension LayerAdapterConfiguration {
@@ -57,6 +61,9 @@ extension LayerAdapterConfiguration {
 
     /// None.
     public func extraTrainableTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable)] { [] }
+
+    /// None.
+    public func sharedTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable, saved: Bool)] { [] }
 }
 
 /// The configuration of a method that learns virtual-token embeddings put before the input (prompt

@@ -15,7 +15,12 @@ extension PeftModel {
         guard let configuration = configuration(name) else { throw PEFTError.noSuchAdapter(name) }
         if let encoder = promptEncoders[name] { return [("prompt_embeddings", encoder.weight)] }
         return (Injection.trainableTensors(name, configuration: configuration, model: root) + Injection.savedBaseTensors(name, model: root))
-            .map { (Self.keyPrefix + $0.key, $0.parameter) }
+            .map { (Self.keyPrefix + $0.key, $0.parameter) } + sharedTensors(name).filter(\.saved).map { ($0.key, $0.parameter) }
+    }
+
+    /// The frozen tensors adapter `name` shares across its layers (VeRA's projections), by file key.
+    func sharedTensors(_ name: String) -> [(key: String, parameter: Variable, saved: Bool)] {
+        (configuration(name) as? any LayerAdapterConfiguration)?.sharedTensors(name, model: root) ?? []
     }
 
     /// Writes adapter `name` (default: the active one) as PEFT does: `adapter_config.json` (sorted
@@ -138,9 +143,11 @@ extension PeftModel {
     func assign(_ weights: [String: Tensor], to name: String, path: String) throws {
         var file: [String: Tensor] = [:]
         for (key, value) in weights { file[key.replacingOccurrences(of: ".\(name).weight", with: ".weight")] = value }
-        let expected = try adapterStateDictionary(name)
-        // Base tables are written by PEFT only with save_embedding_layers; a file may leave them out.
-        let optional = Set(Injection.savedBaseTensors(name, model: root).map { Self.keyPrefix + $0.key })
+        let unsaved = sharedTensors(name).filter { !$0.saved }.map { ($0.key, $0.parameter) }
+        let expected = try adapterStateDictionary(name) + unsaved
+        // Base tables are written by PEFT only with save_embedding_layers, and shared tensors that are
+        // not saved are rebuilt: a file may leave them out.
+        let optional = Set(Injection.savedBaseTensors(name, model: root).map { Self.keyPrefix + $0.key } + unsaved.map(\.0))
         var problems: [String] = []
         for (key, parameter) in expected {
             guard let value = file[key] else {

@@ -86,17 +86,9 @@ extension LoRAConfig: LayerAdapterConfiguration {
     /// The biases `bias` trains: those of the wrapped layers (`lora_only`) or every one (`all`).
     public func extraTrainableTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable)] {
         switch bias {
-        case .none:
-            return []
-        case .loraOnly:
-            return model.namedModules().compactMap { path, module in
-                guard let layer = module as? LoRALayer, layer.adapterNames.contains(name), let bias = layer.baseLayer.bias else { return nil }
-                return ("\(path).\(Module.wrappedLayerName).bias", bias)
-            }
-        case .all:
-            return model.namedParameters().filter { path, _ in
-                path.hasSuffix(".bias") && !path.contains(".modules_to_save.") && !path.contains(".original_module.")
-            }.map { ($0.path, $0.parameter) }
+        case .none: TrainedBiases.none.tensors(name, model: model)
+        case .loraOnly: TrainedBiases.adaptedLayers.tensors(name, model: model)
+        case .all: TrainedBiases.all.tensors(name, model: model)
         }
     }
 }

@@ -27,7 +27,8 @@ import sys
 import zlib
 
 import torch
-from peft import IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from peft import (IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, VeraConfig,
+                  get_peft_model)
 from transformers import AutoModelForCausalLM, BertForSequenceClassification
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -108,6 +109,15 @@ CASES = {
     "llama-lokr-factored": ("tiny-llama", lambda: LoKrConfig(
         task_type=TaskType.CAUSAL_LM, r=1, alpha=3, decompose_both=True, decompose_factor=4, init_weights="lycoris",
         target_modules="all-linear")),
+    # VeRA with its projections in the file, on layers of three shapes (A and B sized for the largest).
+    "llama-vera": ("tiny-llama", lambda: VeraConfig(
+        task_type=TaskType.CAUSAL_LM, r=8, target_modules=["q_proj", "v_proj", "down_proj"])),
+    # VeRA without its projections: a loader must draw them again from projection_prng_key as PyTorch does.
+    "llama-vera-unsaved": ("tiny-llama", lambda: VeraConfig(
+        task_type=TaskType.CAUSAL_LM, r=6, projection_prng_key=1234, save_projection=False, target_modules=["k_proj", "o_proj", "up_proj"])),
+    # VeRA on GPT-2's Conv1D (fan_in_fan_out) with the adapted layers' biases trained.
+    "gpt2-vera": ("tiny-gpt2", lambda: VeraConfig(
+        task_type=TaskType.CAUSAL_LM, r=4, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True, bias="vera_only")),
     # BERT classifier with a trained head (modules_to_save) and trainable biases.
     "bert-lora": ("tiny-bert", lambda: LoraConfig(
         task_type=TaskType.SEQ_CLS, r=4, lora_alpha=4, target_modules=["query", "value"], bias="lora_only",

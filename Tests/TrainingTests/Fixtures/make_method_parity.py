@@ -18,7 +18,7 @@ import sys
 import zlib
 
 import torch
-from peft import LoHaConfig, LoKrConfig, get_peft_model
+from peft import LoHaConfig, LoKrConfig, VeraConfig, get_peft_model
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +29,8 @@ METHODS = {
     "loha": lambda: LoHaConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]),
     # Whole W1, W2 as a rank-2 product.
     "lokr": lambda: LoKrConfig(r=2, alpha=4, decompose_both=True, target_modules=["q_proj", "v_proj", "down_proj"]),
+    # The projections are drawn from the seed (not saved): the loader must draw PEFT's.
+    "vera": lambda: VeraConfig(r=8, projection_prng_key=5, save_projection=False, target_modules=["q_proj", "v_proj", "down_proj"]),
 }
 
 

@@ -1,0 +1,104 @@
+import Autograd
+import NN
+import Tensors
+
+/// VeRA around any `LinearLayer` (dense, `Conv1D` or packed), as in Hugging Face PEFT:
+/// `base(x) + Λb ⊙ ((Λd ⊙ (dropout(x)·Aᵀ))·Bᵀ)` with the adapter's shared frozen `A`, `B` (the
+/// block this layer's shape needs) and its own trainable `vera_lambda_d.<adapter>` `[r]` and
+/// `vera_lambda_b.<adapter>` `[out]`.
+public final class VeRALayer: Module, AdapterLayer {
+    /// The wrapped layer (`base_layer` in checkpoints).
+    @Child("base_layer") public var baseLayer: any LinearLayer
+    @Child("vera_lambda_b") var lambdaB: Module
+    @Child("vera_lambda_d") var lambdaD: Module
+    @Child("vera_dropout") var dropouts: Module
+
+    /// The shared projections by adapter name.
+    public private(set) var projections: [String: VeRAProjection] = [:]
+    /// Names of the adapters this layer holds.
+    public private(set) var adapterNames: [String] = []
+    /// Adapters applied in forward.
+    public var activeAdapters: [String] = []
+    /// True inside `withAdaptersDisabled`: forward gives the base output only.
+    public var adaptersDisabled = false
+    private var mergeState = MergeState()
+    /// Adapters folded into the base weight.
+    public var mergedAdapters: [String] { mergeState.merged }
+
+    /// Wraps `base` (no adapter yet; see `addAdapter`).
+    public init(wrapping base: any LinearLayer) {
+        super.init()
+        registerChild(_baseLayer, base)
+        for child in [_lambdaB, _lambdaD, _dropouts] { registerChild(child, Module()) }
+    }
+
+    /// Adds adapter `name` on the shared `projection`. With `identity`, `Λb` starts at zero and `Λd`
+    /// at `initialD`; otherwise `Λb` at one and `Λd` standard normal (PEFT's `init_weights`).
+    public func addAdapter(_ name: String, projection: VeRAProjection, dropout: Double, initialD: Double, identity: Bool,
+                           generator: inout SeededRandom) {
+        precondition(projections[name] == nil, "VeRALayer: adapter '\(name)' exists")
+        precondition(projection.a.shape[1] >= inFeatures && projection.b.shape[0] >= outFeatures, "VeRALayer: projections too small")
+        let rank = projection.a.shape[0]
+        lambdaB.registerParameter(name, Variable(identity ? .zeros([outFeatures]) : .ones([outFeatures]), requiresGrad: true))
+        lambdaD.registerParameter(name, Variable(identity ? Tensor(repeating: Float(initialD), shape: [rank]) : .randomNormal([rank], generator: &generator),
+                                                 requiresGrad: true))
+        let dropoutLayer = Dropout(probability: Float(dropout), seed: generator.next())
+        if !isTraining { dropoutLayer.eval() }
+        dropouts.registerChild(name, dropoutLayer)
+        projections[name] = projection
+        adapterNames.append(name)
+    }
+
+    /// Removes adapter `name`'s tensors.
+    public func deleteAdapter(_ name: String) {
+        guard projections.removeValue(forKey: name) != nil else { return }
+        lambdaB.removeParameter(name)
+        lambdaD.removeParameter(name)
+        _ = try? dropouts.removeChild(name)
+        adapterNames.removeAll { $0 == name }
+        activeAdapters.removeAll { $0 == name }
+    }
+
+    /// Adapter `name`'s trainable vectors under PEFT's keys (without the adapter name).
+    public func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)] {
+        guard projections[name] != nil else { return [] }
+        return [("vera_lambda_b", lambdaB.parameter(name)), ("vera_lambda_d", lambdaD.parameter(name))]
+    }
+
+    /// This layer's blocks of the shared projections: `A[:, :in]`, `B[:out, :]`.
+    private func blocks(_ name: String) -> (a: Variable, b: Variable) {
+        let projection = projections[name]!
+        return (Variable(projection.a.value.slice(axis: 1, 0..<inFeatures)), Variable(projection.b.value.slice(axis: 0, 0..<outFeatures)))
+    }
+
+    // x: (…, in) → (…, out)
+    /// `base(x) + Σ Λb ⊙ ((Λd ⊙ (dropout(x)·Aᵀ))·Bᵀ)` over the active, unmerged adapters.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        var result = baseLayer(x)
+        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
+        for name in activeAdapters where projections[name] != nil {
+            let (a, b) = blocks(name)
+            let dropout: Dropout = dropouts.child(name)
+            let hidden = Variable.matmul(dropout(x), a, transposeB: true) * lambdaD.parameter(name)
+            result = result + Variable.matmul(hidden, b, transposeB: true) * lambdaB.parameter(name)
+        }
+        return result
+    }
+
+    /// `ΔW = (Λb ⊙ B)·(Λd ⊙ A)`, `[out, in]`.
+    func delta(_ name: String) -> Tensor {
+        let (a, b) = blocks(name)
+        return Tensor.matmul(b.value * lambdaB.parameter(name).value.reshaped([-1, 1]), a.value * lambdaD.parameter(name).value.reshaped([-1, 1]))
+    }
+
+    /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
+    public func merge(_ names: [String]) throws {
+        let names = names.filter { projections[$0] != nil && !mergedAdapters.contains($0) }
+        guard !names.isEmpty else { return }
+        try mergeState.willMerge(names, base: baseLayer)
+        for name in names { try baseLayer.addToWeight(delta(name)) }
+    }
+
+    /// Restores the base weight from before `merge`.
+    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
+}
