@@ -210,8 +210,13 @@ def make_optimizer(model, learning_rate, weight_decay, torch):
 
 
 def train(model, examples, *, torch, batch_size, accumulation, steps, learning_rate, weight_decay=0.0, warmup=0,
-          shape="linear", max_grad_norm=1.0, seed=0, shuffled=True, group_by_length=True, on_step=None):
-    """Runs `steps` optimizer steps exactly as PEFTKit's Trainer does; returns the step losses."""
+          shape="linear", max_grad_norm=1.0, seed=0, shuffled=True, group_by_length=True, on_step=None,
+          regularizer=None, after_update=None):
+    """Runs `steps` optimizer steps exactly as PEFTKit's Trainer does; returns the step losses.
+
+    `regularizer()` (AdaLoRA's orthogonality penalty) is added once per step before clipping;
+    `after_update(step)` (AdaLoRA's `update_and_allocate`) runs after the optimizer step, before the
+    gradients are cleared, with the 0-based step — PEFTKit's method hooks."""
     optimizer = make_optimizer(model, learning_rate, weight_decay, torch)
     parameters = [p for p in model.parameters() if p.requires_grad]
     lengths = [len(ids) for ids, _ in examples]
@@ -232,11 +237,17 @@ def train(model, examples, *, torch, batch_size, accumulation, steps, learning_r
             loss = micro_batch_loss_sum(model, input_ids, mask, labels, torch) / targets
             loss.backward()
             total += loss.item()
+        if regularizer is not None:
+            penalty = regularizer()
+            penalty.backward()
+            total += penalty.item()
         if max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
         for group in optimizer.param_groups:
             group["lr"] = schedule_rate(learning_rate, shape, warmup, steps, step)
         optimizer.step()
+        if after_update is not None:
+            after_update(step)
         optimizer.zero_grad(set_to_none=True)
         losses.append(total)
         if on_step:

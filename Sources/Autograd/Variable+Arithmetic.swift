@@ -97,4 +97,10 @@ extension Variable {
     public func squared() -> Variable {
         Variable.operation("square", value: value.squared(), inputs: [self]) { [value] g in [g * value * 2] }
     }
+
+    /// Elementwise square root (of non-negative values); the gradient is `g / (2√x)`.
+    public func squareRoot() -> Variable {
+        let root = value.squareRoot()
+        return Variable.operation("squareRoot", value: root, inputs: [self]) { g in [g / (root * 2)] }
+    }
 }

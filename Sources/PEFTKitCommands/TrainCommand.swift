@@ -200,7 +200,9 @@ enum TrainCommand {
         let targets = try parsed.value("targets").map(TrainingSetup.targets)
         let configuration = try method.make(AdapterOptionValues(targets: targets, taskType: classification ? "SEQ_CLS" : "CAUSAL_LM",
                                                                 modulesToSave: classification ? ["classifier"] : nil,
-                                                                baseModelNameOrPath: modelPath, given: methodOptions))
+                                                                baseModelNameOrPath: modelPath,
+                                                                totalSteps: Trainer.plannedSteps(train: train, arguments: settings).totalSteps,
+                                                                given: methodOptions))
         // The memory the run will need, before the adapter is allocated (r = 65536 would abort there).
         let planned = try parsed.value("init-adapter").map { try AdapterConfigurations.load(from: URL(fileURLWithPath: $0)) } ?? configuration
         let memory = TrainingMemory.predicted(for: base, dataset: train, arguments: settings,

@@ -27,6 +27,8 @@ struct GradientCheckTests {
         expectPasses([a, c]) { v in v[0] / v[1] }
         expectPasses([a]) { v in (v[0] * 3 + 1) / 2 - 0.5 }
         expectPasses([a]) { v in -v[0].squared() }
+        expectPasses([c]) { v in v[0].squareRoot() }
+        expectPasses([a]) { v in v[0].squared().sum().squareRoot() }  // a Frobenius norm
     }
 
     @Test func reductions() {

@@ -13,7 +13,7 @@ import Tensors
 struct PEFTInteropTests {
     static let cases = ["llama-lora", "llama-lora-embedding", "llama-rslora", "llama-dora", "llama-ia3", "gpt2-lora", "bert-lora", "llama-prompt",
                         "gpt2-ia3", "bert-ia3", "llama-loha", "bert-loha", "llama-lokr", "llama-lokr-factored",
-                        "llama-vera", "llama-vera-unsaved", "gpt2-vera"]
+                        "llama-vera", "llama-vera-unsaved", "gpt2-vera", "llama-adalora", "gpt2-adalora"]
 
     @Test("a PEFT-made adapter reproduces PEFT's logits within 1e-4", arguments: cases)
     func loadsPythonAdapter(_ name: String) throws {
@@ -55,7 +55,7 @@ struct PEFTInteropTests {
     }
 
     @Test("the same adapters on a GGUF-loaded base (q/k rows un-permuted at load) give PEFT's logits",
-          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3", "llama-loha", "llama-lokr", "llama-vera-unsaved"])
+          arguments: ["llama-lora", "llama-dora", "llama-rslora", "llama-ia3", "llama-loha", "llama-lokr", "llama-vera-unsaved", "llama-adalora"])
     func ggufBase(_ name: String) throws {
         let reference = try Fixture.reference(name)
         let model = try LlamaForCausalLM.load(from: Fixture.adapters.appendingPathComponent("tiny-llama.gguf"))

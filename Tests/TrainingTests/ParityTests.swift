@@ -66,12 +66,22 @@ import Testing
         for (ours, theirs) in zip(trainer.state.stepLosses, expected.losses) {
             #expect(abs(ours - theirs) < 2e-5, "\(method): loss \(ours) vs PyTorch \(theirs)")
         }
+        // The adapters as saved (AdaLoRA saves only the ranks it kept): same keys, shapes, values.
+        let saved = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: saved) }
+        try peft.saveAdapter(to: saved)
         let final = try PeftModel<LlamaForCausalLM>.readWeights(folder.appendingPathComponent("final"))
-        let ours = Dictionary(uniqueKeysWithValues: try peft.adapterStateDictionary().map { ($0.key, $0.parameter.value) })
+        let ours = try PeftModel<LlamaForCausalLM>.readWeights(saved)
         #expect(Set(ours.keys) == Set(final.keys))
         var worst: Float = 0
-        for (key, value) in final { worst = max(worst, zip(value.toArray(), ours[key]!.toArray()).map { abs($0 - $1) }.max() ?? 0) }
+        for (key, value) in final {
+            guard let mine = ours[key], mine.shape == value.shape else { Issue.record("\(method): '\(key)' \(ours[key]?.shape ?? []) vs \(value.shape)"); continue }
+            worst = max(worst, zip(value.toArray(), mine.toArray()).map { abs($0 - $1) }.max() ?? 0)
+        }
         #expect(worst < 1e-5, "\(method): largest adapter difference \(worst)")
+        // What the method learned about itself (AdaLoRA's rank pattern) is saved as peft saves it.
+        let theirs = try AdapterConfigurations.load(from: folder.appendingPathComponent("final")).json["rank_pattern"]
+        #expect(try AdapterConfigurations.load(from: saved).json["rank_pattern"] == theirs, "\(method): rank_pattern")
         print("parity \(method): losses", trainer.state.stepLosses, "vs", expected.losses, "worst adapter difference", worst)
     }
 }

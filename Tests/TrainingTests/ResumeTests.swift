@@ -73,6 +73,28 @@ import Autograd
         #expect(dropouts(resumed) == dropouts(straight), "dropout generators")
     }
 
+    @Test("an AdaLoRA run resumed mid-schedule continues bit for bit: its allocator's averages and masks are checkpointed")
+    func adaLoRAResumesBitForBit() throws {
+        let data = try TrainingFixture.dataset()
+        func model(seed: UInt64) throws -> PeftModel<LlamaForCausalLM> {
+            try PeftModel(try TrainingFixture.base(), configuration: AdaLoRAConfig(initialRank: 4, targetRank: 2, totalSteps: 7, initialSteps: 1, finalSteps: 2,
+                                                                                   targetModules: .names(["q_proj", "v_proj"])), seed: seed)
+        }
+        let straightModel = try model(seed: 2)
+        let straight = try Trainer(model: straightModel, arguments: arguments(nil), train: data)
+        try straight.train()
+        let output = TrainingFixture.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: output) }
+        try Trainer(model: try model(seed: 2), arguments: arguments(output), train: data, callbacks: [StopAt(4)]).train()
+        let resumedModel = try model(seed: 99)
+        let resumed = try Trainer(model: resumedModel, arguments: arguments(output), train: data)
+        try resumed.train(resumingFrom: output)
+        #expect(resumed.state.stepLosses == straight.state.stepLosses, "loss sequence")
+        #expect(resumed.snapshotTrainable() == straight.snapshotTrainable(), "adapter weights")
+        let pattern = { (peft: PeftModel<LlamaForCausalLM>) in (peft.configuration("default") as? AdaLoRAConfig)?.rankPattern?.map { "\($0.module) \($0.kept)" } }
+        #expect(pattern(straightModel) != nil && pattern(resumedModel) == pattern(straightModel), "rank pattern")
+    }
+
     @Test func aCrashDuringSaveLeavesThePreviousCheckpointUsable() throws {
         let data = try TrainingFixture.dataset()
         let output = TrainingFixture.temporaryFolder()

@@ -22,9 +22,15 @@ public protocol AdapterConfiguration: Codable, Sendable {
     var json: JSONValue { get }
     /// Checks every value; throws `PEFTError.invalidConfiguration` naming the field.
     func validate() throws
+    /// Keys of `adapter_config.json` that training itself changes (AdaLoRA's `rank_pattern`): they
+    /// describe what was learned, not the function to train, so a resumed run does not compare them.
+    static var learnedKeys: Set<String> { get }
 }
 
 extension AdapterConfiguration {
+    /// None.
+    public static var learnedKeys: Set<String> { [] }
+
     /// Decodes the `adapter_config.json` object.
     public init(from decoder: Decoder) throws { try self.init(json: try JSONValue(from: decoder)) }
     /// Encodes the `adapter_config.json` object.

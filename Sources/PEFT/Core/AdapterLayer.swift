@@ -20,6 +20,9 @@ public protocol AdapterWrapper: Module {
     var adaptersDisabled: Bool { get set }
     /// The adapter's tensors by PEFT key relative to this layer (`lora_A.weight`, `ia3_l` …).
     func adapterTensors(_ name: String) -> [(key: String, parameter: Variable)]
+    /// The adapter's tensors as an adapter file holds them (by default their values; AdaLoRA keeps
+    /// only the ranks its allocator kept).
+    func savedAdapterTensors(_ name: String) -> [(key: String, value: Tensor)]
     /// Adds the merged weights of `names` to the base weight.
     func merge(_ names: [String]) throws
     /// Restores the base weight exactly as it was before `merge`.
@@ -32,6 +35,9 @@ public protocol AdapterWrapper: Module {
 }
 
 extension AdapterWrapper {
+    /// The tensors' values.
+    public func savedAdapterTensors(_ name: String) -> [(key: String, value: Tensor)] { adapterTensors(name).map { ($0.key, $0.parameter.value) } }
+
     /// Base tensors PEFT also writes with the adapter (none by default).
     public var savedBaseTensors: [(key: String, parameter: Variable)] { [] }
 }

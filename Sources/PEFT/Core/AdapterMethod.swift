@@ -56,7 +56,7 @@ public struct AdapterMethod: Sendable {
 /// The registry of methods: reading a configuration, `--method` and `--help` go through it.
 public enum AdapterMethods {
     /// Every method, in the order `--help` lists them. Adding a method is one line here.
-    public static let all: [AdapterMethod] = [.lora, .ia3, .promptTuning, .loha, .lokr, .vera]
+    public static let all: [AdapterMethod] = [.lora, .ia3, .promptTuning, .loha, .lokr, .vera, .adaLoRA]
 
     /// The method whose `peft_type` is `type`.
     public static func method(_ type: PeftType) -> AdapterMethod? { all.first { $0.peftType == type } }
@@ -128,12 +128,15 @@ public struct AdapterOptionValues: Sendable {
     public var modulesToSave: [String]?
     /// `base_model_name_or_path`.
     public var baseModelNameOrPath: String?
+    /// The run's optimizer steps, for methods whose schedule spans the run (AdaLoRA's `total_step`).
+    public var totalSteps: Int?
     /// Parsed option values by name; options not given are absent.
     public var given: [String: Double]
 
     /// Values for a command line.
     public init(targets: TargetModules? = nil, taskType: String? = "CAUSAL_LM", modulesToSave: [String]? = nil, baseModelNameOrPath: String? = nil,
-                given: [String: Double] = [:]) {
+                totalSteps: Int? = nil, given: [String: Double] = [:]) {
+        self.totalSteps = totalSteps
         self.targets = targets
         self.taskType = taskType
         self.modulesToSave = modulesToSave

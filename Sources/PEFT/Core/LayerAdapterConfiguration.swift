@@ -40,6 +40,9 @@ public protocol LayerAdapterConfiguration: AdapterConfiguration {
     /// (VeRA's projections: `base_model.vera_A`). `saved` ones are written and must be in a file that
     /// is loaded; the others are rebuilt when attaching, and taken from a file that has them anyway.
     func sharedTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable, saved: Bool)]
+    /// The hooks adapter `name` needs while training (AdaLoRA's allocator), or nil. `store` replaces
+    /// the adapter's stored configuration (what it learned about itself, such as a rank pattern).
+    func trainingHooks(_ name: String, model: Module, store: @escaping (any AdapterConfiguration) -> Void) -> (any AdapterTrainingHooks)?
 }
 
 extension LayerAdapterConfiguration {

@@ -40,7 +40,13 @@ extension PeftModel {
         configuration.inferenceMode = true
         do {
             try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-            let entries = tensors.map { $0.parameter.value.safetensorsEntry(named: $0.key) }
+            // Layers may save a different form than they train (AdaLoRA drops the ranks it pruned).
+            var saved: [String: Tensor] = [:]
+            for (path, module) in root.namedModules() {
+                guard let layer = module as? any AdapterWrapper, layer.adapterNames.contains(name) else { continue }
+                for (key, value) in layer.savedAdapterTensors(name) { saved[Self.keyPrefix + path + "." + key] = value }
+            }
+            let entries = tensors.map { (saved[$0.key] ?? $0.parameter.value).safetensorsEntry(named: $0.key) }
             // Both files are staged before either replaces its old version: a failed write leaves
             // the previous adapter whole.
             try AtomicFile.writeAll([(try SafetensorsWriter.encode(entries, metadata: ["format": "pt"]), target.appendingPathComponent("adapter_model.safetensors")),

@@ -32,6 +32,8 @@ public final class PeftModel<Base> {
     /// a `modules_to_save` name that matches nothing, a rank above a target's smaller side. Tools
     /// show them as warnings.
     public internal(set) var notices: [String] = []
+    /// Training hooks by adapter name, made when first asked for.
+    private var hooks: [String: any AdapterTrainingHooks] = [:]
 
     /// Attaches a first adapter named `adapterName` (default `"default"`) and freezes everything else.
     /// - Parameter promptInitialTokens: the token ids of `prompt_tuning_init_text` (prompt tuning
@@ -116,6 +118,7 @@ public final class PeftModel<Base> {
         guard mergedAdapters.isEmpty else { throw PEFTError.invalidState("unmerge adapters before deleting one") }
         Injection.remove(name, from: root)
         promptEncoders.removeValue(forKey: name)
+        hooks.removeValue(forKey: name)
         configurations.removeAll { $0.name == name }
     }
 
@@ -175,6 +178,20 @@ public final class PeftModel<Base> {
         try unmerge()
         try Injection.unwrapAll(root, activeAdapter: activeAdapter)
         return model
+    }
+
+    /// What the active adapter's method does while training beyond forward and backward (AdaLoRA's
+    /// rank allocator), or nil. The `Trainer` calls it.
+    public var trainingHooks: (any AdapterTrainingHooks)? {
+        let name = activeAdapter
+        if let made = hooks[name] { return made }
+        guard let layered = configuration(name) as? any LayerAdapterConfiguration else { return nil }
+        let made = layered.trainingHooks(name, model: root) { [weak self] updated in
+            guard let self, let index = self.configurations.firstIndex(where: { $0.name == name }) else { return }
+            self.configurations[index].configuration = updated
+        }
+        hooks[name] = made
+        return made
     }
 
     // MARK: Trainable set

@@ -35,11 +35,16 @@ public protocol TrainableModel: AnyObject {
     /// tensors put back to their starting values. What the forgetting monitor compares against.
     /// - Throws: when the base cannot be reached (merged adapters).
     func withBaseModel<R>(_ body: () throws -> R) throws -> R
+    /// What the adapter's method does while training beyond forward and backward (AdaLoRA's rank
+    /// allocator), or nil.
+    var trainingHooks: (any AdapterTrainingHooks)? { get }
 }
 
 extension TrainableModel {
     /// None beyond the trainable tensors themselves.
     public var functionSettings: [String: String] { [:] }
+    /// None.
+    public var trainingHooks: (any AdapterTrainingHooks)? { nil }
 }
 
 extension PeftModel: TrainableModel {
@@ -59,8 +64,9 @@ extension PeftModel: TrainableModel {
     /// Every field of the active adapter's configuration (`adapter lora_alpha`, `adapter use_rslora` …)
     /// except those that do not change the function (inference mode, names and versions).
     public var functionSettings: [String: String] {
-        guard let members = configuration(activeAdapter)?.json.members else { return [:] }
-        let descriptive: Set<String> = ["inference_mode", "base_model_name_or_path", "revision", "peft_version", "auto_mapping", "task_type"]
+        guard let configuration = configuration(activeAdapter), let members = configuration.json.members else { return [:] }
+        let descriptive = Set(["inference_mode", "base_model_name_or_path", "revision", "peft_version", "auto_mapping", "task_type"])
+            .union(type(of: configuration).learnedKeys)
         var settings: [String: String] = [:]
         for (key, value) in members where !descriptive.contains(key) { settings["adapter \(key)"] = value.serialized() }
         return settings

@@ -31,6 +31,8 @@ extension Trainer {
     static let trainableName = "trainable.safetensors"
     static let bestName = "best_trainable.safetensors"
     static let optimizerName = "optimizer.safetensors"
+    /// The adapter method's own training state (AdaLoRA's importance averages and rank masks).
+    static let methodStateName = "method_state.safetensors"
     static let checkpointPrefix = "checkpoint-"
 
     /// What a checkpoint must agree on to be resumed by this trainer.
@@ -109,6 +111,9 @@ extension Trainer {
             if let best = bestWeights { try Self.writeTensors(best.map { ($0.key, $0.value) }, to: partial.appendingPathComponent(Self.bestName)) }
             let optimizerState = optimizer.stateDictionary()
             try Self.writeTensors(optimizerState.tensors.map { ($0.key, $0.value) }, to: partial.appendingPathComponent(Self.optimizerName))
+            if let methodState = model.trainingHooks?.checkpointState(), !methodState.isEmpty {
+                try Self.writeTensors(methodState.map { ($0.key, $0.value) }, to: partial.appendingPathComponent(Self.methodStateName))
+            }
             var callbackStates: [String: JSONValue] = [:]
             for callback in callbacks { if let saved = callback.checkpointState() { callbackStates[callback.checkpointKey] = saved } }
             let manifest = CheckpointManifest(
@@ -254,6 +259,10 @@ extension Trainer {
         let trainable = try Self.readTensors(folder.appendingPathComponent(Self.trainableName), checkpoint: folder)
         let best = manifest.hasBestWeights ? try Self.readTensors(folder.appendingPathComponent(Self.bestName), checkpoint: folder) : nil
         let optimizerTensors = try Self.readTensors(folder.appendingPathComponent(Self.optimizerName), checkpoint: folder)
+        let hooks = model.trainingHooks
+        let methodStateURL = folder.appendingPathComponent(Self.methodStateName)
+        let methodState = hooks != nil && FileManager.default.fileExists(atPath: methodStateURL.path)
+            ? try Self.readTensors(methodStateURL, checkpoint: folder) : [:]
         let parameters = model.trainableParameters()
         for (path, parameter) in parameters {
             guard let value = trainable[path], value.shape == parameter.shape else {
@@ -269,6 +278,9 @@ extension Trainer {
             throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "it is at step \(manifest.state.step), beyond this run's \(state.totalSteps) steps")
         }
         // Everything checked: apply.
+        do { try hooks?.restoreCheckpointState(methodState) } catch {
+            throw TrainingError.incompatibleCheckpoint(path: folder.path, reason: "\(Self.methodStateName): \(error)")
+        }
         try optimizer.loadStateDictionary(OptimizerState(kind: manifest.optimizerKind, tensors: optimizerTensors, counters: manifest.optimizerCounters))
         for (path, parameter) in parameters { parameter.value = trainable[path]! }
         for (path, layer) in layers { layer.generator = manifest.generators[path]! }

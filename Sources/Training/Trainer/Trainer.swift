@@ -122,9 +122,7 @@ public final class Trainer {
             guard model.prefix == nil else { throw TrainingError.invalidArgument(name: "packing", reason: "cannot be combined with prompt tuning") }
         }
         self.packedRowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
-        state.batchesPerEpoch = Self.plan(sampler, lengths: train.lengths, epoch: 0, packing: arguments.packing, rowLength: packedRowLength).count
-        let stepsPerEpoch = (state.batchesPerEpoch + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
-        state.totalSteps = arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up)))
+        (state.batchesPerEpoch, state.totalSteps) = Self.plannedSteps(train: train, arguments: arguments)
         let warmup = arguments.warmupSteps > 0 ? arguments.warmupSteps : Int((arguments.warmupRatio * Double(state.totalSteps)).rounded(.up))
         self.schedule = schedule ?? WarmupSchedule(peak: arguments.learningRate, shape: arguments.schedule, warmupSteps: warmup, totalSteps: state.totalSteps)
         if let optimizer {
@@ -255,6 +253,16 @@ public final class Trainer {
         return sampler.batches(lengths: lengths, epoch: epoch).map { $0.map { [$0] } }
     }
 
+    /// The batches per epoch and the optimizer steps a run of `arguments` on `train` takes — what a
+    /// `Trainer` plans, known before the model exists (AdaLoRA's schedule spans the run).
+    public static func plannedSteps(train: TrainingDataset, arguments: TrainingArguments) -> (batchesPerEpoch: Int, totalSteps: Int) {
+        let sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
+        let rowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
+        let batches = plan(sampler, lengths: train.lengths, epoch: 0, packing: arguments.packing, rowLength: rowLength).count
+        let stepsPerEpoch = (batches + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
+        return (batches, arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up))))
+    }
+
     /// The padded (or packed) batch of planned rows.
     func makeBatch(_ rows: [[Int]]) -> Batch {
         if arguments.packing { return Batch(packing: rows.map { $0.map { trainDataset.examples[$0] } }) }
@@ -283,6 +291,17 @@ public final class Trainer {
                 loss.backward()
             }
         }
+        let hooks = model.trainingHooks
+        if nonFinite == nil, let penalty = hooks?.regularization() {
+            // The method's penalty (AdaLoRA's orthogonality), once per step, before clipping.
+            let value = Double(penalty.value.scalar)
+            if value.isFinite {
+                total += value
+                penalty.backward()
+            } else {
+                nonFinite = "the adapter method's regularisation"
+            }
+        }
         if nonFinite == nil {
             let norm = arguments.maxGradientNorm.map { clipGradientNorm(parameters, maxNorm: $0) } ?? gradientNorm(parameters)
             if !norm.isFinite { nonFinite = "the gradient of '\(firstNonFiniteGradient(parameters) ?? "?")'" }
@@ -301,6 +320,8 @@ public final class Trainer {
         lastLearningRate = schedule.rate(at: state.step)
         optimizer.learningRate = lastLearningRate
         optimizer.step(parameters)
+        // The method's after-step work (AdaLoRA's rank allocation) sees the step's gradients.
+        try hooks?.afterOptimizerStep(state.step)
         parameters.forEach { $0.parameter.zeroGrad() }
         if let bad = parameters.first(where: { !$0.parameter.value.isFinite }) {
             throw TrainingError.nonFinite(step: stepNumber, what: "parameter '\(bad.path)' after the update")

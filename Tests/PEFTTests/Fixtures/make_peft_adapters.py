@@ -27,7 +27,7 @@ import sys
 import zlib
 
 import torch
-from peft import (IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, VeraConfig,
+from peft import (AdaLoraConfig, IA3Config, LoHaConfig, LoKrConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, VeraConfig,
                   get_peft_model)
 from transformers import AutoModelForCausalLM, BertForSequenceClassification
 
@@ -64,6 +64,24 @@ def randomise(model, seed):
                 parameter.copy_(parameter + 0.3 * torch.randn(parameter.shape, generator=generator))
             else:
                 parameter.copy_(0.3 * torch.randn(parameter.shape, generator=generator))
+
+
+def prune(model, seed):
+    """An allocation as AdaLoRA's RankAllocator leaves it: some triplets of each layer zeroed and
+    listed in rank_pattern (one layer keeps none, one keeps all)."""
+    generator = torch.Generator().manual_seed(seed)
+    pattern = {}
+    with torch.no_grad():
+        names = [n for n, _ in model.base_model.model.named_parameters() if "lora_E.default" in n]
+        for index, (name, parameter) in enumerate((n, p) for n, p in model.base_model.model.named_parameters() if "lora_E.default" in n):
+            keep = torch.rand(parameter.shape[0], generator=generator) > 0.5
+            if index == 0:
+                keep[:] = True
+            if index == len(names) - 1:
+                keep[:] = False
+            parameter.masked_fill_(~keep.view(-1, 1), 0.0)
+            pattern[name] = keep.tolist()
+    model.peft_config["default"].rank_pattern = pattern
 
 
 CASES = {
@@ -118,6 +136,15 @@ CASES = {
     # VeRA on GPT-2's Conv1D (fan_in_fan_out) with the adapted layers' biases trained.
     "gpt2-vera": ("tiny-gpt2", lambda: VeraConfig(
         task_type=TaskType.CAUSAL_LM, r=4, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True, bias="vera_only")),
+    # AdaLoRA after an allocation: rank_pattern keeps some triplets per layer (pruned ones zeroed, as the
+    # allocator leaves them); the file holds only the kept ranks, the scale divides by init_r.
+    "llama-adalora": ("tiny-llama", lambda: AdaLoraConfig(
+        task_type=TaskType.CAUSAL_LM, init_r=5, target_r=2, total_step=20, lora_alpha=6,
+        target_modules=["q_proj", "v_proj", "down_proj"])),
+    # AdaLoRA on GPT-2's Conv1D before any allocation (full init_r, fan_in_fan_out).
+    "gpt2-adalora": ("tiny-gpt2", lambda: AdaLoraConfig(
+        task_type=TaskType.CAUSAL_LM, init_r=3, target_r=2, total_step=10, lora_alpha=4, target_modules=["c_attn", "c_proj"],
+        fan_in_fan_out=True)),
     # BERT classifier with a trained head (modules_to_save) and trainable biases.
     "bert-lora": ("tiny-bert", lambda: LoraConfig(
         task_type=TaskType.SEQ_CLS, r=4, lora_alpha=4, target_modules=["query", "value"], bias="lora_only",
@@ -139,6 +166,8 @@ def write(only):
         torch.manual_seed(seed)
         model = get_peft_model(base(model_name), make_config())
         randomise(model, seed + 1)
+        if case == "llama-adalora":
+            prune(model, seed + 2)
         model.eval()
         ids, tensor, kwargs = reference_inputs(model_name)
         logits = logits_of(model, model_name, tensor, kwargs)

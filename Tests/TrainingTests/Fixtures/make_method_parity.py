@@ -18,7 +18,7 @@ import sys
 import zlib
 
 import torch
-from peft import LoHaConfig, LoKrConfig, VeraConfig, get_peft_model
+from peft import AdaLoraConfig, LoHaConfig, LoKrConfig, VeraConfig, get_peft_model
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,7 +31,21 @@ METHODS = {
     "lokr": lambda: LoKrConfig(r=2, alpha=4, decompose_both=True, target_modules=["q_proj", "v_proj", "down_proj"]),
     # The projections are drawn from the seed (not saved): the loader must draw PEFT's.
     "vera": lambda: VeraConfig(r=8, projection_prng_key=5, save_projection=False, target_modules=["q_proj", "v_proj", "down_proj"]),
+    # Four steps over the whole budget schedule: reallocations at steps 1 and 2, the final one at 3.
+    "adalora": lambda: AdaLoraConfig(init_r=4, target_r=2, total_step=4, tinit=0, tfinal=1, deltaT=1, lora_alpha=8,
+                                     target_modules=["q_proj", "v_proj", "down_proj"]),
 }
+
+
+def adalora_penalty(model):
+    """The orthogonality term AdaLoraModel.forward adds to the loss (once per step in PEFTKit)."""
+    config = model.peft_config["default"]
+    terms = []
+    for name, parameter in model.named_parameters():
+        if ("lora_A" in name or "lora_B" in name) and "default" in name:
+            gram = parameter @ parameter.T if "lora_A" in name else parameter.T @ parameter
+            terms.append(torch.norm(gram - torch.eye(*gram.size()), p="fro"))
+    return config.orth_reg_weight * sum(terms) / len(terms)
 
 
 def main(only):
@@ -58,7 +72,10 @@ def main(only):
         target = os.path.join(HERE, "methods", method)
         model.peft_config["default"].base_model_name_or_path = "tiny-chat-llama"
         model.save_pretrained(os.path.join(target, "initial"))
-        losses = reference.train(model, examples, torch=torch, **settings)
+        hooks = {}
+        if method == "adalora":
+            hooks = dict(regularizer=lambda: adalora_penalty(model), after_update=model.base_model.update_and_allocate)
+        losses = reference.train(model, examples, torch=torch, **settings, **hooks)
         model.save_pretrained(os.path.join(target, "final"))
         with open(os.path.join(target, "expected.json"), "w") as handle:
             json.dump({"settings": settings, "records": len(examples), "losses": losses}, handle, indent=1)
