@@ -23,4 +23,8 @@ public protocol CausalLanguageModel: Module {
     /// Vocabulary logits `[…, V]` of hidden states `[…, C]` (the language-model head). Callers may pass
     /// only the rows they need, e.g. the positions that carry a label.
     func logits(from hidden: Variable) -> Variable
+    /// Virtual-token embeddings `[P, C]` that start every sequence when no `prefix` is given: an
+    /// attached prompt-tuning adapter (a `PeftModel` sets and clears it), so that every entry point
+    /// — `hiddenStates`, `lastLogits`, generation — answers as the adapted model.
+    var attachedPrefix: Variable? { get set }
 }

@@ -89,6 +89,9 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
     public let configuration: GPT2Configuration
     /// Recompute each block in backward instead of keeping its activations (training only).
     public var gradientCheckpointing = false
+    /// An attached prompt-tuning adapter's virtual tokens, placed before every sequence when no
+    /// `prefix` is given (set by `PeftModel`).
+    public var attachedPrefix: Variable?
     @Child("transformer") var transformer: GPT2Model
 
     /// A randomly initialised model (weights are usually loaded afterwards).
@@ -119,6 +122,8 @@ public final class GPT2LMHeadModel: Module, CausalLanguageModel, GradientCheckpo
     /// row) attention stays inside each example and positions restart at 0 for each.
     public func hiddenStates(_ ids: [Int], batch: Int = 1, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
                              prefix: Variable? = nil, segments: [Int]? = nil) throws -> Variable {
+        // An attached prompt-tuning prefix starts a sequence unless the caller gives one.
+        let prefix = prefix ?? ((cache?.length ?? 0) == 0 ? attachedPrefix : nil)
         if segments != nil {
             guard cache == nil && prefix == nil else {
                 throw ModelError.invalidGenerationParameter("packed segments cannot be combined with a cache or a prompt-tuning prefix")

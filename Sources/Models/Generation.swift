@@ -64,7 +64,7 @@ extension CausalLanguageModel {
     /// Returns the generated ids. The prompt runs in passes of `options.prefillChunk` tokens.
     ///
     /// - Parameter prefix: virtual-token embeddings `[P, C]` run before the prompt (a prompt-tuning
-    ///   adapter's); they count against the context.
+    ///   adapter's; nil: the model's `attachedPrefix`, if any); they count against the context.
     /// - Throws: `ModelError.invalidGenerationParameter` for an empty prompt or bad options,
     ///   `ModelError.contextOverflow` for a prompt longer than the context.
     @discardableResult
@@ -72,6 +72,7 @@ extension CausalLanguageModel {
                          onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
         try options.validate()
         guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
+        let prefix = prefix ?? attachedPrefix  // an attached prompt-tuning adapter counts against the context too
         let virtualTokens = prefix?.shape.first ?? 0
         guard prompt.count + virtualTokens <= contextLength else {
             throw ModelError.contextOverflow(positions: prompt.count + virtualTokens, context: contextLength)

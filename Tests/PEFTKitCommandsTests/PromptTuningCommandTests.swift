@@ -33,7 +33,8 @@ struct PromptTuningCommandTests {
         let adaptedText = try withPrefix.generate(prompt: ids, options: GenerationOptions(maxNewTokens: 6))
         #expect(adapted.output == adaptedText + "\n")
         // The virtual tokens change the model's next-token distribution (the answer may coincide on a tiny model).
-        let logits = try withoutGradients { try base.lastLogits(ids, cache: base.makeCache()) }
+        // The base's own answer needs the adapter switched off: attached, it answers as adapted.
+        let logits = try peft.withAdaptersDisabled { try withoutGradients { try base.lastLogits(ids, cache: base.makeCache()) } }
         let prefixed = try withoutGradients {
             let hidden = try base.hiddenStates(ids, batch: 1, keyMask: nil, cache: nil, prefix: prefix, segments: nil)
             return base.logits(from: hidden.slice(axis: 1, (hidden.shape[1] - 1)..<hidden.shape[1])).value.toArray()

@@ -170,6 +170,9 @@ public final class DecoderForCausalLM: Module, CausalLanguageModel, GradientChec
     public let configuration: DecoderConfiguration
     /// Recompute each decoder block in backward instead of keeping its activations (training only).
     public var gradientCheckpointing = false
+    /// An attached prompt-tuning adapter's virtual tokens, placed before every sequence when no
+    /// `prefix` is given (set by `PeftModel`).
+    public var attachedPrefix: Variable?
     /// Checkpoint entries the last load did not use (missing ones are an error).
     public internal(set) var loadReport = StateDictionaryReport()
     @Child("model") var body: DecoderModel
@@ -210,6 +213,8 @@ public final class DecoderForCausalLM: Module, CausalLanguageModel, GradientChec
     ///     positions need no reset: attention scores depend only on distances within a segment.)
     public func hiddenStates(_ ids: [Int], batch: Int, keyMask: [Bool]? = nil, cache: KeyValueCache? = nil,
                              prefix: Variable? = nil, segments: [Int]? = nil) throws -> Variable {
+        // An attached prompt-tuning prefix starts a sequence unless the caller gives one.
+        let prefix = prefix ?? ((cache?.length ?? 0) == 0 ? attachedPrefix : nil)
         if segments != nil {
             guard cache == nil && prefix == nil else {
                 throw ModelError.invalidGenerationParameter("packed segments cannot be combined with a cache or a prompt-tuning prefix")

@@ -94,6 +94,7 @@ extension PeftModel {
             Injection.remove(name, from: root)
             promptEncoders.removeValue(forKey: name)
             configurations.removeAll { $0.name == name }
+            attachActivePrefix()
             throw error
         }
         if !isTrainable { root.eval() }

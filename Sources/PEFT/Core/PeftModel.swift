@@ -102,6 +102,14 @@ public final class PeftModel<Base> {
         }
         configurations.append((name, stored))
         if name == activeAdapter { refreshTrainable() }
+        attachActivePrefix()
+    }
+
+    /// Puts the active prompt-tuning adapter's virtual tokens on the model (or takes them off), so
+    /// that the model's own entry points answer as adapted.
+    func attachActivePrefix(disabled: Bool = false) {
+        guard let model = root as? any CausalLanguageModel else { return }
+        model.attachedPrefix = disabled ? nil : promptEncoders[activeAdapter]?.weight
     }
 
     /// Makes `name` the adapter used in forward and trained.
@@ -109,6 +117,7 @@ public final class PeftModel<Base> {
         guard configuration(name) != nil else { throw PEFTError.noSuchAdapter(name) }
         activeAdapter = name
         refreshTrainable()
+        attachActivePrefix()
     }
 
     /// Removes an adapter (not the active one); layers left with no adapter are unwrapped.
@@ -129,7 +138,11 @@ public final class PeftModel<Base> {
     public func withAdaptersDisabled<R>(_ body: () throws -> R) throws -> R {
         guard mergedAdapters.isEmpty else { throw PEFTError.invalidState("adapters are merged; unmerge before disabling them") }
         setDisabled(true)
-        defer { setDisabled(false) }
+        attachActivePrefix(disabled: true)
+        defer {
+            setDisabled(false)
+            attachActivePrefix()
+        }
         return try body()
     }
 
@@ -157,6 +170,9 @@ public final class PeftModel<Base> {
     public func merge(adapters: [String]? = nil) throws {
         let names = adapters ?? [activeAdapter]
         for name in names where configuration(name) == nil { throw PEFTError.noSuchAdapter(name) }
+        for name in names where configuration(name) is any PromptLearningConfiguration {
+            throw PEFTError.invalidState("adapter '\(name)' is prompt tuning: its virtual tokens run before the input and have no weights to merge; save the adapter instead")
+        }
         for layer in Injection.adapterLayers(in: root) { try layer.merge(names) }
     }
 
@@ -177,6 +193,7 @@ public final class PeftModel<Base> {
     public func unload() throws -> Base {
         try unmerge()
         try Injection.unwrapAll(root, activeAdapter: activeAdapter)
+        attachActivePrefix(disabled: true)
         return model
     }
 
