@@ -20,7 +20,6 @@ public final class EarlyStopping: TrainerCallback {
     public private(set) var evaluationsWithoutImprovement = 0
     /// The step training was stopped at, if it was.
     public private(set) var stoppedAtStep: Int?
-    private var bestWeights: [String: Tensor]?
 
     /// - Parameters:
     ///   - patience: evaluations without improvement before stopping.
@@ -35,24 +34,22 @@ public final class EarlyStopping: TrainerCallback {
         self.restoresBestWeights = restoresBestWeights
     }
 
-    /// When the watched metric is the trainer's own, the trainer keeps the best weights (and its
-    /// checkpoints carry them, so a resumed run still restores them).
+    /// Has the trainer keep the best weights of the watched metric (the trainer is the one place
+    /// best weights are kept, and its checkpoints carry them, so a resumed run still restores them).
     public func onTrainBegin(_ trainer: Trainer) {
-        if usesTrainerBest(trainer) && restoresBestWeights { trainer.keepsBestWeights = true }
+        if let metric { trainer.bestModelMetric = metric }
+        if restoresBestWeights { trainer.keepsBestWeights = true }
     }
-
-    private func usesTrainerBest(_ trainer: Trainer) -> Bool { metric == nil || metric == trainer.arguments.metricForBestModel }
 
     /// Counts evaluations without improvement; `.stop` after `patience` of them.
     public func onEvaluate(_ trainer: Trainer, metrics: [String: Double]) -> TrainerControl {
         let name = metric ?? trainer.arguments.metricForBestModel
         guard let value = metrics[name], value.isFinite else { return .proceed }
-        let larger = trainer.arguments.greaterIsBetter ?? !(name.hasSuffix("loss") || name.hasSuffix("perplexity"))
+        let larger = trainer.arguments.greaterIsBetter ?? TrainingArguments.largerIsBetter(name)
         let improved = best.map { larger ? value > $0 + minimumDelta : value < $0 - minimumDelta } ?? true
         if improved {
             best = value
             evaluationsWithoutImprovement = 0
-            if restoresBestWeights && !usesTrainerBest(trainer) { bestWeights = trainer.snapshotTrainable() }
             return .proceed
         }
         evaluationsWithoutImprovement += 1
@@ -65,8 +62,8 @@ public final class EarlyStopping: TrainerCallback {
 
     /// Restores the best weights (when `restoresBestWeights`).
     public func onTrainEnd(_ trainer: Trainer) {
-        guard restoresBestWeights else { return }
-        if let best = usesTrainerBest(trainer) ? trainer.bestWeights : bestWeights { trainer.restoreTrainable(best) }
+        guard restoresBestWeights, let best = trainer.bestWeights else { return }
+        trainer.restoreTrainable(best)
     }
 
     /// The best value and the count of evaluations without improvement.

@@ -52,7 +52,7 @@ extension Trainer {
 
 extension Trainer {
     /// Whether the run evaluates at all: an evaluation set or retain sets.
-    var evaluates: Bool { evalDataset != nil || !retainDatasets.isEmpty }
+    public var evaluates: Bool { evalDataset != nil || !retainDatasets.isEmpty }
 
     /// `eval_kl` (when `measuresEvalKL`) and `retain_<name>_loss` / `retain_<name>_kl` for every
     /// retain set (language models).

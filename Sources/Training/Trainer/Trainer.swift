@@ -40,6 +40,9 @@ public final class Trainer {
     public let tokenizer: Tokenizer?
     /// Hooks called during the run, in order.
     public var callbacks: [any TrainerCallback]
+    /// Decides when to log, evaluate and save (asked first at every step end; `DefaultFlow`
+    /// follows the arguments). Replace it to decide otherwise.
+    public var flow: any TrainerCallback = DefaultFlow()
     /// The optimizer (AdamW or SGD from the arguments unless given).
     public let optimizer: any Optimizer
     /// The learning-rate schedule (warm-up then the arguments' shape unless given).
@@ -57,6 +60,9 @@ public final class Trainer {
     /// Keep a copy of the weights of the best evaluation (set by `loadBestModelAtEnd` and by
     /// callbacks that restore them, such as `EarlyStopping`).
     public var keepsBestWeights = false
+    /// The metric whose best evaluation `bestWeights` keeps (`arguments.metricForBestModel` unless a
+    /// callback, such as `EarlyStopping(metric:)`, watches another).
+    public var bestModelMetric: String
     /// Steps per second measurement.
     var clock = RunClock()
     /// The most recent gradient norm and learning rate (for logs and the progress bar).
@@ -89,6 +95,7 @@ public final class Trainer {
         self.retainDatasets = retain
         self.tokenizer = tokenizer
         self.callbacks = callbacks
+        self.bestModelMetric = arguments.metricForBestModel
         self.head = try model.head()
         guard !train.examples.isEmpty else { throw DatasetError.empty(path: train.source, reason: "the training set is empty") }
         for dataset in [train] + (eval.map { [$0] } ?? []) + retain.map(\.dataset) { try Self.check(dataset, fits: head) }
@@ -189,6 +196,7 @@ public final class Trainer {
         var lastEvaluatedStep = -1
         callbacks.forEach { $0.onTrainBegin(self) }
         var batches = epochPlan(state.epoch)
+        if state.batchCursor == 0 && state.step < state.totalSteps { callbacks.forEach { $0.onEpochBegin(self) } }
 
         while state.step < state.totalSteps && !state.stopRequested {
             if state.batchCursor >= batches.count {
@@ -196,7 +204,9 @@ public final class Trainer {
                 state.batchCursor = 0
                 batches = epochPlan(state.epoch)
                 state.batchesPerEpoch = batches.count
+                callbacks.forEach { $0.onEpochBegin(self) }
             }
+            callbacks.forEach { $0.onStepBegin(self) }
             let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
             let stepStart = DispatchTime.now().uptimeNanoseconds
             let micro = batches[state.batchCursor..<end].map(makeBatch)
@@ -204,34 +214,31 @@ public final class Trainer {
             clock.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
             state.batchCursor = end
             clock.tokens += micro.reduce(0) { $0 + $1.tokenCount }
-            var control: [TrainerControl] = callbacks.map { $0.onStepEnd(self) }
             if let loss {
                 state.lossSinceLog += loss
                 state.stepsSinceLog += 1
             }
-            if state.step % arguments.loggingSteps == 0 || state.step == state.totalSteps {
-                control += logTrainingLoss()
-            }
-            let epochEnded = state.batchCursor >= batches.count
-            let evaluateNow = evaluates && (arguments.evalSteps.map { state.step % $0 == 0 } ?? epochEnded)
-            if evaluateNow {
-                control += try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
+            // The flow (when to log, evaluate, save) and every callback decide together.
+            var control = ([flow] + callbacks).map { $0.onStepEnd(self) }.merged
+            if control.shouldLog { control = control.merged(with: logTrainingLoss().merged) }
+            if control.shouldEvaluate && evaluates {
+                control = control.merged(with: try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining).merged)
                 lastEvaluatedStep = state.step
             }
             if arguments.handlesInterrupt && pk_interrupt_requested() != 0 {
                 interrupted = true
                 state.stopRequested = true
             }
-            if let failure = control.lazy.compactMap(\.failure).first { throw TrainingError.callbackFailed(failure) }
-            if control.contains(.stop) { state.stopRequested = true }
+            if let failure = control.failure { throw TrainingError.callbackFailed(failure) }
+            if control.shouldStop { state.stopRequested = true }
             // A run that stops early (Ctrl-C or a callback) leaves a checkpoint it can resume from.
-            if outputURL != nil, (arguments.saveSteps.map { state.step % $0 == 0 } ?? false) || (state.stopRequested && state.step < state.totalSteps) {
+            if outputURL != nil, control.shouldSave || (state.stopRequested && state.step < state.totalSteps) {
                 try saveCheckpoint()
             }
         }
         if evaluates && lastEvaluatedStep != state.step && !interrupted {
-            let control = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining)
-            if let failure = control.lazy.compactMap(\.failure).first { throw TrainingError.callbackFailed(failure) }
+            let control = try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining).merged
+            if let failure = control.failure { throw TrainingError.callbackFailed(failure) }
         }
         if arguments.loadBestModelAtEnd, let best = bestWeights { restoreTrainable(best) }
         callbacks.forEach { $0.onTrainEnd(self) }
@@ -360,16 +367,21 @@ public final class Trainer {
         metrics.merge(try forgettingMetrics()) { _, new in new }
         lastEvaluation = (state.step, metrics)
         var control = log(metrics)
-        if let value = metrics[arguments.metricForBestModel], value.isFinite {
-            let better = state.bestMetric.map { arguments.largerMetricIsBetter ? value > $0 : value < $0 } ?? true
-            if better {
-                state.bestMetric = value
-                state.bestStep = state.step
-                if keepsBestWeights || arguments.loadBestModelAtEnd { bestWeights = snapshotTrainable() }
-            }
-        }
+        recordBest(metrics)
         control += callbacks.map { $0.onEvaluate(self, metrics: metrics) }
         return control
+    }
+
+    /// Tracks the best value of `bestModelMetric` and, when `keepsBestWeights` (or
+    /// `loadBestModelAtEnd`), the weights it was reached with: the one place best weights are kept.
+    func recordBest(_ metrics: [String: Double]) {
+        guard let value = metrics[bestModelMetric], value.isFinite else { return }
+        let larger = arguments.greaterIsBetter ?? TrainingArguments.largerIsBetter(bestModelMetric)
+        let better = state.bestMetric.map { larger ? value > $0 : value < $0 } ?? true
+        guard better else { return }
+        state.bestMetric = value
+        state.bestStep = state.step
+        if keepsBestWeights || arguments.loadBestModelAtEnd { bestWeights = snapshotTrainable() }
     }
 
     /// Asks the run to stop after the current step (as a callback's `.stop` does).

@@ -127,9 +127,10 @@ public struct TrainingArguments: Sendable, Codable, Equatable {
     }
 
     /// Whether a larger `metricForBestModel` is better.
-    public var largerMetricIsBetter: Bool {
-        greaterIsBetter ?? !(metricForBestModel.hasSuffix("loss") || metricForBestModel.hasSuffix("perplexity"))
-    }
+    public var largerMetricIsBetter: Bool { greaterIsBetter ?? Self.largerIsBetter(metricForBestModel) }
+
+    /// Whether a larger value of the metric `name` is better: not for losses and perplexities.
+    public static func largerIsBetter(_ name: String) -> Bool { !(name.hasSuffix("loss") || name.hasSuffix("perplexity")) }
 
     /// Checks every range.
     /// - Throws: `TrainingError.invalidArgument` naming the field.
