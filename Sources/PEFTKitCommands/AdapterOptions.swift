@@ -6,12 +6,15 @@ enum AdapterOptions {
     /// Every option some method reads.
     static var names: Set<String> { Set(AdapterMethods.all.flatMap(\.commandLine).flatMap(\.options).map(\.name)) }
 
-    /// The help lines for `--method` and the methods' options.
-    static var help: String {
+    /// `--method`, `--targets` and every method's options, as declared by the registry: each
+    /// option's help says the default of each method that reads it.
+    static var declarations: [CommandOption] {
         let variants = AdapterMethods.all.flatMap(\.commandLine)
-        var lines = [option("--method NAME", "The method (default lora):")]
-        for variant in variants { lines.append(option("", "  " + variant.name.padding(toLength: 8, withPad: " ", startingAt: 0) + variant.summary)) }
-        lines.append(option("--targets LIST", "q_proj,v_proj | all-linear | a regular expression (default: the family's, e.g. q_proj,v_proj)"))
+        let methods = "The method (default lora):\n" + variants.map { "  " + $0.name.padding(toLength: 8, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n")
+        var options = [
+            CommandOption("method", "NAME", methods, .choice(default: "lora", among: AdapterMethods.variantNames), defaultDescription: ""),
+            CommandOption("targets", "LIST", "q_proj,v_proj | all-linear | a regular expression", .text, defaultDescription: "the family's, e.g. q_proj,v_proj"),
+        ]
         var seen: [String] = []
         for declaration in variants.flatMap(\.options) where !seen.contains(declaration.name) {
             seen.append(declaration.name)
@@ -25,13 +28,9 @@ enum AdapterOptions {
             let defaults = byDefault.count == 1
                 ? "default \(byDefault[0].text); \(byDefault[0].methods.joined(separator: ", "))"
                 : "default " + byDefault.map { "\($0.text) for \($0.methods.joined(separator: ", "))" }.joined(separator: ", ")
-            lines.append(option("--\(declaration.name) \(declaration.placeholder)", "\(declaration.help) (\(defaults))"))
+            options.append(CommandOption(declaration, help: "\(declaration.help) (\(defaults))"))
         }
-        return lines.joined(separator: "\n")
-    }
-
-    private static func option(_ name: String, _ text: String) -> String {
-        "  " + name.padding(toLength: 30, withPad: " ", startingAt: 0) + text
+        return options
     }
 
     /// The chosen `--method`.

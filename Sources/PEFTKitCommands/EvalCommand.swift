@@ -9,46 +9,53 @@ import Training
 
 /// `peftkit eval`: how well a model (with an optional adapter) does on a dataset.
 enum EvalCommand {
-    static let help = """
-    USAGE: peftkit eval --model PATH --data FILE [--adapter DIR] [options]
+    /// Every option, declared once (help, parser, defaults and ranges).
+    static let declarations = CommandOptions(sections: [("OPTIONS", [
+        CommandOption("model", "PATH", "A .gguf file or a Hugging Face folder", .text),
+        CommandOption("adapter", "DIR", "A PEFT adapter folder (as peftkit train writes it)", .text),
+        CommandOption("data", "FILE", "Evaluation data (.json array or .jsonl)", .text),
+        CommandOption("format", "NAME", "auto, prompt-response, alpaca, chat, completion, text or classification",
+                      .choice(default: DatasetFormat.automatic.rawValue, among: DatasetFormat.allCases.map(\.rawValue))),
+        CommandOption("prompt-format", "NAME", "chat or plain", .choice(default: "chat", among: ["chat", "plain"])),
+        CommandOption("chat-template", "FILE", ChatTemplateOption.help, .text),
+        CommandOption("max-length", "N", "Truncate examples to N tokens", .integer(default: 512, range: 2...(1 << 20))),
+        CommandOption("max-tokens", "N", "Most tokens generated per answer (0 skips exact match)", .integer(default: 32, range: 0...(1 << 16))),
+        CommandOption("batch-size", "N", "Examples per forward pass", .integer(default: 8, range: 1...(1 << 16))),
+        CommandOption("samples", "N", "Print the first N answers next to their references", .integer(default: 0, range: 0...Int.max)),
+        CommandOption("answers", "FILE", "Write every greedy answer as JSON Lines: line, prompt_ids, answer, reference", .text),
+        CommandOption("quantization", "NAME", "float, gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4",
+                      .choice(default: "float", among: WeightQuantization.names)),
+        CommandOption("json", "", "Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples", .flag),
+    ])])
 
-    Generation data: evaluation loss, perplexity, and exact match of greedy answers (the answer
-    generated after the prompt, without special tokens and surrounding whitespace, equals the
-    reference). Classification data: loss, accuracy, macro precision/recall/F1 and the confusion
-    matrix (the adapter folder's label_map.json gives the classes).
+    static var help: String {
+        """
+        USAGE: peftkit eval --model PATH --data FILE [--adapter DIR] [options]
 
-    OPTIONS:
-      --model PATH          A .gguf file or a Hugging Face folder
-      --adapter DIR         A PEFT adapter folder (as peftkit train writes it)
-      --data FILE           Evaluation data (.json array or .jsonl)
-      --format NAME         auto (default), prompt-response, alpaca, chat, completion, text, classification
-      --prompt-format NAME  chat (default) or plain
-      --chat-template FILE  A Jinja chat template file that replaces the model's own template
-      --max-length N        Truncate examples to N tokens (default 512)
-      --max-tokens N        Most tokens generated per answer (default 32; 0 skips exact match)
-      --batch-size N        Examples per forward pass (default 8)
-      --samples N           Print the first N answers next to their references (default 0)
-      --answers FILE        Write every greedy answer as JSON Lines: line, prompt_ids, answer, reference
-      --quantization NAME   float (default), gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4
-      --json                Print one JSON line: loss, perplexity, exact_match (or accuracy, f1), examples
-      --help                Show this help
+        Generation data: evaluation loss, perplexity, and exact match of greedy answers (the answer
+        generated after the prompt, without special tokens and surrounding whitespace, equals the
+        reference). Classification data: loss, accuracy, macro precision/recall/F1 and the confusion
+        matrix (the adapter folder's label_map.json gives the classes).
 
-    """
+        \(declarations.helpText)
+          --help                        Show this help
+
+        """
+    }
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
         let command = "eval"
-        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "data", "format", "prompt-format", "chat-template", "max-length", "max-tokens",
-                                                              "batch-size", "samples", "answers", "quantization"],
-                                         flags: ["json"], command: command)
+        let declared = declarations
+        let parsed = try declared.parse(arguments, command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("eval: --model is required") }
         try PathChecks.requireModel(modelPath, command: "eval")
         guard let dataPath = parsed.value("data") else { throw UsageError("eval: --data is required") }
-        let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
-        let promptFormat: PromptFormat = try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) == "plain" ? .plain : .chatTemplate
-        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2, maximum: 1 << 20)
-        let maxTokens = try parsed.integer("max-tokens", command: command, default: 32, maximum: 1 << 16)
-        let batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1, maximum: 1 << 16)
-        let samples = try parsed.integer("samples", command: command, default: 0)
+        let format = DatasetFormat(rawValue: try parsed.choice(declared["format"], command: command))!
+        let promptFormat: PromptFormat = try parsed.choice(declared["prompt-format"], command: command) == "plain" ? .plain : .chatTemplate
+        let maxLength = try parsed.integer(declared["max-length"], command: command)!
+        let maxTokens = try parsed.integer(declared["max-tokens"], command: command)!
+        let batchSize = try parsed.integer(declared["batch-size"], command: command)!
+        let samples = try parsed.integer(declared["samples"], command: command)!
         let adapter = parsed.value("adapter").map { URL(fileURLWithPath: $0) }
         let answersFile = parsed.value("answers").map { URL(fileURLWithPath: $0) }
         if answersFile != nil && maxTokens == 0 { throw UsageError("eval: --answers needs answers; --max-tokens is 0") }
@@ -69,7 +76,7 @@ enum EvalCommand {
         if classes != nil && adapter != nil && labels == nil {
             throw UsageError("eval: \(adapter!.path) has no label_map.json; classification needs the labels the adapter was trained with")
         }
-        var module = try TrainingSetup.model(at: modelURL, classification: classes, quantization: try TrainingSetup.quantization(parsed, command: command))
+        var module = try TrainingSetup.model(at: modelURL, classification: classes, quantization: WeightQuantization(name: try parsed.choice(declared["quantization"], command: command))!)
         if adapter == nil, (module as? BertForSequenceClassification)?.headIsNew == true {
             output.standardError("eval: warning: \(modelPath) has no classification head for \(classes ?? 0) classes and no --adapter was given; "
                                  + "these scores come from a head initialised at random\n")

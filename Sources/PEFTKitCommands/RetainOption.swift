@@ -48,10 +48,9 @@ enum RetainOption {
     }
 
     /// `--max-retain-kl X` as a guard callback (needs `--retain`).
-    static func guardCallback(_ parsed: ParsedArguments, hasRetain: Bool, command: String) throws -> ForgettingGuard? {
-        guard parsed.value("max-retain-kl") != nil else { return nil }
-        let maximum = try parsed.double("max-retain-kl", command: command, default: 0, range: 0...1_000_000)
+    static func guardCallback(maximumKL: Double?, hasRetain: Bool, command: String) throws -> ForgettingGuard? {
+        guard let maximumKL else { return nil }
         guard hasRetain else { throw UsageError("\(command): --max-retain-kl needs --retain FILE (the data whose KL it bounds)") }
-        return try ForgettingGuard(maximumKL: maximum)
+        return try ForgettingGuard(maximumKL: maximumKL)
     }
 }

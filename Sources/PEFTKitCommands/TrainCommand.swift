@@ -9,95 +9,42 @@ import Training
 
 /// `peftkit train`: fine-tune a model with an adapter on a JSON/JSONL dataset.
 enum TrainCommand {
-    static var help: String { """
-    USAGE: peftkit train --model PATH --train FILE --output DIR [options]
+    static var help: String {
+        """
+        USAGE: peftkit train --model PATH --train FILE --output DIR [options]
 
-    Attaches an adapter to the model, trains it on FILE and writes it to DIR in Hugging Face PEFT's
-    format (adapter_config.json + adapter_model.safetensors), with checkpoints, metrics.jsonl and
-    metrics.csv. Instruction data ({"prompt","response"}, Alpaca, {"messages"}) is formatted with the
-    model's chat template and only the answers are trained. Classification data ({"text","label"})
-    trains a new head on a BERT model. Ends with one JSON line of results on standard output.
+        Attaches an adapter to the model, trains it on FILE and writes it to DIR in Hugging Face PEFT's
+        format (adapter_config.json + adapter_model.safetensors), with checkpoints, metrics.jsonl and
+        metrics.csv. Instruction data ({"prompt","response"}, Alpaca, {"messages"}) is formatted with the
+        model's chat template and only the answers are trained. Classification data ({"text","label"})
+        trains a new head on a BERT model. Ends with one JSON line of results on standard output.
 
-    MODEL AND DATA:
-      --model PATH                  A .gguf file or a Hugging Face folder
-      --train FILE                  Training data (.json array or .jsonl)
-      --eval FILE                   Evaluation data (default: none, or --eval-fraction of --train)
-      --eval-fraction F             Hold out this fraction of --train for evaluation (default 0)
-      --output DIR                  Where the adapter, checkpoints and logs go
-      --overwrite                   Allow an output folder that already holds results
-      --format NAME                 auto (default), prompt-response, alpaca, chat, completion, text, classification
-      --prompt-format NAME          chat (the model's template, default) or plain (### Instruction / ### Response)
-      --chat-template FILE          A Jinja chat template file that replaces the model's own template
-      --max-length N                Truncate examples to N tokens (default 512)
-      --train-on-prompt             Take the loss on prompt tokens too
-      --packing                     Pack short examples into rows of --max-length tokens (attention stays inside each)
+        \(declarations.helpText)
+          --help                        Show this help
 
-    ADAPTER:
-    \(AdapterOptions.help)
+        """
+    }
 
-    TRAINING:
-      --learning-rate LR            Peak learning rate (default 2e-4)
-      --batch-size N                Examples per micro-batch (default 8)
-      --gradient-accumulation K     Micro-batches per update (default 1)
-      --epochs E                    Passes over the data (default 1)
-      --max-steps N                 Optimizer steps (overrides --epochs)
-      --warmup-steps N              Linear warm-up (default 0)
-      --schedule NAME               constant, linear (default) or cosine
-      --weight-decay W              AdamW weight decay (default 0)
-      --max-grad-norm G             Clip the global gradient norm (default 1; 0 = off)
-      --seed S                      Seed of adapter initialisation, dropout and data order (default 0)
-      --logging-steps N             Log the training loss every N steps (default 10)
-      --eval-every N                Evaluate every N steps (default: every epoch)
-      --save-every N                Save a checkpoint every N steps (default: only when stopped early)
-      --save-total-limit K          Keep the newest K checkpoints and the best (default 2)
-      --early-stopping-patience N   Stop after N evaluations without a better eval loss (restores the best)
-      --retain [NAME=]FILE          General data to keep: every evaluation logs retain_NAME_loss and retain_NAME_kl,
-                                    the mean per-token KL(base ‖ model) on its answers (repeatable; eval_kl is
-                                    logged for --eval the same way)
-      --max-retain-kl X             Stop when a retain KL passes X nats per token and keep the last weights within it
-      --report-to LIST              Also log to: tensorboard (event files in DIR/tensorboard) or none (default)
-      --retain-mix FILE:FRACTION    Replay: mix examples of FILE into training so they make up FRACTION (≤ 0.9)
-      --kl-anchor λ                 Add λ · KL(base ‖ model) on each batch's answer tokens to the loss (keeps the
-                                    model near its base; one more forward pass per micro-batch)
-      --gradient-checkpointing      Recompute block activations in backward (less memory, more compute)
-      --quantization NAME           float (default), gguf (keep a GGUF's Q8_0/Q4_0/Q4_1 blocks packed: QLoRA),
-                                    q8_0, q4_1 or nf4 (quantize the blocks' linear weights at load)
-      --matmul-precision NAME       float32 (default), float16 or bfloat16: mixed-precision large products in training
-                                    steps. float16: about twice as fast on CPUs with AVX512-FP16 (Intel Xeons), relative
-                                    error ~1e-3. bfloat16: for CPUs with AVX512-BF16 but no FP16 (AMD Zen 4/5), relative
-                                    error ~2e-3. Either computes in float32 on a CPU without its instructions
-      --exact-match                 Also measure exact match of greedy answers at each evaluation
-      --max-new-tokens N            Tokens generated per answer for exact match (default 32)
-      --resume DIR                  Continue from a checkpoint (or the newest one in DIR)
-      --init-adapter DIR            Start from this PEFT adapter's configuration and weights instead of a fresh
-                                    initialization (adapter flags given must agree with it)
-      --config FILE.json            Options from a JSON object ({"rank": 16, "learning-rate": 1e-4}); flags win
-      --quiet                       No progress output
-      --help                        Show this help
-
-    """ }
-
-    static var options: Set<String> { Set([
-        "chat-template",
-        "model", "train", "eval", "eval-fraction", "output", "format", "prompt-format", "max-length", "method",
-        "targets", "learning-rate", "batch-size", "gradient-accumulation", "epochs", "max-steps",
-        "warmup-steps", "schedule", "weight-decay", "max-grad-norm", "seed", "logging-steps", "eval-every", "save-every",
-        "save-total-limit", "early-stopping-patience", "max-new-tokens", "resume", "config", "quantization", "init-adapter",
-        "matmul-precision", "retain", "max-retain-kl", "report-to", "retain-mix", "kl-anchor",
-    ]).union(AdapterOptions.names) }
-    static let flags: Set<String> = ["overwrite", "train-on-prompt", "exact-match", "quiet", "gradient-checkpointing", "packing"]
+    /// The names `--config` and the parser accept.
+    static var options: Set<String> { declarations.valueNames }
+    static var flags: Set<String> { declarations.flagNames }
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
         let command = "train"
         var arguments = rawArguments
-        let first = try ParsedArguments(rawArguments, options: options, flags: flags, command: command, repeatable: ["retain"])
+        let declared = declarations
+        let first = try declared.parse(rawArguments, command: command)
         var ignoredSettings: [String] = []
         if let config = first.value("config") {
             let read = try TrainingSetup.configArguments(URL(fileURLWithPath: config), options: options, flags: flags, command: command)
             arguments = read.arguments + rawArguments.filter { $0 != "--config" && $0 != config && !$0.hasPrefix("--config=") }
             ignoredSettings = read.ignored
         }
-        let parsed = try ParsedArguments(arguments, options: options, flags: flags, command: command, lastWins: true, repeatable: ["retain"])
+        let parsed = try declared.parse(arguments, command: command, lastWins: true)
+        // Every typed value below takes its default and range from its declaration (TrainOptions.swift).
+        func integer(_ name: String) throws -> Int? { try parsed.integer(declared[name], command: command) }
+        func number(_ name: String) throws -> Double? { try parsed.number(declared[name], command: command) }
+        func choice(_ name: String) throws -> String { try parsed.choice(declared[name], command: command) }
         if !ignoredSettings.isEmpty {
             output.standardError("train: warning: --config holds \(ignoredSettings.count) Hugging Face settings peftkit has no option for, ignored: "
                                  + ignoredSettings.prefix(12).joined(separator: ", ") + (ignoredSettings.count > 12 ? ", …" : "") + "\n")
@@ -111,44 +58,44 @@ enum TrainCommand {
         try PathChecks.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
                                       command: command)
         if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }
-        let format = try parsed.choice("format", command: command, default: DatasetFormat.automatic)
-        let promptFormat: PromptFormat = switch try parsed.choice("prompt-format", command: command, default: "chat", among: ["chat", "plain"]) {
+        let format = DatasetFormat(rawValue: try choice("format"))!
+        let promptFormat: PromptFormat = switch try choice("prompt-format") {
         case "plain": .plain
         default: .chatTemplate
         }
         let method = try AdapterOptions.variant(parsed, command: command)
         let methodOptions = try AdapterOptions.values(parsed, variant: method, command: command)
-        let maxLength = try parsed.integer("max-length", command: command, default: 512, minimum: 2, maximum: 1 << 20)
-        let evalFraction = try parsed.double("eval-fraction", command: command, default: 0, range: 0...0.9)
+        let maxLength = try integer("max-length")!
+        let evalFraction = try number("eval-fraction")!
         if evalFraction > 0 && parsed.value("eval") != nil { throw UsageError("train: give --eval or --eval-fraction, not both") }
 
         var settings = TrainingArguments()
         settings.outputDirectory = outputPath
         settings.overwriteOutput = parsed.has("overwrite")
         settings.handlesInterrupt = CommandLineTool.handlesInterrupt
-        settings.learningRate = try parsed.float("learning-rate", command: command, default: 2e-4, range: 0...10)
-        settings.batchSize = try parsed.integer("batch-size", command: command, default: 8, minimum: 1, maximum: 1 << 16)
-        settings.gradientAccumulationSteps = try parsed.integer("gradient-accumulation", command: command, default: 1, minimum: 1, maximum: 1 << 16)
-        settings.epochs = try parsed.double("epochs", command: command, default: 1, range: 1e-6...1_000_000)
-        settings.maxSteps = try parsed.optionalInteger("max-steps", command: command, minimum: 1)
-        settings.warmupSteps = try parsed.integer("warmup-steps", command: command, default: 0)
-        settings.schedule = try parsed.choice("schedule", command: command, default: WarmupSchedule.Shape.linear)
-        settings.weightDecay = try parsed.float("weight-decay", command: command, default: 0, range: 0...10)
-        let clip = try parsed.double("max-grad-norm", command: command, default: 1, range: 0...1e9)
+        settings.learningRate = Float(try number("learning-rate")!)
+        settings.batchSize = try integer("batch-size")!
+        settings.gradientAccumulationSteps = try integer("gradient-accumulation")!
+        settings.epochs = try number("epochs")!
+        settings.maxSteps = try integer("max-steps")
+        settings.warmupSteps = try integer("warmup-steps")!
+        settings.schedule = WarmupSchedule.Shape(rawValue: try choice("schedule"))!
+        settings.weightDecay = Float(try number("weight-decay")!)
+        let clip = try number("max-grad-norm")!
         settings.maxGradientNorm = clip > 0 ? clip : nil
-        settings.seed = try parsed.unsigned("seed", command: command, default: 0)
-        settings.loggingSteps = try parsed.integer("logging-steps", command: command, default: 10, minimum: 1)
-        settings.evalSteps = try parsed.optionalInteger("eval-every", command: command, minimum: 1)
-        settings.saveSteps = try parsed.optionalInteger("save-every", command: command, minimum: 1)
-        settings.saveTotalLimit = try parsed.integer("save-total-limit", command: command, default: 2, minimum: 1)
+        settings.seed = try parsed.unsigned(declared["seed"], command: command)
+        settings.loggingSteps = try integer("logging-steps")!
+        settings.evalSteps = try integer("eval-every")
+        settings.saveSteps = try integer("save-every")
+        settings.saveTotalLimit = try integer("save-total-limit")!
         settings.exactMatchDuringTraining = parsed.has("exact-match")
         settings.gradientCheckpointing = parsed.has("gradient-checkpointing")
         settings.packing = parsed.has("packing")
-        settings.matmulPrecision = try parsed.choice("matmul-precision", command: command, default: MatmulPrecision.float32)
+        settings.matmulPrecision = MatmulPrecision(rawValue: try choice("matmul-precision"))!
         if settings.packing { settings.packedRowLength = maxLength }
-        settings.maxNewTokens = try parsed.integer("max-new-tokens", command: command, default: 32, maximum: 1 << 16)
-        if parsed.value("kl-anchor") != nil { settings.klAnchor = try parsed.double("kl-anchor", command: command, default: 0, range: 0...1_000_000) }
-        let patience = try parsed.optionalInteger("early-stopping-patience", command: command, minimum: 1)
+        settings.maxNewTokens = try integer("max-new-tokens")!
+        settings.klAnchor = try number("kl-anchor")
+        let patience = try integer("early-stopping-patience")
         let resume = parsed.value("resume").map { URL(fileURLWithPath: $0) }
         try PathChecks.requireInput(trainPath, flag: "train", folder: false, command: command)
         if let evalPath = parsed.value("eval") { try PathChecks.requireInput(evalPath, flag: "eval", folder: false, command: command) }
@@ -184,7 +131,7 @@ enum TrainCommand {
         train = try RetainOption.mixing(train, parsed, tokenizer: tokenizer, prompt: promptFormat, maxLength: maxLength, seed: settings.seed, command: command)
         let retain = try RetainOption.datasets(parsed, tokenizer: tokenizer, prompt: promptFormat, maxLength: maxLength, quiet: quiet, output: output,
                                                command: command)
-        let forgettingGuard = try RetainOption.guardCallback(parsed, hasRetain: !retain.isEmpty, command: command)
+        let forgettingGuard = try RetainOption.guardCallback(maximumKL: number("max-retain-kl"), hasRetain: !retain.isEmpty, command: command)
         let statistics = "train: \(train.statistics.summary)" + (eval.map { "; eval: \($0.count) examples" } ?? "")
         if !quiet { output.standardError(statistics + "\n") }
         if !GEMM.isAvailable(settings.matmulPrecision) && !quiet {
@@ -194,8 +141,7 @@ enum TrainCommand {
             output.standardError("train: this CPU has no \(instructions); --matmul-precision \(settings.matmulPrecision.rawValue) computes in float32\(hint)\n")
         }
 
-        let base = try TrainingSetup.model(at: modelURL, classification: labels?.count,
-                                           quantization: try TrainingSetup.quantization(parsed, command: command))
+        let base = try TrainingSetup.model(at: modelURL, classification: labels?.count, quantization: WeightQuantization(name: try choice("quantization"))!)
         let classification = labels != nil
         let targets = try parsed.value("targets").map(TrainingSetup.targets)
         let configuration = try method.make(AdapterOptionValues(targets: targets, taskType: classification ? "SEQ_CLS" : "CAUSAL_LM",

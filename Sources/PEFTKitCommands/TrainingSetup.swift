@@ -21,11 +21,6 @@ enum TrainingSetup {
         return try BertForSequenceClassification.load(encoderFolder: url, labels: labels)
     }
 
-    /// `--quantization float|gguf|q8_0|q4_1|nf4`: how the frozen base's block linears are stored.
-    static func quantization(_ parsed: ParsedArguments, command: String) throws -> WeightQuantization {
-        WeightQuantization(name: try parsed.choice("quantization", command: command, default: "float", among: WeightQuantization.names))!
-    }
-
     /// `--targets`: a comma-separated list of names, `all-linear`, or a regular expression.
     static func targets(_ text: String) throws -> TargetModules {
         if text == "all-linear" { return .allLinear }
