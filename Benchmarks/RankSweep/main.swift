@@ -1,11 +1,13 @@
 // Rank sweep: LoRA on SmolLM2-135M-Instruct with the instruction-tuning example's task, one fixed
 // budget per configuration — r ∈ {1, 2, 4, 8, 16, 32, 64} on q_proj,v_proj and on all-linear, and the
-// other methods of the registry (DoRA, LoHa, …) at r = 8 on q_proj,v_proj — reporting trainable parameters, seconds per step, tokens per second, peak RSS, the eval
+// other methods of the registry (DoRA, LoHa, LoKr, AdaLoRA 12 → 8, VeRA at r = 256) on q_proj,v_proj — reporting trainable parameters, seconds per step, tokens per second, peak RSS, the eval
 // loss curve and exact match. Writes a Markdown table and two SVG charts (no packages).
 //
 //   swift run -c release RankSweep [--steps 30] [--eval-every 10] [--eval-examples 40] [--ranks 1,2,4,8,16,32,64]
-//       [--targets q_proj,v_proj|all-linear|both] [--methods dora,loha|none] [--output Benchmarks/results] [--model PATH]
-//       [--only "LoHa r=8 q_proj,v_proj;…"]   (run just these rows and merge them into the saved results)
+//       [--targets q_proj,v_proj|all-linear|both] [--methods dora,loha,lokr,vera,adalora|none] [--output Benchmarks/results] [--model PATH]
+//       [--only "LoHa r=8 q_proj,v_proj;…"]   (run just these rows and merge them into the saved results;
+//                                              --only none rebuilds the report from the saved rows)
+//       [--method-learning-rate 0.01|0]   (LoHa, LoKr, VeRA, AdaLoRA also at this rate; 0: not)
 import Foundation
 import PEFTKit
 
@@ -23,8 +25,11 @@ do {
         results.removeAll { $0.configuration.name == configuration.name }
         FileHandle.standardError.write(Data("== \(configuration.name)\n".utf8))
         results.append(try run(configuration, options: options, tokenizer: tokenizer, train: train, eval: eval))
+        let order = options.rowOrder
+        results.sort { (order.firstIndex(of: $0.configuration.name) ?? .max) < (order.firstIndex(of: $1.configuration.name) ?? .max) }
         try SweepReport(results: results, options: options).write()  // partial results survive an interruption
     }
+    try SweepReport(results: results, options: options).write()  // also with `--only none`: the saved rows, report rebuilt
     print(SweepReport(results: results, options: options).markdown)
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -36,8 +41,8 @@ func run(_ configuration: SweepConfiguration, options: SweepOptions, tokenizer: 
          eval: TrainingDataset) throws -> SweepResult {
     PeakMemory.reset()
     let model = try AutoModelForCausalLM.load(from: options.model)
-    let peft = try PeftModel(model, configuration: try configuration.adapter())
-    var arguments = TrainingArguments(learningRate: options.learningRate, maxSteps: options.steps, batchSize: 8)
+    let peft = try PeftModel(model, configuration: try configuration.adapter(steps: options.steps))
+    var arguments = TrainingArguments(learningRate: configuration.learningRate ?? options.learningRate, maxSteps: options.steps, batchSize: 8)
     arguments.warmupSteps = max(1, options.steps / 10)
     arguments.evalSteps = options.evalEvery
     let timer = StepTimer()
