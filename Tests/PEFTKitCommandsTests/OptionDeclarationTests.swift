@@ -7,32 +7,38 @@ import Testing
 /// come from the declarations, and the adapter options' defaults are the library's.
 @Suite("option declarations")
 struct OptionDeclarationTests {
-    @Test("every declared option is in --help exactly once, and every option --help shows is one the parser accepts")
-    func helpMatchesParser() throws {
-        let help = TrainCommand.help
-        let declared = TrainCommand.declarations
+    static let commands: [(name: String, help: String, declarations: CommandOptions)] = [
+        ("train", TrainCommand.help, TrainCommand.declarations), ("eval", EvalCommand.help, EvalCommand.declarations),
+        ("generate", GenerateCommand.help, GenerateCommand.declarations), ("merge", MergeCommand.help, MergeCommand.declarations),
+        ("inspect", InspectCommand.help, InspectCommand.declarations), ("tokenize", TokenizeCommand.help, TokenizeCommand.declarations),
+    ]
+
+    @Test("every declared option is in --help exactly once, and every option --help shows is one the parser accepts",
+          arguments: commands.map(\.name))
+    func helpMatchesParser(_ command: String) throws {
+        let (_, help, declared) = Self.commands.first { $0.name == command }!
         for option in declared.all {
             let lines = help.split(separator: "\n").filter { $0.hasPrefix("  --\(option.name) ") || $0 == "  --\(option.name)" }
-            #expect(lines.count == 1, "--\(option.name) appears \(lines.count) times")
+            #expect(lines.count == 1, "\(command) --\(option.name) appears \(lines.count) times")
         }
         let shown = help.split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("  --") else { return nil }
             return String(line.dropFirst(4).prefix { $0 != " " })
         }
         for name in shown where name != "help" {
-            #expect(declared.valueNames.contains(name) || declared.flagNames.contains(name), "--help shows --\(name), which the parser refuses")
+            #expect(declared.valueNames.contains(name) || declared.flagNames.contains(name), "\(command) --help shows --\(name), which the parser refuses")
         }
     }
 
-    @Test("the default --help states is the value the parser gives when the option is absent")
-    func statedDefaultsAreApplied() throws {
-        let declared = TrainCommand.declarations
-        let parsed = try declared.parse([], command: "train")
+    @Test("the default --help states is the value the parser gives when the option is absent", arguments: commands.map(\.name))
+    func statedDefaultsAreApplied(_ command: String) throws {
+        let declared = Self.commands.first { $0.name == command }!.declarations
+        let parsed = try declared.parse([], command: command)
         for option in declared.all {
             switch option.kind {
-            case let .integer(value?, _): #expect(try parsed.integer(option, command: "train") == value)
-            case let .number(value?, _): #expect(try parsed.number(option, command: "train") == value)
-            case let .choice(value, among): #expect(try parsed.choice(option, command: "train") == value && among.contains(value))
+            case let .integer(value?, _): #expect(try parsed.integer(option, command: command) == value)
+            case let .number(value?, _): #expect(try parsed.number(option, command: command) == value)
+            case let .choice(value, among): #expect(try parsed.choice(option, command: command) == value && among.contains(value))
             default: break
             }
         }

@@ -6,7 +6,7 @@ import Tensors
 /// `SVDLinear`: `lora_A.<adapter>` `[r, in]`, `lora_E.<adapter>` `[r, 1]`, `lora_B.<adapter>` `[out, r]`
 /// and `base(x) + dropout(x)·(A ⊙ E)ᵀ·Bᵀ · α/(r₀ + 10⁻⁵)`, where `r₀` (`ranknum`) is the rank the
 /// adapter started with: pruning a triplet zeroes its singular value without changing the scale.
-public final class AdaLoRALayer: Module, AdapterLayer {
+public final class AdaLoRALayer: LinearAdapterBase, AdapterLayer {
     /// One adapter's hyper-parameters.
     public struct Settings: Sendable, Equatable {
         /// The rank of A, E and B now.
@@ -19,8 +19,6 @@ public final class AdaLoRALayer: Module, AdapterLayer {
         public var dropout: Double
     }
 
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("lora_A") var loraA: Module
     @Child("lora_B") var loraB: Module
     @Child("lora_E") var loraE: Module
@@ -30,20 +28,10 @@ public final class AdaLoRALayer: Module, AdapterLayer {
     public private(set) var settings: [String: Settings] = [:]
     /// The triplets the allocator keeps, by adapter (nil: all); saving writes only these.
     public internal(set) var kept: [String: [Bool]] = [:]
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
-    public init(wrapping base: any LinearLayer) {
-        super.init()
-        registerChild(_baseLayer, base)
+    public override init(wrapping base: any LinearLayer) {
+        super.init(wrapping: base)
         for child in [_loraA, _loraB, _loraE, _loraDropout] { registerChild(child, Module()) }
     }
 
@@ -69,8 +57,7 @@ public final class AdaLoRALayer: Module, AdapterLayer {
         for container in [loraA, loraB, loraE] { container.removeParameter(name) }
         _ = try? loraDropout.removeChild(name)
         kept.removeValue(forKey: name)
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// A, B and E of adapter `name`.
@@ -105,8 +92,7 @@ public final class AdaLoRALayer: Module, AdapterLayer {
     /// `base(x) + Σ dropout(x)·(A ⊙ E)ᵀ·Bᵀ·α/(r₀ + 10⁻⁵)` over the active, unmerged adapters.
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
-        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
-        for name in activeAdapters {
+        for name in appliedAdapters {
             guard let setting = settings[name], setting.rank > 0 else { continue }
             let (a, e, b) = factors(name)
             let dropout: Dropout = loraDropout.child(name)
@@ -124,12 +110,6 @@ public final class AdaLoRALayer: Module, AdapterLayer {
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names where settings[name]!.rank > 0 { try baseLayer.addToWeight(delta(name)) }
+        try merge(names) { name in if settings[name]!.rank > 0 { try baseLayer.addToWeight(delta(name)) } }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

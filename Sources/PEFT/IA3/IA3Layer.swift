@@ -4,28 +4,16 @@ import Tensors
 
 /// IA³ around any `LinearLayer`: a learned vector `ia3_l.<adapter>` scales the output (`[out, 1]`)
 /// or, for feed-forward modules, the input (`[1, in]`) of the base layer, as in Hugging Face PEFT.
-public final class IA3Layer: Module, AdapterLayer {
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
+public final class IA3Layer: LinearAdapterBase, AdapterLayer {
     @Child("ia3_l") var vectors: Module
 
     /// True when the input (not the output) is scaled.
     public let isFeedforward: Bool
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet).
     public init(wrapping base: any LinearLayer, isFeedforward: Bool) {
         self.isFeedforward = isFeedforward
-        super.init()
-        registerChild(_baseLayer, base)
+        super.init(wrapping: base)
         registerChild(_vectors, Module())
     }
 
@@ -41,8 +29,7 @@ public final class IA3Layer: Module, AdapterLayer {
     /// Removes adapter `name`'s tensors.
     public func deleteAdapter(_ name: String) {
         guard vectors.removeParameter(name) != nil else { return }
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
@@ -53,24 +40,18 @@ public final class IA3Layer: Module, AdapterLayer {
     // x: (…, in) → (…, out)
     /// The base output scaled by the active vectors (feed-forward layers: the input is scaled).
     public func callAsFunction(_ x: Variable) -> Variable {
-        let active = activeAdapters.compactMap { vectors.optionalParameter($0) }
-        guard !adaptersDisabled, mergedAdapters.isEmpty, !active.isEmpty else { return baseLayer(x) }
+        let active = appliedAdapters.compactMap { vectors.optionalParameter($0) }
+        guard !active.isEmpty else { return baseLayer(x) }
         let scaling = active.dropFirst().reduce(active[0].reshaped([-1])) { $0 * $1.reshaped([-1]) }
         return isFeedforward ? baseLayer(x * scaling) : baseLayer(x) * scaling
     }
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { adapterNames.contains($0) && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names {
+        try merge(names) { name in
             let vector = vectors.parameter(name).value  // [1, in] scales columns, [out, 1] rows
             try baseLayer.assignDenseWeight(baseLayer.denseWeight() * vector)
             if !isFeedforward, let bias = baseLayer.bias { bias.value = bias.value * vector.reshaped([-1]) }
         }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

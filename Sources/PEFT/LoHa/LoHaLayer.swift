@@ -8,7 +8,7 @@ import Tensors
 ///
 /// Forward forms ΔW (`[out, in]`, as PEFT does: the Hadamard product has no factored form) and adds
 /// `x·ΔWᵀ` to the base output; the factors' gradients flow through the two products.
-public final class LoHaLayer: Module, AdapterLayer {
+public final class LoHaLayer: LinearAdapterBase, AdapterLayer {
     /// One adapter's hyper-parameters.
     public struct Settings: Sendable, Equatable {
         /// `r`.
@@ -23,8 +23,6 @@ public final class LoHaLayer: Module, AdapterLayer {
         public var moduleDropout: Double
     }
 
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("hada_w1_a") var w1a: Module
     @Child("hada_w1_b") var w1b: Module
     @Child("hada_w2_a") var w2a: Module
@@ -35,20 +33,10 @@ public final class LoHaLayer: Module, AdapterLayer {
 
     /// Settings by adapter name.
     public private(set) var settings: [String: Settings] = [:]
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
-    public init(wrapping base: any LinearLayer) {
-        super.init()
-        registerChild(_baseLayer, base)
+    public override init(wrapping base: any LinearLayer) {
+        super.init(wrapping: base)
         for child in [_w1a, _w1b, _w2a, _w2b, _dropouts] { registerChild(child, Module()) }
     }
 
@@ -78,8 +66,7 @@ public final class LoHaLayer: Module, AdapterLayer {
         guard settings.removeValue(forKey: name) != nil else { return }
         for container in [w1a, w1b, w2a, w2b] { container.removeParameter(name) }
         _ = try? dropouts.removeChild(name)
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
@@ -102,9 +89,8 @@ public final class LoHaLayer: Module, AdapterLayer {
     /// fraction kept (as PEFT does).
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
-        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
-        for name in activeAdapters {
-            guard let setting = settings[name] else { continue }
+        for name in appliedAdapters {
+            let setting = settings[name]!
             let dropout = LycorisDropout(rankDropout: setting.rankDropout, moduleDropout: setting.moduleDropout, rescales: true)
             guard let delta = dropout.apply(delta(name), training: isTraining, random: dropouts.child(name)) else { continue }
             result = result + Variable.matmul(x, delta, transposeB: true)
@@ -114,12 +100,6 @@ public final class LoHaLayer: Module, AdapterLayer {
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names { try baseLayer.addToWeight(withoutGradients { delta(name).value }) }
+        try merge(names) { name in try baseLayer.addToWeight(withoutGradients { delta(name).value }) }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

@@ -7,7 +7,7 @@ import Tensors
 /// a rank-r product (`lokr_w1_a`·`lokr_w1_b`, `lokr_w2_a`·`lokr_w2_b`), per `LoKrShapes`.
 ///
 /// Forward forms ΔW `[out, in]` as PEFT does and adds `x·ΔWᵀ` to the base output.
-public final class LoKrLayer: Module, AdapterLayer {
+public final class LoKrLayer: LinearAdapterBase, AdapterLayer {
     /// One adapter's hyper-parameters.
     public struct Settings: Sendable, Equatable {
         /// `r`.
@@ -24,8 +24,6 @@ public final class LoKrLayer: Module, AdapterLayer {
         public var rankDropoutScale: Bool
     }
 
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("lokr_w1") var w1: Module
     @Child("lokr_w1_a") var w1a: Module
     @Child("lokr_w1_b") var w1b: Module
@@ -38,20 +36,10 @@ public final class LoKrLayer: Module, AdapterLayer {
     /// Settings by adapter name.
     public private(set) var settings: [String: Settings] = [:]
     private var shapes: [String: LoKrShapes] = [:]
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
-    public init(wrapping base: any LinearLayer) {
-        super.init()
-        registerChild(_baseLayer, base)
+    public override init(wrapping base: any LinearLayer) {
+        super.init(wrapping: base)
         for child in [_w1, _w1a, _w1b, _w2, _w2a, _w2b, _dropouts] { registerChild(child, Module()) }
     }
 
@@ -95,8 +83,7 @@ public final class LoKrLayer: Module, AdapterLayer {
         for container in [w1, w1a, w1b, w2, w2a, w2b] { container.removeParameter(name) }
         _ = try? dropouts.removeChild(name)
         shapes.removeValue(forKey: name)
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
@@ -125,9 +112,8 @@ public final class LoKrLayer: Module, AdapterLayer {
     /// `base(x) + Σ x·ΔWᵀ` over the active, unmerged adapters, with LyCORIS's training dropouts.
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
-        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
-        for name in activeAdapters {
-            guard let setting = settings[name] else { continue }
+        for name in appliedAdapters {
+            let setting = settings[name]!
             let dropout = LycorisDropout(rankDropout: setting.rankDropout, moduleDropout: setting.moduleDropout, rescales: setting.rankDropoutScale)
             guard let delta = dropout.apply(delta(name), training: isTraining, random: dropouts.child(name)) else { continue }
             result = result + Variable.matmul(x, delta, transposeB: true)
@@ -137,12 +123,6 @@ public final class LoKrLayer: Module, AdapterLayer {
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names { try baseLayer.addToWeight(withoutGradients { delta(name).value }) }
+        try merge(names) { name in try baseLayer.addToWeight(withoutGradients { delta(name).value }) }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

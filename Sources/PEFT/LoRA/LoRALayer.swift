@@ -11,7 +11,7 @@ import Tensors
 /// `q_proj.lora_magnitude_vector.<adapter>` `[out]`. Training never forms `B·A` for plain LoRA:
 /// the adapter path is `dropout(x)·Aᵀ·Bᵀ·s` (two thin GEMMs), and the frozen base gets no weight
 /// gradient.
-public final class LoRALayer: Module, AdapterLayer {
+public final class LoRALayer: LinearAdapterBase, AdapterLayer {
     /// One adapter's hyper-parameters.
     public struct Settings: Sendable, Equatable {
         /// `r`.
@@ -26,8 +26,6 @@ public final class LoRALayer: Module, AdapterLayer {
         public var dropout: Double
     }
 
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
     @Child("lora_A") var loraA: Module
     @Child("lora_B") var loraB: Module
     @Child("lora_dropout") var loraDropout: Module
@@ -38,20 +36,10 @@ public final class LoRALayer: Module, AdapterLayer {
 
     /// Settings by adapter name.
     public private(set) var settings: [String: Settings] = [:]
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
-    public init(wrapping base: any LinearLayer) {
-        super.init()
-        registerChild(_baseLayer, base)
+    public override init(wrapping base: any LinearLayer) {
+        super.init(wrapping: base)
         registerChild(_loraA, Module())
         registerChild(_loraB, Module())
         registerChild(_loraDropout, Module())
@@ -91,8 +79,7 @@ public final class LoRALayer: Module, AdapterLayer {
         guard settings.removeValue(forKey: name) != nil else { return }
         for container in [loraA, loraB, loraDropout] { _ = try? container.removeChild(name) }
         variants.removeValue(forKey: name)?.remove(from: self, adapter: name)
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// Adapter `name`'s tensors under PEFT's keys (without the adapter name).
@@ -112,9 +99,8 @@ public final class LoRALayer: Module, AdapterLayer {
     /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (a variant replaces its step).
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
-        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
-        for name in activeAdapters {
-            guard let setting = settings[name] else { continue }
+        for name in appliedAdapters {
+            let setting = settings[name]!
             let a: Linear = loraA.child(name), b: Linear = loraB.child(name), dropout: Dropout = loraDropout.child(name)
             let dropped = dropout(x)
             let update = b(a(dropped)) * setting.scaling  // never B·A: two thin GEMMs
@@ -129,10 +115,7 @@ public final class LoRALayer: Module, AdapterLayer {
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { settings[$0] != nil && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names {
+        try merge(names) { name in
             let delta = deltaWeight(name)
             if let variant = variants[name] {
                 try baseLayer.assignDenseWeight(variant.merged(self, adapter: name, weight: baseLayer.denseWeight(), delta: delta))
@@ -141,7 +124,4 @@ public final class LoRALayer: Module, AdapterLayer {
             }
         }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }

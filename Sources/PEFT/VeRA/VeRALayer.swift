@@ -6,29 +6,17 @@ import Tensors
 /// `base(x) + Λb ⊙ ((Λd ⊙ (dropout(x)·Aᵀ))·Bᵀ)` with the adapter's shared frozen `A`, `B` (the
 /// block this layer's shape needs) and its own trainable `vera_lambda_d.<adapter>` `[r]` and
 /// `vera_lambda_b.<adapter>` `[out]`.
-public final class VeRALayer: Module, AdapterLayer {
-    /// The wrapped layer (`base_layer` in checkpoints).
-    @Child("base_layer") public var baseLayer: any LinearLayer
+public final class VeRALayer: LinearAdapterBase, AdapterLayer {
     @Child("vera_lambda_b") var lambdaB: Module
     @Child("vera_lambda_d") var lambdaD: Module
     @Child("vera_dropout") var dropouts: Module
 
     /// The shared projections by adapter name.
     public private(set) var projections: [String: VeRAProjection] = [:]
-    /// Names of the adapters this layer holds.
-    public private(set) var adapterNames: [String] = []
-    /// Adapters applied in forward.
-    public var activeAdapters: [String] = []
-    /// True inside `withAdaptersDisabled`: forward gives the base output only.
-    public var adaptersDisabled = false
-    private var mergeState = MergeState()
-    /// Adapters folded into the base weight.
-    public var mergedAdapters: [String] { mergeState.merged }
 
     /// Wraps `base` (no adapter yet; see `addAdapter`).
-    public init(wrapping base: any LinearLayer) {
-        super.init()
-        registerChild(_baseLayer, base)
+    public override init(wrapping base: any LinearLayer) {
+        super.init(wrapping: base)
         for child in [_lambdaB, _lambdaD, _dropouts] { registerChild(child, Module()) }
     }
 
@@ -55,8 +43,7 @@ public final class VeRALayer: Module, AdapterLayer {
         lambdaB.removeParameter(name)
         lambdaD.removeParameter(name)
         _ = try? dropouts.removeChild(name)
-        adapterNames.removeAll { $0 == name }
-        activeAdapters.removeAll { $0 == name }
+        forget(name)
     }
 
     /// Adapter `name`'s trainable vectors under PEFT's keys (without the adapter name).
@@ -75,8 +62,7 @@ public final class VeRALayer: Module, AdapterLayer {
     /// `base(x) + Σ Λb ⊙ ((Λd ⊙ (dropout(x)·Aᵀ))·Bᵀ)` over the active, unmerged adapters.
     public func callAsFunction(_ x: Variable) -> Variable {
         var result = baseLayer(x)
-        guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
-        for name in activeAdapters where projections[name] != nil {
+        for name in appliedAdapters {
             let (a, b) = blocks(name)
             let dropout: Dropout = dropouts.child(name)
             let hidden = Variable.matmul(dropout(x), a, transposeB: true) * lambdaD.parameter(name)
@@ -93,12 +79,6 @@ public final class VeRALayer: Module, AdapterLayer {
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.
     public func merge(_ names: [String]) throws {
-        let names = names.filter { projections[$0] != nil && !mergedAdapters.contains($0) }
-        guard !names.isEmpty else { return }
-        try mergeState.willMerge(names, base: baseLayer)
-        for name in names { try baseLayer.addToWeight(delta(name)) }
+        try merge(names) { name in try baseLayer.addToWeight(delta(name)) }
     }
-
-    /// Restores the base weight from before `merge`.
-    public func unmerge() throws { try mergeState.restore(into: baseLayer) }
 }
