@@ -5,22 +5,28 @@ import PEFT
 
 /// `peftkit inspect`: what a model file contains.
 enum InspectCommand {
-    static let help = """
-    USAGE: peftkit inspect --model PATH
-           peftkit inspect --adapter DIR
+    /// Every option, declared once.
+    static let declarations = CommandOptions(sections: [("OPTIONS", [
+        CommandOption("model", "PATH", "The model file or folder", .text),
+        CommandOption("adapter", "DIR", "A PEFT adapter folder: its configuration, target modules, tensors and parameter count", .text),
+    ])])
 
-    Prints the architecture, configuration, and every tensor with its shape and type, then the
-    parameter count. PATH is a .gguf file, a .safetensors file, or a Hugging Face folder.
+    static var help: String {
+        """
+        USAGE: peftkit inspect --model PATH
+               peftkit inspect --adapter DIR
 
-    OPTIONS:
-      --model PATH   The model file or folder
-      --adapter DIR  A PEFT adapter folder: its configuration, target modules, tensors and parameter count
-      --help         Show this help
+        Prints the architecture, configuration, and every tensor with its shape and type, then the
+        parameter count. PATH is a .gguf file, a .safetensors file, or a Hugging Face folder.
 
-    """
+        \(declarations.helpText)
+          --help                        Show this help
+
+        """
+    }
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
-        let parsed = try ParsedArguments(arguments, options: ["model", "adapter"], flags: [], command: "inspect")
+        let parsed = try declarations.parse(arguments, command: "inspect")
         if let adapter = parsed.value("adapter") {
             guard parsed.value("model") == nil else { throw UsageError("inspect: give --model or --adapter, not both") }
             return try inspectAdapter(URL(fileURLWithPath: adapter), output: output)

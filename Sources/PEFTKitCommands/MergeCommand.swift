@@ -7,29 +7,37 @@ import Tokenizers
 
 /// `peftkit merge`: fold an adapter into its base model and write a Hugging Face folder.
 enum MergeCommand {
-    static let help = """
-    USAGE: peftkit merge --model PATH --adapter DIR --output DIR [--overwrite]
+    /// Every option, declared once.
+    static let declarations = CommandOptions(sections: [("OPTIONS", [
+        CommandOption("model", "PATH", "A .gguf file or a Hugging Face folder (causal language model)", .text),
+        CommandOption("adapter", "DIR", "A PEFT adapter folder", .text),
+        CommandOption("output", "DIR", "The merged model's folder (must not exist unless --overwrite)", .text),
+        CommandOption("overwrite", "", """
+            Replace an existing output folder that holds a model (config.json and
+            model.safetensors); anything else, an input or the current directory is refused
+            """, .flag),
+    ])])
 
-    Merges a PEFT adapter (LoRA, rsLoRA, DoRA, IA3) into the base model and writes a Hugging Face
-    folder that transformers loads as it would the original: config.json, model.safetensors
-    (float32, Hugging Face names) and, from a folder, its tokenizer files and generation_config.json.
-    From a .gguf base, config.json is written from the GGUF metadata and the GGUF vocabulary is
-    converted to tokenizer.json, with tokenizer_config.json carrying the chat template and special
-    tokens.
-    The folder is written under a temporary name and renamed when complete.
+    static var help: String {
+        """
+        USAGE: peftkit merge --model PATH --adapter DIR --output DIR [--overwrite]
 
-    OPTIONS:
-      --model PATH    A .gguf file or a Hugging Face folder (causal language model)
-      --adapter DIR   A PEFT adapter folder
-      --output DIR    The merged model's folder (must not exist unless --overwrite)
-      --overwrite     Replace an existing output folder that holds a model (config.json and
-                      model.safetensors); anything else, an input or the current directory is refused
-      --help          Show this help
+        Merges a PEFT adapter (any method that changes weights: LoRA, rsLoRA, DoRA, IA3, LoHa, LoKr,
+        VeRA, AdaLoRA) into the base model and writes a Hugging Face folder that transformers loads as
+        it would the original: config.json, model.safetensors (float32, Hugging Face names) and, from a
+        folder, its tokenizer files and generation_config.json. From a .gguf base, config.json is
+        written from the GGUF metadata and the GGUF vocabulary is converted to tokenizer.json, with
+        tokenizer_config.json carrying the chat template and special tokens.
+        The folder is written under a temporary name and renamed when complete.
 
-    """
+        \(declarations.helpText)
+          --help                        Show this help
+
+        """
+    }
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
-        let parsed = try ParsedArguments(arguments, options: ["model", "adapter", "output"], flags: ["overwrite"], command: "merge")
+        let parsed = try declarations.parse(arguments, command: "merge")
         guard let modelPath = parsed.value("model") else { throw UsageError("merge: --model is required") }
         try PathChecks.requireModel(modelPath, command: "merge")
         guard let adapterPath = parsed.value("adapter") else { throw UsageError("merge: --adapter is required") }

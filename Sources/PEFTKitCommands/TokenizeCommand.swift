@@ -3,25 +3,30 @@ import Tokenizers
 
 /// `peftkit tokenize`: text in, token ids out (one JSON array on standard output).
 enum TokenizeCommand {
-    static let help = """
-    USAGE: peftkit tokenize --model PATH (--text TEXT | --file FILE) [--chat [--chat-template FILE]] [--special]
+    /// Every option, declared once.
+    static let declarations = CommandOptions(sections: [("OPTIONS", [
+        CommandOption("model", "PATH", "A folder with tokenizer.json (and tokenizer_config.json), a tokenizer.json, or a .gguf file", .text),
+        CommandOption("text", "TEXT", "The text to tokenize", .text),
+        CommandOption("file", "FILE", "Read the text from a UTF-8 file instead", .text),
+        CommandOption("chat", "", "Wrap the text as a user message and apply the model's chat template\n(with the generation prompt)", .flag),
+        CommandOption("chat-template", "FILE", ChatTemplateOption.help, .text),
+        CommandOption("special", "", "Let special-token text in the input (e.g. <|im_end|>) become special tokens", .flag),
+    ])])
 
-    Prints the token ids of the text as one JSON array.
+    static var help: String {
+        """
+        USAGE: peftkit tokenize --model PATH (--text TEXT | --file FILE) [--chat [--chat-template FILE]] [--special]
 
-    OPTIONS:
-      --model PATH   A folder with tokenizer.json (and tokenizer_config.json), a tokenizer.json, or a .gguf file
-      --text TEXT    The text to tokenize
-      --file FILE    Read the text from a UTF-8 file instead
-      --chat         Wrap the text as a user message and apply the model's chat template
-                     (with the generation prompt)
-      --chat-template FILE  A Jinja chat template file that replaces the model's own template
-      --special      Let special-token text in the input (e.g. <|im_end|>) become special tokens
-      --help         Show this help
+        Prints the token ids of the text as one JSON array.
 
-    """
+        \(declarations.helpText)
+          --help                        Show this help
+
+        """
+    }
 
     static func run(_ arguments: [String], output: CommandOutput) throws {
-        let parsed = try ParsedArguments(arguments, options: ["model", "text", "file", "chat-template"], flags: ["chat", "special"], command: "tokenize")
+        let parsed = try declarations.parse(arguments, command: "tokenize")
         guard let model = parsed.value("model") else { throw UsageError("tokenize: --model is required") }
         let text: String
         switch (parsed.value("text"), parsed.value("file")) {
