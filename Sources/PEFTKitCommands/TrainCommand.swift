@@ -144,11 +144,10 @@ enum TrainCommand {
         let base = try TrainingSetup.model(at: modelURL, classification: labels?.count, quantization: WeightQuantization(name: try choice("quantization"))!)
         let classification = labels != nil
         let targets = try parsed.value("targets").map(TrainingSetup.targets)
-        let configuration = try method.make(AdapterOptionValues(targets: targets, taskType: classification ? "SEQ_CLS" : "CAUSAL_LM",
-                                                                modulesToSave: classification ? ["classifier"] : nil,
-                                                                baseModelNameOrPath: modelPath,
-                                                                totalSteps: Trainer.plannedSteps(train: train, arguments: settings).totalSteps,
-                                                                given: methodOptions))
+        let values = AdapterOptionValues(targets: targets, taskType: classification ? "SEQ_CLS" : "CAUSAL_LM",
+                                         modulesToSave: classification ? ["classifier"] : nil, baseModelNameOrPath: modelPath,
+                                         totalSteps: Trainer.plannedSteps(train: train, arguments: settings).totalSteps, given: methodOptions)
+        let configuration = try method.make(values)
         // The memory the run will need, before the adapter is allocated (r = 65536 would abort there).
         let planned = try parsed.value("init-adapter").map { try AdapterConfigurations.load(from: URL(fileURLWithPath: $0)) } ?? configuration
         let memory = TrainingMemory.predicted(for: base, dataset: train, arguments: settings,
@@ -164,7 +163,7 @@ enum TrainCommand {
             // Continue from an existing PEFT adapter: its configuration and weights, trainable. Flags
             // that describe the adapter must agree with it rather than be silently ignored.
             peft = try PeftModel.load(base, adapter: URL(fileURLWithPath: initial), isTrainable: true)
-            try checkAgreement(peft.configuration(peft.activeAdapter)!, with: configuration, parsed, initial: initial)
+            try checkAgreement(peft.configuration(peft.activeAdapter)!, variant: method, values: values, parsed, initial: initial)
         } else {
             peft = try PeftModel(base, configuration: configuration, seed: settings.seed)
         }
@@ -208,20 +207,37 @@ enum TrainCommand {
     }
 
     /// Refuses `--init-adapter` with adapter options that disagree with the adapter's configuration:
-    /// every setting given on the command line must be the one the adapter already has.
-    static func checkAgreement(_ existing: any AdapterConfiguration, with asked: any AdapterConfiguration, _ parsed: ParsedArguments,
-                               initial: String) throws {
+    /// every setting given on the command line must be the one the adapter already has. Which
+    /// `adapter_config.json` keys an option sets is found by building the configuration with and
+    /// without it, so no method's keys are named here.
+    static func checkAgreement(_ existing: any AdapterConfiguration, variant: AdapterMethod.CommandLineVariant, values: AdapterOptionValues,
+                               _ parsed: ParsedArguments, initial: String) throws {
+        let asked = try variant.make(values)
         if parsed.value("method") != nil && existing.peftType != asked.peftType {
             throw UsageError("train: --init-adapter \(initial) is \(existing.peftType), not what --method \(parsed.value("method")!) makes (\(asked.peftType))")
         }
-        // The JSON keys whose values differ, among those the command line set.
         let have = existing.json, want = asked.json
+        func keysSet(by makeOther: () throws -> any AdapterConfiguration) throws -> [String] {
+            let other = try makeOther().json
+            return (want.members ?? []).map(\.key).filter { want[$0] != other[$0] }
+        }
         var conflicts: [String] = []
-        let givenKeys: [(option: String, keys: [String])] = [("rank", ["r"]), ("alpha", ["lora_alpha", "alpha"]), ("dropout", ["lora_dropout"]),
-                                                              ("method", ["use_dora", "use_rslora"]), ("virtual-tokens", ["num_virtual_tokens"])]
-        for (option, keys) in givenKeys where parsed.value(option) != nil {
-            for key in keys where want[key] != nil && have[key] != want[key] {
-                conflicts.append("--\(option) \(parsed.value(option)!) (the adapter has \(key)=\(have[key]?.serialized() ?? "null"))")
+        for option in variant.options where values.given[option.name] != nil {
+            // The keys that change when only this option's value changes.
+            var other = values
+            let value = values.number(option)
+            switch option.kind {
+            case let .integer(_, range): other.given[option.name] = Double(Int(value) < range.upperBound ? Int(value) + 1 : Int(value) - 1)
+            case let .number(_, range): other.given[option.name] = value < range.upperBound ? min(range.upperBound, value + max(0.01, abs(value))) : value / 2
+            }
+            for key in try keysSet(by: { try variant.make(other) }) where have[key] != want[key] {
+                conflicts.append("--\(option.name) \(parsed.value(option.name)!) (the adapter has \(key)=\(have[key]?.serialized() ?? "null"))")
+            }
+        }
+        // A variant of the method (dora, rslora) sets keys its first variant leaves.
+        if parsed.value("method") != nil, let plain = AdapterMethods.method(asked.peftType)?.commandLine.first, plain.name != variant.name {
+            for key in try keysSet(by: { try plain.make(values) }) where have[key] != want[key] {
+                conflicts.append("--method \(variant.name) (the adapter has \(key)=\(have[key]?.serialized() ?? "null"))")
             }
         }
         if parsed.value("targets") != nil, case let .names(wanted)? = (asked as? any LayerAdapterConfiguration)?.targetModules,

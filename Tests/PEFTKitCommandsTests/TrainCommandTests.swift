@@ -127,6 +127,13 @@ struct TrainCommandTests {
         let conflicting = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
                                    "--init-adapter", first.path, "--rank", "8", "--quiet"])
         #expect(conflicting.status == 2 && conflicting.error.contains("--rank 8") && conflicting.error.contains("r=4"), "\(conflicting.error)")
+        // A variant of the adapter's method it is not, and another method altogether.
+        let dora = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
+                            "--init-adapter", first.path, "--method", "dora", "--quiet"])
+        #expect(dora.status == 2 && dora.error.contains("--method dora (the adapter has use_dora=false)"), "\(dora.error)")
+        let loha = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
+                            "--init-adapter", first.path, "--method", "loha", "--quiet"])
+        #expect(loha.status == 2 && loha.error.contains("is LORA, not what --method loha makes (LOHA)"), "\(loha.error)")
         let missing = runTool(["train", "--model", model, "--train", data, "--output", third.path, "--max-steps", "1",
                                "--init-adapter", "/nonexistent/adapter", "--quiet"])
         #expect(missing.status == 2 && missing.error.contains("--init-adapter /nonexistent/adapter: no such folder"), "\(missing.error)")
