@@ -196,6 +196,7 @@ public final class Trainer {
         var lastEvaluatedStep = -1
         callbacks.forEach { $0.onTrainBegin(self) }
         var batches = epochPlan(state.epoch)
+        state.batchesPerEpoch = batches.count  // this epoch's (packing and a resumed epoch may differ from epoch 0's)
         if state.batchCursor == 0 && state.step < state.totalSteps { callbacks.forEach { $0.onEpochBegin(self) } }
 
         while state.step < state.totalSteps && !state.stopRequested {
