@@ -90,6 +90,23 @@ public struct DecoderFamily: Sendable {
     static let topLevelGGUFNames = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
                                     "output.weight": "lm_head.weight"]
 
+    /// The GGUF tensor name of a Hugging Face parameter of this family (the inverse of
+    /// `huggingFaceName(forGGUF:)`), or nil for a parameter GGUF files do not hold.
+    public func ggufName(forHuggingFace name: String) -> String? {
+        if let top = Self.topLevelGGUFNames.first(where: { $0.value == name })?.key { return top }
+        let parts = name.split(separator: ".", maxSplits: 3).map(String.init)
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
+        let rest = parts[3]
+        guard let dot = rest.lastIndex(of: ".") else { return nil }
+        let module = String(rest[..<dot]), leaf = String(rest[rest.index(after: dot)...])
+        let names = Self.sharedGGUFNames.merging(ggufNames) { _, own in own }
+        guard let key = names.first(where: { $0.value == module })?.key else { return nil }
+        return "blk.\(layer).\(key).\(leaf)"
+    }
+
+    /// The architecture name this family's GGUF files carry (`general.architecture`).
+    public var ggufArchitecture: String { ggufArchitectures[0] }
+
     /// The Hugging Face parameter name of a GGUF tensor of this family, or nil for a name it does not use.
     public func huggingFaceName(forGGUF name: String) -> String? {
         if let mapped = Self.topLevelGGUFNames[name] { return mapped }

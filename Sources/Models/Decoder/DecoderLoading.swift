@@ -18,18 +18,7 @@ extension DecoderForCausalLM {
     /// Undoes llama.cpp's q/k row permutation: GGUF row `2i + s` of each head holds HF row `s·hd/2 + i`.
     /// Rows move whole, so this works on float rows and on rows of quantized blocks (`columns` bytes).
     static func unpermute<Element>(_ values: [Element], rows: Int, columns: Int, heads: Int) -> [Element] {
-        let headDimension = rows / heads
-        var out = values
-        for head in 0..<heads {
-            for s in 0..<2 {
-                for i in 0..<(headDimension / 2) {
-                    let source = head * headDimension + 2 * i + s
-                    let target = head * headDimension + s * headDimension / 2 + i
-                    for c in 0..<columns { out[target * columns + c] = values[source * columns + c] }
-                }
-            }
-        }
-        return out
+        GGUFQueryKeyOrder.fromGGUF(values, rows: rows, columns: columns, heads: heads)
     }
 
     /// Builds the model described by a GGUF file and loads its weights: dequantized (`.none`), the
