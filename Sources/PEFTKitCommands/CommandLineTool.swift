@@ -35,9 +35,10 @@ public enum CommandLineTool {
       generate   Stream a model's answer to a prompt
       inspect    Show a model file's architecture, configuration and tensors
       tokenize   Print the token ids of a text as a JSON array
-      train      Fine-tune a model with an adapter (LoRA, DoRA, IA3, prompt tuning) on JSON/JSONL data
+      train      Fine-tune a model with an adapter (LoRA, DoRA, IA3, prompt tuning, LoHa, LoKr, VeRA, AdaLoRA) on JSON/JSONL data
       eval       Evaluation loss, perplexity and exact match (or accuracy and F1) of a model or adapter
       merge      Fold an adapter into its base model and write a Hugging Face folder
+      export     Write an adapter for llama.cpp and Ollama (a LoRA GGUF, or the merged model as a GGUF)
       report     Rebuild a run's HTML report from its metrics, or overlay several runs
 
     Run 'peftkit <command> --help' for a command's options.
@@ -56,13 +57,14 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize", "generate", "inspect", "train", "eval", "merge", "report":
+            case "tokenize", "generate", "inspect", "train", "eval", "merge", "export", "report":
                 let help = switch command {
                 case "tokenize": TokenizeCommand.help
                 case "generate": GenerateCommand.help
                 case "train": TrainCommand.help
                 case "eval": EvalCommand.help
                 case "merge": MergeCommand.help
+                case "export": ExportCommand.help
                 case "report": ReportCommand.help
                 default: InspectCommand.help
                 }
@@ -78,6 +80,7 @@ public enum CommandLineTool {
                 case "train": try TrainCommand.run(rest, output: output)
                 case "eval": try EvalCommand.run(rest, output: output)
                 case "merge": try MergeCommand.run(rest, output: output)
+                case "export": try ExportCommand.run(rest, output: output)
                 case "report": try ReportCommand.run(rest, output: output)
                 default: try InspectCommand.run(rest, output: output)
                 }
