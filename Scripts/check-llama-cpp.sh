@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Opt-in check of `peftkit export` against real llama.cpp: builds llama.cpp from the llama-cpp-python
+# source package (which vendors it), exports a LoRA adapter for SmolLM2 both ways (a llama.cpp LoRA
+# GGUF, and the merged model as a GGUF), and compares llama.cpp's greedy continuations with
+# `peftkit generate`'s on a few prompts.
+#
+#   Scripts/check-llama-cpp.sh [ADAPTER_DIR]     (default: Tests/PEFTTests/Fixtures/smollm2-lora)
+#
+# Needs Python 3 with pip, CMake and a C++ compiler (as root on Debian it installs cmake), and the
+# SmolLM2 model (Scripts/fetch-models.sh smollm2). llama.cpp is kept in $PEFTKIT_CACHE/llama.cpp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${PEFTKIT_CACHE:-$HOME/.cache/peftkit}"
+MODELS="${PEFTKIT_MODELS:-$CACHE/models}"
+MODEL="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER="${1:-Tests/PEFTTests/Fixtures/smollm2-lora}"
+PYTHON="${PYTHON:-python3}"
+LLAMA="$CACHE/llama.cpp"
+
+[ -f "$MODEL" ] || Scripts/fetch-models.sh smollm2
+
+if [ ! -x "$LLAMA/build/bin/llama-completion" ]; then
+    command -v cmake >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q cmake >/dev/null; }
+    mkdir -p "$LLAMA/download"
+    if ! ls "$LLAMA"/download/llama_cpp_python-*.tar.gz >/dev/null 2>&1; then
+        # The source package's metadata step runs its build backend: give pip one to use.
+        "$PYTHON" -m pip install -q scikit-build-core >/dev/null
+        "$PYTHON" -m pip download -q --no-deps --no-build-isolation --no-binary :all: llama-cpp-python -d "$LLAMA/download"
+    fi
+    tar xzf "$(ls "$LLAMA"/download/llama_cpp_python-*.tar.gz | tail -1)" -C "$LLAMA/download"
+    SOURCE="$(ls -d "$LLAMA"/download/llama_cpp_python-*/vendor/llama.cpp | tail -1)"
+    cmake -S "$SOURCE" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$LLAMA/build" --target llama-completion -j "$(nproc)" >/dev/null
+fi
+
+swift build -c release --product peftkit >/dev/null
+PEFTKIT=".build/release/peftkit"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+"$PEFTKIT" export --model "$MODEL" --adapter "$ADAPTER" --output "$WORK/adapter.gguf" --type f32
+"$PEFTKIT" export --model "$MODEL" --adapter "$ADAPTER" --output "$WORK/merged.gguf" --format gguf --type f32
+
+PROMPTS=("The capital of France is" "Once upon a time" "def fibonacci(n):" "The three primary colours are")
+TOKENS=24
+same=0
+total=0
+for prompt in "${PROMPTS[@]}"; do
+    ours="$("$PEFTKIT" generate --model "$MODEL" --adapter "$ADAPTER" --quantization gguf --raw --prompt "$prompt" --max-tokens $TOKENS 2>/dev/null)"
+    for variant in lora merged; do
+        if [ $variant = lora ]; then args=(-m "$MODEL" --lora "$WORK/adapter.gguf"); else args=(-m "$WORK/merged.gguf"); fi
+        theirs="$("$LLAMA/build/bin/llama-completion" "${args[@]}" -p "$prompt" -n $TOKENS --temp 0 --top-k 1 -no-cnv --no-display-prompt \
+                  --simple-io -t "$(nproc)" 2>/dev/null || true)"
+        total=$((total + 1))
+        if [ "${theirs%$'\n'}" = "${ours%$'\n'}" ]; then same=$((same + 1)); verdict=same; else verdict=DIFFERENT; fi
+        printf '%-9s %-6s %s\n  peftkit:   %q\n  llama.cpp: %q\n' "$verdict" "$variant" "$prompt" "$ours" "$theirs"
+    done
+done
+echo "llama.cpp gave peftkit's greedy continuation in $same of $total runs"
+[ "$same" = "$total" ]
