@@ -43,6 +43,27 @@ struct LlamaCppExportTests {
         #expect(Fixture.maxDifference(try Fixture.logits(fromHalf.root, base: "tiny-llama"), reference.logits) < 2e-2)
     }
 
+    @Test("the adapter file equals llama.cpp's own conversion (convert_lora_to_gguf.py): names, shapes, q/k rows, values — except where llama.cpp's converter ignores alpha_pattern")
+    func matchesLlamaCppConverter() throws {
+        let theirs = try GGUFFile(contentsOf: Fixture.adapters.appendingPathComponent("llama-lora.llama-cpp.gguf"))
+        let peft = try PeftModel.load(try base(), adapter: Fixture.adapters.appendingPathComponent("llama-lora"))
+        let url = Fixture.temporaryFolder().appendingPathExtension("gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try LlamaCppAdapter.write(peft, to: url)
+        let ours = try GGUFFile(contentsOf: url)
+        #expect(ours.metadata["adapter.lora.alpha"] == theirs.metadata["adapter.lora.alpha"])
+        for key in ["general.architecture", "general.type", "adapter.type"] { #expect(ours.metadata[key] == theirs.metadata[key], "\(key)") }
+        #expect(Set(ours.tensors.map(\.name)) == Set(theirs.tensors.map(\.name)))
+        for tensor in theirs.tensors {
+            let mine = try #require(ours.tensors.first { $0.name == tensor.name })
+            #expect(mine.dimensions == tensor.dimensions, "\(tensor.name)")
+            let a = try ours.floats(of: mine), b = try theirs.floats(of: tensor)
+            // alpha_pattern gives v_proj α = 16 (scale 16/4) where the converter keeps α = 8: its B is half what it should be.
+            let factor: Float = tensor.name.contains("attn_v") && tensor.name.hasSuffix("lora_b") ? 2 : 1
+            #expect(zip(a, b).map { abs($0 - factor * $1) }.max()! < 1e-6, "\(tensor.name)")
+        }
+    }
+
     @Test("methods and settings llama.cpp cannot apply are refused, pointing to the merged export",
           arguments: ["llama-dora", "llama-ia3", "llama-loha", "llama-lora-embedding", "llama-prompt"])
     func refusals(_ name: String) throws {
