@@ -38,17 +38,22 @@ swift build -c release --product peftkit >/dev/null
 PEFTKIT=".build/release/peftkit"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-"$PEFTKIT" export --model "$MODEL" --adapter "$ADAPTER" --output "$WORK/adapter.gguf" --type f32
-"$PEFTKIT" export --model "$MODEL" --adapter "$ADAPTER" --output "$WORK/merged.gguf" --format gguf --type f32
+# Float32 throughout, so that both sides compute the same function: the quantized base re-encoded
+# as f32 (llama.cpp's Q4_1 kernels round activations to 8 bits, PEFTKit's float path does not, and
+# greedy continuations of the bare quantized base already part after a few tokens).
+BASE="$WORK/base-f32.gguf"
+"$PEFTKIT" export --model "$MODEL" --output "$BASE" --format gguf --type f32 --all-tensors
+"$PEFTKIT" export --model "$BASE" --adapter "$ADAPTER" --output "$WORK/adapter.gguf" --type f32
+"$PEFTKIT" export --model "$BASE" --adapter "$ADAPTER" --output "$WORK/merged.gguf" --format gguf --type f32
 
 PROMPTS=("The capital of France is" "Once upon a time" "def fibonacci(n):" "The three primary colours are")
 TOKENS=24
 same=0
 total=0
 for prompt in "${PROMPTS[@]}"; do
-    ours="$("$PEFTKIT" generate --model "$MODEL" --adapter "$ADAPTER" --quantization gguf --raw --prompt "$prompt" --max-tokens $TOKENS 2>/dev/null)"
+    ours="$("$PEFTKIT" generate --model "$BASE" --adapter "$ADAPTER" --raw --prompt "$prompt" --max-tokens $TOKENS 2>/dev/null)"
     for variant in lora merged; do
-        if [ $variant = lora ]; then args=(-m "$MODEL" --lora "$WORK/adapter.gguf"); else args=(-m "$WORK/merged.gguf"); fi
+        if [ $variant = lora ]; then args=(-m "$BASE" --lora "$WORK/adapter.gguf"); else args=(-m "$WORK/merged.gguf"); fi
         theirs="$("$LLAMA/build/bin/llama-completion" "${args[@]}" -p "$prompt" -n $TOKENS --temp 0 --top-k 1 -no-cnv --no-display-prompt \
                   --simple-io -t "$(nproc)" 2>/dev/null || true)"
         total=$((total + 1))

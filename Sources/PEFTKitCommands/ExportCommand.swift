@@ -18,6 +18,10 @@ enum ExportCommand {
             Encoding of the written weights: f32 or f16 (gguf-lora); f32, f16 or q8_0 (gguf: the
             merged weights; the base's other tensors keep their encoding)
             """, .choice(default: "f16", among: ["f32", "f16", "q8_0"])),
+        CommandOption("all-tensors", "", """
+            With --format gguf, re-encode every weight in --type, not only the changed ones (an f32 file
+            of a quantized base, say); without --adapter, the base alone
+            """, .flag),
     ])])
 
     static var help: String {
@@ -42,16 +46,20 @@ enum ExportCommand {
         let parsed = try declared.parse(arguments, command: command)
         guard let modelPath = parsed.value("model") else { throw UsageError("export: --model is required") }
         try PathChecks.requireModel(modelPath, command: command)
-        guard let adapterPath = parsed.value("adapter") else { throw UsageError("export: --adapter is required") }
-        try PathChecks.requireInput(adapterPath, flag: "adapter", folder: true, command: command)
+        let adapterPath = parsed.value("adapter")
+        if let adapterPath { try PathChecks.requireInput(adapterPath, flag: "adapter", folder: true, command: command) }
         guard let outputPath = parsed.value("output") else { throw UsageError("export: --output is required") }
         let destination = try PathChecks.required(outputPath, flag: "output", command: command)
-        try PathChecks.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath), ("adapter", adapterPath)], command: command)
+        try PathChecks.refuseOverlap(destination, flag: "output", inputs: [("model", modelPath)] + (adapterPath.map { [("adapter", $0)] } ?? []),
+                                      command: command)
         try PathChecks.refuseFolder(destination, flag: "output", command: command)
         let format = try parsed.choice(declared["format"], command: command)
         let type = try parsed.choice(declared["type"], command: command)
         let modelURL = URL(fileURLWithPath: modelPath)
-        if format == "gguf-lora" {
+        guard adapterPath != nil || (format == "gguf" && parsed.has("all-tensors")) else {
+            throw UsageError("export: --adapter is required (only --format gguf --all-tensors writes the base alone)")
+        }
+        if format == "gguf-lora", let adapterPath {
             guard type != "q8_0" else { throw UsageError("export: a gguf-lora adapter is written as f32 or f16") }
             let peft = try PeftModel.load(try AutoModelForCausalLM.load(from: modelURL), adapter: URL(fileURLWithPath: adapterPath))
             try LlamaCppAdapter.write(peft, to: destination, tensorType: type == "f32" ? .f32 : .f16)
@@ -62,9 +70,17 @@ enum ExportCommand {
             throw UsageError("export: --format gguf copies the tokenizer and settings of a .gguf base; for a Hugging Face folder, run peftkit merge and convert the folder with llama.cpp's convert_hf_to_gguf.py")
         }
         let base = try GGUFFile(contentsOf: modelURL)
-        let peft = try PeftModel.load(try AutoModelForCausalLM.load(from: modelURL), adapter: URL(fileURLWithPath: adapterPath))
-        let report = try MergedGGUF.write(peft, base: base, to: destination, encoding: MergedGGUF.Encoding(rawValue: type)!)
-        output.standardOutput("wrote \(destination.path): merged model, \(report.tensors.count) weights re-encoded as \(type) "
-                              + "(largest error \(String(format: "%.3g", report.maxError))); use it with llama-cli -m \(destination.path)\n")
+        let model = try AutoModelForCausalLM.load(from: modelURL)
+        let encoding = MergedGGUF.Encoding(rawValue: type)!
+        let report: MergedGGUF.Report
+        if let adapterPath {
+            let peft = try PeftModel.load(model, adapter: URL(fileURLWithPath: adapterPath))
+            report = try MergedGGUF.write(peft, base: base, to: destination, encoding: encoding, allTensors: parsed.has("all-tensors"))
+        } else {
+            guard let decoder = model as? DecoderForCausalLM else { throw UsageError("export: \(modelPath) is not a decoder model") }
+            report = try MergedGGUF.write(decoder, base: base, to: destination, encoding: encoding)
+        }
+        output.standardOutput("wrote \(destination.path): \(adapterPath == nil ? "the model" : "merged model"), \(report.tensors.count) weights "
+                              + "re-encoded as \(type) (largest error \(String(format: "%.3g", report.maxError))); use it with llama-cli -m \(destination.path)\n")
     }
 }

@@ -110,4 +110,23 @@ struct LlamaCppExportTests {
         let tolerance: Float = switch encoding { case .f32: 1e-4; case .f16: 2e-2; case .q8_0: 0.1 }
         #expect(worst < tolerance, "\(encoding): max |Δ| = \(worst), largest weight error \(report.maxError)")
     }
+
+    @Test("a model re-encoded as a whole (no adapter, every weight in f16) loads to its logits within f16 rounding; all-tensors with an adapter gives the merged logits")
+    func reencodedModel() throws {
+        let model = try base()
+        let expected = try Fixture.logits(model, base: "tiny-llama")
+        let source = try GGUFFile(contentsOf: Self.ggufBase)
+        let url = Fixture.temporaryFolder().appendingPathExtension("gguf")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let report = try MergedGGUF.write(model, base: source, to: url, encoding: .f16)
+        #expect(report.tensors.count == source.tensors.count, "every tensor of tiny-llama is a weight the model holds")
+        let written = try GGUFFile(contentsOf: url)
+        #expect(written.tensors.filter { $0.dimensions.count == 2 }.allSatisfy { $0.type == .f16 })
+        #expect(try Fixture.logits(LlamaForCausalLM.load(from: url), base: "tiny-llama").maxAbsDifference(expected) < 2e-2)
+
+        let reference = try Fixture.reference("llama-lora")
+        let peft = try PeftModel.load(try base(), adapter: Fixture.adapters.appendingPathComponent("llama-lora"))
+        try MergedGGUF.write(peft, base: source, to: url, encoding: .f32, allTensors: true)
+        #expect(Fixture.maxDifference(try Fixture.logits(LlamaForCausalLM.load(from: url), base: "tiny-llama"), reference.logits) < 1e-4)
+    }
 }

@@ -30,19 +30,54 @@ public enum MergedGGUF {
 
     /// Writes `peft`'s active adapter merged into its base to `url`. `peft`'s model is left as it was
     /// (merged only while the weights are read).
-    /// - Parameter base: the GGUF file the base model was loaded from (its metadata and tensors).
+    /// - Parameters:
+    ///   - base: the GGUF file the base model was loaded from (its metadata and tensors).
+    ///   - allTensors: re-encode every weight the model holds, not only the changed ones (an f32
+    ///     file of a quantized base, say); tensors the model does not hold are copied.
     /// - Throws: `PEFTError.invalidState` for a base that is not a float decoder of `base`'s
     ///   architecture or an adapter that cannot merge (prompt tuning), and file errors.
     @discardableResult
-    public static func write<Base>(_ peft: PeftModel<Base>, base: GGUFFile, to url: URL, encoding: Encoding = .f16) throws -> Report {
+    public static func write<Base>(_ peft: PeftModel<Base>, base: GGUFFile, to url: URL, encoding: Encoding = .f16,
+                                   allTensors: Bool = false) throws -> Report {
         guard let model = peft.root as? DecoderForCausalLM else {
             throw PEFTError.invalidState("a merged GGUF is written for decoder models; this base is a \(type(of: peft.root))")
         }
+        let changed = try mergedWeights(peft)
+        var weights = changed
+        if allTensors {
+            let wasMerged = !peft.mergedAdapters.isEmpty
+            if !wasMerged { try peft.merge() }
+            defer { if !wasMerged { try? peft.unmerge() } }
+            for (name, value) in plainWeights(model) where weights[name] == nil { weights[name] = value }
+        }
+        return try write(weights, required: Set(changed.keys), of: model, base: base, to: url, encoding: encoding)
+    }
+
+    /// Writes `model` (no adapter) to `url` with every weight it holds in `encoding` — a GGUF file
+    /// re-encoded, such as an f32 copy of a quantized model; metadata and other tensors from `base`.
+    @discardableResult
+    public static func write(_ model: DecoderForCausalLM, base: GGUFFile, to url: URL, encoding: Encoding) throws -> Report {
+        try write(plainWeights(model), required: [], of: model, base: base, to: url, encoding: encoding)
+    }
+
+    /// Every weight of `model` by Hugging Face name (wrapper segments removed, adapter tensors left out).
+    static func plainWeights(_ model: DecoderForCausalLM) -> [String: Tensor] {
+        var weights: [String: Tensor] = [:]
+        let adapterContainers = ["lora_", "hada_", "lokr_", "vera_", "ia3_l", "modules_to_save", "original_module"]
+        for (path, value) in model.stateDictionary() where !adapterContainers.contains(where: { path.contains($0) }) {
+            weights[Module.checkpointName(of: path)] = value
+        }
+        return weights
+    }
+
+    /// Writes `changed` (Hugging Face names) over `base`'s tensors; each of `required` must have a
+    /// tensor there (an adapter's change with nowhere to go is refused, not dropped).
+    static func write(_ changed: [String: Tensor], required: Set<String>, of model: DecoderForCausalLM, base: GGUFFile, to url: URL,
+                      encoding: Encoding) throws -> Report {
         let family = model.family
         guard let architecture = base.metadata["general.architecture"]?.string, family.ggufArchitectures.contains(architecture) else {
             throw PEFTError.invalidState("the base GGUF's architecture '\(base.metadata["general.architecture"]?.string ?? "none")' is not the model's (\(family.name))")
         }
-        let changed = try mergedWeights(peft)
         var writer = GGUFWriter()
         for key in base.metadataKeys { writer.set(key, base.metadata[key]!) }
         var report = Report(tensors: [])
@@ -61,8 +96,8 @@ public enum MergedGGUF {
             writer.add(encoded)
             report.tensors.append((tensor.name, error))
         }
-        let missing = Set(changed.keys).subtracting(base.tensors.compactMap { family.huggingFaceName(forGGUF: $0.name) })
-        if let first = missing.sorted().first {
+        let held = Set(base.tensors.compactMap { family.huggingFaceName(forGGUF: $0.name) })
+        if let first = required.subtracting(held).sorted().first {
             throw PEFTError.invalidState("the adapter changes '\(first)', which the base GGUF does not hold (a tied head?); export a Hugging Face folder with peftkit merge instead")
         }
         do { try writer.write(to: url) } catch let ModelFileError.unwritable(path, reason) {
