@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "PEFT", targets: ["PEFT"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "HTTPServing", targets: ["HTTPServing"]),
     ],
     traits: [
         .trait(
@@ -46,6 +47,8 @@ let package = Package(
         // A SIGINT flag (async-signal-safe), so training can stop after the current step on Ctrl-C.
         .target(name: "CSignals"),
         .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
+        // HTTP/1.1 on POSIX sockets (the OpenAI-compatible server's transport): no model dependencies.
+        .target(name: "HTTPServing"),
         .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT", "Training"]),
         .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands", "Tensors"]),
@@ -111,6 +114,7 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands", "ModelIO", "PEFTKit"]),
         .testTarget(name: "PEFTKitTests", dependencies: ["PEFTKit"]),
+        .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CSignals", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"], exclude: ["Fixtures"]),
