@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(FuzzGGUF FuzzSafetensors FuzzJSON FuzzTokenizer FuzzEncode FuzzChatTemplate FuzzModelConfiguration FuzzAdapterConfiguration FuzzDataset)
+    targets=(FuzzGGUF FuzzSafetensors FuzzJSON FuzzTokenizer FuzzEncode FuzzChatTemplate FuzzModelConfiguration FuzzAdapterConfiguration FuzzDataset FuzzHTTPRequest)
 fi
 
 scratch=.build-fuzz
