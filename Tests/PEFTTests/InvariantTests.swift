@@ -87,6 +87,12 @@ struct PEFTInvariantTests {
         let one = try Fixture.logits(model, base: "tiny-llama")
         try peft.setActiveAdapter("two")
         #expect(peft.trainableParameters().allSatisfy { $0.path.contains(".two.") })
+        // Forward runs the active adapter (switching once changed only what trained).
+        let two = try Fixture.logits(model, base: "tiny-llama")
+        #expect(two.maxAbsDifference(one) > 1e-3)
+        let alone = try llama()
+        let onlyTwo = try PeftModel(alone, configuration: second, adapterName: "two", seed: peft.seed &+ 1)
+        #expect(try Fixture.logits(alone, base: "tiny-llama").maxAbsDifference(two) < 1e-6, "\(onlyTwo.adapterNames)")
         #expect(throws: PEFTError.noSuchAdapter("three")) { try peft.setActiveAdapter("three") }
         try peft.setActiveAdapter("one")
         #expect(try Fixture.logits(model, base: "tiny-llama") == one)

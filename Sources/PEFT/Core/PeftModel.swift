@@ -101,6 +101,7 @@ public final class PeftModel<Base> {
             notices += plan.notices.map { configurations.isEmpty ? $0 : "adapter '\(name)': \($0)" }
         }
         configurations.append((name, stored))
+        applyActiveAdapter()
         if name == activeAdapter { refreshTrainable() }
         attachActivePrefix()
     }
@@ -115,9 +116,20 @@ public final class PeftModel<Base> {
     /// Makes `name` the adapter used in forward and trained.
     public func setActiveAdapter(_ name: String) throws {
         guard configuration(name) != nil else { throw PEFTError.noSuchAdapter(name) }
+        guard mergedAdapters.isEmpty else { throw PEFTError.invalidState("unmerge adapters before switching the active one") }
         activeAdapter = name
+        applyActiveAdapter()
         refreshTrainable()
         attachActivePrefix()
+    }
+
+    /// Makes every layer run the active adapter (layers that do not hold it run none), as PEFT's
+    /// `set_adapter`: also after adding an adapter, whose new layers would otherwise run it.
+    func applyActiveAdapter() {
+        for (_, module) in root.namedModules() {
+            if let layer = module as? any AdapterWrapper { layer.activeAdapters = [activeAdapter] }
+            if let layer = module as? ModulesToSaveLayer { layer.activeAdapter = layer.adapterNames.contains(activeAdapter) ? activeAdapter : nil }
+        }
     }
 
     /// Removes an adapter (not the active one); layers left with no adapter are unwrapped.
