@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "PEFT", targets: ["PEFT"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "HTTPServing", targets: ["HTTPServing"]),
+        .library(name: "Serving", targets: ["Serving"]),
     ],
     traits: [
         .trait(
@@ -49,8 +50,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
         // HTTP/1.1 on POSIX sockets (the OpenAI-compatible server's transport): no model dependencies.
         .target(name: "HTTPServing"),
+        // The OpenAI-compatible server: a base model and its adapters behind HTTPServing.
+        .target(name: "Serving", dependencies: ["HTTPServing", "ModelIO", "Tokenizers", "Models", "NN", "PEFT"]),
         .target(name: "PEFTKit", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT", "Training"]),
-        .target(name: "PEFTKitCommands", dependencies: ["PEFTKit"]),
+        .target(name: "PEFTKitCommands", dependencies: ["PEFTKit", "Serving", "HTTPServing", "CSignals"]),
         .executableTarget(name: "peftkit", dependencies: ["PEFTKitCommands", "Tensors"]),
 
         .executableTarget(
@@ -115,6 +118,7 @@ let package = Package(
         .testTarget(name: "PEFTKitCommandsTests", dependencies: ["PEFTKitCommands", "ModelIO", "PEFTKit"]),
         .testTarget(name: "PEFTKitTests", dependencies: ["PEFTKit"]),
         .testTarget(name: "HTTPServingTests", dependencies: ["HTTPServing"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "HTTPServing", "PEFT", "Models", "NN", "Tokenizers", "ModelIO", "Autograd"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "CSignals", "PEFT", "Models", "ModelIO", "Tokenizers", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "PEFTTests", dependencies: ["PEFT", "Models", "ModelIO", "NN", "Tensors", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ModelIO", "Tensors", "Autograd", "Tokenizers"], exclude: ["Fixtures"]),

@@ -22,3 +22,18 @@ void pk_interrupt_uninstall(void) {
 }
 
 int pk_interrupt_requested(void) { return pk_requested; }
+
+static volatile sig_atomic_t pk_stop = 0;
+
+static void pk_on_stop(int signal_number) {
+    pk_stop = 1;
+    signal(signal_number, SIG_DFL);  /* a second signal ends the process */
+}
+
+void pk_stop_signals_install(void) {
+    pk_stop = 0;
+    signal(SIGINT, pk_on_stop);
+    signal(SIGTERM, pk_on_stop);
+}
+
+int pk_stop_requested(void) { return pk_stop; }

@@ -49,6 +49,30 @@ public struct TextGenerator {
     @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [],
                          onText: (String) throws -> Void = { _ in }) throws -> String {
+        try complete(prompt: prompt, options: options, stopStrings: stopStrings, onText: onText).text
+    }
+
+    /// What a completion produced: its text, how many tokens it took, and why it ended.
+    public struct Completion: Sendable, Equatable {
+        /// Why generation ended (OpenAI's `finish_reason`).
+        public enum FinishReason: String, Sendable {
+            /// An end-of-sequence token or a stop string.
+            case stop
+            /// The token budget (`maxNewTokens`) or the model's context ran out.
+            case length
+        }
+        /// The generated text (stop strings left out).
+        public var text: String
+        /// Tokens generated (including one that ended generation).
+        public var tokenCount: Int
+        /// Why it ended.
+        public var finishReason: FinishReason
+    }
+
+    /// Continues `prompt` (token ids), streaming text to `onText` (which may throw to cancel), and
+    /// returns the text with its token count and finish reason.
+    public func complete(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [],
+                         onText: (String) throws -> Void = { _ in }) throws -> Completion {
         let options = fitted(options)
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
         var filter = StopStringFilter(stops: stopStrings)
@@ -58,14 +82,20 @@ public struct TextGenerator {
             result += text
             try onText(text)
         }
-        try model.generate(prompt: prompt, options: options, prefix: prefix) { id in
+        let ids = try model.generate(prompt: prompt, options: options, prefix: prefix) { id in
             guard let piece = try decoder.step(id) else { return true }
             try emit(filter.feed(piece))
             return !filter.stopped
         }
         if !filter.stopped, let rest = try decoder.finish() { try emit(filter.feed(rest)) }
         try emit(filter.flush())
-        return result
+        // Fewer ids than the budget without a stop string: an end-of-sequence id ended it (sampled,
+        // counted, not returned). Otherwise the budget did, unless a stop string came first.
+        let virtualTokens = (prefix ?? model.attachedPrefix)?.shape.first ?? 0
+        let budget = min(options.maxNewTokens, model.contextLength - prompt.count - virtualTokens)
+        let endedByEndOfSequence = !filter.stopped && ids.count < budget
+        return Completion(text: result, tokenCount: ids.count + (endedByEndOfSequence ? 1 : 0),
+                          finishReason: filter.stopped || endedByEndOfSequence ? .stop : .length)
     }
 
     /// Renders `messages` with the model's chat template and generates the assistant's reply.

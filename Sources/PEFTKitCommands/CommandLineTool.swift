@@ -39,6 +39,7 @@ public enum CommandLineTool {
       eval       Evaluation loss, perplexity and exact match (or accuracy and F1) of a model or adapter
       merge      Fold an adapter into its base model and write a Hugging Face folder
       export     Write an adapter for llama.cpp and Ollama (a LoRA GGUF, or the merged model as a GGUF)
+      serve      Serve a model and its adapters over OpenAI's HTTP protocol
       report     Rebuild a run's HTML report from its metrics, or overlay several runs
 
     Run 'peftkit <command> --help' for a command's options.
@@ -57,7 +58,7 @@ public enum CommandLineTool {
             case "--help", "-h", "help":
                 output.standardOutput(usage)
                 return 0
-            case "tokenize", "generate", "inspect", "train", "eval", "merge", "export", "report":
+            case "tokenize", "generate", "inspect", "train", "eval", "merge", "export", "serve", "report":
                 let help = switch command {
                 case "tokenize": TokenizeCommand.help
                 case "generate": GenerateCommand.help
@@ -65,6 +66,7 @@ public enum CommandLineTool {
                 case "eval": EvalCommand.help
                 case "merge": MergeCommand.help
                 case "export": ExportCommand.help
+                case "serve": ServeCommand.help
                 case "report": ReportCommand.help
                 default: InspectCommand.help
                 }
@@ -81,6 +83,7 @@ public enum CommandLineTool {
                 case "eval": try EvalCommand.run(rest, output: output)
                 case "merge": try MergeCommand.run(rest, output: output)
                 case "export": try ExportCommand.run(rest, output: output)
+                case "serve": try ServeCommand.run(rest, output: output)
                 case "report": try ReportCommand.run(rest, output: output)
                 default: try InspectCommand.run(rest, output: output)
                 }

@@ -11,7 +11,7 @@ struct OptionDeclarationTests {
         ("train", TrainCommand.help, TrainCommand.declarations), ("eval", EvalCommand.help, EvalCommand.declarations),
         ("generate", GenerateCommand.help, GenerateCommand.declarations), ("merge", MergeCommand.help, MergeCommand.declarations),
         ("inspect", InspectCommand.help, InspectCommand.declarations), ("tokenize", TokenizeCommand.help, TokenizeCommand.declarations),
-        ("export", ExportCommand.help, ExportCommand.declarations),
+        ("export", ExportCommand.help, ExportCommand.declarations), ("serve", ServeCommand.help, ServeCommand.declarations),
     ]
 
     @Test("every declared option is in --help exactly once, and every option --help shows is one the parser accepts",

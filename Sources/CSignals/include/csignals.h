@@ -10,4 +10,10 @@ void pk_interrupt_uninstall(void);
 /// 1 when Ctrl-C was pressed since the outermost install.
 int pk_interrupt_requested(void);
 
+/// Installs handlers for SIGINT and SIGTERM that only record the request (for a server that stops
+/// gracefully on either); a second signal gets the default action.
+void pk_stop_signals_install(void);
+/// 1 when SIGINT or SIGTERM arrived since `pk_stop_signals_install`.
+int pk_stop_requested(void);
+
 #endif

@@ -1,0 +1,160 @@
+import Foundation
+import HTTPServing
+import ModelIO
+import Models
+import Tokenizers
+
+/// An OpenAI-compatible HTTP server for one base model and its adapters (vLLM's convention: a
+/// request's `model` is the base's name or an adapter's): `POST /v1/chat/completions`,
+/// `POST /v1/completions` (streamed as server-sent events ending in `data: [DONE]` when asked),
+/// `GET /v1/models` (adapters listed with their `parent`) and `GET /health`. Errors come in
+/// OpenAI's shape with their status; with an API key, requests without `Authorization: Bearer <key>`
+/// are refused with 401.
+public final class OpenAIServer: @unchecked Sendable {
+    /// What is served.
+    public let served: ServedModel
+    private let apiKey: [UInt8]?
+    private let created = Int(Date().timeIntervalSince1970)
+    /// The HTTP server underneath.
+    public private(set) var http: HTTPServer!
+
+    /// A server for `served` (not listening until `start`).
+    public init(served: ServedModel, configuration: HTTPServer.Configuration = HTTPServer.Configuration(), apiKey: String? = nil) {
+        self.served = served
+        self.apiKey = apiKey.map { Array($0.utf8) }
+        http = HTTPServer(configuration: configuration) { [unowned self] request, writer in try handle(request, writer) }
+    }
+
+    /// Starts listening; returns the port.
+    @discardableResult
+    public func start() throws -> Int {
+        try http.start()
+        return http.port
+    }
+
+    /// Stops accepting and lets requests in progress finish (up to `grace` seconds).
+    public func stop(grace: Double = 5) { http.stop(grace: grace) }
+
+    func handle(_ request: HTTPRequest, _ writer: HTTPResponseWriter) throws {
+        do {
+            if request.path == "/health" {
+                guard request.method == "GET" else { throw OpenAIError(status: 405, "use GET") }
+                return try writer.send(.json(200, "{\"status\": \"ok\"}"))
+            }
+            try authorize(request)
+            switch (request.method, request.path) {
+            case ("GET", "/v1/models"): try writer.send(.json(200, modelsJSON()))
+            case ("POST", "/v1/chat/completions"): try complete(try CompletionRequest(body: request.body, chat: true), chat: true, writer)
+            case ("POST", "/v1/completions"): try complete(try CompletionRequest(body: request.body, chat: false), chat: false, writer)
+            case (_, "/v1/models"), (_, "/v1/chat/completions"), (_, "/v1/completions"):
+                throw OpenAIError(status: 405, "\(request.method.prefix(20)) is not allowed on \(request.path)")
+            default:
+                throw OpenAIError(status: 404, "no route \(request.path.prefix(200))", code: "not_found")
+            }
+        } catch let error as OpenAIError {
+            guard !writer.hasResponded else { return }
+            try writer.send(.json(error.status, HTTPServer.errorJSON(error.message, type: error.type, param: error.param, code: error.code)))
+        }
+    }
+
+    /// Checks `Authorization: Bearer <key>` in constant time (for a key of any length).
+    private func authorize(_ request: HTTPRequest) throws {
+        guard let apiKey else { return }
+        let given = Array((request.header("Authorization") ?? "").utf8)
+        let prefix = Array("Bearer ".utf8)
+        var difference = given.count == prefix.count + apiKey.count ? 0 : 1
+        for index in 0..<(prefix.count + apiKey.count) {
+            let expected = index < prefix.count ? prefix[index] : apiKey[index - prefix.count]
+            difference |= Int((index < given.count ? given[index] : 0) ^ expected)
+        }
+        guard difference == 0 else { throw OpenAIError(status: 401, "a valid API key is required (Authorization: Bearer <key>)", type: "authentication_error", code: "invalid_api_key") }
+    }
+
+    private func modelsJSON() -> String {
+        func entry(_ id: String, parent: String?) -> JSONValue {
+            var fields: [(String, JSONValue)] = [("id", .string(id)), ("object", .string("model")), ("created", .number(Double(created))), ("owned_by", .string("peftkit"))]
+            if let parent { fields += [("parent", .string(parent)), ("root", .string(parent))] }
+            return .object(fields)
+        }
+        let data = [entry(served.name, parent: nil)] + served.adapterNames.map { entry($0, parent: served.name) }
+        return JSONValue.object([("object", .string("list")), ("data", .array(data))]).serialized()
+    }
+
+    /// Runs a completion and answers it whole or streamed.
+    private func complete(_ request: CompletionRequest, chat: Bool, _ writer: HTTPResponseWriter) throws {
+        let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+        let created = Int(Date().timeIntervalSince1970)
+        try served.run(model: request.model) { generator in
+            let prompt = try served.promptIDs(request.input)
+            let room = served.contextLength - prompt.count - served.virtualTokens(request.model)
+            guard room >= 1 else {
+                throw OpenAIError(status: 400, "the prompt has \(prompt.count) tokens; the model's context holds \(served.contextLength)",
+                                  param: chat ? "messages" : "prompt", code: "context_length_exceeded")
+            }
+            if let wanted = request.maxTokens, wanted > room {
+                throw OpenAIError(status: 400, "max_tokens \(wanted) and the prompt's \(prompt.count) tokens exceed the context of \(served.contextLength)",
+                                  param: "max_tokens", code: "context_length_exceeded")
+            }
+            var options = GenerationOptions(maxNewTokens: request.maxTokens ?? min(room, 512), temperature: Float(request.temperature),
+                                            topP: Float(request.topP), seed: request.seed ?? UInt64.random(in: 0...UInt64.max))
+            options.prefillChunk = 256
+            let envelope = Envelope(id: id, created: created, model: request.model, chat: chat)
+            if request.stream {
+                try writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+                if chat { try writer.sendChunk(envelope.event(delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil)) }
+                // A client that has gone away makes the next write throw, which ends generation.
+                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop) { text in
+                    try writer.sendChunk(envelope.event(delta: chat ? .object([("content", .string(text))]) : .string(text), finish: nil))
+                }
+                try writer.sendChunk(envelope.event(delta: chat ? .object([]) : .string(""), finish: completion.finishReason.rawValue))
+                if request.includeUsage { try writer.sendChunk(envelope.usageEvent(prompt: prompt.count, completion: completion.tokenCount)) }
+                try writer.sendChunk(Data("data: [DONE]\n\n".utf8))
+                try writer.finishStream()
+            } else {
+                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop)
+                try writer.send(.json(200, envelope.whole(completion, promptTokens: prompt.count).serialized()))
+            }
+        }
+    }
+}
+
+/// The fields every response of one completion shares, and its JSON bodies.
+struct Envelope {
+    let id: String, created: Int, model: String, chat: Bool
+
+    private var head: [(String, JSONValue)] {
+        [("id", .string(id)), ("object", .string(chat ? "chat.completion" : "text_completion")), ("created", .number(Double(created))), ("model", .string(model))]
+    }
+
+    private func usage(prompt: Int, completion: Int) -> JSONValue {
+        .object([("prompt_tokens", .number(Double(prompt))), ("completion_tokens", .number(Double(completion))), ("total_tokens", .number(Double(prompt + completion)))])
+    }
+
+    /// The non-streamed response.
+    func whole(_ completion: TextGenerator.Completion, promptTokens: Int) -> JSONValue {
+        let choice: JSONValue = chat
+            ? .object([("index", .number(0)), ("message", .object([("role", .string("assistant")), ("content", .string(completion.text))])),
+                       ("finish_reason", .string(completion.finishReason.rawValue))])
+            : .object([("index", .number(0)), ("text", .string(completion.text)), ("logprobs", .null), ("finish_reason", .string(completion.finishReason.rawValue))])
+        return .object(head + [("choices", .array([choice])), ("usage", usage(prompt: promptTokens, completion: completion.tokenCount))])
+    }
+
+    /// One server-sent event: a delta (an object for chat, text for completions) and a finish reason.
+    func event(delta: JSONValue, finish: String?) -> Data {
+        var fields = head
+        fields[1] = ("object", .string(chat ? "chat.completion.chunk" : "text_completion"))
+        let choice: JSONValue = chat
+            ? .object([("index", .number(0)), ("delta", delta), ("finish_reason", finish.map { .string($0) } ?? .null)])
+            : .object([("index", .number(0)), ("text", delta), ("logprobs", .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
+        fields.append(("choices", .array([choice])))
+        return Data(("data: " + JSONValue.object(fields).serialized() + "\n\n").utf8)
+    }
+
+    /// The last event with the usage (`stream_options.include_usage`): no choices.
+    func usageEvent(prompt: Int, completion: Int) -> Data {
+        var fields = head
+        fields[1] = ("object", .string(chat ? "chat.completion.chunk" : "text_completion"))
+        fields += [("choices", .array([])), ("usage", usage(prompt: prompt, completion: completion))]
+        return Data(("data: " + JSONValue.object(fields).serialized() + "\n\n").utf8)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+import NN
+import PEFT
+import Tokenizers
+
+/// A base model with the adapters a server offers, each request run with the adapter its `model`
+/// names (or none, for the base's name). Requests take turns: one generation runs at a time, and
+/// at most `maxQueue` more wait; beyond that a request is refused with 503 rather than queued
+/// without bound.
+public final class ServedModel: @unchecked Sendable {
+    /// The name requests use for the base model.
+    public let name: String
+    /// Names requests use for the adapters, in the order they were given.
+    public let adapterNames: [String]
+    /// Requests that may wait while one runs.
+    public let maxQueue: Int
+    let tokenizer: Tokenizer
+    private let model: any CausalLanguageModel
+    private let peft: PeftModel<Module>?
+    private let generation = NSLock()
+    private let admission = NSLock()
+    private var waiting = 0
+
+    /// A model served under `name`, with `adapters` (name and PEFT folder) attached unmerged.
+    /// - Throws: loading errors (a missing file, an adapter that does not fit the base, two
+    ///   adapters of different methods on one layer), naming the adapter.
+    public init(name: String, model: any CausalLanguageModel, tokenizer: Tokenizer, adapters: [(name: String, folder: URL)], maxQueue: Int = 16) throws {
+        self.name = name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.maxQueue = maxQueue
+        var peft: PeftModel<Module>?
+        for (adapterName, folder) in adapters {
+            guard adapterName != name else { throw OpenAIError(status: 500, "adapter name '\(adapterName)' is the base model's name") }
+            if let peft {
+                try peft.loadAdapter(from: folder, adapterName: adapterName)
+            } else {
+                peft = try PeftModel.load(model as Module, adapter: folder, adapterName: adapterName)
+            }
+        }
+        self.peft = peft
+        adapterNames = adapters.map(\.name)
+    }
+
+    /// Runs `body` with a generator for `model` (the base's name or an adapter's), after the
+    /// requests before it.
+    /// - Throws: `OpenAIError` 404 for an unknown name, 503 when the queue is full.
+    func run<Result>(model requested: String, _ body: (TextGenerator) throws -> Result) throws -> Result {
+        guard requested == name || adapterNames.contains(requested) else {
+            throw OpenAIError(status: 404, "the model '\(requested.prefix(100))' does not exist; this server has \(([name] + adapterNames).joined(separator: ", "))",
+                              param: "model", code: "model_not_found")
+        }
+        try admission.withLock {
+            guard waiting <= maxQueue else {
+                throw OpenAIError(status: 503, "the server is busy: \(waiting) requests are waiting (at most \(maxQueue))", type: "server_error", code: "overloaded")
+            }
+            waiting += 1
+        }
+        generation.lock()
+        admission.withLock { waiting -= 1 }
+        defer { generation.unlock() }
+        let generator = try TextGenerator(model: model, tokenizer: tokenizer)
+        guard let peft else { return try body(generator) }
+        if requested == name { return try peft.withAdaptersDisabled { try body(generator) } }
+        try peft.setActiveAdapter(requested)
+        return try body(generator)
+    }
+
+    /// The prompt's token ids for `input`.
+    func promptIDs(_ input: CompletionRequest.Input) throws -> [Int] {
+        switch input {
+        case let .chat(messages): try tokenizer.encodeChat(messages, addGenerationPrompt: true)
+        case let .text(text): try tokenizer.encode(text)
+        }
+    }
+
+    /// Context positions the model has.
+    var contextLength: Int { model.contextLength }
+    /// Virtual tokens an adapter puts before the prompt (prompt tuning), which count against the context.
+    func virtualTokens(_ adapter: String) -> Int {
+        guard adapter != name, let prompt = peft?.promptEncoders[adapter] else { return 0 }
+        return prompt.weight.shape[0]
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import HTTPServing
+import ModelIO
+import Models
+import NN
+import PEFT
+@testable import Serving
+import Testing
+import Tokenizers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("TrainingTests/Fixtures")
+private let modelFolder = fixtures.appendingPathComponent("tiny-chat-llama")
+private let adapters = [("tuned", fixtures.appendingPathComponent("parity/final")), ("start", fixtures.appendingPathComponent("parity/initial"))]
+
+/// One HTTP exchange over a fresh connection: the status and the body (chunked bodies decoded).
+func exchange(port: Int, method: String = "POST", path: String, body: String? = nil, headers: [String] = []) throws -> (status: Int, body: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard connected == 0 else { throw OpenAIError(status: 0, "connect failed") }
+    var timeout = timeval(tv_sec: 60, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var request = "\(method) \(path) HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" + headers.map { $0 + "\r\n" }.joined()
+    if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+    request += "\r\n" + (body ?? "")
+    _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    var data = [UInt8](), buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count <= 0 { break }
+        data += buffer[0..<count]
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    guard let split = text.range(of: "\r\n\r\n") else { return (0, text) }
+    let head = String(text[..<split.lowerBound]), rest = String(text[split.upperBound...])
+    let status = Int(head.split(separator: " ")[1]) ?? 0
+    guard head.lowercased().contains("transfer-encoding: chunked") else { return (status, rest) }
+    var decoded = "", remaining = Substring(rest)
+    while let line = remaining.range(of: "\r\n"), let size = Int(remaining[..<line.lowerBound], radix: 16), size > 0 {
+        let start = line.upperBound
+        let bytes = Array(remaining[start...].utf8)
+        decoded += String(decoding: bytes[0..<size], as: UTF8.self)
+        remaining = Substring(String(decoding: bytes[(size + 2)...], as: UTF8.self))
+    }
+    return (status, decoded)
+}
+
+@Suite(.serialized) struct OpenAIServerTests {
+    static func server(apiKey: String? = nil) throws -> OpenAIServer {
+        let model = try AutoModelForCausalLM.load(from: modelFolder)
+        let served = try ServedModel(name: "tiny", model: model, tokenizer: try Tokenizer.load(from: modelFolder), adapters: adapters)
+        let server = OpenAIServer(served: served, apiKey: apiKey)
+        try server.start()
+        return server
+    }
+
+    /// What `TextGenerator` says with `adapter` (nil: the base), greedily, in-process.
+    static func expected(_ messages: [ChatMessage], adapter: URL?, tokens: Int) throws -> String {
+        let model = try AutoModelForCausalLM.load(from: modelFolder)
+        if let adapter { _ = try PeftModel.load(model as Module, adapter: adapter) }
+        let generator = try TextGenerator(model: model, tokenizer: try Tokenizer.load(from: modelFolder))
+        return try generator.chat(messages, options: GenerationOptions(maxNewTokens: tokens))
+    }
+
+    static func chatBody(model: String, _ content: String, extra: String = "") -> String {
+        "{\"model\": \"\(model)\", \"messages\": [{\"role\": \"user\", \"content\": \"\(content)\"}], \"temperature\": 0, \"max_tokens\": 8\(extra)}"
+    }
+
+    @Test("health, models with adapters as children of the base, and greedy chat per adapter equal to in-process generation")
+    func chatPerAdapter() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        #expect(try exchange(port: server.http.port, method: "GET", path: "/health").status == 200)
+        let models = try JSONValue.parse(Data(try exchange(port: server.http.port, method: "GET", path: "/v1/models").body.utf8))
+        let ids = models["data"]?.array?.compactMap { $0["id"]?.string }
+        #expect(ids == ["tiny", "tuned", "start"] && models["data"]?.array?[1]["parent"]?.string == "tiny")
+        let question = [ChatMessage.user("What is 3 plus 4?")]
+        // Alternating adapters and the base: each answers as it does alone.
+        for (name, folder) in [("tuned", adapters[0].1), ("tiny", nil), ("start", adapters[1].1), ("tuned", adapters[0].1)] as [(String, URL?)] {
+            let answer = try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: name, "What is 3 plus 4?"))
+            #expect(answer.status == 200, "\(answer.body)")
+            let json = try JSONValue.parse(Data(answer.body.utf8))
+            #expect(json["object"]?.string == "chat.completion" && json["model"]?.string == name)
+            let content = json["choices"]?.array?.first?["message"]?["content"]?.string
+            #expect(content == (try Self.expected(question, adapter: folder, tokens: 8)), "\(name)")
+            #expect(json["usage"]?["completion_tokens"]?.integer ?? 0 > 0 && json["choices"]?.array?.first?["finish_reason"]?.string != nil)
+        }
+    }
+
+    @Test("streamed chat: the deltas add up to the whole answer, then the usage and [DONE]; completions continue raw text and honour stop")
+    func streaming() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let whole = try JSONValue.parse(Data(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "What is 5 plus 2?")).body.utf8))
+        let stream = try exchange(port: server.http.port, path: "/v1/chat/completions",
+                                  body: Self.chatBody(model: "tuned", "What is 5 plus 2?", extra: ", \"stream\": true, \"stream_options\": {\"include_usage\": true}"))
+        #expect(stream.status == 200)
+        let events = stream.body.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
+        #expect(events.last == "[DONE]")
+        let chunks = try events.dropLast().map { try JSONValue.parse(Data($0.utf8)) }
+        let text = chunks.compactMap { $0["choices"]?.array?.first?["delta"]?["content"]?.string }.joined()
+        #expect(text == whole["choices"]?.array?.first?["message"]?["content"]?.string)
+        #expect(chunks.last?["usage"]?["total_tokens"]?.integer == whole["usage"]?["total_tokens"]?.integer)
+        #expect(chunks.first?["object"]?.string == "chat.completion.chunk")
+
+        let completion = try exchange(port: server.http.port, path: "/v1/completions",
+                                      body: "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 6}")
+        let json = try JSONValue.parse(Data(completion.body.utf8))
+        let continued = try #require(json["choices"]?.array?.first?["text"]?.string)
+        #expect(json["object"]?.string == "text_completion" && !continued.isEmpty)
+        if let cut = continued.dropFirst().first {
+            let stopped = try exchange(port: server.http.port, path: "/v1/completions",
+                                       body: "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 6, \"stop\": [\"\(cut)\"]}")
+            let text = try JSONValue.parse(Data(stopped.body.utf8))["choices"]?.array?.first?["text"]?.string
+            #expect(text.map { !$0.contains(cut) } == true && text.map { continued.hasPrefix($0) } == true)
+        }
+    }
+
+    @Test("hostile requests are answered with OpenAI's error shape and the right status; a valid request afterwards succeeds")
+    func hostileRequests() throws {
+        let server = try Self.server(apiKey: "s3cret")
+        defer { server.stop() }
+        let key = ["Authorization: Bearer s3cret"]
+        let long = String(repeating: "plus ", count: 400)
+        for (body, status, fragment) in [
+            ("{\"model\": \"nope\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}", 404, "model_not_found"),
+            ("{not json", 400, "not valid JSON"), ("[1, 2]", 400, "JSON object"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"temperature\": \"hot\""), 400, "temperature"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"n\": 2"), 400, "'n'"),
+            ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": -1}", 400, "max_tokens"),
+            ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 1000000}", 400, "context_length_exceeded"),
+            (Self.chatBody(model: "tiny", long), 400, "context_length_exceeded"),
+            ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}", 400, "messages[0].role"),
+            ("{\"model\": \"tiny\", \"messages\": []}", 400, "messages"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true"), 400, "logprobs"),
+        ] {
+            let answer = try exchange(port: server.http.port, path: "/v1/chat/completions", body: body, headers: key)
+            #expect(answer.status == status && answer.body.contains("\"error\"") && answer.body.contains(fragment), "\(body.prefix(60)): \(answer)")
+        }
+        #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "hi")).status == 401)
+        #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "hi"), headers: ["Authorization: Bearer s3cre"]).status == 401)
+        #expect(try exchange(port: server.http.port, method: "GET", path: "/v1/chat/completions", headers: key).status == 405)
+        #expect(try exchange(port: server.http.port, method: "GET", path: "/v2/anything", headers: key).status == 404)
+        #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "hi"), headers: key).status == 200)
+    }
+}
