@@ -17,11 +17,10 @@ import Testing
         }
     }
 
-    @Test func adamWStepsMatchPyTorchAndPEFT() throws {
-        let expected = try TrainingFixture.expected()
-        let peft = try PeftModel.load(try TrainingFixture.base(), adapter: TrainingFixture.parity.appendingPathComponent("initial"), isTrainable: true)
+    /// Four steps of the reference loop's settings (make_training_fixtures.py, make_method_parity.py).
+    static func referenceRun(_ peft: PeftModel<LlamaForCausalLM>, records: Int) throws -> Trainer {
         var data = try TrainingFixture.dataset()
-        data.examples = Array(data.examples.prefix(expected.records))
+        data.examples = Array(data.examples.prefix(records))
         var arguments = TrainingArguments(learningRate: 1e-2, maxSteps: 4, batchSize: 3, gradientAccumulationSteps: 2, seed: 5)
         arguments.weightDecay = 0.01
         arguments.warmupSteps = 1
@@ -30,6 +29,13 @@ import Testing
         arguments.handlesInterrupt = false
         let trainer = try Trainer(model: peft, arguments: arguments, train: data)
         try trainer.train()
+        return trainer
+    }
+
+    @Test func adamWStepsMatchPyTorchAndPEFT() throws {
+        let expected = try TrainingFixture.expected()
+        let peft = try PeftModel.load(try TrainingFixture.base(), adapter: TrainingFixture.parity.appendingPathComponent("initial"), isTrainable: true)
+        let trainer = try Self.referenceRun(peft, records: expected.records)
         #expect(trainer.state.stepLosses.count == 4)
         for (ours, theirs) in zip(trainer.state.stepLosses, expected.losses) {
             #expect(abs(ours - theirs) < 2e-5, "loss \(ours) vs PyTorch \(theirs)")
@@ -52,16 +58,7 @@ import Testing
         let folder = TrainingFixture.here.appendingPathComponent("methods").appendingPathComponent(method)
         let expected = try JSONDecoder().decode(TrainingFixture.MethodExpected.self, from: Data(contentsOf: folder.appendingPathComponent("expected.json")))
         let peft = try PeftModel.load(try TrainingFixture.base(), adapter: folder.appendingPathComponent("initial"), isTrainable: true)
-        var data = try TrainingFixture.dataset()
-        data.examples = Array(data.examples.prefix(expected.records))
-        var arguments = TrainingArguments(learningRate: 1e-2, maxSteps: 4, batchSize: 3, gradientAccumulationSteps: 2, seed: 5)
-        arguments.weightDecay = 0.01
-        arguments.warmupSteps = 1
-        arguments.schedule = .linear
-        arguments.maxGradientNorm = 1
-        arguments.handlesInterrupt = false
-        let trainer = try Trainer(model: peft, arguments: arguments, train: data)
-        try trainer.train()
+        let trainer = try Self.referenceRun(peft, records: expected.records)
         #expect(trainer.state.stepLosses.count == 4)
         for (ours, theirs) in zip(trainer.state.stepLosses, expected.losses) {
             #expect(abs(ours - theirs) < 2e-5, "\(method): loss \(ours) vs PyTorch \(theirs)")

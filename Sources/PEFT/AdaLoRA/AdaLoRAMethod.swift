@@ -62,17 +62,13 @@ extension AdaLoRAConfig {
     /// `fan_in_fan_out` set when a target stores its weight `[in, out]` (GPT-2's `Conv1D`).
     public func stored(afterAttachingTo targets: [(path: String, module: Module)], model: Module) throws -> any AdapterConfiguration {
         var stored = self
-        if targets.contains(where: { ($0.module as? any LinearLayer)?.weightLayout == .inputsByOutputs }) { stored.fanInFanOut = true }
+        if Injection.storesInputsByOutputs(targets) { stored.fanInFanOut = true }
         return stored
     }
 
     /// The biases `bias` trains: those of the wrapped layers (`lora_only`) or every one (`all`).
     public func extraTrainableTensors(_ name: String, model: Module) -> [(key: String, parameter: Variable)] {
-        switch bias {
-        case .none: TrainedBiases.none.tensors(name, model: model)
-        case .loraOnly: TrainedBiases.adaptedLayers.tensors(name, model: model)
-        case .all: TrainedBiases.all.tensors(name, model: model)
-        }
+        bias.trained.tensors(name, model: model)
     }
 
     /// The rank allocator and orthogonality penalty.

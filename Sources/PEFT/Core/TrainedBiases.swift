@@ -28,3 +28,22 @@ enum TrainedBiases {
         }
     }
 }
+
+extension Injection {
+    /// Whether any of `targets` stores its weight `[in, out]` (GPT-2's `Conv1D`): PEFT saves such an
+    /// adapter with `fan_in_fan_out: true`.
+    static func storesInputsByOutputs(_ targets: [(path: String, module: Module)]) -> Bool {
+        targets.contains { ($0.module as? any LinearLayer)?.weightLayout == .inputsByOutputs }
+    }
+}
+
+extension LoRABias {
+    /// The biases this mode trains.
+    var trained: TrainedBiases {
+        switch self {
+        case .none: .none
+        case .loraOnly: .adaptedLayers
+        case .all: .all
+        }
+    }
+}

@@ -49,7 +49,7 @@ extension IA3Config: LayerAdapterConfiguration {
     /// set when a target stores its weight `[in, out]`.
     public func stored(afterAttachingTo targets: [(path: String, module: Module)], model: Module) throws -> any AdapterConfiguration {
         var stored = self
-        if targets.contains(where: { ($0.module as? any LinearLayer)?.weightLayout == .inputsByOutputs }) { stored.fanInFanOut = true }
+        if Injection.storesInputsByOutputs(targets) { stored.fanInFanOut = true }
         if stored.feedforwardModules == nil { stored.feedforwardModules = Injection.defaultTargets(for: model).map { .names($0.ia3Feedforward) } }
         return stored
     }

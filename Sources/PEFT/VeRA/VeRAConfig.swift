@@ -10,6 +10,17 @@ public enum VeRABias: String, Sendable {
     case veraOnly = "vera_only"
 }
 
+extension VeRABias {
+    /// The biases this mode trains.
+    var trained: TrainedBiases {
+        switch self {
+        case .none: .none
+        case .veraOnly: .adaptedLayers
+        case .all: .all
+        }
+    }
+}
+
 /// A VeRA configuration (vector-based random matrix adaptation) with Hugging Face PEFT's JSON keys.
 ///
 /// `h = W₀x + Λb·B·Λd·A·dropout(x)`: `A: [r, in]` and `B: [out, r]` are frozen random matrices shared
