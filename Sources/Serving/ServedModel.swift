@@ -20,7 +20,8 @@ public final class ServedModel: @unchecked Sendable {
     private let peft: PeftModel<Module>?
     private let generation = NSLock()
     private let admission = NSLock()
-    private var waiting = 0
+    /// Requests running or waiting.
+    private var admitted = 0
 
     /// A model served under `name`, with `adapters` (name and PEFT folder) attached unmerged.
     /// - Throws: loading errors (a missing file, an adapter that does not fit the base, two
@@ -51,15 +52,18 @@ public final class ServedModel: @unchecked Sendable {
             throw OpenAIError(status: 404, "the model '\(requested.prefix(100))' does not exist; this server has \(([name] + adapterNames).joined(separator: ", "))",
                               param: "model", code: "model_not_found")
         }
+        // Admitted: the one running and up to maxQueue waiting.
         try admission.withLock {
-            guard waiting <= maxQueue else {
-                throw OpenAIError(status: 503, "the server is busy: \(waiting) requests are waiting (at most \(maxQueue))", type: "server_error", code: "overloaded")
+            guard admitted < maxQueue + 1 else {
+                throw OpenAIError(status: 503, "the server is busy: \(admitted - 1) requests are waiting (at most \(maxQueue))", type: "server_error", code: "overloaded")
             }
-            waiting += 1
+            admitted += 1
         }
         generation.lock()
-        admission.withLock { waiting -= 1 }
-        defer { generation.unlock() }
+        defer {
+            generation.unlock()
+            admission.withLock { admitted -= 1 }
+        }
         let generator = try TextGenerator(model: model, tokenizer: tokenizer)
         guard let peft else { return try body(generator) }
         if requested == name { return try peft.withAdaptersDisabled { try body(generator) } }
