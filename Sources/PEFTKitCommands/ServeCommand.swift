@@ -20,6 +20,10 @@ enum ServeCommand {
         CommandOption("max-queue", "N", "Requests that may wait while one runs; more are answered 503", .integer(default: 16, range: 0...100_000)),
         CommandOption("max-connections", "N", "Connections served at once", .integer(default: 64, range: 1...10_000)),
         CommandOption("api-key-file", "FILE", "Require Authorization: Bearer <the file's first line>", .text),
+        CommandOption("allow-adapter-loading", "", """
+            Let clients load and unload adapters by folder (POST /v1/load_lora_adapter with lora_name
+            and lora_path, /v1/unload_lora_adapter with lora_name): only for trusted clients
+            """, .flag),
     ])])
 
     static var help: String {
@@ -76,7 +80,7 @@ enum ServeCommand {
         let name = parsed.value("name") ?? modelURL.deletingPathExtension().lastPathComponent
         let served = try ServedModel(name: name, model: model, tokenizer: tokenizer, adapters: adapters,
                                      maxQueue: try parsed.integer(declared["max-queue"], command: command)!)
-        let server = OpenAIServer(served: served, configuration: configuration, apiKey: apiKey)
+        let server = OpenAIServer(served: served, configuration: configuration, apiKey: apiKey, allowsAdapterLoading: parsed.has("allow-adapter-loading"))
         do { try server.start() } catch let error as HTTPError { throw UsageError("serve: \(error.message)") }
         pk_stop_signals_install()
         output.standardError("serve: listening on http://\(configuration.host):\(server.http.port) — models: \(([name] + adapters.map(\.name)).joined(separator: ", "))\n")

@@ -14,14 +14,18 @@ public final class OpenAIServer: @unchecked Sendable {
     /// What is served.
     public let served: ServedModel
     private let apiKey: [UInt8]?
+    /// Whether clients may load and unload adapters (`/v1/load_lora_adapter`, `/v1/unload_lora_adapter`).
+    public let allowsAdapterLoading: Bool
     private let created = Int(Date().timeIntervalSince1970)
     /// The HTTP server underneath.
     public private(set) var http: HTTPServer!
 
     /// A server for `served` (not listening until `start`).
-    public init(served: ServedModel, configuration: HTTPServer.Configuration = HTTPServer.Configuration(), apiKey: String? = nil) {
+    public init(served: ServedModel, configuration: HTTPServer.Configuration = HTTPServer.Configuration(), apiKey: String? = nil,
+                allowsAdapterLoading: Bool = false) {
         self.served = served
         self.apiKey = apiKey.map { Array($0.utf8) }
+        self.allowsAdapterLoading = allowsAdapterLoading
         http = HTTPServer(configuration: configuration) { [unowned self] request, writer in try handle(request, writer) }
     }
 
@@ -46,6 +50,14 @@ public final class OpenAIServer: @unchecked Sendable {
             case ("GET", "/v1/models"): try writer.send(.json(200, modelsJSON()))
             case ("POST", "/v1/chat/completions"): try complete(try CompletionRequest(body: request.body, chat: true), chat: true, writer)
             case ("POST", "/v1/completions"): try complete(try CompletionRequest(body: request.body, chat: false), chat: false, writer)
+            case ("POST", "/v1/load_lora_adapter") where allowsAdapterLoading:
+                let (name, path) = try Self.adapterRequest(request.body, needsPath: true)
+                try served.load(adapterName: name, folder: URL(fileURLWithPath: path!))
+                try writer.send(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Data("Success: LoRA adapter '\(name)' added successfully.".utf8)))
+            case ("POST", "/v1/unload_lora_adapter") where allowsAdapterLoading:
+                let (name, _) = try Self.adapterRequest(request.body, needsPath: false)
+                try served.unload(adapterName: name)
+                try writer.send(HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Data("Success: LoRA adapter '\(name)' removed successfully.".utf8)))
             case (_, "/v1/models"), (_, "/v1/chat/completions"), (_, "/v1/completions"):
                 throw OpenAIError(status: 405, "\(request.method.prefix(20)) is not allowed on \(request.path)")
             default:
@@ -55,6 +67,16 @@ public final class OpenAIServer: @unchecked Sendable {
             guard !writer.hasResponded else { return }
             try writer.send(.json(error.status, HTTPServer.errorJSON(error.message, type: error.type, param: error.param, code: error.code)))
         }
+    }
+
+    /// `lora_name` (and `lora_path`) of a load or unload request.
+    static func adapterRequest(_ body: Data, needsPath: Bool) throws -> (String, String?) {
+        let json: JSONValue
+        do { json = try JSONValue.parse(body) } catch { throw OpenAIError(status: 400, "the body is not valid JSON: \(error)") }
+        guard let name = json["lora_name"]?.string, !name.isEmpty, name.count <= 200 else { throw OpenAIError.invalid("lora_name", "a name is required") }
+        guard needsPath else { return (name, nil) }
+        guard let path = json["lora_path"]?.string, !path.isEmpty else { throw OpenAIError.invalid("lora_path", "the adapter folder is required") }
+        return (name, path)
     }
 
     /// Checks `Authorization: Bearer <key>` in constant time (for a key of any length).

@@ -11,13 +11,14 @@ import Tokenizers
 public final class ServedModel: @unchecked Sendable {
     /// The name requests use for the base model.
     public let name: String
-    /// Names requests use for the adapters, in the order they were given.
-    public let adapterNames: [String]
+    /// Names requests use for the adapters, in the order they were loaded.
+    public var adapterNames: [String] { names.withLock { $0 } }
+    private let names: LockedValue<[String]>
     /// Requests that may wait while one runs.
     public let maxQueue: Int
     let tokenizer: Tokenizer
     private let model: any CausalLanguageModel
-    private let peft: PeftModel<Module>?
+    private var peft: PeftModel<Module>?
     private let generation = NSLock()
     private let admission = NSLock()
     /// Requests running or waiting.
@@ -41,7 +42,45 @@ public final class ServedModel: @unchecked Sendable {
             }
         }
         self.peft = peft
-        adapterNames = adapters.map(\.name)
+        names = LockedValue(adapters.map(\.name))
+    }
+
+    /// Attaches the PEFT adapter in `folder` as `adapterName`, between requests.
+    /// - Throws: `OpenAIError` 400 for a name in use or an adapter that cannot be loaded (naming why).
+    public func load(adapterName: String, folder: URL) throws {
+        guard !adapterName.isEmpty, adapterName != name, !adapterNames.contains(adapterName) else {
+            throw OpenAIError(status: 400, "the name '\(adapterName.prefix(100))' is already served", param: "lora_name")
+        }
+        generation.lock()
+        defer { generation.unlock() }
+        do {
+            if let peft { try peft.loadAdapter(from: folder, adapterName: adapterName) } else { peft = try PeftModel.load(model as Module, adapter: folder, adapterName: adapterName) }
+        } catch {
+            throw OpenAIError(status: 400, "cannot load '\(folder.path.prefix(200))': \(error)", param: "lora_path")
+        }
+        names.withLock { $0.append(adapterName) }
+    }
+
+    /// Detaches adapter `adapterName`, between requests.
+    /// - Throws: `OpenAIError` 404 for a name not served.
+    public func unload(adapterName: String) throws {
+        generation.lock()
+        defer { generation.unlock() }
+        guard adapterNames.contains(adapterName), let peft else {
+            throw OpenAIError(status: 404, "no adapter named '\(adapterName.prefix(100))' is served", param: "lora_name", code: "model_not_found")
+        }
+        do {
+            if peft.adapterNames == [adapterName] {
+                _ = try peft.unload()
+                self.peft = nil
+            } else {
+                if peft.activeAdapter == adapterName { try peft.setActiveAdapter(peft.adapterNames.first { $0 != adapterName }!) }
+                try peft.deleteAdapter(adapterName)
+            }
+        } catch {
+            throw OpenAIError(status: 500, "cannot unload '\(adapterName)': \(error)", type: "server_error")
+        }
+        names.withLock { $0.removeAll { $0 == adapterName } }
     }
 
     /// Runs `body` with a generator for `model` (the base's name or an adapter's), after the
@@ -85,5 +124,17 @@ public final class ServedModel: @unchecked Sendable {
     func virtualTokens(_ adapter: String) -> Int {
         guard adapter != name, let prompt = peft?.promptEncoders[adapter] else { return 0 }
         return prompt.weight.shape[0]
+    }
+}
+
+/// A value behind a lock.
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
     }
 }

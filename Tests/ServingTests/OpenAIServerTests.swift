@@ -178,4 +178,29 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         done.wait()
         try served.run(model: "tiny") { _ in }  // free again
     }
+
+    @Test("with adapter loading allowed, an adapter loaded by a client answers as it does in-process, and unloading removes it")
+    func loadAndUnload() throws {
+        let model = try AutoModelForCausalLM.load(from: modelFolder)
+        let served = try ServedModel(name: "tiny", model: model, tokenizer: try Tokenizer.load(from: modelFolder), adapters: [])
+        let server = OpenAIServer(served: served, allowsAdapterLoading: true)
+        try server.start()
+        defer { server.stop() }
+        let port = server.http.port
+        let loaded = try exchange(port: port, path: "/v1/load_lora_adapter", body: "{\"lora_name\": \"tuned\", \"lora_path\": \"\(adapters[0].1.path)\"}")
+        #expect(loaded.status == 200 && loaded.body.contains("added"), "\(loaded)")
+        #expect(try exchange(port: port, path: "/v1/load_lora_adapter", body: "{\"lora_name\": \"tuned\", \"lora_path\": \"\(adapters[0].1.path)\"}").status == 400)
+        #expect(try exchange(port: port, path: "/v1/load_lora_adapter", body: "{\"lora_name\": \"x\", \"lora_path\": \"/no/such/folder\"}").status == 400)
+        let answer = try JSONValue.parse(Data(try exchange(port: port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "What is 3 plus 4?")).body.utf8))
+        #expect(answer["choices"]?.array?.first?["message"]?["content"]?.string == (try Self.expected([.user("What is 3 plus 4?")], adapter: adapters[0].1, tokens: 8)))
+        #expect(try exchange(port: port, path: "/v1/unload_lora_adapter", body: "{\"lora_name\": \"tuned\"}").status == 200)
+        #expect(try exchange(port: port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "hi")).status == 404)
+        #expect(try exchange(port: port, path: "/v1/unload_lora_adapter", body: "{\"lora_name\": \"tuned\"}").status == 404)
+        let base = try JSONValue.parse(Data(try exchange(port: port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "What is 3 plus 4?")).body.utf8))
+        #expect(base["choices"]?.array?.first?["message"]?["content"]?.string == (try Self.expected([.user("What is 3 plus 4?")], adapter: nil, tokens: 8)))
+        // Without the flag the routes do not exist.
+        let closed = try Self.server()
+        defer { closed.stop() }
+        #expect(try exchange(port: closed.http.port, path: "/v1/load_lora_adapter", body: "{}").status == 404)
+    }
 }
