@@ -70,6 +70,14 @@ extension CausalLanguageModel {
     @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, prefix: Variable? = nil,
                          onToken: (Int) throws -> Bool = { _ in true }) throws -> [Int] {
+        try generate(prompt: prompt, options: options, prefix: prefix, onScores: nil, onToken: onToken)
+    }
+
+    /// `generate`, also calling `onScores` at each step with the chosen id and the model's raw
+    /// next-token logits (before temperature, penalties and filtering), as log probabilities need them.
+    @discardableResult
+    public func generate(prompt: [Int], options: GenerationOptions, prefix: Variable? = nil, onScores: ((Int, [Float]) throws -> Void)?,
+                         onToken: (Int) throws -> Bool) throws -> [Int] {
         try options.validate()
         guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
         let prefix = prefix ?? attachedPrefix  // an attached prompt-tuning adapter counts against the context too
@@ -80,13 +88,13 @@ extension CausalLanguageModel {
         let budget = min(options.maxNewTokens, contextLength - prompt.count - virtualTokens)
         eval()
         return try QuantizedMatrix.$decodeArithmetic.withValue(options.packedDecode) {
-            try withoutGradients { try decode(prompt: prompt, budget: budget, options: options, prefix: prefix, onToken: onToken) }
+            try withoutGradients { try decode(prompt: prompt, budget: budget, options: options, prefix: prefix, onScores: onScores, onToken: onToken) }
         }
     }
 
     /// The token loop of `generate`: the prompt (and prefix) first, then one token at a time.
     private func decode(prompt: [Int], budget: Int, options: GenerationOptions, prefix: Variable?,
-                        onToken: (Int) throws -> Bool) throws -> [Int] {
+                        onScores: ((Int, [Float]) throws -> Void)?, onToken: (Int) throws -> Bool) throws -> [Int] {
         let cache = makeCache()
         var generator = SeededRandom(seed: options.seed)
         var history = prompt
@@ -110,7 +118,9 @@ extension CausalLanguageModel {
                 scores = try lastLogits(pending, cache: cache)
             }
             first = false
+            let raw = onScores == nil ? [] : scores
             let next = TokenChooser.choose(&scores, history: history, options: options, generator: &generator)
+            if let onScores { try onScores(next, raw) }
             if options.stopTokenIDs.contains(next) { break }
             output.append(next)
             history.append(next)

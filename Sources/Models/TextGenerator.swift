@@ -1,3 +1,4 @@
+import Foundation
 import Autograd
 import Tokenizers
 
@@ -67,11 +68,31 @@ public struct TextGenerator {
         public var tokenCount: Int
         /// Why it ended.
         public var finishReason: FinishReason
+        /// Each generated token of the text with its log probability and the most likely
+        /// alternatives (when asked for: `complete(…, logprobs:)`); an ending end-of-sequence token is left out.
+        public var logprobs: [TokenLogprob] = []
+    }
+
+    /// One generated token's log probability under the model (log-softmax of its raw logits), and
+    /// the `top` most likely tokens at that step.
+    public struct TokenLogprob: Sendable, Equatable {
+        /// The token id.
+        public var id: Int
+        /// Its log probability.
+        public var logprob: Float
+        /// The most likely ids at that step with their log probabilities, most likely first.
+        public var top: [(id: Int, logprob: Float)]
+
+        /// Equal ids, log probabilities and alternatives.
+        public static func == (lhs: TokenLogprob, rhs: TokenLogprob) -> Bool {
+            lhs.id == rhs.id && lhs.logprob == rhs.logprob && lhs.top.map(\.id) == rhs.top.map(\.id) && lhs.top.map(\.logprob) == rhs.top.map(\.logprob)
+        }
     }
 
     /// Continues `prompt` (token ids), streaming text to `onText` (which may throw to cancel), and
     /// returns the text with its token count and finish reason.
-    public func complete(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [],
+    /// - Parameter logprobs: also record each token's log probability and this many alternatives.
+    public func complete(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [], logprobs: Int? = nil,
                          onText: (String) throws -> Void = { _ in }) throws -> Completion {
         let options = fitted(options)
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
@@ -82,7 +103,15 @@ public struct TextGenerator {
             result += text
             try onText(text)
         }
-        let ids = try model.generate(prompt: prompt, options: options, prefix: prefix) { id in
+        var recorded: [TokenLogprob] = []
+        let onScores: ((Int, [Float]) throws -> Void)? = logprobs.map { top in { id, scores in
+            let limit = min(scores.count, self.tokenizer.vocabularySize)
+            let peak = scores[0..<limit].max() ?? 0
+            let logSum = log(scores[0..<limit].reduce(Float(0)) { $0 + exp($1 - peak) }) + peak
+            let best = top > 0 ? scores[0..<limit].enumerated().sorted { $0.element > $1.element }.prefix(top).map { ($0.offset, $0.element - logSum) } : []
+            recorded.append(TokenLogprob(id: id, logprob: scores[id] - logSum, top: best))
+        } }
+        let ids = try model.generate(prompt: prompt, options: options, prefix: prefix, onScores: onScores) { id in
             guard let piece = try decoder.step(id) else { return true }
             try emit(filter.feed(piece))
             return !filter.stopped
@@ -94,8 +123,9 @@ public struct TextGenerator {
         let virtualTokens = (prefix ?? model.attachedPrefix)?.shape.first ?? 0
         let budget = min(options.maxNewTokens, model.contextLength - prompt.count - virtualTokens)
         let endedByEndOfSequence = !filter.stopped && ids.count < budget
+        if recorded.count > ids.count { recorded.removeLast(recorded.count - ids.count) }
         return Completion(text: result, tokenCount: ids.count + (endedByEndOfSequence ? 1 : 0),
-                          finishReason: filter.stopped || endedByEndOfSequence ? .stop : .length)
+                          finishReason: filter.stopped || endedByEndOfSequence ? .stop : .length, logprobs: recorded)
     }
 
     /// Renders `messages` with the model's chat template and generates the assistant's reply.

@@ -33,6 +33,9 @@ public struct CompletionRequest: Sendable {
     public var stream: Bool
     /// `stream_options.include_usage`.
     public var includeUsage: Bool
+    /// How many alternatives to report with each token's log probability (nil: no log
+    /// probabilities): chat's `logprobs: true` with `top_logprobs`, completions' `logprobs: N`.
+    public var logprobs: Int?
 
     /// Reads `body` for the chat endpoint (`chat`) or the text one.
     /// - Throws: `OpenAIError` (400) naming the field that is missing or wrong.
@@ -56,7 +59,20 @@ public struct CompletionRequest: Sendable {
             }
         }
         if let n = json["n"], !n.isNull, n.integer != 1 { throw OpenAIError.invalid("n", "only n = 1 is supported") }
-        if json["logprobs"]?.bool == true || (json["logprobs"]?.integer ?? 0) > 0 { throw OpenAIError.invalid("logprobs", "log probabilities are not supported yet") }
+        if let value = json["logprobs"], !value.isNull {
+            if chat {
+                guard let on = value.bool else { throw OpenAIError.invalid("logprobs", "must be true or false") }
+                if on { logprobs = 0 }
+            } else {
+                guard let count = value.integer, (0...5).contains(count) else { throw OpenAIError.invalid("logprobs", "must be an integer from 0 to 5") }
+                logprobs = count
+            }
+        }
+        if chat, let value = json["top_logprobs"], !value.isNull {
+            guard let count = value.integer, (0...20).contains(count) else { throw OpenAIError.invalid("top_logprobs", "must be an integer from 0 to 20") }
+            guard logprobs != nil else { throw OpenAIError.invalid("top_logprobs", "needs \"logprobs\": true") }
+            logprobs = count
+        }
         if let echo = json["echo"]?.bool, echo { throw OpenAIError.invalid("echo", "echoing the prompt is not supported") }
         let limit = json["max_completion_tokens"].flatMap { $0.isNull ? nil : $0 } ?? json["max_tokens"].flatMap { $0.isNull ? nil : $0 }
         if let limit {
@@ -83,6 +99,7 @@ public struct CompletionRequest: Sendable {
             stream = false
         }
         includeUsage = json["stream_options"]?["include_usage"]?.bool ?? false
+        if stream && logprobs != nil { throw OpenAIError.invalid("logprobs", "log probabilities are not streamed yet; ask without stream") }
     }
 
     private static func message(_ value: JSONValue, index: Int) throws -> ChatMessage {

@@ -133,8 +133,9 @@ public final class OpenAIServer: @unchecked Sendable {
                 try writer.sendChunk(Data("data: [DONE]\n\n".utf8))
                 try writer.finishStream()
             } else {
-                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop)
-                try writer.send(.json(200, envelope.whole(completion, promptTokens: prompt.count).serialized()))
+                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop, logprobs: request.logprobs)
+                let logprobs = request.logprobs == nil ? nil : Logprobs(tokenizer: served.tokenizer, chat: chat).json(completion.logprobs)
+                try writer.send(.json(200, envelope.whole(completion, promptTokens: prompt.count, logprobs: logprobs).serialized()))
             }
         }
     }
@@ -153,11 +154,12 @@ struct Envelope {
     }
 
     /// The non-streamed response.
-    func whole(_ completion: TextGenerator.Completion, promptTokens: Int) -> JSONValue {
+    func whole(_ completion: TextGenerator.Completion, promptTokens: Int, logprobs: JSONValue? = nil) -> JSONValue {
         let choice: JSONValue = chat
             ? .object([("index", .number(0)), ("message", .object([("role", .string("assistant")), ("content", .string(completion.text))])),
+                       ("logprobs", logprobs ?? .null), ("finish_reason", .string(completion.finishReason.rawValue))])
+            : .object([("index", .number(0)), ("text", .string(completion.text)), ("logprobs", logprobs ?? .null),
                        ("finish_reason", .string(completion.finishReason.rawValue))])
-            : .object([("index", .number(0)), ("text", .string(completion.text)), ("logprobs", .null), ("finish_reason", .string(completion.finishReason.rawValue))])
         return .object(head + [("choices", .array([choice])), ("usage", usage(prompt: promptTokens, completion: completion.tokenCount))])
     }
 
@@ -178,5 +180,37 @@ struct Envelope {
         fields[1] = ("object", .string(chat ? "chat.completion.chunk" : "text_completion"))
         fields += [("choices", .array([])), ("usage", usage(prompt: prompt, completion: completion))]
         return Data(("data: " + JSONValue.object(fields).serialized() + "\n\n").utf8)
+    }
+}
+
+/// Log probabilities in OpenAI's two shapes: chat's `{"content": [{token, logprob, bytes,
+/// top_logprobs}]}` and completions' `{tokens, token_logprobs, top_logprobs, text_offset}`.
+struct Logprobs {
+    let tokenizer: Tokenizer
+    let chat: Bool
+
+    private func text(_ id: Int) -> String { (try? tokenizer.decode([id])) ?? "" }
+
+    func json(_ tokens: [TextGenerator.TokenLogprob]) -> JSONValue {
+        if chat {
+            func entry(_ id: Int, _ logprob: Float) -> [(String, JSONValue)] {
+                let piece = text(id)
+                return [("token", .string(piece)), ("logprob", .number(Double(logprob))), ("bytes", .array(Array(piece.utf8).map { .number(Double($0)) }))]
+            }
+            return .object([("content", .array(tokens.map { token in
+                .object(entry(token.id, token.logprob) + [("top_logprobs", .array(token.top.map { .object(entry($0.id, $0.logprob)) }))])
+            }))])
+        }
+        var offset = 0, offsets: [JSONValue] = []
+        for token in tokens {
+            offsets.append(.number(Double(offset)))
+            offset += text(token.id).count
+        }
+        return .object([
+            ("tokens", .array(tokens.map { .string(text($0.id)) })),
+            ("token_logprobs", .array(tokens.map { .number(Double($0.logprob)) })),
+            ("top_logprobs", .array(tokens.map { token in .object(token.top.map { (text($0.id), JSONValue.number(Double($0.logprob))) }) })),
+            ("text_offset", .array(offsets)),
+        ])
     }
 }

@@ -139,7 +139,9 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
             (Self.chatBody(model: "tiny", long), 400, "context_length_exceeded"),
             ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}", 400, "messages[0].role"),
             ("{\"model\": \"tiny\", \"messages\": []}", 400, "messages"),
-            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true"), 400, "logprobs"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true, \"stream\": true"), 400, "logprobs"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"top_logprobs\": 3"), 400, "top_logprobs"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true, \"top_logprobs\": 21"), 400, "top_logprobs"),
         ] {
             let answer = try exchange(port: server.http.port, path: "/v1/chat/completions", body: body, headers: key)
             #expect(answer.status == status && answer.body.contains("\"error\"") && answer.body.contains(fragment), "\(body.prefix(60)): \(answer)")
@@ -202,5 +204,30 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         let closed = try Self.server()
         defer { closed.stop() }
         #expect(try exchange(port: closed.http.port, path: "/v1/load_lora_adapter", body: "{}").status == 404)
+    }
+
+    @Test("log probabilities: chat's per-token entries and completions' legacy lists are the model's log-softmax, the chosen token among the top ones")
+    func logprobs() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let answer = try JSONValue.parse(Data(try exchange(port: server.http.port, path: "/v1/chat/completions",
+                                                           body: Self.chatBody(model: "tuned", "What is 3 plus 4?", extra: ", \"logprobs\": true, \"top_logprobs\": 3")).body.utf8))
+        let choice = try #require(answer["choices"]?.array?.first)
+        let content = try #require(choice["logprobs"]?["content"]?.array)
+        #expect(!content.isEmpty && content.count <= 8)
+        for entry in content {
+            let logprob = try #require(entry["logprob"]?.number)
+            let top = try #require(entry["top_logprobs"]?.array)
+            #expect(logprob <= 0 && top.count == 3)
+            // Greedy: the chosen token is the most likely one.
+            #expect(abs((top.first?["logprob"]?.number ?? 1) - logprob) < 1e-6 && top.first?["token"]?.string == entry["token"]?.string)
+        }
+        let joined = content.compactMap { $0["token"]?.string }.joined()
+        #expect(joined == choice["message"]?["content"]?.string)
+        let completion = try JSONValue.parse(Data(try exchange(port: server.http.port, path: "/v1/completions",
+                                                               body: "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 4, \"logprobs\": 2}").body.utf8))
+        let legacy = try #require(completion["choices"]?.array?.first?["logprobs"])
+        #expect(legacy["tokens"]?.array?.count == legacy["token_logprobs"]?.array?.count && legacy["text_offset"]?.array?.first?.integer == 0)
+        #expect(legacy["top_logprobs"]?.array?.first?.members?.count ?? 0 >= 1)
     }
 }
