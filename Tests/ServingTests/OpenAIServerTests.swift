@@ -146,6 +146,15 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
             let answer = try exchange(port: server.http.port, path: "/v1/chat/completions", body: body, headers: key)
             #expect(answer.status == status && answer.body.contains("\"error\"") && answer.body.contains(fragment), "\(body.prefix(60)): \(answer)")
         }
+        // A NaN temperature (not JSON), a raw control character in a string, and a declared 100 MB body.
+        let nan = try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "hi", extra: ", \"temperature\": NaN"), headers: key)
+        #expect(nan.status == 400 && nan.body.contains("not valid JSON"))
+        let invalid = try exchange(port: server.http.port, path: "/v1/chat/completions",
+                                   body: "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"\u{FFFD}\"}]}".replacingOccurrences(of: "\u{FFFD}", with: "\u{00}"),
+                                   headers: key)
+        #expect(invalid.status == 400 && invalid.body.contains("\"error\""), "\(invalid)")
+        let huge = try exchange(port: server.http.port, path: "/v1/chat/completions", headers: key + ["Content-Length: 100000000"])
+        #expect(huge.status == 413 && huge.body.contains("larger than"), "\(huge)")
         #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "hi")).status == 401)
         #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tiny", "hi"), headers: ["Authorization: Bearer s3cre"]).status == 401)
         #expect(try exchange(port: server.http.port, method: "GET", path: "/v1/chat/completions", headers: key).status == 405)
