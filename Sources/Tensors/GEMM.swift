@@ -81,6 +81,17 @@ public enum GEMM {
     /// task-local value, so concurrent work keeps its own).
     @TaskLocal public static var precision: MatmulPrecision = .float32
 
+    /// When true, a product `A·op(B)` of many rows is computed in groups of rows as a decoding step
+    /// computes a single row (at most 4 rows per group with the built-in kernels, 1 with OpenBLAS), so
+    /// each row of the result is bit for bit the row its own product alone would give, whatever other
+    /// rows share the call. A batch of sequences decoded together (continuous batching) binds it, so
+    /// a sequence's output does not depend on its neighbours. Task-local: `GEMM.$rowsIndependent.withValue(true) { … }`.
+    @TaskLocal public static var rowsIndependent = false
+
+    /// Rows per group under `rowsIndependent` with `backend`: the direct few-row path's limit, or 1
+    /// where the backend (OpenBLAS) may choose its method by the row count.
+    static func independentRowGroup(_ backend: Backend) -> Int { backend == .openBLAS ? 1 : 4 }
+
     /// True when this CPU runs products asked for in `precision` in that precision (the AVX-512 kernel
     /// active, with AVX512-FP16 for `.float16` or AVX512-BF16 for `.bfloat16`); elsewhere they run in
     /// float. Always true for `.float32`.
@@ -164,6 +175,14 @@ public enum GEMM {
         precondition(lda >= max(1, transposeA ? m : k) && ldb >= max(1, transposeB ? k : n) && ldc >= max(1, n),
                      "GEMM.sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
         guard m > 0 && n > 0 else { return }
+        if rowsIndependent && !transposeA && m > independentRowGroup(backend ?? self.backend) {
+            let group = independentRowGroup(backend ?? self.backend)
+            for start in stride(from: 0, to: m, by: group) {
+                sgemm(transposeA: false, transposeB: transposeB, m: Swift.min(group, m - start), n: n, k: k, alpha: alpha,
+                      a: a + start * lda, lda: lda, b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc, backend: backend, kernel: kernel)
+            }
+            return
+        }
         switch backend ?? self.backend {
         case .openBLAS:
             #if OpenBLAS

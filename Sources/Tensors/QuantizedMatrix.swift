@@ -246,6 +246,14 @@ enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, beta: Float = 0, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
+        if GEMM.rowsIndependent && transposeW && m > QuantizedMatrix.decodeRows {
+            // Each group as a decoding step computes it (see `GEMM.rowsIndependent`).
+            for start in stride(from: 0, to: m, by: QuantizedMatrix.decodeRows) {
+                run(transposeW: true, m: Swift.min(QuantizedMatrix.decodeRows, m - start), n: n, k: k, a: a + start * k, w: w, bytes: bytes,
+                    beta: beta, c: c + start * n)
+            }
+            return
+        }
         if transposeW && k > 0 && beta == 0 {
             let bits = w.integerActivationBits(rows: m)
             if bits > 0 {
