@@ -78,56 +78,33 @@ extension CausalLanguageModel {
     @discardableResult
     public func generate(prompt: [Int], options: GenerationOptions, prefix: Variable? = nil, onScores: ((Int, [Float]) throws -> Void)?,
                          onToken: (Int) throws -> Bool) throws -> [Int] {
-        try options.validate()
-        guard !prompt.isEmpty else { throw ModelError.invalidGenerationParameter("the prompt is empty") }
-        let prefix = prefix ?? attachedPrefix  // an attached prompt-tuning adapter counts against the context too
-        let virtualTokens = prefix?.shape.first ?? 0
-        guard prompt.count + virtualTokens <= contextLength else {
-            throw ModelError.contextOverflow(positions: prompt.count + virtualTokens, context: contextLength)
-        }
-        let budget = min(options.maxNewTokens, contextLength - prompt.count - virtualTokens)
+        // An attached prompt-tuning adapter counts against the context too.
+        var sequence = try SequenceDecoding(prompt: prompt, options: options, prefix: prefix ?? attachedPrefix, contextLength: contextLength)
         eval()
         return try QuantizedMatrix.$decodeArithmetic.withValue(options.packedDecode) {
-            try withoutGradients { try decode(prompt: prompt, budget: budget, options: options, prefix: prefix, onScores: onScores, onToken: onToken) }
+            try withoutGradients { try decode(&sequence, onScores: onScores, onToken: onToken) }
         }
     }
 
-    /// The token loop of `generate`: the prompt (and prefix) first, then one token at a time.
-    private func decode(prompt: [Int], budget: Int, options: GenerationOptions, prefix: Variable?,
-                        onScores: ((Int, [Float]) throws -> Void)?, onToken: (Int) throws -> Bool) throws -> [Int] {
+    /// The token loop of `generate`: the prompt (and prefix) in passes, then one token at a time.
+    private func decode(_ sequence: inout SequenceDecoding, onScores: ((Int, [Float]) throws -> Void)?,
+                        onToken: (Int) throws -> Bool) throws -> [Int] {
         let cache = makeCache()
-        var generator = SeededRandom(seed: options.seed)
-        var history = prompt
-        var output: [Int] = []
-        var pending = prompt
-        var first = true
-        while output.count < budget {
-            var scores: [Float]
-            if first {
-                // The prompt in passes: all but the last only fill the cache (the prefix goes with the first).
-                var passPrefix = prefix
-                while pending.count > options.prefillChunk {
-                    _ = try hiddenStates(Array(pending.prefix(options.prefillChunk)), batch: 1, keyMask: nil, cache: cache, prefix: passPrefix, segments: nil)
-                    pending.removeFirst(options.prefillChunk)
-                    passPrefix = nil
-                }
-                let hidden = try hiddenStates(pending, batch: 1, keyMask: nil, cache: cache, prefix: passPrefix, segments: nil)
-                let steps = hidden.shape[1]
-                scores = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
-            } else {
-                scores = try lastLogits(pending, cache: cache)
+        while let pass = sequence.nextPass {
+            let hidden = try hiddenStates(pass.ids, batch: 1, keyMask: nil, cache: cache, prefix: pass.prefix, segments: nil)
+            guard pass.choosesToken else {
+                sequence.advance()
+                continue
             }
-            first = false
+            let steps = hidden.shape[1]
+            var scores: [Float] = logits(from: hidden.slice(axis: 1, (steps - 1)..<steps)).value.toArray()
             let raw = onScores == nil ? [] : scores
-            let next = TokenChooser.choose(&scores, history: history, options: options, generator: &generator)
-            if let onScores { try onScores(next, raw) }
-            if options.stopTokenIDs.contains(next) { break }
-            output.append(next)
-            history.append(next)
-            pending = [next]
-            if try !onToken(next) { break }
+            let choice = sequence.choose(from: &scores)
+            if let onScores { try onScores(choice.id, raw) }
+            if choice.stops { break }
+            if try !onToken(choice.id) { break }
         }
-        return output
+        return sequence.output
     }
 
 }

@@ -13,6 +13,14 @@ public struct TextGenerator {
     /// Virtual-token embeddings `[P, C]` run before every prompt: a prompt-tuning adapter's
     /// (`PeftModel.activePromptEmbeddings`). Without it such an adapter has no effect on `model`.
     public var prefix: Variable?
+    /// Produces the tokens instead of `model.generate` (same arguments, same contract): a server's
+    /// scheduler that runs this generation as one sequence of a batch. Nil: `model.generate`, with
+    /// the model's attached prefix when `prefix` is nil.
+    public var tokenSource: TokenSource?
+
+    /// A replacement for `CausalLanguageModel.generate(prompt:options:prefix:onScores:onToken:)`.
+    public typealias TokenSource = (_ prompt: [Int], _ options: GenerationOptions, _ prefix: Variable?,
+                                    _ onScores: ((Int, [Float]) throws -> Void)?, _ onToken: (Int) throws -> Bool) throws -> [Int]
 
     /// - Throws: `ModelError.invalidConfiguration` when the tokenizer produces ids the model has no
     ///   embedding for (a tokenizer from another model).
@@ -111,16 +119,18 @@ public struct TextGenerator {
             let best = top > 0 ? scores[0..<limit].enumerated().sorted { $0.element > $1.element }.prefix(top).map { ($0.offset, $0.element - logSum) } : []
             recorded.append(TokenLogprob(id: id, logprob: scores[id] - logSum, top: best))
         } }
-        let ids = try model.generate(prompt: prompt, options: options, prefix: prefix, onScores: onScores) { id in
+        func onToken(_ id: Int) throws -> Bool {
             guard let piece = try decoder.step(id) else { return true }
             try emit(filter.feed(piece))
             return !filter.stopped
         }
+        let ids = try tokenSource.map { try $0(prompt, options, prefix, onScores, onToken) }
+            ?? model.generate(prompt: prompt, options: options, prefix: prefix, onScores: onScores, onToken: onToken)
         if !filter.stopped, let rest = try decoder.finish() { try emit(filter.feed(rest)) }
         try emit(filter.flush())
         // Fewer ids than the budget without a stop string: an end-of-sequence id ended it (sampled,
         // counted, not returned). Otherwise the budget did, unless a stop string came first.
-        let virtualTokens = (prefix ?? model.attachedPrefix)?.shape.first ?? 0
+        let virtualTokens = (prefix ?? (tokenSource == nil ? model.attachedPrefix : nil))?.shape.first ?? 0
         let budget = min(options.maxNewTokens, model.contextLength - prompt.count - virtualTokens)
         let endedByEndOfSequence = !filter.stopped && ids.count < budget
         if recorded.count > ids.count { recorded.removeLast(recorded.count - ids.count) }

@@ -17,7 +17,8 @@ enum ServeCommand {
         CommandOption("quantization", "NAME", "float, gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4",
                       .choice(default: "float", among: WeightQuantization.names)),
         CommandOption("chat-template", "FILE", ChatTemplateOption.help, .text),
-        CommandOption("max-queue", "N", "Requests that may wait while one runs; more are answered 503", .integer(default: 16, range: 0...100_000)),
+        CommandOption("max-batch", "N", "Requests generated together (continuous batching, adapters mixed)", .integer(default: 8, range: 1...256)),
+        CommandOption("max-queue", "N", "Requests that may wait while max-batch run; more are answered 503", .integer(default: 16, range: 0...100_000)),
         CommandOption("max-connections", "N", "Connections served at once", .integer(default: 64, range: 1...10_000)),
         CommandOption("api-key-file", "FILE", "Require Authorization: Bearer <the file's first line>", .text),
         CommandOption("allow-adapter-loading", "", """
@@ -33,7 +34,9 @@ enum ServeCommand {
         Serves the model and its adapters over OpenAI's HTTP protocol: POST /v1/chat/completions and
         /v1/completions (streamed as server-sent events with "stream": true), GET /v1/models (each
         adapter listed with the base as its parent) and GET /health. A request's "model" is the base's
-        name or an adapter's. Requests run one at a time, the adapter chosen per request. Ctrl-C or
+        name or an adapter's. Up to --max-batch requests are generated together, whatever adapters
+        they name (each gets the tokens it would get alone); a long prompt is read in pieces between
+        the others' tokens. Ctrl-C or
         SIGTERM stops accepting, lets requests in progress finish, and exits.
 
         \(declarations.helpText)
@@ -79,7 +82,8 @@ enum ServeCommand {
         let tokenizer = try ChatTemplateOption.tokenizer(for: modelURL, parsed, command: command)
         let name = parsed.value("name") ?? modelURL.deletingPathExtension().lastPathComponent
         let served = try ServedModel(name: name, model: model, tokenizer: tokenizer, adapters: adapters,
-                                     maxQueue: try parsed.integer(declared["max-queue"], command: command)!)
+                                     maxQueue: try parsed.integer(declared["max-queue"], command: command)!,
+                                     maxBatch: try parsed.integer(declared["max-batch"], command: command)!)
         let server = OpenAIServer(served: served, configuration: configuration, apiKey: apiKey, allowsAdapterLoading: parsed.has("allow-adapter-loading"))
         do { try server.start() } catch let error as HTTPError { throw UsageError("serve: \(error.message)") }
         pk_stop_signals_install()

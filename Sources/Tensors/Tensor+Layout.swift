@@ -132,6 +132,21 @@ extension Tensor {
         }
     }
 
+    /// Replaces row `indices[i]` of `self` with row `i` of `source` (the inverse of `gatherRows`).
+    public mutating func setRows(_ indices: [Int], from source: Tensor) {
+        let width = count / Swift.max(shape.first ?? 1, 1)
+        precondition(source.count == indices.count * width, "setRows: source \(source.shape) does not hold \(indices.count) rows of \(width)")
+        let rows = shape.first ?? 0
+        withUnsafeMutableBufferPointer { p in
+            source.withUnsafeBufferPointer { s in
+                for (position, index) in indices.enumerated() {
+                    precondition(index >= 0 && index < rows, "setRows: index \(index) out of range 0..<\(rows)")
+                    (p.baseAddress! + index * width).update(from: s.baseAddress! + position * width, count: width)
+                }
+            }
+        }
+    }
+
     /// Adds row `i` of `source` into row `indices[i]` of `self` (the backward of `gatherRows`).
     /// Indices must already be validated (they come from a successful `gatherRows`).
     public mutating func scatterAddRows(_ indices: [Int], from source: Tensor) {

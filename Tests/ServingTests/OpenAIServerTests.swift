@@ -162,10 +162,10 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "hi"), headers: key).status == 200)
     }
 
-    @Test("the queue: one request runs, max-queue wait, one more is refused with 503; an unknown model is 404 before it queues")
+    @Test("the queue: max-batch requests run, max-queue wait, one more is refused with 503; an unknown model is 404 before it queues")
     func queueLimit() throws {
         let model = try AutoModelForCausalLM.load(from: modelFolder)
-        let served = try ServedModel(name: "tiny", model: model, tokenizer: try Tokenizer.load(from: modelFolder), adapters: [], maxQueue: 1)
+        let served = try ServedModel(name: "tiny", model: model, tokenizer: try Tokenizer.load(from: modelFolder), adapters: [], maxQueue: 1, maxBatch: 1)
         let running = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchGroup()
         for _ in 0..<2 {
             done.enter()
@@ -179,7 +179,7 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         }
         running.wait()  // one runs, the other waits
         usleep(100_000)
-        #expect(throws: OpenAIError(status: 503, "the server is busy: 1 requests are waiting (at most 1)", type: "server_error", code: "overloaded")) {
+        #expect(throws: OpenAIError(status: 503, "the server is busy: 2 requests are running or waiting (at most 1 running and 1 waiting)", type: "server_error", code: "overloaded")) {
             try served.run(model: "tiny") { _ in }
         }
         #expect { try served.run(model: "other") { _ in } } throws: { ($0 as? OpenAIError)?.status == 404 }

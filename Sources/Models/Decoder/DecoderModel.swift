@@ -40,8 +40,10 @@ public final class DecoderAttention: Module {
     }
 
     /// x: (B, T, C) → (B, T, C). `positions` are the absolute positions of the T new tokens.
-    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int) -> Variable {
-        let (b, t) = (x.shape[0], x.shape[1])
+    /// With `spans` (B = 1), the T rows are several sequences' new tokens, each span attending
+    /// with its own positions and cache (`positions`, `keyMask` and `cache` are then unused).
+    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int,
+                        spans: [SequenceSpan]? = nil) -> Variable {
         let c = configuration
         let (qWidth, kvWidth) = (c.attentionHeads * c.headDimension, c.keyValueHeads * c.headDimension)
         var (q, k, v): (Variable, Variable, Variable)
@@ -52,6 +54,23 @@ public final class DecoderAttention: Module {
         } else {
             (q, k, v) = (qProj(x), kProj(x), vProj(x))
         }
+        guard let spans else {
+            return oProj(attend(q, k, v, positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: layer))
+        }
+        precondition(x.shape[0] == 1, "DecoderAttention: sequences run together are laid out in one row, got \(x.shape)")
+        let parts = spans.map { span in
+            attend(q.slice(axis: 1, span.rows), k.slice(axis: 1, span.rows), v.slice(axis: 1, span.rows), positions: span.positions,
+                   keyMask: nil, segments: nil, cache: span.cache, layer: layer)
+        }
+        return oProj(parts.count == 1 ? parts[0] : Variable.concatenate(parts, axis: 1))
+    }
+
+    /// Attention of projected `q`, `k`, `v` `(B, T, heads·D)` at `positions`: (B, T, attention heads·D).
+    private func attend(_ q: Variable, _ k: Variable, _ v: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]?,
+                        cache: KeyValueCache?, layer: Int) -> Variable {
+        let (b, t) = (q.shape[0], q.shape[1])
+        let c = configuration
+        var (q, k, v) = (q, k, v)
         // (B, T, H·D) → (B, T, H, D), normalised per head when the family does, → (B, H, T, D).
         q = q.reshaped([b, t, c.attentionHeads, c.headDimension])
         k = k.reshaped([b, t, c.keyValueHeads, c.headDimension])
@@ -69,8 +88,19 @@ public final class DecoderAttention: Module {
             attended = scaledDotProductAttention(query: q, key: k, value: v, causal: true, keyMask: keyMask, segments: segments,
                                                  scale: c.scoreScale, window: window)
         }
-        return oProj(attended.transposed(1, 2).reshaped([b, t, qWidth]))
+        return attended.transposed(1, 2).reshaped([b, t, c.attentionHeads * c.headDimension])
     }
+}
+
+/// One sequence's rows in a pass that runs several sequences together: its new tokens' rows, their
+/// absolute positions, and the sequence's own cache.
+struct SequenceSpan {
+    /// Rows of the pass that are this sequence's new tokens.
+    let rows: Range<Int>
+    /// Their absolute positions.
+    let positions: [Int]
+    /// The sequence's keys and values.
+    let cache: KeyValueCache
 }
 
 /// Gated feed-forward: `down(act(gate(x)) · up(x))` — SwiGLU (Llama), GeGLU (Gemma), or Phi-3's
@@ -135,8 +165,9 @@ public final class DecoderLayer: Module {
         }
     }
 
-    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int) -> Variable {
-        let attended = selfAttention(inputNorm(x), positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: layer)
+    func callAsFunction(_ x: Variable, positions: [Int], keyMask: [Bool]?, segments: [Int]? = nil, cache: KeyValueCache?, layer: Int,
+                        spans: [SequenceSpan]? = nil) -> Variable {
+        let attended = selfAttention(inputNorm(x), positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: layer, spans: spans)
         switch placement {
         case .beforeSublayers:
             let h = x + attended

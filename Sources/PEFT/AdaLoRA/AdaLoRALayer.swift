@@ -90,16 +90,21 @@ public final class AdaLoRALayer: LinearAdapterBase, AdapterLayer {
 
     // x: (…, in) → (…, out)
     /// `base(x) + Σ dropout(x)·(A ⊙ E)ᵀ·Bᵀ·α/(r₀ + 10⁻⁵)` over the active, unmerged adapters.
+    /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let routed = routedOutput(x, apply: apply) { return routed }
         var result = baseLayer(x)
-        for name in appliedAdapters {
-            guard let setting = settings[name], setting.rank > 0 else { continue }
-            let (a, e, b) = factors(name)
-            let dropout: Dropout = loraDropout.child(name)
-            let hidden = Variable.matmul(dropout(x), a * e, transposeB: true)
-            result = result + Variable.matmul(hidden, b, transposeB: true) * scale(setting)
-        }
+        for name in appliedAdapters { result = apply(name, to: x, result: result) }
         return result
+    }
+
+    /// Adapter `name`'s step on top of `result` (the output so far for input `x`).
+    private func apply(_ name: String, to x: Variable, result: Variable) -> Variable {
+        guard let setting = settings[name], setting.rank > 0 else { return result }
+        let (a, e, b) = factors(name)
+        let dropout: Dropout = loraDropout.child(name)
+        let hidden = Variable.matmul(dropout(x), a * e, transposeB: true)
+        return result + Variable.matmul(hidden, b, transposeB: true) * scale(setting)
     }
 
     /// `ΔW = B·(A ⊙ E)·α/(r₀ + 10⁻⁵)`, `[out, in]`.

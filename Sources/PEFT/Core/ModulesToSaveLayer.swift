@@ -68,6 +68,13 @@ public final class ModulesToSaveLayer: Module, LinearLayer {
     public func addToWeight(_ delta: Tensor) throws { try current.addToWeight(delta) }
     /// Replaces the wrapped layer's weight.
     public func assignDenseWeight(_ weight: Tensor) throws { try current.assignDenseWeight(weight) }
-    /// The active adapter's copy, or the original when disabled or none is active.
-    public func callAsFunction(_ x: Variable) -> Variable { current(x) }
+    /// The active adapter's copy, or the original when disabled or none is active. Under
+    /// `AdapterRouting`, each row takes its own sequence's copy (or the original) instead.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        if AdapterRouting.sequenceAdapters != nil,
+           let routed = AdapterRouting.output(x, held: adapterNames, base: { original($0) }, apply: { name, x, _ in copy(name)!(x) }) {
+            return routed
+        }
+        return current(x)
+    }
 }

@@ -165,6 +165,23 @@ public final class PeftModel<Base> {
         }
     }
 
+    /// Runs `body` with sequence `i` of every batch using adapter `sequenceAdapters[i]` (nil: the
+    /// base model) in every layer, whatever the active adapter (`AdapterRouting`; inference only).
+    /// The model's attached prompt-tuning prefix is detached meanwhile: give each sequence its own
+    /// (`promptEmbeddings(of:)`) to the forward pass.
+    /// - Throws: `PEFTError.noSuchAdapter` for a name this model does not hold, `PEFTError.invalidState`
+    ///   while adapters are merged (the base weights would carry them for every sequence).
+    public func withRouting<R>(_ sequenceAdapters: [String?], _ body: () throws -> R) throws -> R {
+        for case let name? in sequenceAdapters where configuration(name) == nil { throw PEFTError.noSuchAdapter(name) }
+        guard mergedAdapters.isEmpty else { throw PEFTError.invalidState("adapters are merged; unmerge before routing sequences to adapters") }
+        attachActivePrefix(disabled: true)
+        defer { attachActivePrefix() }
+        return try AdapterRouting.$sequenceAdapters.withValue(sequenceAdapters) { try body() }
+    }
+
+    /// The virtual-token embeddings `[tokens, hidden]` of adapter `name` when it is prompt tuning (nil otherwise).
+    public func promptEmbeddings(of name: String) -> Variable? { promptEncoders[name]?.weight }
+
     /// The virtual-token embeddings `[tokens, hidden]` of the active adapter when it is prompt tuning.
     public var activePromptEmbeddings: Variable? { promptEncoders[activeAdapter]?.weight }
 

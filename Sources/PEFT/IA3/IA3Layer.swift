@@ -39,7 +39,12 @@ public final class IA3Layer: LinearAdapterBase, AdapterLayer {
 
     // x: (…, in) → (…, out)
     /// The base output scaled by the active vectors (feed-forward layers: the input is scaled).
+    /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let routed = routedOutput(x, apply: { name, x, result in
+            let scaling = vectors.parameter(name).reshaped([-1])
+            return isFeedforward ? baseLayer(x * scaling) : result * scaling
+        }) { return routed }
         let active = appliedAdapters.compactMap { vectors.optionalParameter($0) }
         guard !active.isEmpty else { return baseLayer(x) }
         let scaling = active.dropFirst().reduce(active[0].reshaped([-1])) { $0 * $1.reshaped([-1]) }

@@ -110,15 +110,20 @@ public final class LoKrLayer: LinearAdapterBase, AdapterLayer {
 
     // x: (…, in) → (…, out)
     /// `base(x) + Σ x·ΔWᵀ` over the active, unmerged adapters, with LyCORIS's training dropouts.
+    /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let routed = routedOutput(x, apply: apply) { return routed }
         var result = baseLayer(x)
-        for name in appliedAdapters {
-            let setting = settings[name]!
-            let dropout = LycorisDropout(rankDropout: setting.rankDropout, moduleDropout: setting.moduleDropout, rescales: setting.rankDropoutScale)
-            guard let delta = dropout.apply(delta(name), training: isTraining, random: dropouts.child(name)) else { continue }
-            result = result + Variable.matmul(x, delta, transposeB: true)
-        }
+        for name in appliedAdapters { result = apply(name, to: x, result: result) }
         return result
+    }
+
+    /// Adapter `name`'s step on top of `result` (the output so far for input `x`).
+    private func apply(_ name: String, to x: Variable, result: Variable) -> Variable {
+        let setting = settings[name]!
+        let dropout = LycorisDropout(rankDropout: setting.rankDropout, moduleDropout: setting.moduleDropout, rescales: setting.rankDropoutScale)
+        guard let delta = dropout.apply(delta(name), training: isTraining, random: dropouts.child(name)) else { return result }
+        return result + Variable.matmul(x, delta, transposeB: true)
     }
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.

@@ -68,8 +68,10 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
     public var savedBaseTensors: [(key: String, parameter: Variable)] { [("\(Module.wrappedLayerName).weight", baseLayer.weight)] }
 
     // ids laid out `shape` → (shape…, dimension)
-    /// The base rows plus, for each active adapter, `B·A` rows read by id times the scaling.
+    /// The base rows plus, for each active adapter, `B·A` rows read by id times the scaling. Under
+    /// `AdapterRouting`, each id takes its own sequence's adapter instead.
     public func callAsFunction(_ ids: [Int], shape: [Int]?) throws -> Variable {
+        if let adapters = AdapterRouting.rowAdapters(rows: ids.count) { return try routed(ids, shape: shape, adapters: adapters) }
         var result = try baseLayer(ids, shape: shape)
         guard !adaptersDisabled, mergedAdapters.isEmpty else { return result }
         for name in activeAdapters {
@@ -78,6 +80,21 @@ public final class LoRAEmbeddingLayer: Module, AdapterWrapper, EmbeddingLayer {
             result = result + Variable.matmul(rows, tablesB.parameter(name), transposeB: true) * scaling
         }
         return result
+    }
+
+    /// The base rows, with each routed adapter's `B·A` rows added to the rows of its sequences.
+    private func routed(_ ids: [Int], shape: [Int]?, adapters: [String?]) throws -> Variable {
+        let result = try baseLayer(ids, shape: shape)
+        var combined = result.value.reshaped([ids.count, dimension])
+        var names: [String] = []
+        for case let name? in adapters where scalings[name] != nil && !names.contains(name) { names.append(name) }
+        for name in names {
+            let rows = adapters.indices.filter { adapters[$0] == name }
+            let lowRank = try embedding(tablesA.parameter(name).transposed(), ids: rows.map { ids[$0] }, idsShape: nil)
+            let updated = Variable(try combined.gatherRows(rows)) + Variable.matmul(lowRank, tablesB.parameter(name), transposeB: true) * scalings[name]!
+            combined.setRows(rows, from: updated.value)
+        }
+        return Variable(combined.reshaped(result.shape))
     }
 
     /// `s·(B·A)ᵀ` `[count, dimension]`.

@@ -97,20 +97,21 @@ public final class LoRALayer: LinearAdapterBase, AdapterLayer {
 
     // x: (…, in) → (…, out)
     /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (a variant replaces its step).
+    /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let routed = routedOutput(x, apply: apply) { return routed }
         var result = baseLayer(x)
-        for name in appliedAdapters {
-            let setting = settings[name]!
-            let a: Linear = loraA.child(name), b: Linear = loraB.child(name), dropout: Dropout = loraDropout.child(name)
-            let dropped = dropout(x)
-            let update = b(a(dropped)) * setting.scaling  // never B·A: two thin GEMMs
-            if let variant = variants[name] {
-                result = variant.forward(self, adapter: name, result: result, dropped: dropped, update: update)
-            } else {
-                result = result + update
-            }
-        }
+        for name in appliedAdapters { result = apply(name, to: x, result: result) }
         return result
+    }
+
+    /// Adapter `name`'s step on top of `result` (the output so far for input `x`).
+    private func apply(_ name: String, to x: Variable, result: Variable) -> Variable {
+        let a: Linear = loraA.child(name), b: Linear = loraB.child(name), dropout: Dropout = loraDropout.child(name)
+        let dropped = dropout(x)
+        let update = b(a(dropped)) * settings[name]!.scaling  // never B·A: two thin GEMMs
+        if let variant = variants[name] { return variant.forward(self, adapter: name, result: result, dropped: dropped, update: update) }
+        return result + update
     }
 
     /// Folds adapters `names` into the base weight; `unmerge()` restores it exactly.

@@ -60,15 +60,20 @@ public final class VeRALayer: LinearAdapterBase, AdapterLayer {
 
     // x: (…, in) → (…, out)
     /// `base(x) + Σ Λb ⊙ ((Λd ⊙ (dropout(x)·Aᵀ))·Bᵀ)` over the active, unmerged adapters.
+    /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let routed = routedOutput(x, apply: apply) { return routed }
         var result = baseLayer(x)
-        for name in appliedAdapters {
-            let (a, b) = blocks(name)
-            let dropout: Dropout = dropouts.child(name)
-            let hidden = Variable.matmul(dropout(x), a, transposeB: true) * lambdaD.parameter(name)
-            result = result + Variable.matmul(hidden, b, transposeB: true) * lambdaB.parameter(name)
-        }
+        for name in appliedAdapters { result = apply(name, to: x, result: result) }
         return result
+    }
+
+    /// Adapter `name`'s step on top of `result` (the output so far for input `x`).
+    private func apply(_ name: String, to x: Variable, result: Variable) -> Variable {
+        let (a, b) = blocks(name)
+        let dropout: Dropout = dropouts.child(name)
+        let hidden = Variable.matmul(dropout(x), a, transposeB: true) * lambdaD.parameter(name)
+        return result + Variable.matmul(hidden, b, transposeB: true) * lambdaB.parameter(name)
     }
 
     /// `ΔW = (Λb ⊙ B)·(Λd ⊙ A)`, `[out, in]`.
