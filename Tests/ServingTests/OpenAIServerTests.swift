@@ -162,6 +162,52 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         #expect(try exchange(port: server.http.port, path: "/v1/chat/completions", body: Self.chatBody(model: "tuned", "hi"), headers: key).status == 200)
     }
 
+    @Test("concurrent HTTP requests for two adapters and the base, one client leaving mid-stream: each answer equals in-process generation")
+    func concurrentRequests() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let port = server.http.port
+        let questions = ["What is 3 plus 4?", "What is 5 plus 2?", "Name a colour."]
+        var expected: [String: String] = [:]
+        for (name, folder) in [("tuned", adapters[0].1), ("tiny", nil), ("start", adapters[1].1)] as [(String, URL?)] {
+            for question in questions { expected[name + question] = try Self.expected([.user(question)], adapter: folder, tokens: 8) }
+        }
+        let answers = LockedValue([String: String]())
+        let group = DispatchGroup()
+        for name in ["tuned", "tiny", "start"] {
+            for question in questions {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    guard let reply = try? exchange(port: port, path: "/v1/chat/completions", body: Self.chatBody(model: name, question)),
+                          let json = try? JSONValue.parse(Data(reply.body.utf8)),
+                          let content = json["choices"]?.array?.first?["message"]?["content"]?.string else { return }
+                    answers.withLock { $0[name + question] = content }
+                }.start()
+            }
+        }
+        // A client that asks for a long stream and leaves after its first bytes.
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let body = Self.chatBody(model: "tuned", "Tell me a long story.", extra: ", \"stream\": true").replacingOccurrences(of: "\"max_tokens\": 8", with: "\"max_tokens\": 100")
+            let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+            var buffer = [UInt8](repeating: 0, count: 64)
+            _ = recv(fd, &buffer, buffer.count, 0)
+            close(fd)
+        }.start()
+        group.wait()
+        #expect(answers.withLock { $0 } == expected)
+        #expect(try exchange(port: port, method: "GET", path: "/health").status == 200)
+    }
+
     @Test("the queue: max-batch requests run, max-queue wait, one more is refused with 503; an unknown model is 404 before it queues")
     func queueLimit() throws {
         let model = try AutoModelForCausalLM.load(from: modelFolder)
