@@ -36,6 +36,13 @@ public struct CompletionRequest: Sendable {
     /// How many alternatives to report with each token's log probability (nil: no log
     /// probabilities): chat's `logprobs: true` with `top_logprobs`, completions' `logprobs: N`.
     public var logprobs: Int?
+    /// `n`: how many answers (choices) to generate, each its own sequence of the batch.
+    public var n: Int = 1
+    /// `echo` (completions only): the answer's text starts with the prompt.
+    public var echo: Bool = false
+
+    /// Most choices a request may ask for.
+    public static let maxChoices = 16
 
     /// Reads `body` for the chat endpoint (`chat`) or the text one.
     /// - Throws: `OpenAIError` (400) naming the field that is missing or wrong.
@@ -58,7 +65,12 @@ public struct CompletionRequest: Sendable {
                 throw OpenAIError.invalid("prompt", "must be one string (lists of prompts and token ids are not supported)")
             }
         }
-        if let n = json["n"], !n.isNull, n.integer != 1 { throw OpenAIError.invalid("n", "only n = 1 is supported") }
+        if let value = json["n"], !value.isNull {
+            guard let count = value.integer, (1...Self.maxChoices).contains(count) else {
+                throw OpenAIError.invalid("n", "must be an integer from 1 to \(Self.maxChoices)")
+            }
+            n = count
+        }
         if let value = json["logprobs"], !value.isNull {
             if chat {
                 guard let on = value.bool else { throw OpenAIError.invalid("logprobs", "must be true or false") }
@@ -73,7 +85,11 @@ public struct CompletionRequest: Sendable {
             guard logprobs != nil else { throw OpenAIError.invalid("top_logprobs", "needs \"logprobs\": true") }
             logprobs = count
         }
-        if let echo = json["echo"]?.bool, echo { throw OpenAIError.invalid("echo", "echoing the prompt is not supported") }
+        if !chat, let value = json["echo"], !value.isNull {
+            guard let echo = value.bool else { throw OpenAIError.invalid("echo", "must be true or false") }
+            guard !echo || logprobs == nil else { throw OpenAIError.invalid("echo", "the prompt's log probabilities are not computed; ask for echo or logprobs, not both") }
+            self.echo = echo
+        }
         let limit = json["max_completion_tokens"].flatMap { $0.isNull ? nil : $0 } ?? json["max_tokens"].flatMap { $0.isNull ? nil : $0 }
         if let limit {
             let field = json["max_completion_tokens"].map { !$0.isNull } == true ? "max_completion_tokens" : "max_tokens"

@@ -117,27 +117,76 @@ public final class OpenAIServer: @unchecked Sendable {
                 throw OpenAIError(status: 400, "max_tokens \(wanted) and the prompt's \(prompt.count) tokens exceed the context of \(served.contextLength)",
                                   param: "max_tokens", code: "context_length_exceeded")
             }
-            var options = GenerationOptions(maxNewTokens: request.maxTokens ?? min(room, 512), temperature: Float(request.temperature),
-                                            topP: Float(request.topP), seed: request.seed ?? UInt64.random(in: 0...UInt64.max))
-            options.prefillChunk = 256
+            let seed = request.seed ?? UInt64.random(in: 0...UInt64.max)
+            func options(_ choice: Int) -> GenerationOptions {
+                var options = GenerationOptions(maxNewTokens: request.maxTokens ?? min(room, 512), temperature: Float(request.temperature),
+                                                topP: Float(request.topP), seed: seed &+ UInt64(choice))
+                options.prefillChunk = 256
+                return options
+            }
+            let echoed: String
+            if request.echo, case let .text(text) = request.input { echoed = text } else { echoed = "" }
             let envelope = Envelope(id: id, created: created, model: request.model, chat: chat)
             if request.stream {
                 try writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
-                if chat { try writer.sendChunk(envelope.event(delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil)) }
-                // A client that has gone away makes the next write throw, which ends generation.
-                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop) { text in
-                    try writer.sendChunk(envelope.event(delta: chat ? .object([("content", .string(text))]) : .string(text), finish: nil))
+                let sending = NSLock()
+                func send(_ event: Data) throws { try sending.withLock { try writer.sendChunk(event) } }
+                // The choices run as sequences of the batch at once; a client that has gone away
+                // makes the next write throw, which ends each of them.
+                let completions = try Self.eachChoice(request.n) { choice in
+                    if chat { try send(envelope.event(delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, index: choice)) }
+                    if !echoed.isEmpty { try send(envelope.event(delta: .string(echoed), finish: nil, index: choice)) }
+                    let completion = try generator.complete(prompt: prompt, options: options(choice), stopStrings: request.stop) { text in
+                        try send(envelope.event(delta: chat ? .object([("content", .string(text))]) : .string(text), finish: nil, index: choice))
+                    }
+                    try send(envelope.event(delta: chat ? .object([]) : .string(""), finish: completion.finishReason.rawValue, index: choice))
+                    return completion
                 }
-                try writer.sendChunk(envelope.event(delta: chat ? .object([]) : .string(""), finish: completion.finishReason.rawValue))
-                if request.includeUsage { try writer.sendChunk(envelope.usageEvent(prompt: prompt.count, completion: completion.tokenCount)) }
-                try writer.sendChunk(Data("data: [DONE]\n\n".utf8))
+                if request.includeUsage {
+                    try send(envelope.usageEvent(prompt: prompt.count, completion: completions.map(\.tokenCount).reduce(0, +)))
+                }
+                try send(Data("data: [DONE]\n\n".utf8))
                 try writer.finishStream()
             } else {
-                let completion = try generator.complete(prompt: prompt, options: options, stopStrings: request.stop, logprobs: request.logprobs)
-                let logprobs = request.logprobs == nil ? nil : Logprobs(tokenizer: served.tokenizer, chat: chat).json(completion.logprobs)
-                try writer.send(.json(200, envelope.whole(completion, promptTokens: prompt.count, logprobs: logprobs).serialized()))
+                var completions = try Self.eachChoice(request.n) { choice in
+                    try generator.complete(prompt: prompt, options: options(choice), stopStrings: request.stop, logprobs: request.logprobs)
+                }
+                for index in completions.indices { completions[index].text = echoed + completions[index].text }
+                let logprobs = request.logprobs.map { _ in completions.map { Logprobs(tokenizer: served.tokenizer, chat: chat).json($0.logprobs) } }
+                try writer.send(.json(200, envelope.whole(completions, promptTokens: prompt.count, logprobs: logprobs).serialized()))
             }
         }
+    }
+
+    /// Runs `body` for choices 0..<n at once (one thread each beyond the first, so that the
+    /// scheduler batches them) and returns their results in order; the first error is thrown.
+    static func eachChoice<Result>(_ n: Int, _ body: @escaping (Int) throws -> Result) throws -> [Result] {
+        guard n > 1 else { return [try body(0)] }
+        let results = LockedValue([Int: Result]())
+        let failure = LockedValue<(any Error)?>(nil)
+        let group = DispatchGroup()
+        nonisolated(unsafe) let run = body  // each thread calls it for its own choice
+        for choice in 1..<n {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                do {
+                    let result = try run(choice)
+                    results.withLock { $0[choice] = result }
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
+                }
+            }.start()
+        }
+        do {
+            let first = try body(0)
+            results.withLock { $0[0] = first }
+        } catch {
+            failure.withLock { if $0 == nil { $0 = error } }
+        }
+        group.wait()
+        if let error = failure.withLock({ $0 }) { throw error }
+        return results.withLock { all in (0..<n).map { all[$0]! } }
     }
 }
 
@@ -153,23 +202,27 @@ struct Envelope {
         .object([("prompt_tokens", .number(Double(prompt))), ("completion_tokens", .number(Double(completion))), ("total_tokens", .number(Double(prompt + completion)))])
     }
 
-    /// The non-streamed response.
-    func whole(_ completion: TextGenerator.Completion, promptTokens: Int, logprobs: JSONValue? = nil) -> JSONValue {
-        let choice: JSONValue = chat
-            ? .object([("index", .number(0)), ("message", .object([("role", .string("assistant")), ("content", .string(completion.text))])),
-                       ("logprobs", logprobs ?? .null), ("finish_reason", .string(completion.finishReason.rawValue))])
-            : .object([("index", .number(0)), ("text", .string(completion.text)), ("logprobs", logprobs ?? .null),
-                       ("finish_reason", .string(completion.finishReason.rawValue))])
-        return .object(head + [("choices", .array([choice])), ("usage", usage(prompt: promptTokens, completion: completion.tokenCount))])
+    /// The non-streamed response: one choice per completion (with its log probabilities, if any).
+    func whole(_ completions: [TextGenerator.Completion], promptTokens: Int, logprobs: [JSONValue]? = nil) -> JSONValue {
+        let choices: [JSONValue] = completions.enumerated().map { index, completion in
+            let logprob = logprobs?[index] ?? .null
+            return chat
+                ? .object([("index", .number(Double(index))), ("message", .object([("role", .string("assistant")), ("content", .string(completion.text))])),
+                           ("logprobs", logprob), ("finish_reason", .string(completion.finishReason.rawValue))])
+                : .object([("index", .number(Double(index))), ("text", .string(completion.text)), ("logprobs", logprob),
+                           ("finish_reason", .string(completion.finishReason.rawValue))])
+        }
+        let tokens = completions.map(\.tokenCount).reduce(0, +)
+        return .object(head + [("choices", .array(choices)), ("usage", usage(prompt: promptTokens, completion: tokens))])
     }
 
-    /// One server-sent event: a delta (an object for chat, text for completions) and a finish reason.
-    func event(delta: JSONValue, finish: String?) -> Data {
+    /// One server-sent event of choice `index`: a delta (an object for chat, text for completions) and a finish reason.
+    func event(delta: JSONValue, finish: String?, index: Int = 0) -> Data {
         var fields = head
         fields[1] = ("object", .string(chat ? "chat.completion.chunk" : "text_completion"))
         let choice: JSONValue = chat
-            ? .object([("index", .number(0)), ("delta", delta), ("finish_reason", finish.map { .string($0) } ?? .null)])
-            : .object([("index", .number(0)), ("text", delta), ("logprobs", .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
+            ? .object([("index", .number(Double(index))), ("delta", delta), ("finish_reason", finish.map { .string($0) } ?? .null)])
+            : .object([("index", .number(Double(index))), ("text", delta), ("logprobs", .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
         fields.append(("choices", .array([choice])))
         return Data(("data: " + JSONValue.object(fields).serialized() + "\n\n").utf8)
     }

@@ -133,7 +133,7 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
             ("{\"model\": \"nope\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}", 404, "model_not_found"),
             ("{not json", 400, "not valid JSON"), ("[1, 2]", 400, "JSON object"),
             (Self.chatBody(model: "tiny", "hi", extra: ", \"temperature\": \"hot\""), 400, "temperature"),
-            (Self.chatBody(model: "tiny", "hi", extra: ", \"n\": 2"), 400, "'n'"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"n\": 99"), 400, "'n'"),
             ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": -1}", 400, "max_tokens"),
             ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 1000000}", 400, "context_length_exceeded"),
             (Self.chatBody(model: "tiny", long), 400, "context_length_exceeded"),
@@ -206,6 +206,47 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         group.wait()
         #expect(answers.withLock { $0 } == expected)
         #expect(try exchange(port: port, method: "GET", path: "/health").status == 200)
+    }
+
+    @Test("n choices run as sequences of one batch: seeded samples repeat, greedy ones equal the single answer, streams carry each index; echo prefixes the prompt")
+    func choicesAndEcho() throws {
+        let server = try Self.server()
+        defer { server.stop() }
+        let port = server.http.port
+        func post(_ path: String, _ body: String) throws -> JSONValue {
+            let reply = try exchange(port: port, path: path, body: body)
+            #expect(reply.status == 200, "\(reply.body)")
+            return try JSONValue.parse(Data(reply.body.utf8))
+        }
+        let sampled = "{\"model\": \"tuned\", \"prompt\": \"What is\", \"temperature\": 0.9, \"seed\": 5, \"max_tokens\": 6, \"n\": 3}"
+        let first = try post("/v1/completions", sampled), second = try post("/v1/completions", sampled)
+        let choices = try #require(first["choices"]?.array)
+        #expect(choices.map { $0["index"]?.integer } == [0, 1, 2])
+        #expect(choices.map { $0["text"]?.string } == second["choices"]?.array?.map { $0["text"]?.string })
+        let tokens = first["usage"]?["completion_tokens"]?.integer ?? 0
+        #expect(tokens > 0 && tokens <= 18)
+        let greedy = try post("/v1/chat/completions", Self.chatBody(model: "tuned", "What is 3 plus 4?", extra: ", \"n\": 2"))
+        let expected = try Self.expected([.user("What is 3 plus 4?")], adapter: adapters[0].1, tokens: 8)
+        #expect(greedy["choices"]?.array?.map { $0["message"]?["content"]?.string } == [expected, expected])
+        // Streamed: each choice's deltas add up to its answer.
+        let stream = try exchange(port: port, path: "/v1/completions", body: sampled.replacingOccurrences(of: "}", with: ", \"stream\": true}"))
+        var texts = ["", "", ""]
+        for event in stream.body.components(separatedBy: "\n\n") where event.hasPrefix("data: {") {
+            let chunk = try JSONValue.parse(Data(event.dropFirst(6).utf8))
+            guard let choice = chunk["choices"]?.array?.first, let index = choice["index"]?.integer else { continue }
+            texts[index] += choice["text"]?.string ?? ""
+        }
+        #expect(texts == choices.map { $0["text"]?.string ?? "" })
+        // echo
+        let echoed = try post("/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 4, \"echo\": true}")
+        let plain = try post("/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 4}")
+        #expect(echoed["choices"]?.array?.first?["text"]?.string == "What is" + (plain["choices"]?.array?.first?["text"]?.string ?? "?"))
+        for (body, field) in [("{\"model\": \"tiny\", \"prompt\": \"x\", \"n\": 17}", "n"), ("{\"model\": \"tiny\", \"prompt\": \"x\", \"echo\": true, \"logprobs\": 1}", "echo"),
+                              ("{\"model\": \"tiny\", \"prompt\": \"x\", \"n\": 0}", "n")] {
+            let reply = try exchange(port: port, path: "/v1/completions", body: body)
+            let param = try JSONValue.parse(Data(reply.body.utf8))["error"]?["param"]?.string
+            #expect(reply.status == 400 && param == field, "\(body): \(reply.body)")
+        }
     }
 
     @Test("the queue: max-batch requests run, max-queue wait, one more is refused with 503; an unknown model is 404 before it queues")
