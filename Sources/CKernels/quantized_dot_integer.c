@@ -332,13 +332,21 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
             has = pk_cpu_has_avx_vnni();
             atomic_store_explicit(&vnni, has, memory_order_relaxed);
         }
-        for (long m = 0; m < M; m++) {
-            if (format == PK_QUANT_Q8_0) {
-                q8_0_rows_int16_avx2(N, K, (const int16_t *)codes + m * K, scales + m * blocks, matrix, row_bytes, C + m * ldc);
-            } else {
-                const int8_rows_kernel rows = format == PK_QUANT_Q4_0 ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
-                                                                      : (has ? q4_1_rows_vnni : q4_1_rows_avx2);
-                rows(N, K, (const int8_t *)codes + m * K, scales + m * blocks, sums + m * blocks, matrix, row_bytes, C + m * ldc);
+        // Weight rows in tiles that stay in cache while every activation row passes over them (one
+        // read of W for all M rows). Tiles are whole groups of four weight rows, so each output is
+        // computed exactly as in a call for its row alone.
+        const long tile = M == 1 ? N : 32;
+        for (long n0 = 0; n0 < N; n0 += tile) {
+            const long width = N - n0 < tile ? N - n0 : tile;
+            const uint8_t *part = matrix + n0 * row_bytes;
+            for (long m = 0; m < M; m++) {
+                if (format == PK_QUANT_Q8_0) {
+                    q8_0_rows_int16_avx2(width, K, (const int16_t *)codes + m * K, scales + m * blocks, part, row_bytes, C + m * ldc + n0);
+                } else {
+                    const int8_rows_kernel rows = format == PK_QUANT_Q4_0 ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
+                                                                          : (has ? q4_1_rows_vnni : q4_1_rows_avx2);
+                    rows(width, K, (const int8_t *)codes + m * K, scales + m * blocks, sums + m * blocks, part, row_bytes, C + m * ldc + n0);
+                }
             }
         }
         return 0;

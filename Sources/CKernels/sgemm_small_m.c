@@ -108,6 +108,11 @@ void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha
     small_m_portable(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+void pk_sgemm_independent_rows(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
+                               const float *B, long ldb, float beta, float *C, long ldc) {
+    pk_sgemm_small_m(pk_sgemm_resolve(kernel), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 int pk_sgemm_small_m_nn(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
                         const float *B, long ldb, float beta, float *C, long ldc) {
 #if defined(__x86_64__) || defined(__i386__)

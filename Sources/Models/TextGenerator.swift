@@ -102,16 +102,28 @@ public struct TextGenerator {
     /// - Parameter logprobs: also record each token's log probability and this many alternatives.
     public func complete(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [], logprobs: Int? = nil,
                          onText: (String) throws -> Void = { _ in }) throws -> Completion {
+        try complete(prompt: prompt, options: options, stopStrings: stopStrings, logprobs: logprobs) { text, _ in try onText(text) }
+    }
+
+    /// `complete`, streaming each piece of text with the log probabilities of the tokens that
+    /// produced it since the previous piece (empty without `logprobs`). Tokens whose text a stop
+    /// string removes, and an ending end-of-sequence token, are in no piece.
+    public func complete(prompt: [Int], options: GenerationOptions, stopStrings: [String] = [], logprobs: Int?,
+                         onPiece: (String, [TokenLogprob]) throws -> Void) throws -> Completion {
         let options = fitted(options)
         var decoder = tokenizer.makeStreamingDecoder(skipSpecialTokens: true)
         var filter = StopStringFilter(stops: stopStrings)
         var result = ""
+        var recorded: [TokenLogprob] = []
+        var tokensSeen = 0, tokensEmitted = 0
         func emit(_ text: String) throws {
             guard !text.isEmpty else { return }
             result += text
-            try onText(text)
+            let upTo = min(recorded.count, tokensSeen)
+            let fresh = upTo > tokensEmitted ? Array(recorded[tokensEmitted..<upTo]) : []
+            tokensEmitted = max(tokensEmitted, upTo)
+            try onPiece(text, fresh)
         }
-        var recorded: [TokenLogprob] = []
         let onScores: ((Int, [Float]) throws -> Void)? = logprobs.map { top in { id, scores in
             let limit = min(scores.count, self.tokenizer.vocabularySize)
             let peak = scores[0..<limit].max() ?? 0
@@ -120,6 +132,7 @@ public struct TextGenerator {
             recorded.append(TokenLogprob(id: id, logprob: scores[id] - logSum, top: best))
         } }
         func onToken(_ id: Int) throws -> Bool {
+            tokensSeen += 1
             guard let piece = try decoder.step(id) else { return true }
             try emit(filter.feed(piece))
             return !filter.stopped

@@ -115,7 +115,6 @@ public struct CompletionRequest: Sendable {
             stream = false
         }
         includeUsage = json["stream_options"]?["include_usage"]?.bool ?? false
-        if stream && logprobs != nil { throw OpenAIError.invalid("logprobs", "log probabilities are not streamed yet; ask without stream") }
     }
 
     private static func message(_ value: JSONValue, index: Int) throws -> ChatMessage {

@@ -127,6 +127,7 @@ public final class OpenAIServer: @unchecked Sendable {
             let echoed: String
             if request.echo, case let .text(text) = request.input { echoed = text } else { echoed = "" }
             let envelope = Envelope(id: id, created: created, model: request.model, chat: chat)
+            let tokenizer = served.tokenizer
             if request.stream {
                 try writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
                 let sending = NSLock()
@@ -136,8 +137,13 @@ public final class OpenAIServer: @unchecked Sendable {
                 let completions = try Self.eachChoice(request.n) { choice in
                     if chat { try send(envelope.event(delta: .object([("role", .string("assistant")), ("content", .string(""))]), finish: nil, index: choice)) }
                     if !echoed.isEmpty { try send(envelope.event(delta: .string(echoed), finish: nil, index: choice)) }
-                    let completion = try generator.complete(prompt: prompt, options: options(choice), stopStrings: request.stop) { text in
-                        try send(envelope.event(delta: chat ? .object([("content", .string(text))]) : .string(text), finish: nil, index: choice))
+                    var offset = echoed.count
+                    let completion = try generator.complete(prompt: prompt, options: options(choice), stopStrings: request.stop,
+                                                            logprobs: request.logprobs) { text, tokens in
+                        let logprobs = request.logprobs == nil ? nil : Logprobs(tokenizer: tokenizer, chat: chat).json(tokens, offset: offset)
+                        offset += text.count
+                        try send(envelope.event(delta: chat ? .object([("content", .string(text))]) : .string(text), finish: nil, index: choice,
+                                                logprobs: logprobs))
                     }
                     try send(envelope.event(delta: chat ? .object([]) : .string(""), finish: completion.finishReason.rawValue, index: choice))
                     return completion
@@ -217,12 +223,12 @@ struct Envelope {
     }
 
     /// One server-sent event of choice `index`: a delta (an object for chat, text for completions) and a finish reason.
-    func event(delta: JSONValue, finish: String?, index: Int = 0) -> Data {
+    func event(delta: JSONValue, finish: String?, index: Int = 0, logprobs: JSONValue? = nil) -> Data {
         var fields = head
         fields[1] = ("object", .string(chat ? "chat.completion.chunk" : "text_completion"))
         let choice: JSONValue = chat
-            ? .object([("index", .number(Double(index))), ("delta", delta), ("finish_reason", finish.map { .string($0) } ?? .null)])
-            : .object([("index", .number(Double(index))), ("text", delta), ("logprobs", .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
+            ? .object([("index", .number(Double(index))), ("delta", delta), ("logprobs", logprobs ?? .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
+            : .object([("index", .number(Double(index))), ("text", delta), ("logprobs", logprobs ?? .null), ("finish_reason", finish.map { .string($0) } ?? .null)])
         fields.append(("choices", .array([choice])))
         return Data(("data: " + JSONValue.object(fields).serialized() + "\n\n").utf8)
     }
@@ -244,7 +250,8 @@ struct Logprobs {
 
     private func text(_ id: Int) -> String { (try? tokenizer.decode([id])) ?? "" }
 
-    func json(_ tokens: [TextGenerator.TokenLogprob]) -> JSONValue {
+    /// The log probabilities of `tokens`; completions' `text_offset` counts from `offset` characters.
+    func json(_ tokens: [TextGenerator.TokenLogprob], offset start: Int = 0) -> JSONValue {
         if chat {
             func entry(_ id: Int, _ logprob: Float) -> [(String, JSONValue)] {
                 let piece = text(id)
@@ -254,7 +261,7 @@ struct Logprobs {
                 .object(entry(token.id, token.logprob) + [("top_logprobs", .array(token.top.map { .object(entry($0.id, $0.logprob)) }))])
             }))])
         }
-        var offset = 0, offsets: [JSONValue] = []
+        var offset = start, offsets: [JSONValue] = []
         for token in tokens {
             offsets.append(.number(Double(offset)))
             offset += text(token.id).count

@@ -175,6 +175,18 @@ public enum GEMM {
         precondition(lda >= max(1, transposeA ? m : k) && ldb >= max(1, transposeB ? k : n) && ldc >= max(1, n),
                      "GEMM.sgemm: leading dimensions lda=\(lda) ldb=\(ldb) ldc=\(ldc) too small for m=\(m) n=\(n) k=\(k)")
         guard m > 0 && n > 0 else { return }
+        if rowsIndependent && !transposeA && transposeB && (backend ?? self.backend) == .builtin && m > 4 {
+            // One pass over B for every row, each row as a decoding step computes it.
+            let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
+            forEachPart(m: m, n: n, k: k, columnTile: 32) { splitColumns, part in
+                if splitColumns {
+                    pk_sgemm_independent_rows(choice, m, part.count, k, alpha, a, lda, b + part.lowerBound * ldb, ldb, beta, c + part.lowerBound, ldc)
+                } else {
+                    pk_sgemm_independent_rows(choice, part.count, n, k, alpha, a + part.lowerBound * lda, lda, b, ldb, beta, c + part.lowerBound * ldc, ldc)
+                }
+            }
+            return
+        }
         if rowsIndependent && !transposeA && m > independentRowGroup(backend ?? self.backend) {
             let group = independentRowGroup(backend ?? self.backend)
             for start in stride(from: 0, to: m, by: group) {

@@ -24,8 +24,9 @@ extension QuantizedMatrix {
     @TaskLocal public static var decodeArithmetic: DecodeArithmetic = .exact
 
     /// Bits of the integer activations a product of `rows` rows with this matrix would use now (0: exact).
+    /// Under `GEMM.rowsIndependent` every row of a product counts as a decoding step's row.
     func integerActivationBits(rows: Int) -> Int {
-        guard rows <= Self.decodeRows, Self.decodeArithmetic == .integerActivations else { return 0 }
+        guard rows <= Self.decodeRows || GEMM.rowsIndependent, Self.decodeArithmetic == .integerActivations else { return 0 }
         return Int(pk_integer_activation_bits(format.kernelFormat))
     }
 }

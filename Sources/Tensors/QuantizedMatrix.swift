@@ -246,7 +246,7 @@ enum QuantizedGEMM {
     static func run(transposeW: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
                     bytes: UnsafeRawPointer, beta: Float = 0, c: UnsafeMutablePointer<Float>) {
         guard m > 0 && n > 0 else { return }
-        if GEMM.rowsIndependent && transposeW && m > QuantizedMatrix.decodeRows {
+        if GEMM.rowsIndependent && transposeW && m > QuantizedMatrix.decodeRows && !(beta == 0 && k > 0 && w.integerActivationBits(rows: m) > 0) {
             // Each group as a decoding step computes it (see `GEMM.rowsIndependent`).
             for start in stride(from: 0, to: m, by: QuantizedMatrix.decodeRows) {
                 run(transposeW: true, m: Swift.min(QuantizedMatrix.decodeRows, m - start), n: n, k: k, a: a + start * k, w: w, bytes: bytes,

@@ -139,7 +139,7 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
             (Self.chatBody(model: "tiny", long), 400, "context_length_exceeded"),
             ("{\"model\": \"tiny\", \"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}]}", 400, "messages[0].role"),
             ("{\"model\": \"tiny\", \"messages\": []}", 400, "messages"),
-            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true, \"stream\": true"), 400, "logprobs"),
+            (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": 3"), 400, "logprobs"),
             (Self.chatBody(model: "tiny", "hi", extra: ", \"top_logprobs\": 3"), 400, "top_logprobs"),
             (Self.chatBody(model: "tiny", "hi", extra: ", \"logprobs\": true, \"top_logprobs\": 21"), 400, "top_logprobs"),
         ] {
@@ -325,5 +325,15 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
         let legacy = try #require(completion["choices"]?.array?.first?["logprobs"])
         #expect(legacy["tokens"]?.array?.count == legacy["token_logprobs"]?.array?.count && legacy["text_offset"]?.array?.first?.integer == 0)
         #expect(legacy["top_logprobs"]?.array?.first?.members?.count ?? 0 >= 1)
+        // Streamed: each chunk carries its tokens' entries, and together they equal the whole answer's.
+        let stream = try exchange(port: server.http.port, path: "/v1/chat/completions",
+                                  body: Self.chatBody(model: "tuned", "What is 3 plus 4?", extra: ", \"logprobs\": true, \"top_logprobs\": 3, \"stream\": true"))
+        var streamed: [JSONValue] = []
+        for event in stream.body.components(separatedBy: "\n\n") where event.hasPrefix("data: {") {
+            let chunk = try JSONValue.parse(Data(event.dropFirst(6).utf8))
+            streamed += chunk["choices"]?.array?.first?["logprobs"]?["content"]?.array ?? []
+        }
+        #expect(streamed.map { $0["token"]?.string } == content.map { $0["token"]?.string })
+        #expect(streamed.map { $0["logprob"]?.number } == content.map { $0["logprob"]?.number })
     }
 }

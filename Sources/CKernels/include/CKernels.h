@@ -70,6 +70,12 @@ void pk_sgemm(int transA, int transB,
               float beta,
               float *C, long ldc);
 
+/// C[M×N] = alpha·A·Bᵀ + beta·C (B stored N×K, a weight [out, in]) for any M, each row of C computed
+/// as the direct few-row path computes the product of that row alone (a decoding step): one pass over
+/// B serves every row, and a row's result does not depend on the others.
+void pk_sgemm_independent_rows(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
+                               const float *B, long ldb, float beta, float *C, long ldc);
+
 /// `pk_sgemm` on an explicit kernel (AUTO means the active one); lets callers compare kernels
 /// without changing process-wide state.
 void pk_sgemm_with_kernel(pk_gemm_kernel kernel, int transA, int transB,
