@@ -27,9 +27,13 @@ public protocol BatchedDecoding: CausalLanguageModel {
     /// The last position's logits of each step's sequence after its `ids` (and prefix) run.
     ///
     /// While it runs, `SequenceRows.current` names each activation row's sequence (the index of
-    /// its step), so a layer may treat sequences differently (an adapter per sequence). When every
-    /// step brings one token (a decoding step), each sequence's logits are bit for bit those of its
-    /// own pass alone (`GEMM.rowsIndependent` is bound). Call inside `withoutGradients`, in eval mode.
+    /// its step), so a layer may treat sequences differently (an adapter per sequence).
+    ///
+    /// Each sequence's logits are bit for bit those of its own pass alone when every step has at
+    /// most `QuantizedMatrix.decodeRows` rows (decoding tokens, short prompt pieces:
+    /// `GEMM.rowsIndependent` is bound), or when there is one step. Longer pieces of several
+    /// sequences together give each row its product within rounding, not bit for bit (the blocked
+    /// products' rounding depends on the row count). Call inside `withoutGradients`, in eval mode.
     /// - Throws: `ModelError.contextOverflow` for a step past the context, token-id errors.
     func lastLogits(batch steps: [SequenceStep]) throws -> [[Float]]
 }
@@ -57,8 +61,8 @@ extension DecoderForCausalLM: BatchedDecoding {
             tokenSequences += Array(repeating: index, count: count)
             rowsSoFar += count
         }
-        let decoding = spans.count == rowsSoFar
-        let hidden = try GEMM.$rowsIndependent.withValue(decoding && steps.count > 1) {
+        let fewRows = spans.allSatisfy { $0.rows.count <= QuantizedMatrix.decodeRows }
+        let hidden = try GEMM.$rowsIndependent.withValue(fewRows && steps.count > 1) {
             try SequenceRows.$current.withValue(tokenSequences) {
                 var pieces: [Variable] = []
                 for step in steps {

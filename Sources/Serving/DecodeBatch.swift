@@ -50,34 +50,40 @@ final class DecodeBatch {
 
     /// Adds a sequence; it takes part from the next step.
     func add(_ entry: Entry) {
+        model.eval()  // once per request, not per step (a load may have added modules)
         if entry.decoding.isFinished { entry.channel.send(.finished) } else { entries.append(entry) }
     }
 
     /// Adapters of the sequences in the batch.
     var adaptersInUse: [String?] { entries.map(\.adapter) }
 
-    /// A pass of one new row: it may join a decoding pass.
-    private static func isSingleRow(_ pass: SequenceDecoding.Pass) -> Bool { pass.ids.count == 1 && pass.prefix == nil }
+    /// Rows a pass adds (its tokens and prefix).
+    private static func rows(_ pass: SequenceDecoding.Pass) -> Int { pass.ids.count + (pass.prefix?.shape.first ?? 0) }
 
-    /// One step: drops cancelled sequences, runs the oldest prompt piece waiting, then one decoding pass.
+    /// One step: drops cancelled sequences, runs the oldest waiting prompt piece of more than
+    /// `QuantizedMatrix.decodeRows` rows alone, then one pass for every other sequence (decoding
+    /// tokens and short prompt pieces).
+    ///
+    /// A pass of at most `QuantizedMatrix.decodeRows` rows takes the few-row products, which give
+    /// each row the same bits in any batch of such passes (see `BatchedDecoding`); a longer piece
+    /// takes the blocked products, whose rows' bits depend on the row count, so it runs alone, as
+    /// `generate` runs it.
     func step() {
         entries.removeAll { $0.channel.isCancelled }
         guard !entries.isEmpty else { return }
-        model.eval()
-        if let prompt = entries.first(where: { !Self.isSingleRow($0.decoding.nextPass!) }) { run([prompt]) }
-        let decoding = entries.filter { !$0.decoding.isFinished && Self.isSingleRow($0.decoding.nextPass!) }
-        if model is any BatchedDecoding {
-            if !decoding.isEmpty {
-                decodingPassSizes[decoding.count, default: 0] += 1
-                run(decoding)
-            }
-        } else {
-            for entry in decoding {
-                decodingPassSizes[1, default: 0] += 1
-                run([entry])
-            }
+        let fewRows = QuantizedMatrix.decodeRows
+        if let prompt = entries.first(where: { Self.rows($0.decoding.nextPass!) > fewRows }) { run([prompt]) }
+        let decoding = entries.filter { !$0.decoding.isFinished && Self.rows($0.decoding.nextPass!) <= fewRows }
+        if !decoding.isEmpty {
+            decodingPassSizes[decoding.count, default: 0] += 1
+            runPasses(decoding)
         }
         entries.removeAll { $0.decoding.isFinished }
+    }
+
+    /// `run` for a model that batches, or one sequence at a time for one that cannot.
+    private func runPasses(_ group: [Entry]) {
+        if model is any BatchedDecoding { run(group) } else { for entry in group { run([entry]) } }
     }
 
     /// Runs the next pass of `group` together and hands each sequence its token.

@@ -56,9 +56,12 @@ public final class ServedModel: @unchecked Sendable {
         self.peft = peft
         names = LockedValue(adapters.map(\.name))
         for (adapterName, _) in adapters { recordPrompt(of: adapterName) }
+        // Requests name only served adapters and nothing is ever merged here, so the routing is bound
+        // without `PeftModel.withRouting`'s checks (which walk the whole model at every step).
         let batch = DecodeBatch(model: model) { [unowned self] adapters, pass in
-            guard let peft = self.peft else { return try pass() }
-            return try peft.withRouting(adapters, pass)
+            guard self.peft != nil else { return try pass() }
+            self.model.attachedPrefix = nil  // each sequence brings its own prefix
+            return try AdapterRouting.$sequenceAdapters.withValue(adapters) { try pass() }
         }
         scheduler = BatchScheduler(batch: batch, maxBatch: maxBatch)
     }

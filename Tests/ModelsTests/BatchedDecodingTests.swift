@@ -10,7 +10,7 @@ import Tensors
 /// fused projections, scaled embeddings, per-head norms).
 @Suite("Batched decoding")
 struct BatchedDecodingTests {
-    @Test("seven sequences of different lengths decoded together equal their own generation, logits bit for bit",
+    @Test("seven sequences of different lengths, short prompt pieces batched with tokens, equal their own generation, logits bit for bit",
           arguments: ["llama32", "mistral", "qwen2", "qwen3", "gemma3", "phi3"])
     func family(_ name: String) throws {
         let model = try DecoderForCausalLM.load(from: DecoderFamilyParityTests.families.appendingPathComponent(name))
@@ -24,36 +24,38 @@ struct BatchedDecodingTests {
             _ = try model.generate(prompt: prompt, options: options, onScores: { scores.append($1) }, onToken: { _ in true })
             references.append(scores)
         }
-        // Prompts run alone in their pieces; then every sequence decodes in one pass per token.
+        // As a server's scheduler runs them: each round, one prompt piece of more than 4 rows alone,
+        // then everything else (decoding tokens, short pieces) in one pass.
         var sequences = try prompts.map { try SequenceDecoding(prompt: $0, options: options, prefix: nil, contextLength: model.contextLength) }
         let caches = prompts.map { _ in model.makeCache() }
         var scores = prompts.map { _ in [[Float]]() }
-        var largest = 0
+        var largest = 0, largestPrompts = 0
         try withoutGradients {
-            for index in sequences.indices {
-                while let pass = sequences[index].nextPass, !(pass.ids.count == 1 && caches[index].length > 0) {
-                    var logits = try model.lastLogits(batch: [SequenceStep(ids: pass.ids, cache: caches[index])])[0]
-                    if pass.choosesToken {
-                        scores[index].append(logits)
-                        _ = sequences[index].choose(from: &logits)
+            func run(_ group: [Int]) throws {
+                guard !group.isEmpty else { return }
+                let passes = group.map { sequences[$0].nextPass! }
+                let logits = try model.lastLogits(batch: zip(passes, group).map { SequenceStep(ids: $0.ids, cache: caches[$1]) })
+                for (row, index) in group.enumerated() {
+                    if passes[row].choosesToken {
+                        var chosen = logits[row]
+                        scores[index].append(logits[row])
+                        _ = sequences[index].choose(from: &chosen)
                     } else {
                         sequences[index].advance()
                     }
                 }
             }
-            while true {
-                let running = sequences.indices.filter { !sequences[$0].isFinished }
-                guard !running.isEmpty else { break }
-                largest = max(largest, running.count)
-                let steps = running.map { SequenceStep(ids: sequences[$0].nextPass!.ids, cache: caches[$0]) }
-                let logits = try model.lastLogits(batch: steps)
-                for (row, index) in running.enumerated() {
-                    var chosen = logits[row]
-                    scores[index].append(logits[row])
-                    _ = sequences[index].choose(from: &chosen)
+            while sequences.contains(where: { !$0.isFinished }) {
+                if let long = sequences.indices.first(where: { !sequences[$0].isFinished && sequences[$0].nextPass!.ids.count > 4 }) {
+                    largestPrompts += 1
+                    try run([long])
                 }
+                let short = sequences.indices.filter { !sequences[$0].isFinished && sequences[$0].nextPass!.ids.count <= 4 }
+                largest = max(largest, short.count)
+                try run(short)
             }
         }
+        #expect(largestPrompts >= 5, "long prompt pieces ran")
         #expect(largest == prompts.count)
         for index in prompts.indices {
             #expect(scores[index] == references[index], "\(name): sequence \(index) (prompt of \(prompts[index].count))")

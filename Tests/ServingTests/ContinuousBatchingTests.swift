@@ -52,7 +52,7 @@ private let tuned = fixtures.appendingPathComponent("parity/final")
         let served = try ServedModel(name: "tiny", model: model, tokenizer: try Tokenizer.load(from: modelFolder),
                                      adapters: [("tuned", tuned), ("dora", dora)], maxQueue: 8, maxBatch: 6)
         var chunked = GenerationOptions(maxNewTokens: 24)
-        chunked.prefillChunk = 4  // prompts of up to 14 tokens take several passes, between others' decoding steps
+        chunked.prefillChunk = 6  // prompts of up to 14 tokens take several passes, long pieces batched, short ones with the decoding
         let options = chunked
         let requests: [(name: String, folder: URL?, prompt: [Int])] = [
             ("tuned", tuned, Self.prompt(9, seed: 1)), ("tiny", nil, Self.prompt(3, seed: 2)), ("dora", dora, Self.prompt(14, seed: 3)),

@@ -58,9 +58,13 @@ public final class DecoderAttention: Module {
             return oProj(attend(q, k, v, positions: positions, keyMask: keyMask, segments: segments, cache: cache, layer: layer))
         }
         precondition(x.shape[0] == 1, "DecoderAttention: sequences run together are laid out in one row, got \(x.shape)")
-        let parts = spans.map { span in
-            attend(q.slice(axis: 1, span.rows), k.slice(axis: 1, span.rows), v.slice(axis: 1, span.rows), positions: span.positions,
-                   keyMask: nil, segments: nil, cache: span.cache, layer: layer)
+        // Each span attends as its sequence's own pass does: its products (heads of a group stacked
+        // with its queries) are not rows of the batch, so `GEMM.rowsIndependent` does not apply to them.
+        let parts = GEMM.$rowsIndependent.withValue(false) {
+            spans.map { span in
+                attend(q.slice(axis: 1, span.rows), k.slice(axis: 1, span.rows), v.slice(axis: 1, span.rows), positions: span.positions,
+                       keyMask: nil, segments: nil, cache: span.cache, layer: layer)
+            }
         }
         return oProj(parts.count == 1 ? parts[0] : Variable.concatenate(parts, axis: 1))
     }
