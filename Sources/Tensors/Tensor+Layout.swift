@@ -147,6 +147,27 @@ extension Tensor {
         }
     }
 
+    /// Row `indices[i]` of `self` becomes itself plus row `i` of `source` times `scale`, rounded as
+    /// `self + source * scale` computes it (the product rounded, then the sum).
+    public mutating func addRows(_ indices: [Int], from source: Tensor, scaledBy scale: Float) {
+        let width = count / Swift.max(shape.first ?? 1, 1)
+        precondition(source.count == indices.count * width, "addRows: source \(source.shape) does not hold \(indices.count) rows of \(width)")
+        let rows = shape.first ?? 0
+        withUnsafeMutableBufferPointer { p in
+            source.withUnsafeBufferPointer { s in
+                for (position, index) in indices.enumerated() {
+                    precondition(index >= 0 && index < rows, "addRows: index \(index) out of range 0..<\(rows)")
+                    let row = p.baseAddress! + index * width
+                    let from = s.baseAddress! + position * width
+                    for j in 0..<width {
+                        let scaled = from[j] * scale
+                        row[j] = row[j] + scaled
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds row `i` of `source` into row `indices[i]` of `self` (the backward of `gatherRows`).
     /// Indices must already be validated (they come from a successful `gatherRows`).
     public mutating func scatterAddRows(_ indices: [Int], from source: Tensor) {

@@ -59,6 +59,34 @@ public enum AdapterRouting {
     }
 }
 
+extension AdapterRouting {
+    /// `output` for an additive adapter step: `update(adapter, rows of x)` gives the step's product
+    /// for those rows and its scale, added into the base output as `result + product * scale`
+    /// (rounded as the layer's own forward rounds it), without the graph of `Variable` operations.
+    /// Nil when no routing is bound.
+    static func additiveOutput(_ x: Variable, held: [String], base: (Variable) -> Variable,
+                               update: (String, Tensor) -> (product: Tensor, scale: Float)) -> Variable? {
+        let width = x.shape.last ?? 1
+        let rows = x.value.count / Swift.max(width, 1)
+        guard let adapters = rowAdapters(rows: rows) else { return nil }
+        var groups: [(name: String, rows: [Int])] = []
+        for (row, adapter) in adapters.enumerated() {
+            guard let adapter, held.contains(adapter) else { continue }
+            if let index = groups.firstIndex(where: { $0.name == adapter }) { groups[index].rows.append(row) } else { groups.append((adapter, [row])) }
+        }
+        let result = base(x)
+        guard !groups.isEmpty else { return result }
+        let inputs = x.value.reshaped([rows, width])
+        var combined = result.value.reshaped([rows, result.shape.last ?? 1])
+        for group in groups {
+            // Indices come from 0..<rows: gathering cannot fail.
+            let (product, scale) = update(group.name, group.rows.count == rows ? inputs : try! inputs.gatherRows(group.rows))
+            combined.addRows(group.rows, from: product, scaledBy: scale)
+        }
+        return Variable(combined.reshaped(result.shape))
+    }
+}
+
 extension LinearAdapterBase {
     /// `AdapterRouting.output` for this layer: the base layer's product for every row, then each
     /// held adapter's `apply` on its rows. Nil when no routing is bound.

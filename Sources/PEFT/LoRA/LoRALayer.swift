@@ -99,10 +99,21 @@ public final class LoRALayer: LinearAdapterBase, AdapterLayer {
     /// `base(x) + Σ s·B·A·dropout(x)` over the active, unmerged adapters (a variant replaces its step).
     /// Under `AdapterRouting`, each row takes its own sequence's adapter instead.
     public func callAsFunction(_ x: Variable) -> Variable {
+        if AdapterRouting.sequenceAdapters != nil, !isTraining, variants.isEmpty,
+           let routed = AdapterRouting.additiveOutput(x, held: adapterNames, base: { baseLayer($0) }, update: lowRankProduct) {
+            return routed
+        }
         if let routed = routedOutput(x, apply: apply) { return routed }
         var result = baseLayer(x)
         for name in appliedAdapters { result = apply(name, to: x, result: result) }
         return result
+    }
+
+    /// `(x·Aᵀ)·Bᵀ` of adapter `name` for rows `x` `[rows, in]`, and its scaling: the products
+    /// `apply` makes, on tensors (inference, no dropout).
+    private func lowRankProduct(_ name: String, _ x: Tensor) -> (product: Tensor, scale: Float) {
+        let a: Linear = loraA.child(name), b: Linear = loraB.child(name)
+        return (Tensor.matmul(Tensor.matmul(x, a.weight.value, transposeB: true), b.weight.value, transposeB: true), settings[name]!.scaling)
     }
 
     /// Adapter `name`'s step on top of `result` (the output so far for input `x`).
