@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Concurrent streamed load on an OpenAI-compatible server (`peftkit serve`, llama.cpp's
-`llama-server`): N clients send greedy streamed chat requests, round-robin over the given model
-names, and the script prints one JSON line: aggregate completion tokens per second over the whole
+`llama-server`): N clients send greedy streamed chat requests (`ignore_eos`: every answer is
+`max_tokens` long, whatever the model says), round-robin over the given model names, and the script prints one JSON line: aggregate completion tokens per second over the whole
 run, time to first token and inter-token latency percentiles (from the arrival of server-sent
 events), and every answer (to compare servers or batch sizes).
 
@@ -41,7 +41,8 @@ def percentile(values, fraction):
 def one_request(port, model, prompt, max_tokens):
     """Streams one chat completion; returns (text, completion tokens, seconds to first token, gaps between tokens)."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
-                       "max_tokens": max_tokens, "stream": True, "stream_options": {"include_usage": True}})
+                       "max_tokens": max_tokens, "stream": True, "stream_options": {"include_usage": True},
+                       "ignore_eos": True})
     start = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})

@@ -80,7 +80,7 @@ work, max_tokens, threads = sys.argv[1:]
 runs = {name[:-5]: json.load(open(os.path.join(work, name))) for name in os.listdir(work) if name.endswith(".json")}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print(f"Serving SmolLM2-135M-Instruct Q4_1 on {cpu} ({threads} threads): streamed greedy chat requests "
-      f"(max_tokens {max_tokens}, 2 per client, at least 16), round-robin over the listed models.\n")
+      f"(max_tokens {max_tokens} with ignore_eos, 2 per client, at least 16), round-robin over the listed models.\n")
 print("| server | models | clients | completion tokens/s | TTFT p50 / p95 ms | inter-token p50 / p95 ms |")
 print("|---|---|---|---|---|---|")
 order = [f"peftkit-mixed-c{c}" for c in (1, 4, 16, 32)] + ["peftkit-base-c16"] + [f"llama-server-base-c{c}" for c in (1, 4, 16, 32)]

@@ -30,6 +30,10 @@ public struct GenerationOptions: Sendable {
     /// `chunk × positions` scores, so a long prompt's memory grows with its length, not its square
     /// (an 8,000-token prompt: 256 × 8,000 scores per head instead of 8,000²).
     public var prefillChunk: Int = 256
+    /// When false, `TextGenerator` does not add the tokenizer's end-of-sequence ids to the stop
+    /// tokens, so generation runs to `maxNewTokens` (vLLM's and llama.cpp's `ignore_eos`: for
+    /// benchmarks that need answers of a fixed length).
+    public var stopsAtEndOfSequence = true
 
     /// Options; the defaults decode greedily.
     public init(maxNewTokens: Int = 128, temperature: Float = 0, topK: Int = 0, topP: Float = 1,

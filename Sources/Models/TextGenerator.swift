@@ -49,7 +49,7 @@ public struct TextGenerator {
     /// the tokenizer cannot spell (a model's vocabulary may be padded beyond its tokenizer's).
     public func fitted(_ options: GenerationOptions) -> GenerationOptions {
         var options = options
-        options.stopTokenIDs.formUnion(endOfSequenceIDs)
+        if options.stopsAtEndOfSequence { options.stopTokenIDs.formUnion(endOfSequenceIDs) }
         options.selectableIDs = min(options.selectableIDs ?? .max, tokenizer.vocabularySize)
         return options
     }

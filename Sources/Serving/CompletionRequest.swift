@@ -41,6 +41,9 @@ public struct CompletionRequest: Sendable {
     /// `echo` (completions only): the answer's text starts with the prompt.
     public var echo: Bool = false
 
+    /// `ignore_eos` (vLLM's and llama.cpp's extension): generate to the token limit, past end-of-sequence tokens.
+    public var ignoreEOS: Bool = false
+
     /// Most choices a request may ask for.
     public static let maxChoices = 16
 
@@ -115,6 +118,10 @@ public struct CompletionRequest: Sendable {
             stream = false
         }
         includeUsage = json["stream_options"]?["include_usage"]?.bool ?? false
+        if let value = json["ignore_eos"], !value.isNull {
+            guard let ignore = value.bool else { throw OpenAIError.invalid("ignore_eos", "must be true or false") }
+            ignoreEOS = ignore
+        }
     }
 
     private static func message(_ value: JSONValue, index: Int) throws -> ChatMessage {

@@ -122,6 +122,7 @@ public final class OpenAIServer: @unchecked Sendable {
                 var options = GenerationOptions(maxNewTokens: request.maxTokens ?? min(room, 512), temperature: Float(request.temperature),
                                                 topP: Float(request.topP), seed: seed &+ UInt64(choice))
                 options.prefillChunk = 256
+                options.stopsAtEndOfSequence = !request.ignoreEOS
                 return options
             }
             let echoed: String

@@ -237,12 +237,16 @@ func exchange(port: Int, method: String = "POST", path: String, body: String? = 
             texts[index] += choice["text"]?.string ?? ""
         }
         #expect(texts == choices.map { $0["text"]?.string ?? "" })
+        // ignore_eos: the answer runs to max_tokens.
+        let long = try post("/v1/completions", "{\"model\": \"tuned\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 40, \"ignore_eos\": true}")
+        #expect(long["usage"]?["completion_tokens"]?.integer == 40 && long["choices"]?.array?.first?["finish_reason"]?.string == "length")
         // echo
         let echoed = try post("/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 4, \"echo\": true}")
         let plain = try post("/v1/completions", "{\"model\": \"tiny\", \"prompt\": \"What is\", \"temperature\": 0, \"max_tokens\": 4}")
         #expect(echoed["choices"]?.array?.first?["text"]?.string == "What is" + (plain["choices"]?.array?.first?["text"]?.string ?? "?"))
         for (body, field) in [("{\"model\": \"tiny\", \"prompt\": \"x\", \"n\": 17}", "n"), ("{\"model\": \"tiny\", \"prompt\": \"x\", \"echo\": true, \"logprobs\": 1}", "echo"),
-                              ("{\"model\": \"tiny\", \"prompt\": \"x\", \"n\": 0}", "n")] {
+                              ("{\"model\": \"tiny\", \"prompt\": \"x\", \"n\": 0}", "n"),
+                              ("{\"model\": \"tiny\", \"prompt\": \"x\", \"ignore_eos\": 1}", "ignore_eos")] {
             let reply = try exchange(port: port, path: "/v1/completions", body: body)
             let param = try JSONValue.parse(Data(reply.body.utf8))["error"]?["param"]?.string
             #expect(reply.status == 400 && param == field, "\(body): \(reply.body)")
