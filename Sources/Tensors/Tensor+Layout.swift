@@ -134,35 +134,31 @@ extension Tensor {
 
     /// Replaces row `indices[i]` of `self` with row `i` of `source` (the inverse of `gatherRows`).
     public mutating func setRows(_ indices: [Int], from source: Tensor) {
-        let width = count / Swift.max(shape.first ?? 1, 1)
-        precondition(source.count == indices.count * width, "setRows: source \(source.shape) does not hold \(indices.count) rows of \(width)")
-        let rows = shape.first ?? 0
-        withUnsafeMutableBufferPointer { p in
-            source.withUnsafeBufferPointer { s in
-                for (position, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < rows, "setRows: index \(index) out of range 0..<\(rows)")
-                    (p.baseAddress! + index * width).update(from: s.baseAddress! + position * width, count: width)
-                }
-            }
-        }
+        forEachRow(indices, of: source, "setRows") { row, from, width in row.update(from: from, count: width) }
     }
 
     /// Row `indices[i]` of `self` becomes itself plus row `i` of `source` times `scale`, rounded as
     /// `self + source * scale` computes it (the product rounded, then the sum).
     public mutating func addRows(_ indices: [Int], from source: Tensor, scaledBy scale: Float) {
+        forEachRow(indices, of: source, "addRows") { row, from, width in
+            for j in 0..<width {
+                let scaled = from[j] * scale
+                row[j] = row[j] + scaled
+            }
+        }
+    }
+
+    /// Calls `body` with row `indices[i]` of `self`, row `i` of `source` and the row width, for each i.
+    private mutating func forEachRow(_ indices: [Int], of source: Tensor, _ operation: String,
+                                     _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
         let width = count / Swift.max(shape.first ?? 1, 1)
-        precondition(source.count == indices.count * width, "addRows: source \(source.shape) does not hold \(indices.count) rows of \(width)")
+        precondition(source.count == indices.count * width, "\(operation): source \(source.shape) does not hold \(indices.count) rows of \(width)")
         let rows = shape.first ?? 0
         withUnsafeMutableBufferPointer { p in
             source.withUnsafeBufferPointer { s in
                 for (position, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < rows, "addRows: index \(index) out of range 0..<\(rows)")
-                    let row = p.baseAddress! + index * width
-                    let from = s.baseAddress! + position * width
-                    for j in 0..<width {
-                        let scaled = from[j] * scale
-                        row[j] = row[j] + scaled
-                    }
+                    precondition(index >= 0 && index < rows, "\(operation): index \(index) out of range 0..<\(rows)")
+                    body(p.baseAddress! + index * width, s.baseAddress! + position * width, width)
                 }
             }
         }
@@ -171,19 +167,8 @@ extension Tensor {
     /// Adds row `i` of `source` into row `indices[i]` of `self` (the backward of `gatherRows`).
     /// Indices must already be validated (they come from a successful `gatherRows`).
     public mutating func scatterAddRows(_ indices: [Int], from source: Tensor) {
-        let width = count / Swift.max(shape.first ?? 1, 1)
-        precondition(source.count == indices.count * width,
-                     "scatterAddRows: source \(source.shape) does not hold \(indices.count) rows of \(width)")
-        let rows = shape.first ?? 0
-        withUnsafeMutableBufferPointer { p in
-            source.withUnsafeBufferPointer { s in
-                for (position, index) in indices.enumerated() {
-                    precondition(index >= 0 && index < rows, "scatterAddRows: index \(index) out of range 0..<\(rows)")
-                    let row = p.baseAddress! + index * width
-                    let from = s.baseAddress! + position * width
-                    for j in 0..<width { row[j] += from[j] }
-                }
-            }
+        forEachRow(indices, of: source, "scatterAddRows") { row, from, width in
+            for j in 0..<width { row[j] += from[j] }
         }
     }
 }

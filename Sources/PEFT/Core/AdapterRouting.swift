@@ -29,6 +29,18 @@ public enum AdapterRouting {
         return adapters
     }
 
+    /// The rows of each adapter in `held` among `rows` activation rows, in order of first
+    /// appearance (rows of other adapters or none are in no group), or nil when no routing is bound.
+    static func groups(rows: Int, held: [String]) -> [(name: String, rows: [Int])]? {
+        guard let adapters = rowAdapters(rows: rows) else { return nil }
+        var groups: [(name: String, rows: [Int])] = []
+        for (row, adapter) in adapters.enumerated() {
+            guard let adapter, held.contains(adapter) else { continue }
+            if let index = groups.firstIndex(where: { $0.name == adapter }) { groups[index].rows.append(row) } else { groups.append((adapter, [row])) }
+        }
+        return groups
+    }
+
     /// A routed layer's output, or nil when no routing is bound: `base(x)` for every row, then for
     /// each adapter in `held` its rows replaced by `apply(adapter, thoseRowsOfX, thoseRowsOfBase)`.
     /// Rows of other adapters (or none) keep the base output. Each row is computed as a pass of that
@@ -37,12 +49,7 @@ public enum AdapterRouting {
                        apply: (String, Variable, Variable) -> Variable) -> Variable? {
         let width = x.shape.last ?? 1
         let rows = x.value.count / Swift.max(width, 1)
-        guard let adapters = rowAdapters(rows: rows) else { return nil }
-        var groups: [(name: String, rows: [Int])] = []
-        for (row, adapter) in adapters.enumerated() {
-            guard let adapter, held.contains(adapter) else { continue }
-            if let index = groups.firstIndex(where: { $0.name == adapter }) { groups[index].rows.append(row) } else { groups.append((adapter, [row])) }
-        }
+        guard let groups = groups(rows: rows, held: held) else { return nil }
         let result = base(x)
         guard !groups.isEmpty else { return result }
         if groups.count == 1 && groups[0].rows.count == rows { return apply(groups[0].name, x, result) }
@@ -68,12 +75,7 @@ extension AdapterRouting {
                                update: (String, Tensor) -> (product: Tensor, scale: Float)) -> Variable? {
         let width = x.shape.last ?? 1
         let rows = x.value.count / Swift.max(width, 1)
-        guard let adapters = rowAdapters(rows: rows) else { return nil }
-        var groups: [(name: String, rows: [Int])] = []
-        for (row, adapter) in adapters.enumerated() {
-            guard let adapter, held.contains(adapter) else { continue }
-            if let index = groups.firstIndex(where: { $0.name == adapter }) { groups[index].rows.append(row) } else { groups.append((adapter, [row])) }
-        }
+        guard let groups = groups(rows: rows, held: held) else { return nil }
         let result = base(x)
         guard !groups.isEmpty else { return result }
         let inputs = x.value.reshaped([rows, width])
