@@ -20,6 +20,16 @@ import Tokenizers
 /// epoch's end) each run forward and backward with their summed loss divided by the targets of the
 /// whole step; gradients are clipped to `maxGradientNorm`; the learning rate comes from the
 /// schedule; the optimizer updates; gradients are dropped. No graph survives a step.
+///
+/// **Data parallelism.** With a `communicator` of N members (one `Trainer` per member, each with
+/// the same model, data and arguments), every member draws the same global batches of
+/// `batchSize × N` rows and computes its share (rows r, r + N, …); the losses are divided by the
+/// global count of target tokens and the gradients summed over the members (`GradientAllReduce`)
+/// before clipping, so the N members apply exactly the update one process would with the whole
+/// global batch, up to summation-order rounding. Decisions (a non-finite loss, clipping, the
+/// schedule, evaluation, early stopping) come out the same on every member; only rank 0 writes
+/// the output folder (checkpoints and the final adapter). Give callbacks that write (logs, reports)
+/// to rank 0 only.
 public final class Trainer {
     /// The model being trained.
     public let model: any TrainableModel
@@ -51,6 +61,10 @@ public final class Trainer {
     public internal(set) var state = TrainerState()
     /// The order of batches.
     public let sampler: BatchSampler
+    /// The members training together (a group of one unless given).
+    public let communicator: any Communicator
+    /// How gradients are summed over the members.
+    public var gradientAllReduce = GradientAllReduce()
 
     let head: ModelHead
     /// Tokens per packed row.
@@ -81,12 +95,16 @@ public final class Trainer {
     /// - Parameters:
     ///   - optimizer: defaults to the one `arguments.optimizer` names.
     ///   - schedule: defaults to `WarmupSchedule` with the arguments' shape and warm-up.
+    ///   - communicator: the data-parallel members this trainer is one of (see the type's notes);
+    ///     a group of one by default.
     /// - Throws: `TrainingError` for invalid arguments, a dataset that does not fit the model (a
     ///   classification set for a language model, labels beyond the head), or nothing trainable.
     public init(model: any TrainableModel, arguments: TrainingArguments, train: TrainingDataset, eval: TrainingDataset? = nil,
                 retain: [(name: String, dataset: TrainingDataset)] = [], tokenizer: Tokenizer? = nil, callbacks: [any TrainerCallback] = [],
-                optimizer: (any Optimizer)? = nil, schedule: (any LearningRateSchedule)? = nil) throws {
+                optimizer: (any Optimizer)? = nil, schedule: (any LearningRateSchedule)? = nil,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         try arguments.validate()
+        self.communicator = communicator
         AllocatorTuning.keepFreedMemory()
         self.model = model
         self.arguments = arguments
@@ -121,7 +139,9 @@ public final class Trainer {
             throw TrainingError.invalidArgument(name: "model", reason: "nothing is trainable (attach an adapter or unfreeze layers)")
         }
 
-        sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
+        // Global batches: each member computes its share of every one.
+        sampler = BatchSampler(batchSize: arguments.batchSize * communicator.size, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength,
+                               seed: arguments.seed)
         if arguments.packing {
             guard case .languageModeling = train.task else {
                 throw TrainingError.invalidArgument(name: "packing", reason: "packs language-modeling examples, not classification ones")
@@ -129,7 +149,7 @@ public final class Trainer {
             guard model.prefix == nil else { throw TrainingError.invalidArgument(name: "packing", reason: "cannot be combined with prompt tuning") }
         }
         self.packedRowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
-        (state.batchesPerEpoch, state.totalSteps) = Self.plannedSteps(train: train, arguments: arguments)
+        (state.batchesPerEpoch, state.totalSteps) = Self.plannedSteps(train: train, arguments: arguments, members: communicator.size)
         let warmup = arguments.warmupSteps > 0 ? arguments.warmupSteps : Int((arguments.warmupRatio * Double(state.totalSteps)).rounded(.up))
         self.schedule = schedule ?? WarmupSchedule(peak: arguments.learningRate, shape: arguments.schedule, warmupSteps: warmup, totalSteps: state.totalSteps)
         if let optimizer {
@@ -185,7 +205,7 @@ public final class Trainer {
         }
         if let checkpoint {
             try resume(from: checkpoint)
-        } else if let output = outputURL {
+        } else if let output = outputURL, communicator.rank == 0 {
             try prepareOutput(output)
         }
         if arguments.handlesInterrupt { pk_interrupt_install() }
@@ -210,7 +230,7 @@ public final class Trainer {
             callbacks.forEach { $0.onStepBegin(self) }
             let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
             let stepStart = DispatchTime.now().uptimeNanoseconds
-            let micro = batches[state.batchCursor..<end].map(makeBatch)
+            let micro = batches[state.batchCursor..<end].map(share).filter { !$0.isEmpty }.map(makeBatch)
             let loss = try step(micro)
             clock.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
             state.batchCursor = end
@@ -233,7 +253,7 @@ public final class Trainer {
             if let failure = control.failure { throw TrainingError.callbackFailed(failure) }
             if control.shouldStop { state.stopRequested = true }
             // A run that stops early (Ctrl-C or a callback) leaves a checkpoint it can resume from.
-            if outputURL != nil, control.shouldSave || (state.stopRequested && state.step < state.totalSteps) {
+            if outputURL != nil, communicator.rank == 0, control.shouldSave || (state.stopRequested && state.step < state.totalSteps) {
                 try saveCheckpoint()
             }
         }
@@ -243,7 +263,7 @@ public final class Trainer {
         }
         if arguments.loadBestModelAtEnd, let best = bestWeights { restoreTrainable(best) }
         callbacks.forEach { $0.onTrainEnd(self) }
-        if let output = outputURL {
+        if let output = outputURL, communicator.rank == 0 {
             try model.saveTrained(to: output)
             try writeLabelMap(to: output)
         }
@@ -263,12 +283,19 @@ public final class Trainer {
 
     /// The batches per epoch and the optimizer steps a run of `arguments` on `train` takes — what a
     /// `Trainer` plans, known before the model exists (AdaLoRA's schedule spans the run).
-    public static func plannedSteps(train: TrainingDataset, arguments: TrainingArguments) -> (batchesPerEpoch: Int, totalSteps: Int) {
-        let sampler = BatchSampler(batchSize: arguments.batchSize, shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
+    /// - Parameter members: data-parallel members (each batch is `batchSize × members` rows).
+    public static func plannedSteps(train: TrainingDataset, arguments: TrainingArguments, members: Int = 1) -> (batchesPerEpoch: Int, totalSteps: Int) {
+        let sampler = BatchSampler(batchSize: arguments.batchSize * max(1, members), shuffle: arguments.shuffle, groupByLength: arguments.groupByLength, seed: arguments.seed)
         let rowLength = arguments.packedRowLength ?? train.lengths.max() ?? 1
         let batches = plan(sampler, lengths: train.lengths, epoch: 0, packing: arguments.packing, rowLength: rowLength).count
         let stepsPerEpoch = (batches + arguments.gradientAccumulationSteps - 1) / arguments.gradientAccumulationSteps
         return (batches, arguments.maxSteps ?? max(1, Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up))))
+    }
+
+    /// This member's rows of a global batch: rows rank, rank + size, ….
+    func share(_ rows: [[Int]]) -> [[Int]] {
+        guard communicator.size > 1 else { return rows }
+        return rows.enumerated().filter { $0.offset % communicator.size == communicator.rank }.map(\.element)
     }
 
     /// The padded (or packed) batch of planned rows.
@@ -281,7 +308,8 @@ public final class Trainer {
     /// skipped for non-finite values (policy `.skip`).
     func step(_ micro: [Batch]) throws -> Double? {
         let parameters = model.trainableParameters()
-        let targets = micro.reduce(0) { $0 + $1.targetCount }
+        // Every member divides by the targets of the whole global step.
+        let targets = Int(try communicator.allReduceSum(Double(micro.reduce(0) { $0 + $1.targetCount })))
         let stepNumber = state.step + 1
         model.module.train()
         var total = 0.0
@@ -298,6 +326,12 @@ public final class Trainer {
                 total += value
                 loss.backward()
             }
+        }
+        if communicator.size > 1 {
+            // The members agree on a non-finite loss anywhere, then sum the step's loss and gradients.
+            if try communicator.allReduceMax(nonFinite == nil ? 0 : 1) > 0 && nonFinite == nil { nonFinite = "the training loss on another member" }
+            total = try communicator.allReduceSum(total)
+            if nonFinite == nil { try gradientAllReduce.sum(parameters.map(\.parameter), over: communicator) }
         }
         let hooks = model.trainingHooks
         if nonFinite == nil, let penalty = hooks?.regularization() {
@@ -336,8 +370,9 @@ public final class Trainer {
         }
         state.step += 1
         state.stepLosses.append(total)
-        state.trainedTokens += micro.reduce(0) { $0 + $1.tokenCount }
-        state.trainedExamples += micro.reduce(0) { $0 + ($1.segments.map { Set($0.filter { $0 >= 0 }).count } ?? $1.rows) }
+        let examples = micro.reduce(0) { $0 + ($1.segments.map { Set($0.filter { $0 >= 0 }).count } ?? $1.rows) }
+        state.trainedTokens += Int(try communicator.allReduceSum(Double(micro.reduce(0) { $0 + $1.tokenCount })))
+        state.trainedExamples += Int(try communicator.allReduceSum(Double(examples)))
         return total
     }
 
