@@ -2,7 +2,8 @@
 // PEFTKit — parameter-efficient fine-tuning of language models on CPUs, in Swift.
 //
 // Layers (bottom to top): CKernels (C SIMD microkernels) → Tensors → Autograd → NN → … → PEFTKit (umbrella).
-// The optional `OpenBLAS` trait routes GEMM through the system OpenBLAS (Debian: libopenblas-dev).
+// The optional `OpenBLAS` trait routes GEMM through the system OpenBLAS (Debian: libopenblas-dev);
+// the optional `MPI` trait lets `mpirun -n N peftkit train` train data-parallel (Debian: libopenmpi-dev).
 
 import PackageDescription
 
@@ -27,11 +28,16 @@ let package = Package(
             name: "OpenBLAS",
             description: "Route single-precision GEMM through the system OpenBLAS (cblas_sgemm). Needs libopenblas-dev."
         ),
+        .trait(
+            name: "MPI",
+            description: "Data-parallel training across processes and machines over Open MPI (mpirun -n N peftkit train). Needs libopenmpi-dev."
+        ),
     ],
     targets: [
         // C microkernels compiled by the toolchain's clang: per-function target attributes + runtime CPU detection.
         .target(name: "CKernels"),
         .systemLibrary(name: "COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(
             name: "Tensors",
             dependencies: [
@@ -47,7 +53,8 @@ let package = Package(
         .target(name: "PEFT", dependencies: ["Tensors", "Autograd", "NN", "ModelIO", "Models"]),
         // A SIGINT flag (async-signal-safe), so training can stop after the current step on Ctrl-C.
         .target(name: "CSignals"),
-        .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT"]),
+        .target(name: "Training", dependencies: ["CSignals", "Tensors", "Autograd", "NN", "ModelIO", "Tokenizers", "Models", "PEFT",
+                                                 .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
         // HTTP/1.1 on POSIX sockets (the OpenAI-compatible server's transport): no model dependencies.
         .target(name: "HTTPServing"),
         // The OpenAI-compatible server: a base model and its adapters behind HTTPServing.

@@ -30,6 +30,19 @@ enum TrainCommand {
     static var flags: Set<String> { declarations.flagNames }
 
     static func run(_ rawArguments: [String], output: CommandOutput) throws {
+        // Under an MPI launcher every process trains its share; a process that fails ends the job,
+        // naming its rank, so that no other waits for it.
+        let communicator = try Self.communicator()
+        do {
+            try run(rawArguments, output: output, communicator: communicator)
+        } catch {
+            if communicator.size > 1 { communicator.abort("train failed: \(error)") }
+            throw error
+        }
+    }
+
+    /// `run` as one of `communicator`'s processes.
+    static func run(_ rawArguments: [String], output: CommandOutput, communicator: any Communicator) throws {
         let command = "train"
         var arguments = rawArguments
         let declared = declarations
@@ -171,20 +184,31 @@ enum TrainCommand {
             + peft.notices {
             output.standardError("train: warning: \(warning)\n")
         }
+        // Only rank 0 writes and reports.
+        let writes = communicator.rank == 0
         var callbacks: [any TrainerCallback] = []
-        if !quiet { callbacks.append(ProgressBar()) }
+        if !quiet && writes { callbacks.append(ProgressBar()) }
         let outputURL = URL(fileURLWithPath: outputPath)
-        callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.jsonl")))
-        callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.csv"), format: .csv))
-        if reportTo.contains("tensorboard") { callbacks.append(TensorBoardLog(folder: outputURL.appendingPathComponent("tensorboard"))) }
+        if writes {
+            callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.jsonl")))
+            callbacks.append(MetricsLog(url: outputURL.appendingPathComponent("metrics.csv"), format: .csv))
+            if reportTo.contains("tensorboard") { callbacks.append(TensorBoardLog(folder: outputURL.appendingPathComponent("tensorboard"))) }
+        }
         if let patience {
             guard eval != nil else { throw UsageError("train: --early-stopping-patience needs --eval or --eval-fraction") }
             callbacks.append(EarlyStopping(patience: patience))
         }
         if let forgettingGuard { callbacks.append(forgettingGuard) }
-        if !quiet { output.standardError("\(peft.trainableParameterSummary)\n") }
-        let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, retain: retain, tokenizer: tokenizer, callbacks: callbacks)
+        if !quiet && writes {
+            output.standardError("\(peft.trainableParameterSummary)\n")
+            if communicator.size > 1 {
+                output.standardError("data-parallel: \(communicator.size) processes, a global batch of \(settings.batchSize * communicator.size) rows\n")
+            }
+        }
+        let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, retain: retain, tokenizer: tokenizer, callbacks: callbacks,
+                                  communicator: communicator)
         let summary = try trainer.train(resumingFrom: resume)
+        guard writes else { return }
         var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded()]
         if eval != nil || !retain.isEmpty {
             // The run's final evaluation, unless it lacks exact match or a callback put other weights back.
@@ -204,6 +228,19 @@ enum TrainCommand {
                                      extra: [("model", modelPath), ("peak resident memory", "\(Int(extra["peak_rss_mb"] ?? 0)) MB")])
         try TrainingReport(runs: [run]).write(to: outputURL.appendingPathComponent("report.html"))
         output.standardOutput(line + "\n")
+    }
+
+    /// The processes training together: the MPI job when an MPI launcher started this process for
+    /// more than one, otherwise this process alone.
+    /// - Throws: `UsageError` when launched for several processes by a build without the `MPI` trait.
+    static func communicator() throws -> any Communicator {
+        let processes = MPILaunch.processCount
+        guard processes > 1 else { return SingleProcessCommunicator() }
+        #if MPI
+        return try MPICommunicator.world()
+        #else
+        throw UsageError("train: an MPI launcher started \(processes) processes, but this peftkit was built without the MPI trait; build it with swift build -c release --traits MPI (Debian: apt-get install libopenmpi-dev openmpi-bin)")
+        #endif
     }
 
     /// Refuses `--init-adapter` with adapter options that disagree with the adapter's configuration:
