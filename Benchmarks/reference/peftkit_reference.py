@@ -211,20 +211,27 @@ def make_optimizer(model, learning_rate, weight_decay, torch):
 
 def train(model, examples, *, torch, batch_size, accumulation, steps, learning_rate, weight_decay=0.0, warmup=0,
           shape="linear", max_grad_norm=1.0, seed=0, shuffled=True, group_by_length=True, on_step=None,
-          regularizer=None, after_update=None):
-    """Runs `steps` optimizer steps exactly as PEFTKit's Trainer does; returns the step losses.
+          regularizer=None, after_update=None, start_step=0, optimizer=None):
+    """Runs optimizer steps `start_step..<steps` exactly as PEFTKit's Trainer does; returns their losses.
 
     `regularizer()` (AdaLoRA's orthogonality penalty) is added once per step before clipping;
     `after_update(step)` (AdaLoRA's `update_and_allocate`) runs after the optimizer step, before the
-    gradients are cleared, with the 0-based step — PEFTKit's method hooks."""
-    optimizer = make_optimizer(model, learning_rate, weight_decay, torch)
+    gradients are cleared, with the 0-based step — PEFTKit's method hooks. A run continued from a
+    PEFTKit checkpoint of step `start_step` passes the optimizer holding its moments; the data order
+    and the schedule then go on from that step (without gradient accumulation across an epoch's end)."""
+    optimizer = optimizer or make_optimizer(model, learning_rate, weight_decay, torch)
     parameters = [p for p in model.parameters() if p.requires_grad]
     lengths = [len(ids) for ids, _ in examples]
     epoch, cursor = 0, 0
     batches = epoch_batches(lengths, batch_size, epoch, seed, shuffled, group_by_length)
+    for _ in range(start_step):  # the batches the first steps took
+        if cursor >= len(batches):
+            epoch, cursor = epoch + 1, 0
+            batches = epoch_batches(lengths, batch_size, epoch, seed, shuffled, group_by_length)
+        cursor += len(batches[cursor:cursor + accumulation])
     losses = []
     model.train()
-    for step in range(steps):
+    for step in range(start_step, steps):
         if cursor >= len(batches):
             epoch, cursor = epoch + 1, 0
             batches = epoch_batches(lengths, batch_size, epoch, seed, shuffled, group_by_length)

@@ -20,15 +20,17 @@ struct DataParallelTests {
     func twoMembersEqualOneDoubledBatch() throws {
         let data = try TrainingFixture.dataset()
         let single = try Trainer(model: try TrainingFixture.lora(seed: 4), arguments: settings(batch: 4), train: data)
-        try single.train()
+        #expect(try single.train().communicationRuntime == 0)
 
         let members = LocalCommunicatorGroup(size: 2).members
-        let outcomes = CommunicatorTests.onEveryMember(members) { member -> (losses: [Double], weights: [String: Tensor], examples: Int) in
+        let outcomes = CommunicatorTests.onEveryMember(members) { member -> (losses: [Double], weights: [String: Tensor], examples: Int, communication: Double) in
             let trainer = try Trainer(model: try TrainingFixture.lora(seed: 4), arguments: settings(batch: 2), train: data, communicator: member)
-            try trainer.train()
-            return (trainer.state.stepLosses, trainer.snapshotTrainable(), trainer.state.trainedExamples)
+            let summary = try trainer.train()
+            return (trainer.state.stepLosses, trainer.snapshotTrainable(), trainer.state.trainedExamples, summary.communicationRuntime)
         }
         let results = try outcomes.map { try $0.get() }
+        // The time spent exchanging is measured and reported.
+        #expect(results.allSatisfy { $0.communication > 0 })
         // Every member applied the same summed update: bit for bit the same weights and losses.
         #expect(results[0].losses == results[1].losses)
         #expect(results[0].weights == results[1].weights)

@@ -329,9 +329,12 @@ public final class Trainer {
         }
         if communicator.size > 1 {
             // The members agree on a non-finite loss anywhere, then sum the step's loss and gradients.
+            // The time counted includes waiting for the slowest member at the first exchange.
+            let start = DispatchTime.now().uptimeNanoseconds
             if try communicator.allReduceMax(nonFinite == nil ? 0 : 1) > 0 && nonFinite == nil { nonFinite = "the training loss on another member" }
             total = try communicator.allReduceSum(total)
             if nonFinite == nil { try gradientAllReduce.sum(parameters.map(\.parameter), over: communicator) }
+            clock.communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
         let hooks = model.trainingHooks
         if nonFinite == nil, let penalty = hooks?.regularization() {
@@ -451,7 +454,8 @@ public final class Trainer {
             stepSamplesPerSecond: clock.stepSeconds > 0 ? Double(state.trainedExamples - clock.examplesAtStart) / clock.stepSeconds : 0,
             trainLoss: losses.isEmpty ? .nan : losses.reduce(0, +) / Double(losses.count),
             trainableParameters: model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count },
-            bestMetric: state.bestMetric, bestStep: state.bestStep, skippedSteps: state.skippedSteps.count, interrupted: interrupted)
+            bestMetric: state.bestMetric, bestStep: state.bestStep, skippedSteps: state.skippedSteps.count, interrupted: interrupted,
+            communicationRuntime: clock.communicationSeconds)
     }
 }
 
@@ -463,6 +467,8 @@ struct RunClock {
     var tokens = 0
     /// Seconds inside optimizer steps (no evaluation, checkpoints or saving).
     var stepSeconds = 0.0
+    /// Seconds summing gradients over data-parallel members (within `stepSeconds`).
+    var communicationSeconds = 0.0
     /// `tokens` and `stepSeconds` at the last logged training row (for its tokens per second).
     var atLastLog = (tokens: 0, seconds: 0.0)
     var elapsed: Double { Date().timeIntervalSince(start) }

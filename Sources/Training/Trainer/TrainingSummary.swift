@@ -29,6 +29,9 @@ public struct TrainingSummary: Sendable, Equatable {
     public var skippedSteps: Int
     /// True when Ctrl-C ended the run.
     public var interrupted: Bool
+    /// Seconds this call spent summing gradients over data-parallel members, waiting for the
+    /// slowest included (0 for one process; reported as `communication_runtime` when not 0).
+    public var communicationRuntime: Double = 0
 
     /// The fields under Hugging Face Trainer's names plus `trainable_parameters` (and others the
     /// caller adds, such as `peak_rss_mb`), as one JSON object line with sorted keys.
@@ -39,6 +42,7 @@ public struct TrainingSummary: Sendable, Equatable {
             "global_step": Double(steps), "trainable_parameters": Double(trainableParameters),
             "step_runtime": stepRuntime, "step_samples_per_second": stepSamplesPerSecond,
         ]
+        if communicationRuntime > 0 { fields["communication_runtime"] = communicationRuntime }
         fields.merge(extra) { _, new in new }
         return JSONLine.object(fields)
     }
