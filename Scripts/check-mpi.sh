@@ -21,8 +21,9 @@ export PEFTKIT_NUM_THREADS=1
 LAUNCH=(mpirun --oversubscribe)
 [ "$(id -u)" = 0 ] && LAUNCH=(mpirun --allow-run-as-root --oversubscribe)
 MPIRUN=("${LAUNCH[@]}" -n 2)
-FLAGS=(--model "$MODEL" --train "$DATA" --rank 4 --gradient-accumulation 2 --learning-rate 5e-3 --max-grad-norm 0.5
-       --schedule cosine --warmup-steps 1 --max-steps 8 --logging-steps 1 --save-every 4 --quiet)
+COMMON=(--model "$MODEL" --train "$DATA" --rank 4 --gradient-accumulation 2 --learning-rate 5e-3 --max-grad-norm 0.5
+        --schedule cosine --warmup-steps 1 --logging-steps 1 --quiet)
+FLAGS=("${COMMON[@]}" --max-steps 8 --save-every 4)
 
 losses() { grep -o '"loss": [0-9.e+-]*' "$1/metrics.jsonl" | cut -d' ' -f2; }
 compare() {  # two loss lists: the largest difference, failing above 1e-5
@@ -47,6 +48,24 @@ tail -4 "$WORK/parallel/metrics.jsonl" > "$WORK/tail.jsonl"
 paste <(grep -o '"loss": [0-9.e+-]*' "$WORK/tail.jsonl" | cut -d' ' -f2) <(losses "$WORK/resumed" | tail -4) | awk '
     { d = $1 - $2; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
     END { printf "resumed at step 4: %d steps, largest loss difference %.2e\n", n, worst; if (n != 4 || worst > 1e-6) exit 1 }'
+
+# SIGUSR1 to mpirun (which forwards it to every process) stops the job gracefully: every process
+# stops after the same step, rank 0 leaves a checkpoint there, and the run resumes from it.
+"${MPIRUN[@]}" "$BIN" train "${COMMON[@]}" --max-steps 1000000 --batch-size 2 --output "$WORK/stopped" \
+    > "$WORK/stopped.out" 2> "$WORK/stopped.err" &
+job=$!
+for _ in $(seq 300); do
+    [ -s "$WORK/stopped/metrics.jsonl" ] && [ "$(wc -l < "$WORK/stopped/metrics.jsonl")" -ge 3 ] && break
+    sleep 0.1
+done
+kill -USR1 "$job"
+wait "$job" || { echo "the job stopped by SIGUSR1 failed:"; cat "$WORK/stopped.err"; exit 1; }
+stopped=$(ls -d "$WORK"/stopped/checkpoint-* 2>/dev/null | head -1)
+[ -n "$stopped" ] || { echo "no checkpoint after SIGUSR1"; exit 1; }
+step=${stopped##*-}
+"${MPIRUN[@]}" "$BIN" train "${COMMON[@]}" --max-steps $((step + 2)) --batch-size 2 \
+    --output "$WORK/stopped" --resume "$stopped" > /dev/null
+echo "SIGUSR1 stopped both processes after step $step with a checkpoint; resumed to step $(grep -o '"global_step": [0-9]*' "$WORK/stopped/summary.json" | cut -d' ' -f2)"
 
 # One process fails (its training file is missing): the job ends, naming the rank.
 if timeout 120 "${LAUNCH[@]}" -n 1 "$BIN" train "${FLAGS[@]}" --batch-size 2 --output "$WORK/failed" \

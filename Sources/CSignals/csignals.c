@@ -14,11 +14,15 @@ void pk_interrupt_install(void) {
     if (__atomic_fetch_add(&pk_installs, 1, __ATOMIC_SEQ_CST) == 0) {
         pk_requested = 0;
         signal(SIGINT, pk_on_interrupt);
+        signal(SIGUSR1, pk_on_interrupt);  /* what mpirun forwards to every process of a job */
     }
 }
 
 void pk_interrupt_uninstall(void) {
-    if (__atomic_sub_fetch(&pk_installs, 1, __ATOMIC_SEQ_CST) == 0) signal(SIGINT, SIG_DFL);
+    if (__atomic_sub_fetch(&pk_installs, 1, __ATOMIC_SEQ_CST) == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGUSR1, SIG_DFL);
+    }
 }
 
 int pk_interrupt_requested(void) { return pk_requested; }

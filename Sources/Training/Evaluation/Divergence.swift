@@ -22,6 +22,7 @@ public struct Divergence: Sendable, Equatable {
 
 extension Trainer {
     /// The model's loss and its KL from the base on `dataset`'s labelled tokens (language models).
+    /// Data-parallel members call it together, each measuring its share of the batches.
     /// - Throws: `TrainingError.taskMismatch` for a classifier; the model's errors.
     public func divergence(on dataset: TrainingDataset) throws -> Divergence {
         guard case let .languageModel(model) = head else {
@@ -35,8 +36,8 @@ extension Trainer {
         let batchSize = arguments.evalBatchSize ?? arguments.batchSize
         var lossSum = 0.0, klSum = 0.0, tokens = 0
         try withoutGradients {
-            for start in stride(from: 0, to: dataset.count, by: batchSize) {
-                let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
+            for range in Evaluator.batchRanges(count: dataset.count, batchSize: batchSize, communicator: communicator) {
+                let batch = Batch(Array(dataset.examples[range]))
                 guard batch.targetCount > 0 else { continue }
                 let (adapted, targets) = try Objective.targetHiddenStates(model, prefix: self.model.prefix, batch: batch)
                 guard let adapted else { continue }
@@ -45,6 +46,10 @@ extension Trainer {
                 tokens += targets.count
             }
         }
+        // Data-parallel members each measured their share of the batches.
+        lossSum = try communicator.allReduceSum(lossSum)
+        klSum = try communicator.allReduceSum(klSum)
+        tokens = Int(try communicator.allReduceSum(Double(tokens)))
         guard tokens > 0 else { return Divergence(loss: .nan, kl: .nan, tokens: 0) }
         return Divergence(loss: lossSum / Double(tokens), kl: klSum / Double(tokens), tokens: tokens)
     }

@@ -17,14 +17,29 @@ public struct Evaluator {
     public let batchSize: Int
     /// Most tokens generated per answer.
     public let maxNewTokens: Int
+    /// The data-parallel members evaluating together: each computes its share (batches, or
+    /// answers, `rank`, `rank + size`, …) and the sums are reduced, so every member returns the
+    /// same metrics. The group of one evaluates everything.
+    public let communicator: any Communicator
 
-    /// An evaluator of `head` (with prompt-tuning `prefix`), decoding answers with `tokenizer`.
-    public init(head: ModelHead, prefix: Variable? = nil, tokenizer: Tokenizer?, batchSize: Int = 8, maxNewTokens: Int = 32) {
+    /// An evaluator of `head` (with prompt-tuning `prefix`), decoding answers with `tokenizer`,
+    /// sharing the work with the other members of `communicator`.
+    public init(head: ModelHead, prefix: Variable? = nil, tokenizer: Tokenizer?, batchSize: Int = 8, maxNewTokens: Int = 32,
+                communicator: any Communicator = SingleProcessCommunicator()) {
         self.head = head
         self.prefix = prefix
         self.tokenizer = tokenizer
         self.batchSize = max(1, batchSize)
         self.maxNewTokens = maxNewTokens
+        self.communicator = communicator
+    }
+
+    /// The `[start, end)` example ranges of `count` examples in batches of `batchSize` that this
+    /// member evaluates: batches `rank`, `rank + size`, … (all of them for the group of one).
+    public static func batchRanges(count: Int, batchSize: Int, communicator: any Communicator) -> [Range<Int>] {
+        stride(from: 0, to: count, by: max(1, batchSize)).enumerated()
+            .filter { $0.offset % communicator.size == communicator.rank }
+            .map { $0.element..<min($0.element + max(1, batchSize), count) }
     }
 
     /// The metrics (see `Trainer.evaluate`), plus `eval_examples`.
@@ -42,16 +57,24 @@ public struct Evaluator {
         defer { if wasTraining { module.train() } }
         var lossSum = 0.0, targets = 0
         try withoutGradients {
-            for start in stride(from: 0, to: dataset.count, by: batchSize) {
-                let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
+            for range in Self.batchRanges(count: dataset.count, batchSize: batchSize, communicator: communicator) {
+                let batch = Batch(Array(dataset.examples[range]))
                 guard batch.targetCount > 0 else { continue }
                 lossSum += Double(try Objective.lossSum(head: head, prefix: prefix, batch: batch).value.scalar)
                 targets += batch.targetCount
             }
         }
+        lossSum = try communicator.allReduceSum(lossSum)
+        targets = Int(try communicator.allReduceSum(Double(targets)))
         let loss = targets == 0 ? Double.nan : lossSum / Double(targets)
         var metrics: [String: Double] = ["eval_examples": Double(dataset.count), "eval_loss": loss, "eval_perplexity": Foundation.exp(loss)]
-        if exactMatch, case let .languageModel(model) = head { metrics["eval_exact_match"] = Self.exactMatch(try answers(model, dataset)) }
+        if exactMatch, case let .languageModel(model) = head {
+            // Each member answers its share of the referenced examples; the counts are summed.
+            let answered = try answers(model, dataset, shared: true)
+            let matches = try communicator.allReduceSum(Double(answered.filter { Self.normalized($0.answer) == Self.normalized($0.reference) }.count))
+            let total = try communicator.allReduceSum(Double(answered.count))
+            metrics["eval_exact_match"] = total == 0 ? .nan : matches / total
+        }
         return metrics
     }
 
@@ -64,17 +87,25 @@ public struct Evaluator {
         let wasTraining = model.isTraining
         model.eval()
         defer { if wasTraining { model.train() } }
-        var predictions: [Int] = []
+        var predictions: [Int] = [], truths: [Int] = []
         var lossSum = 0.0
         try withoutGradients {
-            for start in stride(from: 0, to: dataset.count, by: batchSize) {
-                let batch = Batch(Array(dataset.examples[start..<min(start + batchSize, dataset.count)]))
+            for range in Self.batchRanges(count: dataset.count, batchSize: batchSize, communicator: communicator) {
+                let batch = Batch(Array(dataset.examples[range]))
                 let logits = try model.classLogits(batch.ids, batch: batch.rows, keyMask: batch.keyMask)
                 predictions += Self.argmaxRows(logits.value)
+                truths += dataset.examples[range].compactMap(\.classLabel)
                 lossSum += Double(try crossEntropy(logits: logits, targets: batch.classLabels).value.scalar) * Double(batch.rows)
             }
         }
-        let scores = ClassificationMetrics(predictions: predictions, truths: dataset.examples.compactMap(\.classLabel), classes: labels.count)
+        var scores = ClassificationMetrics(predictions: predictions, truths: truths, classes: labels.count)
+        if communicator.size > 1 {
+            // The members' confusion matrices add up (counts below 2^24 are exact in Float).
+            var counts = scores.confusionMatrix.flatMap { $0.map(Float.init) }
+            try communicator.allReduceSum(&counts)
+            scores.confusionMatrix = (0..<labels.count).map { row in counts[row * labels.count..<(row + 1) * labels.count].map { Int($0) } }
+            lossSum = try communicator.allReduceSum(lossSum)
+        }
         return (scores, dataset.count == 0 ? .nan : lossSum / Double(dataset.count))
     }
 
@@ -103,12 +134,17 @@ public struct Evaluator {
     }
 
     /// Greedy answers of the examples that have a reference, compared after trimming.
-    public func answers(_ model: any CausalLanguageModel, _ dataset: TrainingDataset, limit: Int? = nil) throws -> [(prompt: [Int], answer: String, reference: String)] {
+    /// - Parameter shared: answer only this member's share of those examples (the ones at
+    ///   positions `rank`, `rank + size`, … among the referenced examples with a prompt).
+    public func answers(_ model: any CausalLanguageModel, _ dataset: TrainingDataset, limit: Int? = nil,
+                        shared: Bool = false) throws -> [(prompt: [Int], answer: String, reference: String)] {
         guard let tokenizer else { throw TrainingError.invalidArgument(name: "tokenizer", reason: "exact match needs the tokenizer to decode answers") }
         let options = try TextGenerator(model: model, tokenizer: tokenizer).fitted(GenerationOptions(maxNewTokens: maxNewTokens))
         var results: [(prompt: [Int], answer: String, reference: String)] = []
-        for example in dataset.examples where example.reference != nil {
+        let answerable = dataset.examples.filter { $0.reference != nil && $0.promptLength > 0 && !$0.ids.isEmpty }
+        for (position, example) in answerable.enumerated() {
             if let limit, results.count >= limit { break }
+            if shared && position % communicator.size != communicator.rank { continue }
             let prompt = Array(example.ids.prefix(example.promptLength))
             guard !prompt.isEmpty else { continue }
             let ids = try model.generate(prompt: prompt, options: options, prefix: prefix)

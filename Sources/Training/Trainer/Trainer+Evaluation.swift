@@ -12,10 +12,13 @@ extension Trainer {
     /// `exactMatch` `eval_exact_match`: the fraction of examples whose greedy answer (generated after
     /// the prompt, decoded without special tokens, whitespace-trimmed) equals the trimmed reference.
     /// Classifiers: `eval_loss`, `eval_accuracy`, `eval_precision`, `eval_recall`, `eval_f1` (macro).
+    ///
+    /// With data-parallel members every member must call this together: each evaluates its share
+    /// and all return the same metrics (equal to one process's within summation-order rounding).
     public func evaluate(_ dataset: TrainingDataset? = nil, exactMatch: Bool = false) throws -> [String: Double] {
         guard let dataset = dataset ?? evalDataset else { throw DatasetError.empty(path: "(evaluation)", reason: "no evaluation set was given") }
         try Self.check(dataset, fits: head)
         return try Evaluator(head: head, prefix: model.prefix, tokenizer: tokenizer, batchSize: arguments.evalBatchSize ?? arguments.batchSize,
-                             maxNewTokens: arguments.maxNewTokens).metrics(dataset, exactMatch: exactMatch)
+                             maxNewTokens: arguments.maxNewTokens, communicator: communicator).metrics(dataset, exactMatch: exactMatch)
     }
 }

@@ -26,10 +26,13 @@ import Tokenizers
 /// `batchSize × N` rows and computes its share (rows r, r + N, …); the losses are divided by the
 /// global count of target tokens and the gradients summed over the members (`GradientAllReduce`)
 /// before clipping, so the N members apply exactly the update one process would with the whole
-/// global batch, up to summation-order rounding. Decisions (a non-finite loss, clipping, the
-/// schedule, evaluation, early stopping) come out the same on every member; only rank 0 writes
-/// the output folder (checkpoints and the final adapter). Give callbacks that write (logs, reports)
-/// to rank 0 only.
+/// global batch, up to summation-order rounding. Evaluation is sharded: each member evaluates its
+/// share of the batches (and of the exact-match answers) and the sums are reduced. Decisions (a
+/// non-finite loss, clipping, the schedule, evaluation, early stopping) come out the same on every
+/// member, and a stop (a callback's, Ctrl-C or SIGUSR1 on any member) is agreed after each step; a
+/// member whose training fails ends the group (`Communicator.abort`) so none waits forever. Only
+/// rank 0 writes the output folder (checkpoints and the final adapter). Give callbacks that write
+/// (logs, reports) to rank 0 only.
 public final class Trainer {
     /// The model being trained.
     public let model: any TrainableModel
@@ -198,6 +201,19 @@ public final class Trainer {
     ///   nothing non-finite is written.
     @discardableResult
     public func train(resumingFrom checkpoint: URL? = nil) throws -> TrainingSummary {
+        do {
+            return try run(resumingFrom: checkpoint)
+        } catch let error as CommunicatorError {
+            throw error  // another member ended the group: nothing more to tell it
+        } catch {
+            // The other members are (or will be) waiting in a collective: end the group, naming this member.
+            if communicator.size > 1 { communicator.abort("training failed: \(error)") }
+            throw error
+        }
+    }
+
+    /// `train(resumingFrom:)`'s body.
+    func run(resumingFrom checkpoint: URL?) throws -> TrainingSummary {
         if checksMemory {
             let attached = model.trainableParameters().reduce(0) { $0 + $1.parameter.value.count }
             try TrainingMemory.predicted(for: model.module, dataset: trainDataset, arguments: arguments, prefixTokens: model.prefix?.shape.first ?? 0,
@@ -246,12 +262,13 @@ public final class Trainer {
                 control = control.merged(with: try evaluateAndTrack(exactMatch: arguments.exactMatchDuringTraining).merged)
                 lastEvaluatedStep = state.step
             }
-            if arguments.handlesInterrupt && pk_interrupt_requested() != 0 {
-                interrupted = true
-                state.stopRequested = true
-            }
             if let failure = control.failure { throw TrainingError.callbackFailed(failure) }
-            if control.shouldStop { state.stopRequested = true }
+            // Stop together: a member interrupted (Ctrl-C, or SIGUSR1 forwarded by mpirun) or told
+            // to stop by a callback stops every member after the same step.
+            let interruptedHere = arguments.handlesInterrupt && pk_interrupt_requested() != 0
+            let stopping = try communicator.allReduceMax(interruptedHere ? 2 : control.shouldStop || state.stopRequested ? 1 : 0)
+            if stopping >= 2 { interrupted = true }
+            if stopping >= 1 { state.stopRequested = true }
             // A run that stops early (Ctrl-C or a callback) leaves a checkpoint it can resume from.
             if outputURL != nil, communicator.rank == 0, control.shouldSave || (state.stopRequested && state.step < state.totalSteps) {
                 try saveCheckpoint()
