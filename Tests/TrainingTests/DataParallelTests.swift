@@ -1,5 +1,7 @@
 import Foundation
 import Models
+import NN
+import PEFT
 import Tensors
 import Testing
 @testable import Training
@@ -24,10 +26,12 @@ struct DataParallelTests {
         #expect(try single.train().communicationRuntime == 0)
 
         let members = LocalCommunicatorGroup(size: 2).members
-        let outcomes = CommunicatorTests.onEveryMember(members) { member -> (losses: [Double], weights: [String: Tensor], examples: Int, communication: Double) in
+        let outcomes = CommunicatorTests.onEveryMember(members) {
+            member -> (losses: [Double], weights: [String: Tensor], examples: Int, communication: Double, moments: OptimizerState) in
             let trainer = try Trainer(model: try TrainingFixture.lora(seed: 4), arguments: settings(batch: 2), train: data, communicator: member)
             let summary = try trainer.train()
-            return (trainer.state.stepLosses, trainer.snapshotTrainable(), trainer.state.trainedExamples, summary.communicationRuntime)
+            return (trainer.state.stepLosses, trainer.snapshotTrainable(), trainer.state.trainedExamples, summary.communicationRuntime,
+                    trainer.optimizer.stateDictionary())
         }
         let results = try outcomes.map { try $0.get() }
         // The time spent exchanging is measured and reported.
@@ -44,6 +48,16 @@ struct DataParallelTests {
             worst = max(worst, zip(value.toArray(), results[0].weights[key]!.toArray()).map { abs($0 - $1) }.max()!)
         }
         #expect(worst < 1e-5, "largest weight difference \(worst)")
+        // AdamW's moments and step counters: the same on the members, and one process's within rounding.
+        let moments = single.optimizer.stateDictionary()
+        #expect(results[0].moments == results[1].moments)
+        #expect(results[0].moments.counters == moments.counters && Set(results[0].moments.tensors.keys) == Set(moments.tensors.keys))
+        var worstMoment: Float = 0
+        for (key, value) in moments.tensors {
+            let scale = max(1e-12, value.toArray().map(abs).max()!)
+            worstMoment = max(worstMoment, zip(value.toArray(), results[0].moments.tensors[key]!.toArray()).map { abs($0 - $1) / scale }.max()!)
+        }
+        #expect(worstMoment < 1e-4, "largest moment difference relative to the tensor's largest value \(worstMoment)")
         #expect(single.snapshotTrainable() != (try TrainingFixture.lora(seed: 4)).root.trainableParameters().reduce(into: [String: Tensor]()) { $0[$1.path] = $1.parameter.value })
     }
 
@@ -172,5 +186,31 @@ struct DataParallelTests {
             #expect(shared.scores.total == 13)
             #expect(abs(shared.loss - alone.loss) < 1e-6)
         }
+    }
+
+    @Test("AdaLoRA trains data-parallel as in one process: the orthogonality penalty once per step, the same budget and rank pattern on every member")
+    func adaLoRAEqualsOneProcess() throws {
+        let data = try TrainingFixture.dataset()
+        @Sendable func model() throws -> PeftModel<LlamaForCausalLM> {
+            try PeftModel(try TrainingFixture.base(), configuration: AdaLoRAConfig(initialRank: 4, targetRank: 2, totalSteps: 7, initialSteps: 1, finalSteps: 2,
+                                                                                   targetModules: .names(["q_proj", "v_proj"])), seed: 2)
+        }
+        @Sendable func pattern(_ peft: PeftModel<LlamaForCausalLM>) -> [String]? {
+            (peft.configuration("default") as? AdaLoRAConfig)?.rankPattern?.map { "\($0.module) \($0.kept)" }
+        }
+        let singleModel = try model()
+        let single = try Trainer(model: singleModel, arguments: settings(batch: 4, steps: 7), train: data)
+        try single.train()
+        let outcomes = CommunicatorTests.onEveryMember(LocalCommunicatorGroup(size: 2).members) { member -> (losses: [Double], pattern: [String]?) in
+            let peft = try model()
+            let trainer = try Trainer(model: peft, arguments: settings(batch: 2, steps: 7), train: data, communicator: member)
+            try trainer.train()
+            return (trainer.state.stepLosses, pattern(peft))
+        }
+        let members = try outcomes.map { try $0.get() }
+        #expect(members[0].losses == members[1].losses)
+        #expect(members[0].pattern != nil && members[0].pattern == members[1].pattern)
+        #expect(members[0].pattern == pattern(singleModel))
+        for (parallel, alone) in zip(members[0].losses, single.state.stepLosses) { #expect(abs(parallel - alone) < 1e-5, "\(parallel) vs \(alone)") }
     }
 }
