@@ -6,11 +6,13 @@ moments of every trainable tensor (`optimizer.safetensors`), their step counts a
 settings (`trainer_state.json`). This script loads the base model and the adapter with peft, turns
 the moments into a `torch.optim.AdamW` state, and trains on from step N with the same data order,
 schedule, clipping and weight decay as PEFTKit (`Benchmarks/reference/peftkit_reference.py`
-mirrors them). Pass `--device cuda` on a GPU machine (or wrap the model and optimizer with
-accelerate's `Accelerator.prepare` for several GPUs: the optimizer state is a plain PyTorch one).
+mirrors them). Pass `--device cuda` on a GPU machine; `--accelerate` hands the model and the
+optimizer (with its moments) to accelerate's `Accelerator.prepare` and trains through it, on one
+device: spreading the run over several GPUs needs each process to take its share of every batch as
+PEFTKit's ranks do, which this script does not mirror, so it refuses to run under several processes.
 
     python Scripts/continue_in_pytorch.py --checkpoint out/checkpoint-20 --model HF_FOLDER \\
-        --train data.jsonl --steps 10 [--max-length 512] [--output continued/] [--check out/metrics.jsonl]
+        --train data.jsonl --steps 10 [--max-length 512] [--output continued/] [--check out/metrics.jsonl] [--accelerate]
 
 --check compares each continued step's loss with the loss PEFTKit logged for that step (a run with
 --logging-steps 1 past the checkpoint) and fails above 1e-4. Needs torch, transformers, peft,
@@ -61,6 +63,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output")
     parser.add_argument("--check")
+    parser.add_argument("--accelerate", action="store_true", help="train through accelerate's Accelerator (one device)")
     args = parser.parse_args()
 
     saved = json.load(open(os.path.join(args.checkpoint, "trainer_state.json")))
@@ -87,6 +90,15 @@ def main():
     moments = load_moments(args.checkpoint, model, optimizer, saved["optimizerCounters"])
     warmup = settings["warmupSteps"] or int(-(-settings["warmupRatio"] * state["totalSteps"] // 1))
     print(f"continuing from step {start} with {moments} tensors' AdamW moments, to step {start + args.steps}", file=sys.stderr)
+    trained = model
+    if args.accelerate:
+        from accelerate import Accelerator
+        accelerator = Accelerator(cpu=args.device == "cpu")
+        if accelerator.num_processes > 1:
+            raise SystemExit("--accelerate continues on one device: several processes would each train on every batch")
+        model, optimizer = accelerator.prepare(model, optimizer)
+        trained = accelerator.unwrap_model(model)
+        print(f"through accelerate {__import__('accelerate').__version__} on {accelerator.device}", file=sys.stderr)
     losses = reference.train(model, examples, torch=torch, batch_size=settings["batchSize"], accumulation=settings["gradientAccumulationSteps"],
                              steps=start + args.steps, start_step=start, optimizer=optimizer, learning_rate=settings["learningRate"],
                              weight_decay=settings["weightDecay"], warmup=warmup, shape=settings["schedule"],
@@ -97,7 +109,7 @@ def main():
     for offset, loss in enumerate(losses):
         print(json.dumps({"step": start + offset + 1, "loss": loss}))
     if args.output:
-        model.save_pretrained(args.output)
+        trained.save_pretrained(args.output)
     if args.check:
         logged = {}
         for line in open(args.check):
