@@ -112,6 +112,12 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "AttentionBenchmark",
+            dependencies: ["Tensors", "Autograd"],
+            path: "Benchmarks/AttentionBenchmark"
+        ),
+
+        .executableTarget(
             name: "TrainingStepBenchmark",
             dependencies: ["Tensors", "Autograd", "NN", "Models", "PEFT"],
             path: "Benchmarks/TrainingStepBenchmark"

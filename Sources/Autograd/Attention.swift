@@ -20,6 +20,9 @@ import Tensors
 /// Backward (per head, P the probabilities):
 ///   dV = Pᵀ·dO    dP = dO·Vᵀ    dS = P ⊙ (dP − rowsum(dP ⊙ P))    dQ = dS·K·scale    dK = dSᵀ·Q·scale
 /// Each kv head and the query heads that read it run as one task, in parallel with the others.
+///
+/// From 512 keys on (`TiledAttention.applies`), the tiled form runs instead: the same function
+/// without the `[T, S]` probabilities, memory linear in T.
 public func scaledDotProductAttention(query q: Variable, key k: Variable, value v: Variable,
                                       causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil,
                                       window: Int? = nil) -> Variable {
@@ -35,6 +38,11 @@ public func scaledDotProductAttention(query q: Variable, key k: Variable, value 
     precondition(window.map { $0 > 0 } ?? true, "attention: window \(window!) must be positive")
     let group = hq / hkv
     let scale = scale ?? 1 / Float(d).squareRoot()
+    if TiledAttention.applies(queries: t, keys: s) {
+        // Long sequences: tiles and an online softmax, memory linear in T (see `TiledAttention`).
+        return tiledScaledDotProductAttention(query: q, key: k, value: v, causal: causal, keyMask: keyMask, segments: segments,
+                                              scale: scale, window: window)
+    }
     let qv = q.value, kv = k.value, vv = v.value
 
     // Every element is written by a product (no zero fill: a serial pass over each).

@@ -7,13 +7,14 @@ import NN
 /// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
 /// it is alive at once:
 ///
-///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + H·T) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
+///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + A) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
 ///
 /// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
 /// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
 ///   output (read by the adapters on `q_proj`/`v_proj`), 3h; the query, key and value, h + 2·h_kv
-///   (h_kv = key-value heads × head size); the attention probabilities, H·T; the SwiGLU gate and up
-///   projections, 2I. Frozen projections keep nothing (their input gradient needs only the
+///   (h_kv = key-value heads × head size); attention's own state A: the probabilities, H·T, below
+///   512 tokens, and from 512 on (`TiledAttention`) the output and one log-sum-exp per head,
+///   H·(D + 1); the SwiGLU gate and up projections, 2I. Frozen projections keep nothing (their input gradient needs only the
 ///   weight), and the adapters' rank-r intermediates are negligible.
 /// - The vocabulary head runs only at the N labelled positions, 128 at a time
 ///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
@@ -54,7 +55,8 @@ public struct TrainingMemory: Sendable, Equatable {
         let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
         let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }
         let keyValue = c.keyValueHeads * c.headDimension
-        let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + c.attentionHeads * length
+        let attention = TiledAttention.applies(queries: length, keys: length) ? c.attentionHeads * (c.headDimension + 1) : c.attentionHeads * length
+        let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + attention
         return TrainingMemory(weights: 4 * floats + packed,
                               activations: c.layerCount * batch * length * perToken * 4,
                               logits: 3 * min(labelled, chunkedCrossEntropyDefaultRows) * c.vocabularySize * 4,

@@ -95,6 +95,21 @@ final class BatchScheduler: @unchecked Sendable {
         if let failure { throw failure }
     }
 
+    /// Blocks the scheduler between two steps (calling `held` once it is) until `pending` requests
+    /// are waiting to join (tests: a batch that does not depend on timing).
+    func hold(until pending: Int, held: @escaping () -> Void) throws {
+        try perform { [self] in
+            held()
+            while true {
+                condition.lock()
+                let waiting = incoming.count
+                condition.unlock()
+                if waiting >= pending { break }
+                Thread.sleep(forTimeInterval: 0.001)
+            }
+        }
+    }
+
     private func loop() {
         while true {
             condition.lock()

@@ -157,6 +157,10 @@ public final class ServedModel: @unchecked Sendable {
     /// How many decoding passes ran with each number of sequences so far.
     var decodingPassSizes: [Int: Int] { scheduler.decodingPassSizes }
 
+    /// Holds the scheduler between two steps (calling `held` once it is) until `pending` requests
+    /// wait to join (tests: requests started together join one batch, however fast the machine).
+    func holdScheduler(until pending: Int, held: @escaping () -> Void) throws { try scheduler.hold(until: pending, held: held) }
+
     /// Context positions the model has.
     var contextLength: Int { model.contextLength }
     /// Virtual tokens an adapter puts before the prompt (prompt tuning), which count against the context.

@@ -135,7 +135,7 @@ struct HostilePathTests {
         let root = try folder()
         defer { try? FileManager.default.removeItem(at: root) }
         let huge = runTool(["train", "--model", model, "--train", data, "--output", root.appendingPathComponent("a").path, "--max-steps", "1",
-                            "--packing", "--max-length", "65536", "--quiet"])
+                            "--packing", "--max-length", "65536", "--batch-size", "4096", "--quiet"])
         #expect(huge.status == 1 && huge.error.contains("at its peak") && huge.error.contains("this machine allows"), "\(huge.error)")
         let unused = runTool(["train", "--model", model, "--train", data, "--output", root.appendingPathComponent("b").path, "--max-steps", "1",
                               "--method", "ia3", "--rank", "4", "--virtual-tokens", "3", "--eval-every", "2", "--quiet"])

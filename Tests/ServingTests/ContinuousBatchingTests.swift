@@ -62,6 +62,18 @@ private let tuned = fixtures.appendingPathComponent("parity/final")
         let results = LockedValue([Int: (tokens: [Int], scores: [[Float]])]())
         let failures = LockedValue([String]())
         let group = DispatchGroup()
+        // The scheduler waits for all eight before its first step, so six start together whatever the
+        // machine's speed (the later two join as the first finish).
+        let held = DispatchSemaphore(value: 0)
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            do { try served.holdScheduler(until: requests.count) { held.signal() } } catch {
+                failures.withLock { $0.append("hold: \(error)") }
+                held.signal()
+            }
+        }.start()
+        held.wait()
         for (index, request) in requests.enumerated() {
             group.enter()
             Thread {
