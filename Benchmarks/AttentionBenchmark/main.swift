@@ -38,7 +38,7 @@ func seconds(length: Int, tiled: Bool, repeats: Int) -> Double {
     for _ in 0..<repeats {
         [q, k, v].forEach { $0.zeroGrad() }
         let start = DispatchTime.now().uptimeNanoseconds
-        TiledAttention.$isEnabled.withValue(tiled) {
+        TiledAttention.$use.withValue(tiled ? .always : .never) {
             scaledDotProductAttention(query: q, key: k, value: v, causal: true).backward(seed: seed)
         }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)

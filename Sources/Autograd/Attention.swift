@@ -21,7 +21,7 @@ import Tensors
 ///   dV = Pᵀ·dO    dP = dO·Vᵀ    dS = P ⊙ (dP − rowsum(dP ⊙ P))    dQ = dS·K·scale    dK = dSᵀ·Q·scale
 /// Each kv head and the query heads that read it run as one task, in parallel with the others.
 ///
-/// From 512 keys on (`TiledAttention.applies`), the tiled form runs instead: the same function
+/// From 384 keys on (`TiledAttention.applies`), the tiled form runs instead: the same function
 /// without the `[T, S]` probabilities, memory linear in T.
 public func scaledDotProductAttention(query q: Variable, key k: Variable, value v: Variable,
                                       causal: Bool, keyMask: [Bool]? = nil, segments: [Int]? = nil, scale: Float? = nil,

@@ -19,14 +19,33 @@ public enum TiledAttention {
     /// Keys per tile.
     public static let keyBlock = 128
 
-    /// True when `scaledDotProductAttention` takes the tiled path: at least 512 keys, where the
-    /// whole-matrix form's `B·H·T·S` probabilities (kept for the backward pass) start to dominate
-    /// memory. Shorter sequences keep the whole-matrix form (fewer, larger products).
-    public static func applies(queries: Int, keys: Int) -> Bool { isEnabled && keys >= 512 && queries >= queryBlock }
+    /// Keys from which the automatic choice takes the tiled path.
+    public static let minimumKeys = 384
 
-    /// Whether long sequences take the tiled path (default true). Bound to false — for a
-    /// comparison, as `Benchmarks/AttentionBenchmark` does — every length uses the whole-matrix form.
-    @TaskLocal public static var isEnabled = true
+    /// When `scaledDotProductAttention` takes the tiled path.
+    public enum Use: Sendable {
+        /// From `minimumKeys` keys and `queryBlock` queries on, where the whole-matrix form's
+        /// `B·H·T·S` probabilities (kept for the backward pass) start to dominate memory; shorter
+        /// sequences and decoding steps keep the whole-matrix form.
+        case automatic
+        /// Always (comparisons, tests).
+        case always
+        /// Never: every length uses the whole-matrix form.
+        case never
+    }
+
+    /// The choice in effect (default `.automatic`); bind another for a comparison, as
+    /// `Benchmarks/AttentionBenchmark` does.
+    @TaskLocal public static var use = Use.automatic
+
+    /// True when `scaledDotProductAttention` takes the tiled path for `queries` × `keys`.
+    public static func applies(queries: Int, keys: Int) -> Bool {
+        switch use {
+        case .automatic: keys >= minimumKeys && queries >= queryBlock
+        case .always: true
+        case .never: false
+        }
+    }
 }
 
 /// Which keys each query sees: the causal mask, a sliding window, key padding and packed segments.

@@ -13,7 +13,7 @@ import NN
 /// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
 ///   output (read by the adapters on `q_proj`/`v_proj`), 3h; the query, key and value, h + 2·h_kv
 ///   (h_kv = key-value heads × head size); attention's own state A: the probabilities, H·T, below
-///   512 tokens, and from 512 on (`TiledAttention`) the output and one log-sum-exp per head,
+///   384 tokens, and from 384 on (`TiledAttention`) the output and one log-sum-exp per head,
 ///   H·(D + 1); the SwiGLU gate and up projections, 2I. Frozen projections keep nothing (their input gradient needs only the
 ///   weight), and the adapters' rank-r intermediates are negligible.
 /// - The vocabulary head runs only at the N labelled positions, 128 at a time

@@ -67,7 +67,10 @@ struct TiledAttentionTests {
     func pathChoice() {
         #expect(TiledAttention.applies(queries: 512, keys: 512))
         #expect(TiledAttention.applies(queries: 2048, keys: 2048))
-        #expect(!TiledAttention.applies(queries: 128, keys: 128))
+        #expect(TiledAttention.applies(queries: 384, keys: 384))
+        #expect(!TiledAttention.applies(queries: 256, keys: 256))
         #expect(!TiledAttention.applies(queries: 1, keys: 4096))  // a decoding step
+        #expect(TiledAttention.$use.withValue(.always) { TiledAttention.applies(queries: 3, keys: 5) })
+        #expect(!TiledAttention.$use.withValue(.never) { TiledAttention.applies(queries: 4096, keys: 4096) })
     }
 }

@@ -162,7 +162,7 @@ import Testing
         arguments.packedRowLength = 65_536
         let trainer = try Trainer(model: model, arguments: arguments, train: data)
         #expect {
-            try TiledAttention.$isEnabled.withValue(false) { try trainer.train() }
+            try TiledAttention.$use.withValue(.never) { try trainer.train() }
         } throws: { error in
             guard case let .insufficientMemory(needed, limit, breakdown) = error as? TrainingError else { return false }
             return needed > limit && breakdown.contains("activations") && "\(error)".contains("at its peak")
