@@ -9,7 +9,8 @@
 # --lengths lists length:batch pairs. The examples are completion records: a prompt cut from this
 # project's documentation to the length (with the model's tokenizer), then a one-line answer, so
 # both sides train the same tokens (no truncation). SmolLM2-135M-Instruct (its Q4_1 GGUF,
-# dequantized to float32 by both), LoRA r=8 α=32 on q_proj,v_proj, dropout 0, AdamW 1e-3.
+# dequantized to float32 by both), LoRA r=8 α=32 on q_proj,v_proj, dropout 0, AdamW 1e-3, both from
+# PyTorch's initial adapter: the last column compares their losses step by step (the same work).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python="${PYTHON:-python3}"
@@ -31,8 +32,8 @@ swift build -c release --product peftkit >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 versions=$("$python" -c 'import torch, transformers, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")')
 flags=(--rank 8 --alpha 32 --dropout 0 --targets q_proj,v_proj --learning-rate 1e-3 --max-steps "$steps" --logging-steps 1)
-echo "| length × batch | PyTorch s/step | PyTorch peak RSS | peftkit s/step | peftkit peak RSS | PyTorch / peftkit |"
-echo "|---|---|---|---|---|---|"
+echo "| length × batch | PyTorch s/step | PyTorch peak RSS | peftkit s/step | peftkit peak RSS | PyTorch / peftkit | largest step-loss difference |"
+echo "|---|---|---|---|---|---|---|"
 for pair in ${lengths//,/ }; do
     length=${pair%%:*}
     batch=${pair##*:}
@@ -53,17 +54,26 @@ with open(out, "w") as handle:
         handle.write(json.dumps({"prompt": prompt, "completion": f" That was part {index + 1} of the guide."}) + "\n")
 PY
     "$python" Benchmarks/reference/train_reference.py --model "$model" --train "$data" "${flags[@]}" --batch-size "$batch" \
-        --max-length $((length + 256)) --output "$work/torch-$length" > "$work/torch-$length.json" 2> "$work/torch-$length.err" \
+        --max-length $((length + 256)) --output "$work/torch-$length" --save-initial "$work/initial-$length" \
+        > "$work/torch-$length.json" 2> "$work/torch-$length.err" \
         || { cat "$work/torch-$length.err" >&2; exit 1; }
     .build/release/peftkit train --model "$model" --train "$data" "${flags[@]}" --batch-size "$batch" --max-length $((length + 256)) \
-        --output "$work/peftkit-$length" --quiet > "$work/peftkit-$length.json"
-    "$python" - "$work/torch-$length.json" "$work/peftkit-$length.json" "$length" "$batch" <<'PY'
+        --init-adapter "$work/initial-$length" --output "$work/peftkit-$length" --quiet > "$work/peftkit-$length.json"
+    "$python" - "$work/torch-$length.json" "$work/peftkit-$length.json" "$length" "$batch" "$work/torch-$length.err" \
+        "$work/peftkit-$length/metrics.jsonl" <<'PY'
 import json, sys
 last = lambda p: json.loads(open(p).read().strip().splitlines()[-1])
 theirs, ours = last(sys.argv[1]), last(sys.argv[2])
 t = theirs["step_runtime"] / theirs["global_step"]
 o = ours["step_runtime"] / ours["global_step"]
-print(f"| {sys.argv[3]} × {sys.argv[4]} | {t:.2f} | {theirs['peak_rss_mb']:,} MB | {o:.2f} | {ours['peak_rss_mb']:,} MB | {t / o:.2f}× |")
+def losses(path):
+    rows = []
+    for line in open(path):
+        if line.startswith("{") and '"loss"' in line:
+            rows.append(json.loads(line)["loss"])
+    return rows
+worst = max(abs(a - b) for a, b in zip(losses(sys.argv[5]), losses(sys.argv[6])))
+print(f"| {sys.argv[3]} × {sys.argv[4]} | {t:.2f} | {theirs['peak_rss_mb']:,} MB | {o:.2f} | {ours['peak_rss_mb']:,} MB | {t / o:.2f}× | {worst:.1e} |")
 PY
 done
 echo
