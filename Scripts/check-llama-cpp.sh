@@ -7,7 +7,7 @@
 #   Scripts/check-llama-cpp.sh [ADAPTER_DIR]     (default: Tests/PEFTTests/Fixtures/smollm2-lora)
 #
 # Needs Python 3 with pip, CMake and a C++ compiler (as root on Debian it installs cmake), and the
-# SmolLM2 model (Scripts/fetch-models.sh smollm2). llama.cpp is kept in $PEFTKIT_CACHE/llama.cpp.
+# SmolLM2 model (Scripts/fetch-models.sh smollm2). llama.cpp is built by Scripts/build-llama-cpp.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,23 +16,10 @@ MODELS="${PEFTKIT_MODELS:-$CACHE/models}"
 MODEL="$MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 ADAPTER="${1:-Tests/PEFTTests/Fixtures/smollm2-lora}"
 PYTHON="${PYTHON:-python3}"
-LLAMA="$CACHE/llama.cpp"
 
 [ -f "$MODEL" ] || Scripts/fetch-models.sh smollm2
 
-if [ ! -x "$LLAMA/build/bin/llama-completion" ]; then
-    command -v cmake >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q cmake >/dev/null; }
-    mkdir -p "$LLAMA/download"
-    if ! ls "$LLAMA"/download/llama_cpp_python-*.tar.gz >/dev/null 2>&1; then
-        # The source package's metadata step runs its build backend: give pip one to use.
-        "$PYTHON" -m pip install -q scikit-build-core >/dev/null
-        "$PYTHON" -m pip download -q --no-deps --no-build-isolation --no-binary :all: llama-cpp-python -d "$LLAMA/download"
-    fi
-    tar xzf "$(ls "$LLAMA"/download/llama_cpp_python-*.tar.gz | tail -1)" -C "$LLAMA/download"
-    SOURCE="$(ls -d "$LLAMA"/download/llama_cpp_python-*/vendor/llama.cpp | tail -1)"
-    cmake -S "$SOURCE" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$LLAMA/build" --target llama-completion -j "$(nproc)" >/dev/null
-fi
+LLAMA_BIN="$(PYTHON="$PYTHON" Scripts/build-llama-cpp.sh llama-completion)"
 
 swift build -c release --product peftkit >/dev/null
 PEFTKIT=".build/release/peftkit"
@@ -54,7 +41,7 @@ for prompt in "${PROMPTS[@]}"; do
     ours="$("$PEFTKIT" generate --model "$BASE" --adapter "$ADAPTER" --raw --prompt "$prompt" --max-tokens $TOKENS 2>/dev/null)"
     for variant in lora merged; do
         if [ $variant = lora ]; then args=(-m "$BASE" --lora "$WORK/adapter.gguf"); else args=(-m "$WORK/merged.gguf"); fi
-        theirs="$("$LLAMA/build/bin/llama-completion" "${args[@]}" -p "$prompt" -n $TOKENS --temp 0 --top-k 1 -no-cnv --no-display-prompt \
+        theirs="$("$LLAMA_BIN/llama-completion" "${args[@]}" -p "$prompt" -n $TOKENS --temp 0 --top-k 1 -no-cnv --no-display-prompt \
                   --simple-io -t "$(nproc)" 2>/dev/null || true)"
         total=$((total + 1))
         if [ "${theirs%$'\n'}" = "${ours%$'\n'}" ]; then same=$((same + 1)); verdict=same; else verdict=DIFFERENT; fi

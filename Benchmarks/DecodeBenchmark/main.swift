@@ -4,7 +4,10 @@
 // tokens after the first. Prints the median of several runs and whether the variants agree.
 //
 //   swift run -c release DecodeBenchmark --model PATH.gguf [--tokens N] [--runs N] [--threads N]
-//                                        [--variants float,exact,integer]
+//                                        [--variants float,exact,integer] [--prefill N]
+//
+// --prefill N also times prompt processing: a prompt of N ids (a pass of up to 512 rows at a time,
+// as `generate` takes it with `prefillChunk` 512), in tokens per second: llama-bench's ppN.
 import Dispatch
 import Foundation
 import Models
@@ -23,6 +26,7 @@ let tokens = option("--tokens").flatMap(Int.init) ?? 128
 let runs = option("--runs").flatMap(Int.init) ?? 3
 if let threads = option("--threads").flatMap(Int.init) { Parallel.threadCount = threads }
 let variants = (option("--variants") ?? "float,exact,integer").split(separator: ",").map(String.init)
+let prefill = option("--prefill").flatMap(Int.init)
 let url = URL(fileURLWithPath: path)
 
 // A fixed prompt of 24 ids (the numbers are ordinary SmolLM2 tokens; any ids below the vocabulary work).
@@ -50,6 +54,21 @@ for variant in variants {
     rates.sort()
     print(String(format: "%-6@ %7.1f tok/s (median; runs %@)", variant as NSString, rates[rates.count / 2],
                  rates.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))
+    if let prefill {
+        // Prompt processing: N ordinary ids (repeating the fixed prompt), up to the first chosen token.
+        let long = (0..<prefill).map { prompt[$0 % prompt.count] }
+        var options = GenerationOptions(maxNewTokens: 1, packedDecode: arithmetic)
+        options.prefillChunk = 512
+        var prefillRates: [Double] = []
+        for _ in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try model.generate(prompt: long, options: options) { _ in false }
+            prefillRates.append(Double(prefill) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        prefillRates.sort()
+        print(String(format: "%-6@ %7.1f tok/s prompt processing of %d tokens (median; runs %@)", variant as NSString,
+                     prefillRates[prefillRates.count / 2], prefill, prefillRates.map { String(format: "%.1f", $0) }.joined(separator: ", ") as NSString))
+    }
 }
 if let float = outputs["float"], let exact = outputs["exact"] { print("exact packed tokens equal float's: \(float == exact)") }
 if let exact = outputs["exact"] ?? outputs["float"], let fast = outputs["integer"] {

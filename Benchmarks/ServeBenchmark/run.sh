@@ -26,11 +26,7 @@ done
 models="${PEFTKIT_MODELS:-$HOME/.cache/peftkit/models}"
 model="$models/SmolLM2-135M-Instruct.Q4_1.gguf"
 [ -s "$model" ] || Scripts/fetch-models.sh smollm2
-llama_build="${PEFTKIT_CACHE:-$HOME/.cache/peftkit}/llama.cpp/build"
-llama_server="$llama_build/bin/llama-server"
-if [ ! -x "$llama_server" ] && [ -f "$llama_build/CMakeCache.txt" ]; then
-    cmake --build "$llama_build" --target llama-server -j "$(nproc)" >/dev/null
-fi
+llama_server="$(Scripts/build-llama-cpp.sh llama-server)/llama-server"
 swift build -c release --product peftkit >&2
 peftkit="$(swift build -c release --show-bin-path)/peftkit"
 work=$(mktemp -d)
