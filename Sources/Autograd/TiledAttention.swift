@@ -183,9 +183,17 @@ func tiledAttentionBackward(_ l: AttentionLayout, query: UnsafePointer<Float>, k
     // One task per (batch, kv head, key block): it owns its rows of dK and dV. The key blocks of a
     // head are visited light and heavy in turn (0, n−1, 1, n−2, …) so that contiguous ranges of tasks
     // carry similar causal work. dQ gathers contributions from every key block: each range of tasks
-    // adds into a partial of its own, summed at the end.
+    // adds into a partial of its own covering only the query heads of its kv heads (consecutive:
+    // kv head j of batch b is read by query heads (b·Hkv + j)·group ..< +group), summed at the end,
+    // so the partials together hold about one dQ plus one kv group per worker.
     let tasks = l.batch * hkv * keyBlocks
     let chunks = max(1, min(Parallel.threadCount, tasks))
+    let rowsPerKVHead = group * t
+    /// The first kv head (over batch × kv heads) of a chunk's tasks, and one past its last.
+    func kvHeads(_ chunk: Int) -> Range<Int> {
+        let first = tasks * chunk / chunks, end = tasks * (chunk + 1) / chunks
+        return end > first ? (first / keyBlocks)..<((end - 1) / keyBlocks + 1) : 0..<0
+    }
     var partials = [[Float]](repeating: [], count: dq == nil ? 0 : chunks)
     let address = (query: UInt(bitPattern: query), keys: UInt(bitPattern: keys), values: UInt(bitPattern: values),
                    lse: UInt(bitPattern: logSumExp), gradient: UInt(bitPattern: gradient),
@@ -196,7 +204,9 @@ func tiledAttentionBackward(_ l: AttentionLayout, query: UnsafePointer<Float>, k
             let slots = UInt(bitPattern: partialSlots.baseAddress)
             let needQ = dq != nil
             Parallel.forEach(chunks: chunks) { chunk in
-                var dqPartial = needQ ? [Float](repeating: 0, count: queryCount * d) : []
+                let covered = kvHeads(chunk)
+                let partialBase = covered.lowerBound * rowsPerKVHead * d  // the partial's first element within dQ
+                var dqPartial = needQ ? [Float](repeating: 0, count: covered.count * rowsPerKVHead * d) : []
                 var scoresBuffer = [Float](repeating: 0, count: 2 * br * bc)
                 var dKeyBuffer = [Float](repeating: 0, count: bc * d), dValueBuffer = [Float](repeating: 0, count: bc * d)
                 let first = tasks * chunk / chunks, end = tasks * (chunk + 1) / chunks
@@ -246,7 +256,7 @@ func tiledAttentionBackward(_ l: AttentionLayout, query: UnsafePointer<Float>, k
                                 if needQ {
                                     dqPartial.withUnsafeMutableBufferPointer { dqp in
                                         GEMM.sgemm(transposeA: false, transposeB: false, m: rows.count, n: d, k: cols.count,
-                                                   a: dp, lda: bc, b: k, ldb: d, beta: 1, c: dqp.baseAddress! + rowBase * d, ldc: d)
+                                                   a: dp, lda: bc, b: k, ldb: d, beta: 1, c: dqp.baseAddress! + rowBase * d - partialBase, ldc: d)
                                     }
                                 }
                                 dKeyBuffer.withUnsafeMutableBufferPointer { dkb in
@@ -268,15 +278,18 @@ func tiledAttentionBackward(_ l: AttentionLayout, query: UnsafePointer<Float>, k
         }
     }
     guard let dq else { return }
-    // dQ: the partials' sum, in chunk order.
+    // dQ: the partials' sum, in chunk order (neighbouring chunks share at most one kv head's rows).
     let total = queryCount * d
     let dqAddress = UInt(bitPattern: dq)
     Parallel.forEachRange(total, minimumPerChunk: 4096) { range in
         let target = UnsafeMutablePointer<Float>(bitPattern: dqAddress)!
-        for index in range { target[index] = partials[0][index] }
-        for chunk in 1..<partials.count {
+        target.advanced(by: range.lowerBound).update(repeating: 0, count: range.count)
+        for chunk in 0..<partials.count {
+            let base = kvHeads(chunk).lowerBound * rowsPerKVHead * d
+            let overlap = max(range.lowerBound, base)..<min(range.upperBound, base + partials[chunk].count)
+            guard !overlap.isEmpty else { continue }
             partials[chunk].withUnsafeBufferPointer { part in
-                for index in range { target[index] += part[index] }
+                for index in overlap { target[index] += part[index - base] }
             }
         }
     }

@@ -63,6 +63,21 @@ struct TiledAttentionTests {
         #expect(report.checkedElements > 0)
     }
 
+    @Test("workers that share a kv head add their parts of dQ (one kv head, three key blocks): the whole-matrix gradients")
+    func sharedKeyValueHead() {
+        let q = Self.input([1, 2, 300, 8], seed: 8), k = Self.input([1, 1, 300, 8], seed: 9), v = Self.input([1, 1, 300, 8], seed: 10)
+        var generator = SeededRandom(seed: 11)
+        let seed = Tensor.randomUniform([1, 2, 300, 8], low: -1, high: 1, generator: &generator)
+        func gradients(_ use: TiledAttention.Use) -> [Tensor] {
+            [q, k, v].forEach { $0.zeroGrad() }
+            TiledAttention.$use.withValue(use) { scaledDotProductAttention(query: q, key: k, value: v, causal: true).backward(seed: seed) }
+            return [q.grad!, k.grad!, v.grad!]
+        }
+        for (tiled, whole) in zip(gradients(.always), gradients(.never)) {
+            #expect(zip(tiled.toArray(), whole.toArray()).map { abs($0 - $1) }.max()! < 1e-4)
+        }
+    }
+
     @Test("long sequences take the tiled path; short ones keep the whole-matrix form")
     func pathChoice() {
         #expect(TiledAttention.applies(queries: 512, keys: 512))
