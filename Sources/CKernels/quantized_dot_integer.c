@@ -1,8 +1,9 @@
 // Decode-sized products (a few rows of activations against a block-quantized weight matrix) with the
 // activations quantized to integers as well, as llama.cpp's CPU backend decodes: per block of 32, the
-// integer dot product of the weight codes with the activation codes, scaled once by both scales. A
+// integer dot product of the weight codes with the activation codes, scaled once by both scales
+// (K-quants: per sub-block of 32 for Q4_K, per 16 values for Q6_K). A
 // token's products then cost little more than reading the weights once. Activations take 8 bits
-// against 4-bit weights (Q4_0, Q4_1) and 16 bits against 8-bit ones (Q8_0): their rounding (relative
+// against 4- and 6-bit weights (Q4_0, Q4_1, Q4_K, Q6_K) and 16 bits against 8-bit ones (Q8_0): their rounding (relative
 // step 2⁻⁸, or 2⁻¹⁶) stays well below the weights' own, and a Q8_0 vocabulary head, whose top logits
 // can be a few hundredths apart, keeps its ranking. The result differs from the exact product by that
 // rounding, which is why callers opt in.
@@ -72,6 +73,69 @@ static float dot_row_q8_0_portable(const uint8_t *row, const int16_t *q, const f
         long dot = 0;
         for (int j = 0; j < 32; j++) dot += (long)(int8_t)block[2 + j] * q[32 * b + j];
         total += half_value(block) * d[b] * (float)dot;
+    }
+    return total;
+}
+
+/// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does.
+static inline void q4_k_scale_min_codes(const uint8_t *scales, int j, int *scale, int *minimum) {
+    if (j < 4) {
+        *scale = scales[j] & 63;
+        *minimum = scales[j + 4] & 63;
+    } else {
+        *scale = (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
+        *minimum = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+    }
+}
+
+/// One Q4_K weight row (super-blocks of 256: d, dmin, 12 bytes of 6-bit scales and minimums, 128 bytes
+/// of nibbles) against one row of int8 activations (blocks of 32, one per sub-block), in plain C:
+/// per sub-block, d·scale·da·Σ q·a − dmin·minimum·(da·Σ a).
+static float dot_row_q4_k_portable(const uint8_t *row, const int8_t *q, const float *d, const float *s, long blocks) {
+    float total = 0.0f;
+    for (long b = 0; b < blocks / 8; b++) {
+        const uint8_t *block = row + b * 144, *codes = block + 16;
+        const float dw = half_value(block), dmin = half_value(block + 2);
+        for (int pair = 0; pair < 4; pair++) {
+            const long j = 8 * b + 2 * pair;
+            const int8_t *a = q + 32 * j;
+            int sc1, m1, sc2, m2;
+            q4_k_scale_min_codes(block + 4, 2 * pair, &sc1, &m1);
+            q4_k_scale_min_codes(block + 4, 2 * pair + 1, &sc2, &m2);
+            int dot1 = 0, dot2 = 0;
+            for (int l = 0; l < 32; l++) {
+                dot1 += (int)(codes[32 * pair + l] & 0xF) * a[l];
+                dot2 += (int)(codes[32 * pair + l] >> 4) * a[32 + l];
+            }
+            total += dw * (float)sc1 * d[j] * (float)dot1 - dmin * (float)m1 * s[j];
+            total += dw * (float)sc2 * d[j + 1] * (float)dot2 - dmin * (float)m2 * s[j + 1];
+        }
+    }
+    return total;
+}
+
+/// One Q6_K weight row (super-blocks of 256: 128 bytes of low nibbles, 64 of high bit pairs, 16 int8
+/// scales, d) against one row of int8 activations, in plain C: per 16 values, d·scale·da·Σ (q − 32)·a.
+static float dot_row_q6_k_portable(const uint8_t *row, const int8_t *q, const float *d, long blocks) {
+    float total = 0.0f;
+    for (long b = 0; b < blocks / 8; b++) {
+        const uint8_t *block = row + b * 210;
+        const float dw = half_value(block + 208);
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = block + 64 * half, *qh = block + 128 + 32 * half;
+            const int8_t *sc = (const int8_t *)(block + 192) + 8 * half;
+            for (int group = 0; group < 4; group++) {
+                const long j = 8 * b + 4 * half + group;
+                const int8_t *a = q + 32 * j;
+                int dots[2] = {0, 0};
+                for (int l = 0; l < 32; l++) {
+                    const uint8_t low = group % 2 == 0 ? ql[l] : ql[l + 32];
+                    const int code = (int)((group < 2 ? low & 0xF : low >> 4) | (((qh[l] >> (2 * group)) & 3) << 4)) - 32;
+                    dots[l / 16] += code * a[l];
+                }
+                total += dw * d[j] * ((float)sc[2 * group] * (float)dots[0] + (float)sc[2 * group + 1] * (float)dots[1]);
+            }
+        }
     }
     return total;
 }
@@ -280,6 +344,106 @@ PK_INT8_ROWS(q4_1_rows_avx2, "avx2,fma,f16c", dot2_avx2, PK_QUANT_Q4_1)
 PK_INT8_ROWS(q4_0_rows_vnni, "avx2,fma,f16c,avxvnni", dot2_vnni, PK_QUANT_Q4_0)
 PK_INT8_ROWS(q4_1_rows_vnni, "avx2,fma,f16c,avxvnni", dot2_vnni, PK_QUANT_Q4_1)
 
+// K-quants, one weight row at a time (a super-block's scales are decoded once for its 256 values).
+// The integer dot products are exact; each sub-block's sum is scaled by one FMA into a float vector.
+
+/// Four int32 lanes per 16 bytes: Σ of u·s over each run of four bytes (u unsigned ≤ 63, s signed).
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i dot4_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx2,fma,f16c,avxvnni")))
+static inline __m256i dot4_vnni(__m256i u, __m256i s) {
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s);
+}
+
+#define PK_Q4_K_ROWS(NAME, TARGET, DOT)                                                                          \
+    __attribute__((target(TARGET)))                                                                               \
+    static void NAME(long N, long K, const int8_t *qa, const float *da, const float *sa, const uint8_t *W,        \
+                     long row_bytes, float *C) {                                                                  \
+        const long supers = K / 256;                                                                              \
+        const __m256i mask = _mm256_set1_epi8(0x0F);                                                              \
+        for (long n = 0; n < N; n++) {                                                                            \
+            const uint8_t *row = W + n * row_bytes;                                                               \
+            __m256 acc = _mm256_setzero_ps();                                                                     \
+            float minimums = 0.0f;                                                                                \
+            for (long b = 0; b < supers; b++) {                                                                   \
+                const uint8_t *block = row + b * 144;                                                             \
+                _mm_prefetch((const char *)(block + PK_INT8_PREFETCH_BYTES), _MM_HINT_T0);                        \
+                _mm_prefetch((const char *)(block + PK_INT8_PREFETCH_BYTES + 64), _MM_HINT_T0);                   \
+                _mm_prefetch((const char *)(block + PK_INT8_PREFETCH_BYTES + 128), _MM_HINT_T0);                  \
+                const float dw = pk_load_half_f16c(block), dmin = pk_load_half_f16c(block + 2);                  \
+                for (int pair = 0; pair < 4; pair++) {                                                            \
+                    const long j = 8 * b + 2 * pair;                                                              \
+                    int sc1, m1, sc2, m2;                                                                         \
+                    q4_k_scale_min_codes(block + 4, 2 * pair, &sc1, &m1);                                         \
+                    q4_k_scale_min_codes(block + 4, 2 * pair + 1, &sc2, &m2);                                     \
+                    const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * pair));         \
+                    const __m256i p1 = DOT(_mm256_and_si256(packed, mask), _mm256_loadu_si256((const __m256i *)(qa + 32 * j))); \
+                    const __m256i p2 = DOT(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask),                  \
+                                           _mm256_loadu_si256((const __m256i *)(qa + 32 * j + 32)));              \
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(dw * (float)sc1 * da[j]), acc);  \
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p2), _mm256_set1_ps(dw * (float)sc2 * da[j + 1]), acc); \
+                    minimums += dmin * ((float)m1 * sa[j] + (float)m2 * sa[j + 1]);                              \
+                }                                                                                                 \
+            }                                                                                                     \
+            C[n] = sum8(acc) - minimums;                                                                          \
+        }                                                                                                         \
+    }
+
+#define PK_Q6_K_ROWS(NAME, TARGET, DOT)                                                                          \
+    __attribute__((target(TARGET)))                                                                               \
+    static void NAME(long N, long K, const int8_t *qa, const float *da, const float *sa, const uint8_t *W,        \
+                     long row_bytes, float *C) {                                                                  \
+        (void)sa;                                                                                                 \
+        const long supers = K / 256;                                                                              \
+        const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03), offset = _mm256_set1_epi8(32); \
+        for (long n = 0; n < N; n++) {                                                                            \
+            const uint8_t *row = W + n * row_bytes;                                                               \
+            __m256 acc = _mm256_setzero_ps();                                                                     \
+            for (long b = 0; b < supers; b++) {                                                                   \
+                const uint8_t *block = row + b * 210;                                                             \
+                for (int ahead = 0; ahead < 4; ahead++)                                                           \
+                    _mm_prefetch((const char *)(block + PK_INT8_PREFETCH_BYTES + 64 * ahead), _MM_HINT_T0);       \
+                const float dw = pk_load_half_f16c(block + 208);                                                  \
+                for (int half = 0; half < 2; half++) {                                                            \
+                    const uint8_t *ql = block + 64 * half, *qh = block + 128 + 32 * half;                         \
+                    const int8_t *sc = (const int8_t *)(block + 192) + 8 * half;                                  \
+                    const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                                   \
+                    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));                            \
+                    const __m256i h = _mm256_loadu_si256((const __m256i *)qh);                                    \
+                    /* Codes 0…63: a nibble and two high bits (values < 16 shift left by 4 within their byte). */ \
+                    __m256i codes[4];                                                                             \
+                    codes[0] = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(h, low2), 4)); \
+                    codes[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),                                        \
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), low2), 4)); \
+                    codes[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),                  \
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), low2), 4)); \
+                    codes[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),                  \
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), low2), 4)); \
+                    for (int group = 0; group < 4; group++) {                                                     \
+                        const long j = 8 * b + 4 * half + group;                                                  \
+                        const __m256i a = _mm256_loadu_si256((const __m256i *)(qa + 32 * j));                     \
+                        /* Σ (q − 32)·a per four values: lanes 0–3 the first 16 values, 4–7 the next 16. */      \
+                        const __m256i p = _mm256_sub_epi32(DOT(codes[group], a), DOT(offset, a));                 \
+                        const float scale = dw * da[j];                                                           \
+                        const __m256 scales = _mm256_setr_ps(scale * sc[2 * group], scale * sc[2 * group], scale * sc[2 * group], \
+                                                             scale * sc[2 * group], scale * sc[2 * group + 1], scale * sc[2 * group + 1], \
+                                                             scale * sc[2 * group + 1], scale * sc[2 * group + 1]); \
+                        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scales, acc);                                \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+            C[n] = sum8(acc);                                                                                     \
+        }                                                                                                         \
+    }
+
+PK_Q4_K_ROWS(q4_k_rows_avx2, "avx2,fma,f16c", dot4_avx2)
+PK_Q4_K_ROWS(q4_k_rows_vnni, "avx2,fma,f16c,avxvnni", dot4_vnni)
+PK_Q6_K_ROWS(q6_k_rows_avx2, "avx2,fma,f16c", dot4_avx2)
+PK_Q6_K_ROWS(q6_k_rows_vnni, "avx2,fma,f16c,avxvnni", dot4_vnni)
+
 typedef void (*int8_rows_kernel)(long N, long K, const int8_t *qa, const float *da, const float *sa, const uint8_t *W,
                                  long row_bytes, float *C);
 #endif
@@ -298,7 +462,7 @@ int pk_cpu_has_avx_vnni(void) {
 int pk_integer_activation_bits(pk_quant_format format) {
     switch (format) {
     case PK_QUANT_Q8_0: return 16;
-    case PK_QUANT_Q4_0: case PK_QUANT_Q4_1: return 8;
+    case PK_QUANT_Q4_0: case PK_QUANT_Q4_1: case PK_QUANT_Q4_K: case PK_QUANT_Q6_K: return 8;
     default: return 0;
     }
 }
@@ -343,8 +507,10 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
                 if (format == PK_QUANT_Q8_0) {
                     q8_0_rows_int16_avx2(width, K, (const int16_t *)codes + m * K, scales + m * blocks, part, row_bytes, C + m * ldc + n0);
                 } else {
-                    const int8_rows_kernel rows = format == PK_QUANT_Q4_0 ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
-                                                                          : (has ? q4_1_rows_vnni : q4_1_rows_avx2);
+                    const int8_rows_kernel rows = format == PK_QUANT_Q4_0   ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
+                                                  : format == PK_QUANT_Q4_1 ? (has ? q4_1_rows_vnni : q4_1_rows_avx2)
+                                                  : format == PK_QUANT_Q4_K ? (has ? q4_k_rows_vnni : q4_k_rows_avx2)
+                                                                            : (has ? q6_k_rows_vnni : q6_k_rows_avx2);
                     rows(width, K, (const int8_t *)codes + m * K, scales + m * blocks, sums + m * blocks, part, row_bytes, C + m * ldc + n0);
                 }
             }
@@ -354,10 +520,12 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
 #endif
     for (long m = 0; m < M; m++) {
         for (long n = 0; n < N; n++) {
-            C[m * ldc + n] = format == PK_QUANT_Q8_0
-                ? dot_row_q8_0_portable(matrix + n * row_bytes, (const int16_t *)codes + m * K, scales + m * blocks, blocks)
-                : dot_row_portable(format, matrix + n * row_bytes, (const int8_t *)codes + m * K, scales + m * blocks,
-                                   sums + m * blocks, blocks);
+            const uint8_t *row = matrix + n * row_bytes;
+            const int8_t *activations = (const int8_t *)codes + m * K;
+            C[m * ldc + n] = format == PK_QUANT_Q8_0 ? dot_row_q8_0_portable(row, (const int16_t *)codes + m * K, scales + m * blocks, blocks)
+                             : format == PK_QUANT_Q4_K ? dot_row_q4_k_portable(row, activations, scales + m * blocks, sums + m * blocks, blocks)
+                             : format == PK_QUANT_Q6_K ? dot_row_q6_k_portable(row, activations, scales + m * blocks, blocks)
+                             : dot_row_portable(format, row, activations, scales + m * blocks, sums + m * blocks, blocks);
         }
     }
     return 0;

@@ -2,15 +2,15 @@ import CKernels
 
 extension QuantizedMatrix {
     /// How a product of a few activation rows (at most `decodeRows`, as when generating token by
-    /// token) with a packed Q8_0, Q4_0 or Q4_1 matrix is computed.
+    /// token) with a packed Q8_0, Q4_0, Q4_1, Q4_K or Q6_K matrix is computed.
     public enum DecodeArithmetic: String, Sendable, CaseIterable {
         /// Dequantize in registers and multiply in float: equal bit for bit to the product with the
         /// dequantized matrix. Products of more rows always run this way.
         case exact
-        /// Quantize the activations to integers too, per block of 32 (8 bits against 4-bit weights,
-        /// 16 bits against Q8_0), and take integer dot products, as llama.cpp's CPU decoding does:
-        /// about twice as fast, with the activations' rounding (relative step 2⁻⁸ or 2⁻¹⁶ of each
-        /// block's largest value) below the weights' own error. NF4 and K-quant matrices stay exact.
+        /// Quantize the activations to integers too, per block of 32 (8 bits against 4- and 6-bit
+        /// weights, 16 bits against Q8_0), and take integer dot products, as llama.cpp's CPU decoding
+        /// does: about twice as fast, with the activations' rounding (relative step 2⁻⁸ or 2⁻¹⁶ of
+        /// each block's largest value) below the weights' own error. NF4 and Q5 matrices stay exact.
         case integerActivations = "integer"
     }
 
@@ -34,9 +34,11 @@ extension QuantizedMatrix {
 extension QuantizedGEMM {
     /// `C = A·Wᵀ` for a decode-sized A, with A quantized to `bits`-bit integers once and W's rows
     /// split over the workers.
+    /// - Parameter kernel: the kernel family whose code runs (tests compare the portable C with the
+    ///   vector code); the active one by default.
     static func runInteger(bits: Int, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, w: QuantizedMatrix,
-                           bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>) {
-        let kernel = pk_sgemm_active_kernel()
+                           bytes: UnsafeRawPointer, c: UnsafeMutablePointer<Float>, kernel: GEMM.Kernel? = nil) {
+        let kernel = kernel?.cValue ?? pk_sgemm_active_kernel()
         let blocks = m * k / 32
         // One buffer for either width: m·k int16 codes, or m·k int8 codes packed into its first half.
         var codes = [Int16](repeating: 0, count: bits == 16 ? m * k : (m * k + 1) / 2)

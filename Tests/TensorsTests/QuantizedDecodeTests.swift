@@ -1,5 +1,5 @@
 import Testing
-import Tensors
+@testable import Tensors
 
 /// Decode products with integer activations: the kernel computes exactly the product of the dequantized
 /// weights with the activations rounded per block of 32 to int8 (4-bit weights) or int16 (Q8_0) —
@@ -21,13 +21,15 @@ struct QuantizedDecodeTests {
     }
 
     static let shapes = [(1, 40, 64), (1, 333, 576), (2, 21, 416), (3, 64, 96), (4, 70, 1536)]
+    /// K-quant rows are whole super-blocks of 256.
+    static let superBlockShapes = [(1, 40, 256), (1, 333, 768), (2, 21, 512), (4, 70, 1536)]
 
     @Test("integer-activation products equal the dequantized weights times the rounded activations",
-          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1])
+          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
     func integerProducts(_ format: QuantizedMatrix.Format) throws {
         var generator = SeededRandom(seed: 11)
         let levels: Float = format == .q8_0 ? 32767 : 127
-        for (m, n, k) in Self.shapes {
+        for (m, n, k) in [.q4_K, .q6_K].contains(format) ? Self.superBlockShapes : Self.shapes {
             let w = try QuantizedMatrixTests.randomMatrix(format, rows: n, columns: k, seed: UInt64(n * 7 + k))
             let dense = w.dequantized().toArray()
             var x = Tensor.randomNormal([m, k], generator: &generator).toArray()
@@ -61,6 +63,33 @@ struct QuantizedDecodeTests {
         }
     }
 
+    @Test("the vector kernels (AVX2, AVX-VNNI) give the portable C kernel's integer products, up to float summation order",
+          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
+    func vectorEqualsPortable(_ format: QuantizedMatrix.Format) throws {
+        var generator = SeededRandom(seed: 13)
+        let (m, n, k) = (3, 37, 768)
+        let w = try QuantizedMatrixTests.randomMatrix(format, rows: n, columns: k, seed: 17)
+        let x = Tensor.randomNormal([m, k], generator: &generator)
+        let bits = format == .q8_0 ? 16 : 8
+        func product(_ kernel: GEMM.Kernel) -> [Float] {
+            var out = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { a in
+                w.withUnsafeBytes { bytes in
+                    out.withUnsafeMutableBufferPointer { c in
+                        QuantizedGEMM.runInteger(bits: bits, m: m, n: n, k: k, a: a.baseAddress!, w: w, bytes: bytes.baseAddress!,
+                                                 c: c.baseAddress!, kernel: kernel)
+                    }
+                }
+            }
+            return out
+        }
+        let portable = product(.portable), vector = product(GEMM.bestKernel)
+        let scale = portable.map(abs).max()!
+        let worst = zip(portable, vector).map { abs($0 - $1) }.max()!
+        #expect(!portable.contains { !$0.isFinite })
+        #expect(worst <= 1e-5 * scale, "\(format): vector and portable differ by \(worst) (largest value \(scale))")
+    }
+
     @Test("exact unless asked for, and only for products of at most decodeRows rows of a 32-block format")
     func exactElsewhere() throws {
         var generator = SeededRandom(seed: 12)
@@ -72,7 +101,7 @@ struct QuantizedDecodeTests {
                 let reference = QuantizedMatrixTests.floatProduct(x, dense, transposeW: true, kernel: GEMM.builtinKernel).toArray()
                 #expect(Tensor.matmul(x, w, transposeW: true).toArray() == reference, "\(format), \(m) rows, default")
                 let asked = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(x, w, transposeW: true).toArray() }
-                let integerFormat = [.q8_0, .q4_0, .q4_1].contains(format)
+                let integerFormat = [.q8_0, .q4_0, .q4_1, .q4_K, .q6_K].contains(format)
                 #expect((asked == reference) == !(integerFormat && m <= QuantizedMatrix.decodeRows), "\(format), \(m) rows, integer asked")
                 // The input gradient (dY·W) never runs on integers.
                 let dy = Tensor.randomNormal([m, 48], generator: &generator)
