@@ -3,7 +3,7 @@
 // integer dot product of the weight codes with the activation codes, scaled once by both scales
 // (K-quants: per sub-block of 32 for Q4_K, per 16 values for Q6_K). A
 // token's products then cost little more than reading the weights once. Activations take 8 bits
-// against 4- and 6-bit weights (Q4_0, Q4_1, Q4_K, Q6_K) and 16 bits against 8-bit ones (Q8_0): their rounding (relative
+// against 4- to 6-bit weights (Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) and 16 bits against 8-bit ones (Q8_0): their rounding (relative
 // step 2⁻⁸, or 2⁻¹⁶) stays well below the weights' own, and a Q8_0 vocabulary head, whose top logits
 // can be a few hundredths apart, keeps its ranking. The result differs from the exact product by that
 // rounding, which is why callers opt in.
@@ -73,6 +73,27 @@ static float dot_row_q8_0_portable(const uint8_t *row, const int16_t *q, const f
         long dot = 0;
         for (int j = 0; j < 32; j++) dot += (long)(int8_t)block[2 + j] * q[32 * b + j];
         total += half_value(block) * d[b] * (float)dot;
+    }
+    return total;
+}
+
+/// One Q5_0 or Q5_1 weight row against one row of int8 activations, in plain C: [d]([m])[32 high bits]
+/// [16 bytes of nibbles: value j low, value j + 16 high]; codes 0…31, offset by 16 (Q5_0) or plus m (Q5_1).
+static float dot_row_q5_portable(int with_minimum, const uint8_t *row, const int8_t *q, const float *d, const float *s, long blocks) {
+    const long block_bytes = with_minimum ? 24 : 22;
+    float total = 0.0f;
+    for (long b = 0; b < blocks; b++) {
+        const uint8_t *block = row + b * block_bytes, *high = block + (with_minimum ? 4 : 2), *codes = high + 4;
+        const uint32_t qh = (uint32_t)high[0] | (uint32_t)high[1] << 8 | (uint32_t)high[2] << 16 | (uint32_t)high[3] << 24;
+        const int8_t *a = q + 32 * b;
+        const float dw = half_value(block);
+        int dot = 0;
+        for (int j = 0; j < 16; j++) {
+            dot += (int)((codes[j] & 0xF) | ((qh >> j) & 1) << 4) * a[j];
+            dot += (int)((codes[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) * a[j + 16];
+        }
+        total += dw * d[b] * (float)dot;
+        total += with_minimum ? half_value(block + 2) * s[b] : -16.0f * dw * s[b];
     }
     return total;
 }
@@ -439,6 +460,45 @@ static inline __m256i dot4_vnni(__m256i u, __m256i s) {
         }                                                                                                         \
     }
 
+/// 32 bits as 32 bytes: 0x10 where the bit is set (Q5's fifth bit), 0 elsewhere.
+__attribute__((target("avx2,fma,f16c")))
+static inline __m256i fifth_bits_avx2(uint32_t bits) {
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i select = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);  // byte i: bits' byte i/8
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, select), select), _mm256_set1_epi8(0x10));
+}
+
+#define PK_Q5_ROWS(NAME, TARGET, DOT, WITH_MINIMUM)                                                               \
+    __attribute__((target(TARGET)))                                                                               \
+    static void NAME(long N, long K, const int8_t *qa, const float *da, const float *sa, const uint8_t *W,        \
+                     long row_bytes, float *C) {                                                                  \
+        const long blocks = K / 32, block_bytes = (WITH_MINIMUM) ? 24 : 22;                                       \
+        const __m128i mask = _mm_set1_epi8(0x0F);                                                                 \
+        for (long n = 0; n < N; n++) {                                                                            \
+            const uint8_t *row = W + n * row_bytes;                                                               \
+            __m256 acc = _mm256_setzero_ps();                                                                     \
+            float extra = 0.0f;                                                                                   \
+            for (long b = 0; b < blocks; b++) {                                                                   \
+                const uint8_t *block = row + b * block_bytes, *high = block + ((WITH_MINIMUM) ? 4 : 2);          \
+                _mm_prefetch((const char *)(block + PK_INT8_PREFETCH_BYTES), _MM_HINT_T0);                        \
+                const __m128i nibbles = _mm_loadu_si128((const __m128i *)(high + 4));                             \
+                const __m256i low = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(nibbles, mask)), \
+                                                            _mm_and_si128(_mm_srli_epi16(nibbles, 4), mask), 1);   \
+                const __m256i codes = _mm256_or_si256(low, fifth_bits_avx2(load_u32(high)));                     \
+                const __m256i p = DOT(codes, _mm256_loadu_si256((const __m256i *)(qa + 32 * b)));                 \
+                const float dw = pk_load_half_f16c(block);                                                        \
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * da[b]), acc);                    \
+                extra += (WITH_MINIMUM) ? pk_load_half_f16c(block + 2) * sa[b] : -16.0f * dw * sa[b];             \
+            }                                                                                                     \
+            C[n] = sum8(acc) + extra;                                                                             \
+        }                                                                                                         \
+    }
+
+PK_Q5_ROWS(q5_0_rows_avx2, "avx2,fma,f16c", dot4_avx2, 0)
+PK_Q5_ROWS(q5_1_rows_avx2, "avx2,fma,f16c", dot4_avx2, 1)
+PK_Q5_ROWS(q5_0_rows_vnni, "avx2,fma,f16c,avxvnni", dot4_vnni, 0)
+PK_Q5_ROWS(q5_1_rows_vnni, "avx2,fma,f16c,avxvnni", dot4_vnni, 1)
 PK_Q4_K_ROWS(q4_k_rows_avx2, "avx2,fma,f16c", dot4_avx2)
 PK_Q4_K_ROWS(q4_k_rows_vnni, "avx2,fma,f16c,avxvnni", dot4_vnni)
 PK_Q6_K_ROWS(q6_k_rows_avx2, "avx2,fma,f16c", dot4_avx2)
@@ -462,7 +522,7 @@ int pk_cpu_has_avx_vnni(void) {
 int pk_integer_activation_bits(pk_quant_format format) {
     switch (format) {
     case PK_QUANT_Q8_0: return 16;
-    case PK_QUANT_Q4_0: case PK_QUANT_Q4_1: case PK_QUANT_Q4_K: case PK_QUANT_Q6_K: return 8;
+    case PK_QUANT_Q4_0: case PK_QUANT_Q4_1: case PK_QUANT_Q5_0: case PK_QUANT_Q5_1: case PK_QUANT_Q4_K: case PK_QUANT_Q6_K: return 8;
     default: return 0;
     }
 }
@@ -509,6 +569,8 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
                 } else {
                     const int8_rows_kernel rows = format == PK_QUANT_Q4_0   ? (has ? q4_0_rows_vnni : q4_0_rows_avx2)
                                                   : format == PK_QUANT_Q4_1 ? (has ? q4_1_rows_vnni : q4_1_rows_avx2)
+                                                  : format == PK_QUANT_Q5_0 ? (has ? q5_0_rows_vnni : q5_0_rows_avx2)
+                                                  : format == PK_QUANT_Q5_1 ? (has ? q5_1_rows_vnni : q5_1_rows_avx2)
                                                   : format == PK_QUANT_Q4_K ? (has ? q4_k_rows_vnni : q4_k_rows_avx2)
                                                                             : (has ? q6_k_rows_vnni : q6_k_rows_avx2);
                     rows(width, K, (const int8_t *)codes + m * K, scales + m * blocks, sums + m * blocks, part, row_bytes, C + m * ldc + n0);
@@ -525,6 +587,8 @@ int pk_gemm_quantized_integer(pk_gemm_kernel kernel, pk_quant_format format, lon
             C[m * ldc + n] = format == PK_QUANT_Q8_0 ? dot_row_q8_0_portable(row, (const int16_t *)codes + m * K, scales + m * blocks, blocks)
                              : format == PK_QUANT_Q4_K ? dot_row_q4_k_portable(row, activations, scales + m * blocks, sums + m * blocks, blocks)
                              : format == PK_QUANT_Q6_K ? dot_row_q6_k_portable(row, activations, scales + m * blocks, blocks)
+                             : format == PK_QUANT_Q5_0 || format == PK_QUANT_Q5_1
+                                 ? dot_row_q5_portable(format == PK_QUANT_Q5_1, row, activations, scales + m * blocks, sums + m * blocks, blocks)
                              : dot_row_portable(format, row, activations, scales + m * blocks, sums + m * blocks, blocks);
         }
     }

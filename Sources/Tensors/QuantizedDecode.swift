@@ -2,15 +2,15 @@ import CKernels
 
 extension QuantizedMatrix {
     /// How a product of a few activation rows (at most `decodeRows`, as when generating token by
-    /// token) with a packed Q8_0, Q4_0, Q4_1, Q4_K or Q6_K matrix is computed.
+    /// token) with a packed Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K or Q6_K matrix is computed.
     public enum DecodeArithmetic: String, Sendable, CaseIterable {
         /// Dequantize in registers and multiply in float: equal bit for bit to the product with the
         /// dequantized matrix. Products of more rows always run this way.
         case exact
-        /// Quantize the activations to integers too, per block of 32 (8 bits against 4- and 6-bit
+        /// Quantize the activations to integers too, per block of 32 (8 bits against 4- to 6-bit
         /// weights, 16 bits against Q8_0), and take integer dot products, as llama.cpp's CPU decoding
         /// does: about twice as fast, with the activations' rounding (relative step 2⁻⁸ or 2⁻¹⁶ of
-        /// each block's largest value) below the weights' own error. NF4 and Q5 matrices stay exact.
+        /// each block's largest value) below the weights' own error. NF4 matrices stay exact.
         case integerActivations = "integer"
     }
 

@@ -25,7 +25,7 @@ struct QuantizedDecodeTests {
     static let superBlockShapes = [(1, 40, 256), (1, 333, 768), (2, 21, 512), (4, 70, 1536)]
 
     @Test("integer-activation products equal the dequantized weights times the rounded activations",
-          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
+          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K])
     func integerProducts(_ format: QuantizedMatrix.Format) throws {
         var generator = SeededRandom(seed: 11)
         let levels: Float = format == .q8_0 ? 32767 : 127
@@ -64,7 +64,7 @@ struct QuantizedDecodeTests {
     }
 
     @Test("the vector kernels (AVX2, AVX-VNNI) give the portable C kernel's integer products, up to float summation order",
-          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q4_K, .q6_K])
+          arguments: [QuantizedMatrix.Format.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K])
     func vectorEqualsPortable(_ format: QuantizedMatrix.Format) throws {
         var generator = SeededRandom(seed: 13)
         let (m, n, k) = (3, 37, 768)
@@ -101,7 +101,7 @@ struct QuantizedDecodeTests {
                 let reference = QuantizedMatrixTests.floatProduct(x, dense, transposeW: true, kernel: GEMM.builtinKernel).toArray()
                 #expect(Tensor.matmul(x, w, transposeW: true).toArray() == reference, "\(format), \(m) rows, default")
                 let asked = QuantizedMatrix.$decodeArithmetic.withValue(.integerActivations) { Tensor.matmul(x, w, transposeW: true).toArray() }
-                let integerFormat = [.q8_0, .q4_0, .q4_1, .q4_K, .q6_K].contains(format)
+                let integerFormat = format != .nf4
                 #expect((asked == reference) == !(integerFormat && m <= QuantizedMatrix.decodeRows), "\(format), \(m) rows, integer asked")
                 // The input gradient (dY·W) never runs on integers.
                 let dy = Tensor.randomNormal([m, 48], generator: &generator)
