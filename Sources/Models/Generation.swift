@@ -18,7 +18,7 @@ public struct GenerationOptions: Sendable {
     public var stopTokenIDs: Set<Int> = []
     /// Seed for sampling.
     public var seed: UInt64 = 0
-    /// How each new token's products with packed Q8_0/Q4_0/Q4_1 weights are computed: with integer
+    /// How each new token's products with packed GGUF weights (all but NF4) are computed: with integer
     /// activations by default (about twice as fast, as llama.cpp decodes), or `.exact` for results
     /// equal to the dequantized model's. The prompt, float weights and training are always exact.
     public var packedDecode: QuantizedMatrix.DecodeArithmetic = .integerActivations

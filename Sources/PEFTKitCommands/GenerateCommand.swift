@@ -30,7 +30,7 @@ enum GenerateCommand {
         CommandOption("quantization", "NAME", "float, gguf (keep a GGUF's quantized blocks packed), q8_0, q4_1 or nf4",
                       .choice(default: "float", among: WeightQuantization.names)),
         CommandOption("exact-decode", "", """
-            With packed Q8_0/Q4_0/Q4_1 weights, multiply each new token in float (equal to the
+            With packed GGUF weights, multiply each new token in float (equal to the
             dequantized model) instead of with integer activations (faster; llama.cpp's way)
             """, .flag),
         CommandOption("stop", "TEXT", "Stop when the output contains TEXT (not printed)", .text),
