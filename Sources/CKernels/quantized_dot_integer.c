@@ -98,17 +98,6 @@ static float dot_row_q5_portable(int with_minimum, const uint8_t *row, const int
     return total;
 }
 
-/// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does.
-static inline void q4_k_scale_min_codes(const uint8_t *scales, int j, int *scale, int *minimum) {
-    if (j < 4) {
-        *scale = scales[j] & 63;
-        *minimum = scales[j + 4] & 63;
-    } else {
-        *scale = (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
-        *minimum = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-    }
-}
-
 /// One Q4_K weight row (super-blocks of 256: d, dmin, 12 bytes of 6-bit scales and minimums, 128 bytes
 /// of nibbles) against one row of int8 activations (blocks of 32, one per sub-block), in plain C:
 /// per sub-block, d·scale·da·Σ q·a − dmin·minimum·(da·Σ a).
@@ -121,8 +110,8 @@ static float dot_row_q4_k_portable(const uint8_t *row, const int8_t *q, const fl
             const long j = 8 * b + 2 * pair;
             const int8_t *a = q + 32 * j;
             int sc1, m1, sc2, m2;
-            q4_k_scale_min_codes(block + 4, 2 * pair, &sc1, &m1);
-            q4_k_scale_min_codes(block + 4, 2 * pair + 1, &sc2, &m2);
+            pk_q4_k_scale_min(block + 4, 2 * pair, &sc1, &m1);
+            pk_q4_k_scale_min(block + 4, 2 * pair + 1, &sc2, &m2);
             int dot1 = 0, dot2 = 0;
             for (int l = 0; l < 32; l++) {
                 dot1 += (int)(codes[32 * pair + l] & 0xF) * a[l];
@@ -398,8 +387,8 @@ static inline __m256i dot4_vnni(__m256i u, __m256i s) {
                 for (int pair = 0; pair < 4; pair++) {                                                            \
                     const long j = 8 * b + 2 * pair;                                                              \
                     int sc1, m1, sc2, m2;                                                                         \
-                    q4_k_scale_min_codes(block + 4, 2 * pair, &sc1, &m1);                                         \
-                    q4_k_scale_min_codes(block + 4, 2 * pair + 1, &sc2, &m2);                                     \
+                    pk_q4_k_scale_min(block + 4, 2 * pair, &sc1, &m1);                                         \
+                    pk_q4_k_scale_min(block + 4, 2 * pair + 1, &sc2, &m2);                                     \
                     const __m256i packed = _mm256_loadu_si256((const __m256i *)(block + 16 + 32 * pair));         \
                     const __m256i p1 = DOT(_mm256_and_si256(packed, mask), _mm256_loadu_si256((const __m256i *)(qa + 32 * j))); \
                     const __m256i p2 = DOT(_mm256_and_si256(_mm256_srli_epi16(packed, 4), mask),                  \

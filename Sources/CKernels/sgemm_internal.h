@@ -199,4 +199,16 @@ int pk_sgemm_small_m_nn(pk_gemm_kernel kernel, long M, long N, long K, float alp
 void pk_sgemm_small_m(pk_gemm_kernel kernel, long M, long N, long K, float alpha, const float *A, long lda,
                       const float *B, long ldb, float beta, float *C, long ldc);
 
+/// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does (shared by
+/// the dequantizer and the integer decode kernels).
+static inline void pk_q4_k_scale_min(const uint8_t *scales, int j, int *scale, int *minimum) {
+    if (j < 4) {
+        *scale = scales[j] & 63;
+        *minimum = scales[j + 4] & 63;
+    } else {
+        *scale = (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
+        *minimum = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+    }
+}
+
 #endif

@@ -77,27 +77,16 @@ float pk_half_to_float(uint16_t h) {
 
 static float load_half(const uint8_t *p) { return pk_half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
 
-/// Q4_K's 6-bit scale and minimum of sub-block j (of 8), packed in 12 bytes as ggml does.
-static void q4_k_scale_min(const uint8_t *scales, int j, float *scale, float *minimum) {
-    if (j < 4) {
-        *scale = (float)(scales[j] & 63);
-        *minimum = (float)(scales[j + 4] & 63);
-    } else {
-        *scale = (float)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
-        *minimum = (float)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
-    }
-}
-
 /// The 256 values of a Q4_K super-block: [d: half][dmin: half][12 bytes of 6-bit scales and
 /// minimums][128 bytes of 4-bit values]; value = d·scale·q − dmin·minimum per sub-block of 32.
 static void dequantize_q4_k(const uint8_t *block, float *out) {
     const float d = load_half(block), dmin = load_half(block + 2);
     const uint8_t *q = block + 16;
     for (int pair = 0; pair < 4; pair++) {
-        float sc1, m1, sc2, m2;
-        q4_k_scale_min(block + 4, 2 * pair, &sc1, &m1);
-        q4_k_scale_min(block + 4, 2 * pair + 1, &sc2, &m2);
-        const float d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2;
+        int sc1, m1, sc2, m2;
+        pk_q4_k_scale_min(block + 4, 2 * pair, &sc1, &m1);
+        pk_q4_k_scale_min(block + 4, 2 * pair + 1, &sc2, &m2);
+        const float d1 = d * (float)sc1, min1 = dmin * (float)m1, d2 = d * (float)sc2, min2 = dmin * (float)m2;
         for (int l = 0; l < 32; l++) out[l] = d1 * (float)(q[l] & 0xF) - min1;
         for (int l = 0; l < 32; l++) out[32 + l] = d2 * (float)(q[l] >> 4) - min2;
         q += 32;

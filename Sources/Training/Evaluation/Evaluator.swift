@@ -145,8 +145,7 @@ public struct Evaluator {
         for (position, example) in answerable.enumerated() {
             if let limit, results.count >= limit { break }
             if shared && position % communicator.size != communicator.rank { continue }
-            let prompt = Array(example.ids.prefix(example.promptLength))
-            guard !prompt.isEmpty else { continue }
+            let prompt = Array(example.ids.prefix(example.promptLength))  // not empty: `answerable`
             let ids = try model.generate(prompt: prompt, options: options, prefix: prefix)
             let answer = try tokenizer.decode(ids, skipSpecialTokens: true)
             results.append((prompt, answer, example.reference!))
