@@ -189,8 +189,14 @@ def collate(examples, torch):
     return input_ids, mask, labels
 
 
-def micro_batch_loss_sum(model, input_ids, mask, labels, torch):
-    """Summed next-token cross-entropy over labelled positions."""
+def micro_batch_loss_sum(model, input_ids, mask, labels, torch, autocast=None):
+    """Summed next-token cross-entropy over labelled positions.
+
+    `autocast` ("bfloat16" or "float16") runs the forward pass and the loss under
+    `torch.autocast("cpu", dtype=...)`, as Hugging Face's Trainer does with `bf16=True` on a CPU."""
+    if autocast:
+        with torch.autocast("cpu", dtype=getattr(torch, autocast)):
+            return micro_batch_loss_sum(model, input_ids, mask, labels, torch)
     logits = model(input_ids=input_ids, attention_mask=mask).logits
     shifted_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1])
     shifted_labels = labels[:, 1:].reshape(-1)
@@ -211,12 +217,14 @@ def make_optimizer(model, learning_rate, weight_decay, torch):
 
 def train(model, examples, *, torch, batch_size, accumulation, steps, learning_rate, weight_decay=0.0, warmup=0,
           shape="linear", max_grad_norm=1.0, seed=0, shuffled=True, group_by_length=True, on_step=None,
-          regularizer=None, after_update=None, start_step=0, optimizer=None):
+          regularizer=None, after_update=None, start_step=0, optimizer=None, autocast=None):
     """Runs optimizer steps `start_step..<steps` exactly as PEFTKit's Trainer does; returns their losses.
 
     `regularizer()` (AdaLoRA's orthogonality penalty) is added once per step before clipping;
     `after_update(step)` (AdaLoRA's `update_and_allocate`) runs after the optimizer step, before the
-    gradients are cleared, with the 0-based step — PEFTKit's method hooks. A run continued from a
+    gradients are cleared, with the 0-based step — PEFTKit's method hooks. `autocast` computes the
+    forward passes in that reduced precision (see `micro_batch_loss_sum`); weights, gradients and
+    the optimizer stay in float32. A run continued from a
     PEFTKit checkpoint of step `start_step` passes the optimizer holding its moments; the data order
     and the schedule then go on from that step (without gradient accumulation across an epoch's end)."""
     optimizer = optimizer or make_optimizer(model, learning_rate, weight_decay, torch)
@@ -241,7 +249,7 @@ def train(model, examples, *, torch, batch_size, accumulation, steps, learning_r
         total = 0.0
         for batch in micro:
             input_ids, mask, labels = collate([examples[i] for i in batch], torch)
-            loss = micro_batch_loss_sum(model, input_ids, mask, labels, torch) / targets
+            loss = micro_batch_loss_sum(model, input_ids, mask, labels, torch, autocast) / targets
             loss.backward()
             total += loss.item()
         if regularizer is not None:

@@ -50,13 +50,13 @@ def dataset(path, tokenizer, max_length):
 
 
 @torch.no_grad()
-def evaluate(model, tokenizer, examples, batch_size, max_new_tokens):
+def evaluate(model, tokenizer, examples, batch_size, max_new_tokens, autocast=None):
     model.eval()
     loss_sum, targets = 0.0, 0
     for start in range(0, len(examples), batch_size):
         batch = [(ids, labels) for ids, labels, _, _ in examples[start:start + batch_size]]
         input_ids, mask, labels = reference.collate(batch, torch)
-        loss_sum += reference.micro_batch_loss_sum(model, input_ids, mask, labels, torch).item()
+        loss_sum += reference.micro_batch_loss_sum(model, input_ids, mask, labels, torch, autocast).item()
         targets += sum(reference.target_count(labels) for _, labels in batch)
     metrics = {"eval_loss": loss_sum / targets, "eval_perplexity": math.exp(loss_sum / targets)}
     stops = [tokenizer.eos_token_id] + [tokenizer.convert_tokens_to_ids(t) for t in ["<|im_end|>", "<|eot_id|>"] if t in tokenizer.get_vocab()]
@@ -102,6 +102,9 @@ def main():
     parser.add_argument("--logging-steps", type=int, default=10)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--autocast", choices=["bfloat16", "float16"],
+                        help="forward passes under torch.autocast in this precision (HF Trainer's bf16=True/fp16=True on a CPU); "
+                             "the fair partner of peftkit's --matmul-precision")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -131,7 +134,8 @@ def main():
     start = time.time()
     losses = reference.train(model, pairs, torch=torch, batch_size=args.batch_size, accumulation=args.gradient_accumulation,
                              steps=steps, learning_rate=args.learning_rate, weight_decay=args.weight_decay, warmup=args.warmup_steps,
-                             shape=args.schedule, max_grad_norm=args.max_grad_norm or None, seed=args.seed, on_step=on_step)
+                             shape=args.schedule, max_grad_norm=args.max_grad_norm or None, seed=args.seed, on_step=on_step,
+                             autocast=args.autocast)
     runtime = time.time() - start
     epoch, cursor = 0, 0
     lengths = [len(ids) for ids, _ in pairs]
@@ -151,7 +155,7 @@ def main():
                "step_runtime": runtime, "step_samples_per_second": samples / runtime,
                "train_loss": sum(losses) / len(losses), "global_step": steps, "trainable_parameters": trainable}
     if evaluation:
-        summary.update(evaluate(model, tokenizer, evaluation, args.batch_size, args.max_new_tokens))
+        summary.update(evaluate(model, tokenizer, evaluation, args.batch_size, args.max_new_tokens, args.autocast))
     summary["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(summary, sort_keys=True))
 
