@@ -55,18 +55,29 @@ enum Checkpoint {
     }
 
     /// Every floating-point tensor of the files by name (integer buffers such as `position_ids` are skipped).
-    static func weights(of files: [SafetensorsFile]) throws -> [String: Tensor] {
+    ///
+    /// `consume`, when given, sees each tensor as it is read and keeps it out of the result by
+    /// returning true (a loader quantizing as it goes). The files' mapped pages are released every
+    /// 256 MB read, so the pages of tensors already converted stop counting in the resident size.
+    static func weights(of files: [SafetensorsFile], consume: ((String, Tensor) throws -> Bool)? = nil) throws -> [String: Tensor] {
         var state: [String: Tensor] = [:]
         do {
             for file in files {
+                var readSinceRelease = 0
                 for tensor in file.tensors where isFloat(tensor.dtype) {
-                    state[tensor.name] = try Tensor.loading(tensor, from: file)
+                    let value = try Tensor.loading(tensor, from: file)
+                    if try consume?(tensor.name, value) != true { state[tensor.name] = value }
+                    readSinceRelease += tensor.dataRange.count
+                    if readSinceRelease >= 256 << 20 {
+                        file.mapping?.evictResidentPages()
+                        readSinceRelease = 0
+                    }
                 }
+                file.mapping?.evictResidentPages()
             }
         } catch let error as ModelFileError {
             throw ModelError.file(error)
         }
-        for file in files { file.mapping?.evictResidentPages() }
         return state
     }
 

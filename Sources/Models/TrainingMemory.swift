@@ -1,21 +1,28 @@
 import Autograd
 import NN
 
-/// The peak resident memory of a LoRA training step on a Llama model, predicted from the model's
-/// size, the batch and the sequence length (no gradient checkpointing).
+/// The peak resident memory of a LoRA training step on a decoder model, predicted from the model's
+/// size and structure, the batch and the sequence length.
 ///
 /// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
 /// it is alive at once:
 ///
-///     peak ≈ runtime + weights + L · B · T · (4h + 2·h_kv + 2I + A) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
+///     peak ≈ runtime + weights + L · B · T · (n·h + q + 2·kv + [q + kv] + m·I + A) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
 ///
 /// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
-/// - Per decoder layer and token, the backward keeps: the two RMSNorms' inputs and the first norm's
-///   output (read by the adapters on `q_proj`/`v_proj`), 3h; the query, key and value, h + 2·h_kv
-///   (h_kv = key-value heads × head size); attention's own state A: the probabilities, H·T, below
-///   384 tokens, and from 384 on (`TiledAttention`) the output and one log-sum-exp per head,
-///   H·(D + 1); the SwiGLU gate and up projections, 2I. Frozen projections keep nothing (their input gradient needs only the
-///   weight), and the adapters' rank-r intermediates are negligible.
+/// - Per decoder layer and token, the backward keeps:
+///   - every RMSNorm's input and the first norm's output (read by the adapters on `q_proj`/`v_proj`):
+///     n·h with n = 3 for norms before the sublayers (Llama, Mistral, Qwen, Phi-3) and n = 5 for
+///     norms around them (Gemma 3: four norms);
+///   - the rotated query and the key and value, q + 2·kv (q = heads × head size, kv = key-value
+///     heads × head size), and with per-head query/key norms (Qwen3, Gemma 3) their inputs, q + kv;
+///   - the MLP's gate and up projections, m·I with m = 2 for the fused SwiGLU/GeGLU and 3 for exact
+///     GELU (the activation's output too);
+///   - attention's own state A: the probabilities, H·T, below 384 tokens, and from 384 on
+///     (`TiledAttention`) the output and one log-sum-exp per head, H·(D + 1).
+///
+///   Frozen projections keep nothing (their input gradient needs only the weight), and the adapters'
+///   rank-r intermediates are negligible. For a Llama (q = h) this is 4h + 2·kv + 2I + A.
 /// - The vocabulary head runs only at the N labelled positions, 128 at a time
 ///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
 ///   3 · min(N, 128) · V floats.
@@ -28,7 +35,8 @@ import NN
 /// activations are alive at a time. For models outside the decoder families (GPT-2, BERT) only
 /// weights, trainable state, logits and runtime are counted.
 ///
-/// The estimate is checked against the measured peak by `TrainingStepBenchmark`.
+/// The estimate is checked against the measured peak by `TrainingStepBenchmark` and, on real models
+/// from 135M to 1B parameters, by `Benchmarks/TrainingMemory/check.sh`.
 public struct TrainingMemory: Sendable, Equatable {
     /// Bytes of the weights as stored (float parameters and packed matrices).
     public var weights: Int
@@ -54,13 +62,21 @@ public struct TrainingMemory: Sendable, Equatable {
         let c = model.configuration
         let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
         let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }
-        let keyValue = c.keyValueHeads * c.headDimension
-        let attention = TiledAttention.applies(queries: length, keys: length) ? c.attentionHeads * (c.headDimension + 1) : c.attentionHeads * length
-        let perToken = 4 * c.hiddenSize + 2 * keyValue + 2 * c.intermediateSize + attention
         return TrainingMemory(weights: 4 * floats + packed,
-                              activations: c.layerCount * batch * length * perToken * 4,
+                              activations: c.layerCount * batch * length * keptPerToken(c, length: length) * 4,
                               logits: 3 * min(labelled, chunkedCrossEntropyDefaultRows) * c.vocabularySize * 4,
                               runtime: runtimeBytes)
+    }
+
+    /// The floats one decoder layer keeps for backward per token of a `length`-token sequence (see
+    /// the formula above).
+    static func keptPerToken(_ c: DecoderConfiguration, length: Int) -> Int {
+        let (query, keyValue) = (c.attentionHeads * c.headDimension, c.keyValueHeads * c.headDimension)
+        let norms = (c.family.normPlacement == .aroundSublayers ? 5 : 3) * c.hiddenSize
+        let queryKeyNorms = c.family.normalizesQueriesAndKeys ? query + keyValue : 0
+        let mlp = (c.activation == .gelu ? 3 : 2) * c.intermediateSize
+        let attention = TiledAttention.applies(queries: length, keys: length) ? c.attentionHeads * (c.headDimension + 1) : c.attentionHeads * length
+        return norms + query + 2 * keyValue + queryKeyNorms + mlp + attention
     }
 
     /// The parts in words, for messages: "weights 0.2 GB, activations 3.1 GB, …".

@@ -167,6 +167,9 @@ enum TrainCommand {
                                               prefixTokens: (planned as? any PromptLearningConfiguration)?.virtualTokenCount ?? 0,
                                               addedTrainable: try PeftModel<Module>.plannedTrainableCount(planned, model: base))
         try memory.requireFits()
+        if !quiet && communicator.rank == 0 {
+            output.standardError("memory: about \(MachineMemory.describe(memory.total)) at the peak (\(memory.breakdown), runtime \(MachineMemory.describe(memory.runtime)))\n")
+        }
         if let available = MachineMemory.available, memory.total > available {
             output.standardError("train: warning: this run needs about \(MachineMemory.describe(memory.total)) at its peak but "
                                  + "\(MachineMemory.describe(available)) is free now; it may swap\n")
@@ -209,7 +212,10 @@ enum TrainCommand {
                                   communicator: communicator)
         let summary = try trainer.train(resumingFrom: resume)
         guard writes else { return }
-        var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded()]
+        // The measured peak beside `TrainingMemory`'s prediction for this run (MiB both), so the formula
+        // can be checked on any model (Benchmarks/TrainingMemory/check.sh).
+        var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded(),
+                                       "predicted_peak_rss_mb": (Double(memory.total) / 1_048_576).rounded()]
         if eval != nil || !retain.isEmpty {
             // The run's final evaluation, unless it lacks exact match or a callback put other weights back.
             let restored = patience != nil || forgettingGuard?.exceededAtStep != nil

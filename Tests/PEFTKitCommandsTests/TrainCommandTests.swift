@@ -22,7 +22,7 @@ struct TrainCommandTests {
                               "--save-every", "3", "--max-new-tokens", "3", "--quiet"])
         #expect(result.status == 0, "\(result.error)")
         let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
-        for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "trainable_parameters", "eval_loss",
+        for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "predicted_peak_rss_mb", "trainable_parameters", "eval_loss",
                     "step_runtime", "step_samples_per_second"] {
             #expect(summary?[key] != nil, "summary has \(key)")
         }

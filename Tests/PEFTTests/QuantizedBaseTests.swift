@@ -170,6 +170,23 @@ struct QuantizedBaseTests {
         #expect(worst < (format == .q8_0 ? 0.02 : 0.2), "\(format): max |Δlogit| = \(worst)")
     }
 
+    @Test("quantizing while loading (one matrix at a time) gives the packed weights of quantizing the loaded float model", arguments: [QuantizedMatrix.Format.q8_0, .q4_1])
+    func quantizedWhileLoading(_ format: QuantizedMatrix.Format) throws {
+        let streamed = try LlamaForCausalLM.load(folder: Self.folder, quantization: .quantize(format))
+        let afterwards = try LlamaForCausalLM.load(folder: Self.folder)
+        let expected = try afterwards.quantizeLinearLayers(under: "model.layers.", to: format)
+        let packed = Dictionary(uniqueKeysWithValues: streamed.namedModules().compactMap { entry in
+            (entry.module as? QuantizedLinear).map { (entry.path, $0.weight) }
+        })
+        #expect(packed.keys.sorted() == expected.quantized.sorted() && !packed.isEmpty)
+        for (path, module) in afterwards.namedModules() {
+            guard let layer = module as? QuantizedLinear else { continue }
+            #expect(packed[path] == layer.weight, "\(path)")
+        }
+        #expect(streamed.namedParameters().map(\.path) == afterwards.namedParameters().map(\.path))
+        #expect(try Fixture.logits(streamed, base: "tiny-llama").toArray() == (try Fixture.logits(afterwards, base: "tiny-llama")).toArray())
+    }
+
     @Test("a layer of odd width stays float; a non-finite weight is an error naming its layer")
     func unquantizable() throws {
         let holder = Module()

@@ -73,20 +73,22 @@ extension DecoderForCausalLM {
                 try model.replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: bias))
                 continue
             }
+            let value: Tensor
             do {
                 if permutes && shape.count == 2 && (name.hasSuffix("q_proj.weight") || name.hasSuffix("k_proj.weight")) {
                     let heads = name.hasSuffix("q_proj.weight") ? configuration.attentionHeads : configuration.keyValueHeads
-                    state[name] = Tensor(unpermute(try gguf.floats(of: tensor), rows: shape[0], columns: shape[1], heads: heads), shape: shape)
+                    value = Tensor(unpermute(try gguf.floats(of: tensor), rows: shape[0], columns: shape[1], heads: heads), shape: shape)
                 } else if family.ggufNormsIncludeOffset && name.hasSuffix("norm.weight") {
                     // The converter stored weight + offset; the model adds the offset itself.
-                    state[name] = Tensor(try gguf.floats(of: tensor).map { $0 - family.normWeightOffset }, shape: shape)
+                    value = Tensor(try gguf.floats(of: tensor).map { $0 - family.normWeightOffset }, shape: shape)
                 } else {
-                    state[name] = try Tensor.loading(tensor, from: gguf, shape: shape)
+                    value = try Tensor.loading(tensor, from: gguf, shape: shape)
                 }
             } catch let error as ModelFileError { throw ModelError.file(error) }
+            if case let .quantize(format) = quantization, try model.quantizeBlockLinear(name, value, to: format, planned: planned) { continue }
+            state[name] = value
         }
         try model.load(state: state, unexpected: unexpected)
-        if case let .quantize(format) = quantization { try model.quantizeLinearLayers(under: "model.layers.", to: format) }
         gguf.mapping?.evictResidentPages()  // pages converted or quantized above are held in owned memory now
         return model
     }
@@ -96,14 +98,41 @@ extension DecoderForCausalLM {
     public static func load(folder: URL, quantization: WeightQuantization = .none) throws -> DecoderForCausalLM {
         let configuration = try DecoderConfiguration(json: try Checkpoint.configuration(in: folder))
         let files = try Checkpoint.files(in: folder)
-        try configuration.parameterPlan().verify(against: Checkpoint.tensorShapes(of: files))
+        let plan = configuration.parameterPlan()
+        try plan.verify(against: Checkpoint.tensorShapes(of: files))
         let model = try ParameterInitialization.deferred { try DecoderForCausalLM(configuration) }  // every weight is loaded strictly below
-        try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
-        if case let .quantize(format) = quantization {
-            try model.quantizeLinearLayers(under: "model.layers.", to: format)
-            for file in files { file.mapping?.evictResidentPages() }
+        guard case let .quantize(format) = quantization else {
+            try model.load(state: try Checkpoint.weights(of: files), unexpected: [])
+            return model
         }
+        // Each block linear is quantized as soon as it is read, so the float model never exists
+        // whole: the load peaks near the packed model plus one float matrix (a 1B-class bf16
+        // checkpoint would otherwise pass through 5 GB of float32 on its way to 0.7 GB packed).
+        let planned = Set(plan.shapes.map(\.name))
+        let state = try Checkpoint.weights(of: files) { name, value in
+            try model.quantizeBlockLinear(name, value, to: format, planned: planned)
+        }
+        try model.load(state: state, unexpected: [])
         return model
+    }
+
+    /// Replaces the block linear whose weight is `name` (`model.layers.…_proj.weight`) by a
+    /// `QuantizedLinear` holding `value` quantized to `format`, its bias (if `planned` has one) to be
+    /// loaded by name. Returns false, changing nothing, for any other tensor and for a layer whose
+    /// input size is not a multiple of the block (it stays float, as `quantizeLinearLayers` leaves it).
+    /// - Throws: `ModelError.invalidConfiguration` naming a weight that cannot be quantized (non-finite values).
+    func quantizeBlockLinear(_ name: String, _ value: Tensor, to format: QuantizedMatrix.Format, planned: Set<String>) throws -> Bool {
+        guard name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight"), value.shape.count == 2,
+              value.shape[1] % format.blockValues == 0 else { return false }
+        let path = String(name.dropLast(".weight".count))
+        guard module(at: path) is Linear else { return false }
+        let matrix: QuantizedMatrix
+        do { matrix = try QuantizedMatrix.quantizing(value, to: format) } catch let error as TensorError {
+            throw ModelError.invalidConfiguration(field: path, reason: "cannot be quantized to \(format.rawValue): \(error.description)")
+        }
+        let bias = planned.contains(path + ".bias") ? Tensor.zeros([value.shape[0]]) : nil
+        try replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: bias))
+        return true
     }
 
     /// Loads weights by HF name; missing required weights are an error, unknown ones are reported.
