@@ -40,6 +40,7 @@ extension Variable {
         }
 
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(slot): start]
+        let profile = OperationProfile.current
         for current in order.reversed() {
             guard let node = current.node,
                   let gradient = pending.removeValue(forKey: ObjectIdentifier(current)) else { continue }
@@ -47,6 +48,8 @@ extension Variable {
                 preconditionFailure("backward of \(node.name): an input of shape \(node.inputShapes[index]) was modified after the forward pass "
                                     + "(version \(recorded) → \(input.version)); merge adapters or step the optimizer only after backward()")
             }
+            profile?.beginBackward()
+            defer { profile?.endBackward(node.name) }
             // The first input's gradient is added in place when it already has one (it must be an
             // intermediate that appears once among the inputs, so no other entry refers to it).
             var inputGradients: [Tensor?]

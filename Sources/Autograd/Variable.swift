@@ -69,6 +69,7 @@ public final class Variable {
         addingFirstGradient: ((_ outputGradient: Tensor, _ firstGradient: inout Tensor) -> [Tensor?])? = nil,
         backward: @escaping (_ outputGradient: Tensor) -> [Tensor?]
     ) -> Variable {
+        OperationProfile.current?.forward(name)
         if GradMode.isEnabled && inputs.contains(where: \.requiresGrad) {
             return Variable(value: value, node: Node(name: name, inputs: inputs, backward: backward, addingFirstGradient: addingFirstGradient))
         }

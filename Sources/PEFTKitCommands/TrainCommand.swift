@@ -1,3 +1,4 @@
+import Autograd
 import Foundation
 import ModelIO
 import Models
@@ -210,8 +211,18 @@ enum TrainCommand {
         }
         let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, retain: retain, tokenizer: tokenizer, callbacks: callbacks,
                                   communicator: communicator)
+        let profileURL = parsed.value("profile").map { URL(fileURLWithPath: $0) }
+        if profileURL != nil { trainer.operationProfile = OperationProfile() }
         let summary = try trainer.train(resumingFrom: resume)
         guard writes else { return }
+        if let profileURL, let profile = trainer.operationProfile {
+            let header = "# Operation profile of `peftkit train`\n\n\(modelPath), \(peft.trainableParameterSummary); "
+                + "\(profile.spans) steps profiled (the first step left out), batch \(settings.batchSize), "
+                + "\(settings.matmulPrecision.rawValue) products, \(Parallel.threadCount) threads, GEMM \(GEMM.backend.rawValue)/\(GEMM.builtinKernel.rawValue).\n\n"
+                + "Milliseconds per step. Forward time is charged to the operation recorded next (the time since the previous one); "
+                + "*italic* rows are regions around work that records no operation.\n\n"
+            try AtomicFile.write(Data((header + profile.markdownTable() + "\n").utf8), to: profileURL)
+        }
         // The measured peak beside `TrainingMemory`'s prediction for this run (MiB both), so the formula
         // can be checked on any model (Benchmarks/TrainingMemory/check.sh).
         var extra: [String: Double] = ["peak_rss_mb": TrainingSetup.peakResidentMegabytes.rounded(),

@@ -73,6 +73,10 @@ extension TrainCommand {
             initialization (adapter flags given must agree with it)
             """, .text),
         CommandOption("config", "FILE.json", "Options from a JSON object ({\"rank\": 16, \"learning-rate\": 1e-4}); flags win", .text),
+        CommandOption("profile", "FILE.md", """
+            Time every step but the first operation by operation (forward, backward, clipping, the
+            optimizer; matrix-product GFLOP/s) and write the table here, in Markdown
+            """, .text),
         CommandOption("quiet", "", "No progress output", .flag),
     ]
 

@@ -177,6 +177,7 @@ public enum GEMM {
         guard m > 0 && n > 0 else { return }
         if rowsIndependent && !transposeA && transposeB && (backend ?? self.backend) == .builtin && m > 4 {
             // One pass over B for every row, each row as a decoding step computes it.
+            FlopCounter.addProduct(m: m, n: n, k: k)
             let choice = kernel?.cValue ?? PK_GEMM_KERNEL_AUTO
             forEachPart(m: m, n: n, k: k, columnTile: 32) { splitColumns, part in
                 if splitColumns {
@@ -195,6 +196,7 @@ public enum GEMM {
             }
             return
         }
+        FlopCounter.addProduct(m: m, n: n, k: k)
         switch backend ?? self.backend {
         case .openBLAS:
             #if OpenBLAS

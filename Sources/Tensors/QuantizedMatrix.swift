@@ -254,6 +254,7 @@ enum QuantizedGEMM {
             }
             return
         }
+        FlopCounter.addProduct(m: m, n: n, k: k)
         if transposeW && k > 0 && beta == 0 {
             let bits = w.integerActivationBits(rows: m)
             if bits > 0 {

@@ -91,6 +91,10 @@ public final class Trainer {
     /// Whether `train()` first refuses a run whose predicted peak memory (`TrainingMemory`) exceeds
     /// the machine's memory or the container's limit, instead of aborting minutes later.
     public var checksMemory = true
+    /// When set, every optimizer step is profiled into it operation by operation (forward, backward,
+    /// gradient exchange, clipping, the optimizer): see `OperationProfile`. The first step, which
+    /// faults in the memory the later ones reuse, is left out when there is more than one.
+    public var operationProfile: OperationProfile?
 
     /// Creating a trainer calls `AllocatorTuning.keepFreedMemory()`: steps reuse freed memory
     /// instead of faulting in fresh pages.
@@ -247,7 +251,12 @@ public final class Trainer {
             let end = min(state.batchCursor + arguments.gradientAccumulationSteps, batches.count)
             let stepStart = DispatchTime.now().uptimeNanoseconds
             let micro = batches[state.batchCursor..<end].map(share).filter { !$0.isEmpty }.map(makeBatch)
-            let loss = try step(micro)
+            let loss: Double?
+            if let profile = operationProfile, state.step > clock.stepAtStart || state.totalSteps == clock.stepAtStart + 1 {
+                loss = try profile.measure { try step(micro) }
+            } else {
+                loss = try step(micro)
+            }
             clock.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
             state.batchCursor = end
             clock.tokens += micro.reduce(0) { $0 + $1.tokenCount }
@@ -347,11 +356,13 @@ public final class Trainer {
         if communicator.size > 1 {
             // The members agree on a non-finite loss anywhere, then sum the step's loss and gradients.
             // The time counted includes waiting for the slowest member at the first exchange.
+            try OperationProfile.region("gradient all-reduce") {
             let start = DispatchTime.now().uptimeNanoseconds
             if try communicator.allReduceMax(nonFinite == nil ? 0 : 1) > 0 && nonFinite == nil { nonFinite = "the training loss on another member" }
             total = try communicator.allReduceSum(total)
             if nonFinite == nil { try gradientAllReduce.sum(parameters.map(\.parameter), over: communicator) }
             clock.communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
         }
         let hooks = model.trainingHooks
         if nonFinite == nil, let penalty = hooks?.regularization() {
@@ -365,7 +376,9 @@ public final class Trainer {
             }
         }
         if nonFinite == nil {
-            let norm = arguments.maxGradientNorm.map { clipGradientNorm(parameters, maxNorm: $0) } ?? gradientNorm(parameters)
+            let norm = OperationProfile.region("gradient norm and clipping") {
+                arguments.maxGradientNorm.map { clipGradientNorm(parameters, maxNorm: $0) } ?? gradientNorm(parameters)
+            }
             if !norm.isFinite { nonFinite = "the gradient of '\(firstNonFiniteGradient(parameters) ?? "?")'" }
             lastGradientNorm = norm
         }
@@ -381,10 +394,12 @@ public final class Trainer {
         }
         lastLearningRate = schedule.rate(at: state.step)
         optimizer.learningRate = lastLearningRate
-        optimizer.step(parameters)
-        // The method's after-step work (AdaLoRA's rank allocation) sees the step's gradients.
-        try hooks?.afterOptimizerStep(state.step)
-        parameters.forEach { $0.parameter.zeroGrad() }
+        try OperationProfile.region("optimizer update") {
+            optimizer.step(parameters)
+            // The method's after-step work (AdaLoRA's rank allocation) sees the step's gradients.
+            try hooks?.afterOptimizerStep(state.step)
+            parameters.forEach { $0.parameter.zeroGrad() }
+        }
         if let bad = parameters.first(where: { !$0.parameter.value.isFinite }) {
             throw TrainingError.nonFinite(step: stepNumber, what: "parameter '\(bad.path)' after the update")
         }
