@@ -19,9 +19,14 @@ struct TrainCommandTests {
         defer { try? FileManager.default.removeItem(at: output) }
         let result = runTool(["train", "--model", model, "--train", data, "--eval-fraction", "0.25", "--output", output.path, "--max-steps", "6",
                               "--batch-size", "4", "--learning-rate", "1e-2", "--rank", "4", "--alpha", "8", "--logging-steps", "2",
-                              "--save-every", "3", "--max-new-tokens", "3", "--quiet"])
+                              "--save-every", "3", "--max-new-tokens", "3", "--quiet", "--profile", output.path + "-profile.md"])
+        defer { try? FileManager.default.removeItem(atPath: output.path + "-profile.md") }
         #expect(result.status == 0, "\(result.error)")
         let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        // --profile: steps 2–6 operation by operation, the products' FLOPs among them.
+        let profile = try String(contentsOfFile: output.path + "-profile.md", encoding: .utf8)
+        #expect(profile.contains("5 steps profiled") && profile.contains("| matmul |") && profile.contains("| *optimizer update* |")
+                && profile.contains("| **step** |"), "\(profile)")
         for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "predicted_peak_rss_mb", "trainable_parameters", "eval_loss",
                     "step_runtime", "step_samples_per_second"] {
             #expect(summary?[key] != nil, "summary has \(key)")
