@@ -13,7 +13,8 @@ import Tensors
 ///   it. Work between operations that records nothing (reshaping a batch, say) lands on the next
 ///   operation; `region` fences such work off under its own name.
 /// - Backward: each node's backward closure is timed, with the gradient accumulation it causes.
-/// - FLOPs: the matrix products' 2·m·n·k (`FlopCounter`) done meanwhile, on any thread.
+/// - FLOPs: the matrix products' 2·m·n·k (`FlopCounter`) done meanwhile by this thread and the
+///   pool's workers running its regions (not by other threads).
 ///
 /// Recording costs a clock read per operation (well under 1 % of a step); the per-thread task-local
 /// lookup when no profile is set is all that ordinary runs pay. One profile belongs to one thread of
@@ -48,6 +49,7 @@ public final class OperationProfile: @unchecked Sendable {
     }
 
     private let lock = NSLock()
+    private let flops = FlopCounter()
     private var entries: [String: Entry] = [:]
     private var lastMark: UInt64 = 0
     private var lastFlops = 0
@@ -65,20 +67,17 @@ public final class OperationProfile: @unchecked Sendable {
     /// `measuredSeconds` (one training step, say). Work inside that no operation or region claims is
     /// reported as "(unattributed)".
     public func measure<R>(_ body: () throws -> R) rethrows -> R {
-        let wasCounting = FlopCounter.isEnabled
-        FlopCounter.isEnabled = true
-        defer { FlopCounter.isEnabled = wasCounting }
-        let start = DispatchTime.now().uptimeNanoseconds, startFlops = FlopCounter.count
+        let start = DispatchTime.now().uptimeNanoseconds, startFlops = flops.count
         resetMark()
         defer {
             let end = DispatchTime.now().uptimeNanoseconds
             lock.withLock {
                 measuredSeconds += Double(end - start) / 1e9
-                measuredFlops += FlopCounter.count - startFlops
+                measuredFlops += flops.count - startFlops
                 spans += 1
             }
         }
-        return try Self.$current.withValue(self) { try body() }
+        return try flops.counting { try Self.$current.withValue(self) { try body() } }
     }
 
     /// Runs `body` as a named region of the current profile (when there is one): its time and FLOPs
@@ -103,16 +102,16 @@ public final class OperationProfile: @unchecked Sendable {
     private func resetMark() {
         lock.withLock {
             lastMark = DispatchTime.now().uptimeNanoseconds
-            lastFlops = FlopCounter.count
+            lastFlops = flops.count
         }
     }
 
     private func charge(_ name: String, isRegion: Bool, backward: Bool) {
-        let now = DispatchTime.now().uptimeNanoseconds, flops = FlopCounter.count
+        let now = DispatchTime.now().uptimeNanoseconds, counted = flops.count
         lock.withLock {
-            let seconds = Double(now &- lastMark) / 1e9, done = flops - lastFlops
+            let seconds = Double(now &- lastMark) / 1e9, done = counted - lastFlops
             lastMark = now
-            lastFlops = flops
+            lastFlops = counted
             var entry = entries[name] ?? Entry(name: name, isRegion: isRegion)
             if backward {
                 entry.backwardSeconds += seconds

@@ -52,3 +52,12 @@ static _Thread_local int in_parallel_region = 0;
 
 int pk_thread_in_parallel_region(void) { return in_parallel_region; }
 void pk_thread_set_parallel_region(int inside) { in_parallel_region = inside; }
+
+static _Thread_local long *flop_counter = 0;
+
+void pk_flops_set_counter(long *counter) { flop_counter = counter; }
+long *pk_flops_counter(void) { return flop_counter; }
+void pk_flops_add(long flops) {
+    if (flop_counter) __atomic_fetch_add(flop_counter, flops, __ATOMIC_RELAXED);
+}
+long pk_flops_read(const long *counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }

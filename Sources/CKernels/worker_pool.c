@@ -35,6 +35,7 @@
 static _Atomic uint64_t job_word;            // job << 40 | next << 20 | tasks
 static void (*_Atomic job_function)(void *, long);
 static void *_Atomic job_context;
+static long *_Atomic job_flop_counter;  // the submitting thread's FLOP counter (pk_flops_counter)
 static _Atomic long job_done;
 static _Atomic int job_workers;              // workers that may take part in the current job
 static _Atomic int sleepers;
@@ -62,7 +63,11 @@ static long run_tasks(void) {
                                                   memory_order_acquire)) {
             void (*function)(void *, long) = atomic_load_explicit(&job_function, memory_order_relaxed);
             void *context = atomic_load_explicit(&job_context, memory_order_relaxed);
+            // The submitting thread's FLOP counter (profiles), on whichever thread runs the task.
+            long *const own_counter = pk_flops_counter();
+            pk_flops_set_counter(atomic_load_explicit(&job_flop_counter, memory_order_relaxed));
             function(context, (long)next_of(word));
+            pk_flops_set_counter(own_counter);
             atomic_fetch_add_explicit(&job_done, 1, memory_order_release);
             ran++;
             word = atomic_load_explicit(&job_word, memory_order_acquire);
@@ -140,6 +145,7 @@ void pk_parallel_run(long tasks, int threads, void (*function)(void *context, lo
     const int workers = ensure_workers(wanted);
     atomic_store_explicit(&job_function, function, memory_order_relaxed);
     atomic_store_explicit(&job_context, context, memory_order_relaxed);
+    atomic_store_explicit(&job_flop_counter, pk_flops_counter(), memory_order_relaxed);
     atomic_store_explicit(&job_done, 0, memory_order_relaxed);
     atomic_store_explicit(&job_workers, workers < wanted ? workers : wanted, memory_order_relaxed);
     const uint64_t job = (atomic_load_explicit(&job_word, memory_order_relaxed) >> 40) + 1;

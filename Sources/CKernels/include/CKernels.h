@@ -248,6 +248,14 @@ int pk_parallel_thread_index(void);
 int pk_thread_in_parallel_region(void);
 void pk_thread_set_parallel_region(int inside);
 
+/// Matrix-product FLOP counting for operation profiles: the calling thread's counter (NULL, the
+/// default: not counting). `pk_flops_add` adds atomically to it, if set; `pk_parallel_run` hands the
+/// caller's counter to the workers running its tasks, so a region's products count where it began.
+void pk_flops_set_counter(long *counter);
+long *pk_flops_counter(void);
+void pk_flops_add(long flops);
+long pk_flops_read(const long *counter);
+
 /// Makes glibc's allocator keep freed memory for reuse (no fresh mmap per block up to 32 MB, no
 /// heap trimming). Returns 1 when applied, 0 on other C libraries.
 int pk_keep_freed_memory(void);
