@@ -30,6 +30,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 swift build -c release --product peftkit >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512_bf16|avx512_vnni|avx_vnni|avx512_fp16|amx_tile|amx_bf16)$' | xargs)
 versions=$("$python" -c 'import torch, transformers, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")')
 flags=(--rank 8 --alpha 32 --dropout 0 --targets q_proj,v_proj --learning-rate 1e-3 --max-steps "$steps" --logging-steps 1)
 echo "| length × batch | PyTorch s/step | PyTorch peak RSS | peftkit s/step | peftkit peak RSS | PyTorch / peftkit | largest step-loss difference |"
@@ -77,4 +78,4 @@ print(f"| {sys.argv[3]} × {sys.argv[4]} | {t:.2f} | {theirs['peak_rss_mb']:,} M
 PY
 done
 echo
-echo "On $cpu ($(nproc) cores), $versions; both sides float32, $steps steps each."
+echo "On $cpu ($(nproc) cores; flags: $cpu_flags), $versions, PEFTKit $(git rev-parse --short HEAD); both sides float32, $steps steps each."

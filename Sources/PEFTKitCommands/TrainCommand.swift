@@ -71,6 +71,15 @@ enum TrainCommand {
         try PathChecks.refuseNonFolder(outputFolder, flag: "output", command: command)
         try PathChecks.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
                                       command: command)
+        // The profile's file: checked now, not after the training it describes.
+        let profileURL = try parsed.value("profile").map { path -> URL in
+            let url = try PathChecks.required(path, flag: "profile", command: command)
+            try PathChecks.refuseFolder(url, flag: "profile", command: command)
+            try PathChecks.refuseOverlap(url, flag: "profile", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
+                                          command: command)
+            try PathChecks.requireInput(url.deletingLastPathComponent().path, flag: "profile (its folder)", folder: true, command: command)
+            return url
+        }
         if parsed.value("epochs") != nil && parsed.value("max-steps") != nil { throw UsageError("train: give --epochs or --max-steps, not both") }
         let format = DatasetFormat(rawValue: try choice("format"))!
         let promptFormat: PromptFormat = switch try choice("prompt-format") {
@@ -211,17 +220,21 @@ enum TrainCommand {
         }
         let trainer = try Trainer(model: peft, arguments: settings, train: train, eval: eval, retain: retain, tokenizer: tokenizer, callbacks: callbacks,
                                   communicator: communicator)
-        let profileURL = parsed.value("profile").map { URL(fileURLWithPath: $0) }
         if profileURL != nil { trainer.operationProfile = OperationProfile() }
         let summary = try trainer.train(resumingFrom: resume)
         guard writes else { return }
-        if let profileURL, let profile = trainer.operationProfile {
-            let header = "# Operation profile of `peftkit train`\n\n\(modelPath), \(peft.trainableParameterSummary); "
-                + "\(profile.spans) steps profiled (the first step left out), batch \(settings.batchSize), "
-                + "\(settings.matmulPrecision.rawValue) products, \(Parallel.threadCount) threads, GEMM \(GEMM.backend.rawValue)/\(GEMM.builtinKernel.rawValue).\n\n"
-                + "Milliseconds per step. Forward time is charged to the operation recorded next (the time since the previous one); "
-                + "*italic* rows are regions around work that records no operation.\n\n"
-            try AtomicFile.write(Data((header + profile.markdownTable() + "\n").utf8), to: profileURL)
+        // Last, after the adapter, summary and report: a profile that cannot be written costs a warning.
+        defer {
+            if let profileURL, let profile = trainer.operationProfile {
+                let header = "# Operation profile of `peftkit train`\n\n\(modelPath), \(peft.trainableParameterSummary); "
+                    + "\(profile.spans) steps profiled (the first step left out), batch \(settings.batchSize), "
+                    + "\(settings.matmulPrecision.rawValue) products, \(Parallel.threadCount) threads, GEMM \(GEMM.backend.rawValue)/\(GEMM.builtinKernel.rawValue).\n\n"
+                    + "Milliseconds per step. Forward time is charged to the operation recorded next (the time since the previous one); "
+                    + "*italic* rows are regions around work that records no operation.\n\n"
+                do { try AtomicFile.write(Data((header + profile.markdownTable() + "\n").utf8), to: profileURL) } catch {
+                    output.standardError("train: warning: --profile \(profileURL.path) could not be written: \(error)\n")
+                }
+            }
         }
         // The measured peak beside `TrainingMemory`'s prediction for this run (MiB both), so the formula
         // can be checked on any model (Benchmarks/TrainingMemory/check.sh).

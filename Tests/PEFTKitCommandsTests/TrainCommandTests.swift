@@ -27,6 +27,11 @@ struct TrainCommandTests {
         let profile = try String(contentsOfFile: output.path + "-profile.md", encoding: .utf8)
         #expect(profile.contains("5 steps profiled") && profile.contains("| matmul |") && profile.contains("| *optimizer update* |")
                 && profile.contains("| **step** |"), "\(profile)")
+        // A profile path that cannot be written is refused before training.
+        let noFolder = runTool(["train", "--model", model, "--train", data, "--output", output.path + "-other", "--max-steps", "1", "--quiet",
+                                "--profile", "/nonexistent-folder/profile.md"])
+        #expect(noFolder.status == 2 && noFolder.error.contains("--profile (its folder) /nonexistent-folder: no such folder"), "\(noFolder.error)")
+        #expect(!FileManager.default.fileExists(atPath: output.path + "-other"))
         for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "predicted_peak_rss_mb", "trainable_parameters", "eval_loss",
                     "step_runtime", "step_samples_per_second"] {
             #expect(summary?[key] != nil, "summary has \(key)")
