@@ -357,11 +357,11 @@ public final class Trainer {
             // The members agree on a non-finite loss anywhere, then sum the step's loss and gradients.
             // The time counted includes waiting for the slowest member at the first exchange.
             try OperationProfile.region("gradient all-reduce") {
-            let start = DispatchTime.now().uptimeNanoseconds
-            if try communicator.allReduceMax(nonFinite == nil ? 0 : 1) > 0 && nonFinite == nil { nonFinite = "the training loss on another member" }
-            total = try communicator.allReduceSum(total)
-            if nonFinite == nil { try gradientAllReduce.sum(parameters.map(\.parameter), over: communicator) }
-            clock.communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let start = DispatchTime.now().uptimeNanoseconds
+                if try communicator.allReduceMax(nonFinite == nil ? 0 : 1) > 0 && nonFinite == nil { nonFinite = "the training loss on another member" }
+                total = try communicator.allReduceSum(total)
+                if nonFinite == nil { try gradientAllReduce.sum(parameters.map(\.parameter), over: communicator) }
+                clock.communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
         }
         let hooks = model.trainingHooks
