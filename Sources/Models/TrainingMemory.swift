@@ -7,7 +7,8 @@ import NN
 /// A step's peak comes at the start of the backward pass, when everything the forward pass kept for
 /// it is alive at once:
 ///
-///     peak ≈ runtime + weights + L · B · T · (n·h + q + 2·kv + [q + kv] + m·I + A) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
+///     peak ≈ runtime + weights + L · B · T · (n·h + q + 2·kv + [q + kv] + m·I + A) · 4 bytes
+///            + B · T · (3I + 2h) · 4 bytes + 3 · min(N, 128) · V · 4 bytes
 ///
 /// - `weights`: 4 bytes per float parameter plus the bytes of packed (quantized) matrices.
 /// - Per decoder layer and token, the backward keeps:
@@ -23,6 +24,8 @@ import NN
 ///
 ///   Frozen projections keep nothing (their input gradient needs only the weight), and the adapters'
 ///   rank-r intermediates are negligible. For a Llama (q = h) this is 4h + 2·kv + 2I + A.
+/// - While the last layer's backward runs, its gradients add B · T · (3I + 2h) floats: the MLP's
+///   three intermediate-width gradients and two hidden-width ones (counted in `activations`).
 /// - The vocabulary head runs only at the N labelled positions, 128 at a time
 ///   (`chunkedCrossEntropySum`): one chunk's logits, their exponentials and their gradient,
 ///   3 · min(N, 128) · V floats.
@@ -63,10 +66,16 @@ public struct TrainingMemory: Sendable, Equatable {
         let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
         let packed = model.namedPackedParameters().reduce(0) { $0 + $1.matrix.byteCount }
         return TrainingMemory(weights: 4 * floats + packed,
-                              activations: c.layerCount * batch * length * keptPerToken(c, length: length) * 4,
+                              activations: c.layerCount * batch * length * keptPerToken(c, length: length) * 4
+                                  + batch * length * backwardWorkingSetPerToken(c) * 4,
                               logits: 3 * min(labelled, chunkedCrossEntropyDefaultRows) * c.vocabularySize * 4,
                               runtime: runtimeBytes)
     }
+
+    /// The floats per token that the last layer's backward pass holds on top of everything kept: the
+    /// MLP's three intermediate-width gradients (of the down projection's input, the gate and the up
+    /// projection) and two hidden-width ones (the block's output gradient and the residual sum).
+    static func backwardWorkingSetPerToken(_ c: DecoderConfiguration) -> Int { 3 * c.intermediateSize + 2 * c.hiddenSize }
 
     /// The floats one decoder layer keeps for backward per token of a `length`-token sequence (see
     /// the formula above).
@@ -94,8 +103,9 @@ public struct TrainingMemory: Sendable, Equatable {
             memory = estimate(for: decoder, batch: batch, length: length, labelled: labelled)
             if gradientCheckpointing {
                 let c = decoder.configuration
-                let oneLayer = memory.activations / max(1, c.layerCount)
-                memory.activations = c.layerCount * batch * length * c.hiddenSize * 4 + oneLayer
+                let workingSet = batch * length * backwardWorkingSetPerToken(c) * 4
+                let oneLayer = (memory.activations - workingSet) / max(1, c.layerCount)
+                memory.activations = c.layerCount * batch * length * c.hiddenSize * 4 + oneLayer + workingSet
             }
         } else {
             let floats = model.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
