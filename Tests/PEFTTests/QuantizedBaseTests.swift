@@ -1,5 +1,6 @@
 import Autograd
 import Foundation
+import ModelIO
 import Models
 import NN
 import PEFT
@@ -185,6 +186,27 @@ struct QuantizedBaseTests {
         }
         #expect(streamed.namedParameters().map(\.path) == afterwards.namedParameters().map(\.path))
         #expect(try Fixture.logits(streamed, base: "tiny-llama").toArray() == (try Fixture.logits(afterwards, base: "tiny-llama")).toArray())
+    }
+
+    @Test("a non-finite block weight met while quantizing during the load is an error naming its layer")
+    func poisonedWhileLoading() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("poisoned-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: Self.folder, to: folder)
+        let url = folder.appendingPathComponent("model.safetensors")
+        let file = try SafetensorsFile(contentsOf: url)
+        let entries = try file.tensors.map { tensor -> SafetensorsWriter.Entry in
+            var values = try file.floats(of: tensor)
+            if tensor.name == "model.layers.1.mlp.up_proj.weight" { values[7] = .nan }
+            return Tensor(values, shape: tensor.shape).safetensorsEntry(named: tensor.name)
+        }
+        try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: url)
+        #expect {
+            try LlamaForCausalLM.load(folder: folder, quantization: .quantize(.q8_0))
+        } throws: { error in
+            guard case let .invalidConfiguration(field, reason)? = error as? ModelError else { return false }
+            return field == "model.layers.1.mlp.up_proj" && reason.contains("non-finite")
+        }
     }
 
     @Test("a layer of odd width stays float; a non-finite weight is an error naming its layer")
