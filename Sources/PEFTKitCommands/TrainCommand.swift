@@ -71,12 +71,19 @@ enum TrainCommand {
         try PathChecks.refuseNonFolder(outputFolder, flag: "output", command: command)
         try PathChecks.refuseOverlap(outputFolder, flag: "output", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
                                       command: command)
-        // The profile's file: checked now, not after the training it describes.
+        // The profile's file: checked now, not after the training it describes. It never replaces an
+        // input, nor anything in the output folder (an adapter or summary the run has just written).
         let profileURL = try parsed.value("profile").map { path -> URL in
             let url = try PathChecks.required(path, flag: "profile", command: command)
             try PathChecks.refuseFolder(url, flag: "profile", command: command)
-            try PathChecks.refuseOverlap(url, flag: "profile", inputs: [("model", modelPath), ("train", trainPath)], currentDirectory: false,
-                                          command: command)
+            let inputs = [("model", modelPath), ("train", trainPath)] + ["eval", "init-adapter", "config"].compactMap { flag in
+                parsed.value(flag).map { (flag, $0) }
+            } + parsed.values("retain").map { ("retain", RetainOption.split($0).path) }
+            try PathChecks.refuseOverlap(url, flag: "profile", inputs: inputs, currentDirectory: false, command: command)
+            let folder = outputFolder.resolvingSymlinksInPath().path + "/"
+            if url.resolvingSymlinksInPath().path.hasPrefix(folder) {
+                throw UsageError("\(command): --profile \(url.path) is inside --output \(outputFolder.path); write the profile elsewhere")
+            }
             try PathChecks.requireInput(url.deletingLastPathComponent().path, flag: "profile (its folder)", folder: true, command: command)
             return url
         }

@@ -32,6 +32,13 @@ struct TrainCommandTests {
                                 "--profile", "/nonexistent-folder/profile.md"])
         #expect(noFolder.status == 2 && noFolder.error.contains("--profile (its folder) /nonexistent-folder: no such folder"), "\(noFolder.error)")
         #expect(!FileManager.default.fileExists(atPath: output.path + "-other"))
+        for (profilePath, message) in [("", "--profile is empty"), (".", "is a folder"), (data, "overlaps --train"),
+                                       (output.path + "/summary.json", "is inside --output")] {
+            let refused = runTool(["train", "--model", model, "--train", data, "--output", output.path, "--overwrite", "--max-steps", "1", "--quiet",
+                                   "--profile", profilePath])
+            #expect(refused.status == 2 && refused.error.contains(message), "\(profilePath): \(refused.error)")
+        }
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
         for key in ["train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "peak_rss_mb", "predicted_peak_rss_mb", "trainable_parameters", "eval_loss",
                     "step_runtime", "step_samples_per_second"] {
             #expect(summary?[key] != nil, "summary has \(key)")
