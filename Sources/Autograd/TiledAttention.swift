@@ -324,9 +324,9 @@ func tiledScaledDotProductAttention(query q: Variable, key k: Variable, value v:
         var dk: Tensor? = needK ? Tensor(shape: k.shape) { _ in } : nil
         var dv: Tensor? = needV ? Tensor(shape: v.shape) { _ in } : nil
         guard needQ || needK || needV else { return [nil, nil, nil] }
-        withOptionalPointer(&dq) { pdq in
-            withOptionalPointer(&dk) { pdk in
-                withOptionalPointer(&dv) { pdv in
+        Tensor.withOptionalMutablePointer(&dq) { pdq in
+            Tensor.withOptionalMutablePointer(&dk) { pdk in
+                Tensor.withOptionalMutablePointer(&dv) { pdv in
                     g.withUnsafeBufferPointer { pg in
                         saved.output.withUnsafeBufferPointer { po in
                             saved.logSumExp.withUnsafeBufferPointer { pl in
@@ -349,8 +349,3 @@ func tiledScaledDotProductAttention(query q: Variable, key k: Variable, value v:
     }
 }
 
-/// Runs `body` with the base address of `tensor`'s storage, or nil when there is no tensor.
-private func withOptionalPointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-    guard tensor != nil else { return body(nil) }
-    return tensor!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-}

@@ -59,15 +59,20 @@ extension Module {
         for (path, module) in namedModules() where path.hasPrefix(prefix) {
             guard let linear = module as? Linear else { continue }
             guard linear.inFeatures % format.blockValues == 0 else { keptFloat.append(path); continue }
-            let matrix: QuantizedMatrix
-            do { matrix = try QuantizedMatrix.quantizing(linear.weight.value, to: format) } catch let error as TensorError {
-                throw ModelError.invalidConfiguration(field: path, reason: "cannot be quantized to \(format.rawValue): \(error.description)")
-            }
+            let matrix = try Self.quantized(linear.weight.value, to: format, layer: path)
             let replacement = QuantizedLinear(weight: matrix, bias: linear.bias?.value)
             if let bias = replacement.bias, let original = linear.bias { bias.requiresGrad = original.requiresGrad }
             try replaceModule(at: path, with: replacement)
             quantized.append(path)
         }
         return (quantized, keptFloat)
+    }
+
+    /// `weight` quantized to `format`.
+    /// - Throws: `ModelError.invalidConfiguration` naming `layer` when it cannot be (non-finite values).
+    static func quantized(_ weight: Tensor, to format: QuantizedMatrix.Format, layer: String) throws -> QuantizedMatrix {
+        do { return try QuantizedMatrix.quantizing(weight, to: format) } catch let error as TensorError {
+            throw ModelError.invalidConfiguration(field: layer, reason: "cannot be quantized to \(format.rawValue): \(error.description)")
+        }
     }
 }

@@ -64,8 +64,8 @@ extension Tensor {
         var dGate = wantGate ? Tensor(shape: gate.shape) { _ in } : nil
         var dUp = wantUp ? Tensor(shape: gate.shape) { _ in } : nil
         guard wantGate || wantUp else { return (nil, nil) }
-        withOptionalMutablePointer(&dGate) { dg in
-            withOptionalMutablePointer(&dUp) { du in
+        Tensor.withOptionalMutablePointer(&dGate) { dg in
+            Tensor.withOptionalMutablePointer(&dUp) { du in
                 gate.withUnsafeBufferPointer { pg in
                     up.withUnsafeBufferPointer { pu in
                         gradient.withUnsafeBufferPointer { pgr in
@@ -165,8 +165,11 @@ extension Tensor {
     }
 }
 
-/// Runs `body` with the base address of `tensor`'s storage, or nil when there is no tensor.
-private func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
-    guard tensor != nil else { return body(nil) }
-    return tensor!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+extension Tensor {
+    /// Runs `body` with the base address of `tensor`'s storage, or nil when there is no tensor (a
+    /// gradient a kernel may skip).
+    public static func withOptionalMutablePointer<R>(_ tensor: inout Tensor?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+        guard tensor != nil else { return body(nil) }
+        return tensor!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    }
 }

@@ -126,10 +126,7 @@ extension DecoderForCausalLM {
               value.shape[1] % format.blockValues == 0 else { return false }
         let path = String(name.dropLast(".weight".count))
         guard module(at: path) is Linear else { return false }
-        let matrix: QuantizedMatrix
-        do { matrix = try QuantizedMatrix.quantizing(value, to: format) } catch let error as TensorError {
-            throw ModelError.invalidConfiguration(field: path, reason: "cannot be quantized to \(format.rawValue): \(error.description)")
-        }
+        let matrix = try Self.quantized(value, to: format, layer: path)
         let bias = planned.contains(path + ".bias") ? Tensor.zeros([value.shape[0]]) : nil
         try replaceModule(at: path, with: QuantizedLinear(weight: matrix, bias: bias))
         return true
